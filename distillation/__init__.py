@@ -1,0 +1,1 @@
+"""distillation experiment package."""

@@ -1,0 +1,44 @@
+"""Installs the sobolev package and its experiment packages."""
+
+import setuptools
+
+# Tested versions (pinned). The core needs only TF, Sonnet, numpy and absl.
+CORE = [
+    "tensorflow==2.21.0",
+    "dm-sonnet==2.0.2",
+    "numpy>=1.26,<3",
+    "absl-py>=2.1,<3",
+]
+EXTRAS = {
+    "atari": ["gymnasium==1.4.0", "ale-py==0.12.1"],
+    "datasets": ["tensorflow-datasets==4.9.10", "scikit-learn==1.9.1"],
+    "plots": ["matplotlib==3.11.2"],
+    "test": [
+        "pytest==9.0.3",
+        "pytest-xdist==3.8.0",
+        "parameterized==0.9.0",
+    ],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setuptools.setup(
+    name="sobolev",
+    version="0.1.0",
+    description=("Sobolev Training for Neural Networks (Czarnecki et al., "
+                 "NIPS 2017) in TensorFlow 2 and Sonnet 2."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(
+        include=["sobolev", "sobolev.*", "benchmarks", "benchmarks.*",
+                 "distillation", "distillation.*", "synthetic_gradients",
+                 "synthetic_gradients.*"]),
+    package_data={"distillation": ["teachers/*/*"]},
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
