@@ -1,0 +1,96 @@
+"""Saving and loading trained teacher networks.
+
+A teacher directory (by default `distillation/teachers/<game>/`) holds
+  teacher.json                      game, network sizes, frames trained, scores
+  teacher.index, teacher.data-*     a `tf.train.Checkpoint(teacher=net)`
+and, for the committed teachers, the training log `train_log.csv`.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, Optional, Tuple
+
+import tensorflow as tf
+
+from distillation import atari_env
+from distillation import networks
+
+TEACHERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "teachers")
+META_FILE = "teacher.json"
+PREFIX = "teacher"
+
+
+def default_dir(game: str) -> str:
+  """`distillation/teachers/<game>` (the game is validated)."""
+  atari_env.check_game(game)
+  return os.path.join(TEACHERS_DIR, game)
+
+
+def build(meta: Dict[str, Any]) -> networks.TeacherNet:
+  """Builds (and initialises) a `TeacherNet` from its metadata."""
+  net = networks.TeacherNet(meta["num_actions"], tuple(meta["channels"]),
+                            meta["hidden"])
+  net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
+  return net
+
+
+def export(net: networks.TeacherNet, directory: str,
+           meta: Dict[str, Any]) -> None:
+  """Writes a teacher to `directory` atomically (files are replaced).
+
+  Args:
+    net: a built `TeacherNet`.
+    directory: destination; created if needed.
+    meta: extra metadata (e.g. `game`, `frames`, `mean_return`), merged
+      with the network sizes.
+  """
+  os.makedirs(directory, exist_ok=True)
+  meta = dict(meta, num_actions=net.num_actions, channels=list(net.channels),
+              hidden=net.hidden)
+  tmp = tempfile.mkdtemp(dir=directory, prefix=".tmp_export_")
+  try:
+    tf.train.Checkpoint(teacher=net).write(os.path.join(tmp, PREFIX))
+    with open(os.path.join(tmp, META_FILE), "w") as f:
+      json.dump(meta, f, indent=2, sort_keys=True)
+    for name in os.listdir(tmp):
+      os.replace(os.path.join(tmp, name), os.path.join(directory, name))
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load(game: Optional[str] = None, directory: Optional[str] = None
+         ) -> Tuple[networks.TeacherNet, Dict[str, Any]]:
+  """Loads a teacher.
+
+  Args:
+    game: the game; its default directory is used if `directory` is None.
+    directory: a teacher directory (overrides the default).
+
+  Returns:
+    `(net, meta)`.
+
+  Raises:
+    ValueError: for an unknown game, if neither argument is given, or if the
+      directory holds no teacher (or one for another game).
+  """
+  if directory is None:
+    if game is None:
+      raise ValueError("Give `game` or `directory` to load a teacher.")
+    directory = default_dir(game)
+  elif game is not None:
+    atari_env.check_game(game)
+  meta_path = os.path.join(directory, META_FILE)
+  if not os.path.exists(meta_path):
+    raise ValueError(f"No teacher in {directory!r} (missing {META_FILE}).")
+  with open(meta_path) as f:
+    meta = json.load(f)
+  if game is not None and meta.get("game") not in (None, game):
+    raise ValueError(f"The teacher in {directory!r} plays {meta['game']}, "
+                     f"not {game}.")
+  net = build(meta)
+  tf.train.Checkpoint(teacher=net).read(
+      os.path.join(directory, PREFIX)).assert_existing_objects_matched()
+  return net, meta

@@ -1,0 +1,51 @@
+r"""Trains an A2C (synchronous A3C) Atari teacher; resumable.
+
+Usage:
+  python -m distillation.train_teacher --game=Pong --workdir=results/teacher_pong
+
+Re-running the same command resumes from the latest checkpoint. The latest
+network is exported to `<workdir>/export/` (a teacher directory: copy it to
+`distillation/teachers/<game>/` to make it the default teacher).
+"""
+
+from absl import app
+from absl import flags
+
+from distillation import atari_env
+from distillation import teacher_training
+
+_GAME = flags.DEFINE_string("game", "Pong",
+                            f"One of {sorted(atari_env.GAMES)}.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of TF and the environments.")
+_TOTAL_FRAMES = flags.DEFINE_integer("total_frames", 20_000_000,
+                                     "Emulator frames to train for.")
+_NUM_ENVS = flags.DEFINE_integer("num_envs", 16, "Parallel games.")
+_N_STEPS = flags.DEFINE_integer("n_steps", 5, "Steps per n-step return.")
+_LR = flags.DEFINE_float("learning_rate", 7e-4, "RMSProp learning rate.")
+_ENTROPY = flags.DEFINE_float("entropy_coef", 0.01, "Entropy bonus weight.")
+_CKPT_S = flags.DEFINE_float("checkpoint_every_s", 600.0,
+                             "Seconds between checkpoints.")
+_LOG_S = flags.DEFINE_float("log_every_s", 30.0, "Seconds between logs.")
+_TF_THREADS = flags.DEFINE_integer(
+    "tf_threads", 1, "TF intra-op threads (the machine is shared).")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  del argv
+  atari_env.check_game(_GAME.value)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  config = teacher_training.TeacherConfig(
+      game=_GAME.value, seed=_SEED.value, num_envs=_NUM_ENVS.value,
+      n_steps=_N_STEPS.value, total_frames=_TOTAL_FRAMES.value,
+      learning_rate=_LR.value, entropy_coef=_ENTROPY.value,
+      checkpoint_every_s=_CKPT_S.value, log_every_s=_LOG_S.value)
+  summary = teacher_training.train(config, _WORKDIR.value)
+  print(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+if __name__ == "__main__":
+  app.run(main)
