@@ -135,19 +135,18 @@ def value_and_jacobian(model: Model,
     ValueError: if the model does not depend on `x`.
   """
   x = check_inputs(x)
-  with tf.GradientTape(persistent=False) as tape:
+  with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
     y = as_2d_output(model(x), x)
-  if y.shape[1] == 1:
-    # One backward pass; cheaper than the vectorised Jacobian.
-    g = tape.gradient(y, x)
-    if g is None:
-      raise not_connected_error("the Jacobian")
-    return y, g[:, None, :]
-  jac = tape.batch_jacobian(y, x)
-  if jac is None:
+  # One backward pass: the whole Jacobian when O = 1, otherwise a
+  # connectivity check (`batch_jacobian` returns zeros, not None, for an
+  # unconnected output inside tf.function; there the unused pass is pruned).
+  g = tape.gradient(y, x)
+  if g is None:
     raise not_connected_error("the Jacobian")
-  return y, jac
+  if y.shape[1] == 1:
+    return y, g[:, None, :]
+  return y, tape.batch_jacobian(y, x)
 
 
 def value_and_hessian(
