@@ -1,0 +1,252 @@
+"""Policy distillation objectives, metrics and the student training loop.
+
+Regular distillation minimises the paper's
+
+    D_KL(pi_student(.|s) || pi_teacher(.|s))
+        = sum_a pi_student(a|s) (log pi_student(a|s) - log pi_teacher(a|s))
+
+averaged over recorded states (note the direction: the student's policy is
+the first argument). Sobolev distillation adds
+
+    lambda * E_v || D_s<log pi_teacher(s), v> - D_s<log pi_student(s), v> ||
+
+with v uniform on the unit sphere of the action space R^A and s the float
+input in [0, 1] flattened to `[B, 84*84*4]`. It uses the core
+`sobolev.SobolevLoss(order=1, mode='stochastic', loss_fns=[kl, 'l2_norm'],
+unbiased_scaling=False)` with `target_fn=` the teacher's log-policy, so the
+teacher's projections are computed by autodiff through the teacher with the
+same v as the student's (one v per state and step, `num_projections` to
+average more). Both methods train with the core `make_train_step`.
+"""
+
+import dataclasses
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+import sobolev
+from sobolev import training
+from distillation import networks
+
+METHODS = ("regular", "sobolev")
+
+
+def kl_student_teacher(student_log_probs: tf.Tensor,
+                       teacher_log_probs: tf.Tensor) -> tf.Tensor:
+  """Mean over states of D_KL(pi_student || pi_teacher).
+
+  Usable as the order-0 loss of `SobolevLoss` (prediction = student,
+  target = teacher; the target gets no gradient).
+
+  Args:
+    student_log_probs: `[B, A]` log pi_student.
+    teacher_log_probs: `[B, A]` log pi_teacher.
+
+  Returns:
+    A scalar.
+  """
+  teacher_log_probs = tf.stop_gradient(teacher_log_probs)
+  per_state = tf.reduce_sum(
+      tf.exp(student_log_probs) * (student_log_probs - teacher_log_probs),
+      axis=-1)
+  return tf.reduce_mean(per_state)
+
+
+def action_error(student_log_probs: tf.Tensor,
+                 teacher_log_probs: tf.Tensor) -> tf.Tensor:
+  """Fraction of states where the student's argmax action differs."""
+  return tf.reduce_mean(tf.cast(
+      tf.not_equal(tf.argmax(student_log_probs, -1),
+                   tf.argmax(teacher_log_probs, -1)), tf.float32))
+
+
+class FlatLogPolicy(snt.Module):
+  """Adapts a policy net to the core library: `[B, D] float -> [B, A]`."""
+
+  def __init__(self, net: snt.Module, name: Optional[str] = None):
+    super().__init__(name=name)
+    self.net = net
+
+  def __call__(self, flat_states: tf.Tensor) -> tf.Tensor:
+    return self.net.flat_log_policy(flat_states)
+
+
+def make_loss(method: str, sobolev_weight: float = 1.0, seed: int = 0,
+              num_projections: int = 1) -> sobolev.SobolevLoss:
+  """The distillation loss of `method` as a core `SobolevLoss`.
+
+  Args:
+    method: 'regular' (order 0: the KL only) or 'sobolev' (KL + lambda *
+      projected input-gradient error).
+    sobolev_weight: lambda (>= 0), used by 'sobolev'.
+    seed: seed of the random directions v.
+    num_projections: Monte Carlo draws of v per state.
+
+  Returns:
+    A `SobolevLoss`; terms are `order_0` (KL) and, for 'sobolev', `order_1`.
+
+  Raises:
+    ValueError: for an unknown method or a negative weight.
+  """
+  if method not in METHODS:
+    raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+  if method == "regular":
+    return sobolev.SobolevLoss(order=0, loss_fns=kl_student_teacher)
+  return sobolev.SobolevLoss(
+      order=1, loss_fns=[kl_student_teacher, "l2_norm"],
+      weights=[1.0, float(sobolev_weight)], mode="stochastic",
+      num_projections=num_projections, unbiased_scaling=False, seed=seed)
+
+
+@dataclasses.dataclass
+class StudentConfig:
+  """Hyper-parameters of one student run."""
+  method: str = "regular"
+  learning_rate: float = 1e-3
+  sobolev_weight: float = 1.0
+  batch_size: int = 32
+  steps: int = 2000
+  eval_every: int = 100
+  seed: int = 0
+  num_projections: int = 1
+  hidden: int = 128
+  channels: tuple = (16, 32)
+
+  def validate(self) -> None:
+    """Raises ValueError naming the first bad field."""
+    if self.method not in METHODS:
+      raise ValueError(f"`method` must be one of {METHODS}, got "
+                       f"{self.method!r}.")
+    for name in ("batch_size", "steps", "eval_every", "num_projections",
+                 "hidden"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if not self.learning_rate > 0:
+      raise ValueError(f"`learning_rate` must be > 0, got "
+                       f"{self.learning_rate}.")
+    if not self.sobolev_weight >= 0:
+      raise ValueError(f"`sobolev_weight` must be >= 0, got "
+                       f"{self.sobolev_weight}.")
+
+
+def to_flat_float(states: np.ndarray) -> np.ndarray:
+  """uint8 `[B, 84, 84, 4]` -> float32 `[B, 84*84*4]` in [0, 1]."""
+  return (states.reshape(states.shape[0], -1).astype(np.float32) / 255.0)
+
+
+def evaluate(model: Callable[[tf.Tensor], tf.Tensor], states: np.ndarray,
+             teacher_log_probs: np.ndarray,
+             batch_size: int = 500) -> Dict[str, float]:
+  """Action error and D_KL(student || teacher) of `model` on states.
+
+  Args:
+    model: `[B, D] float -> [B, A]` student log-policy.
+    states: `[N, 84, 84, 4]` uint8.
+    teacher_log_probs: `[N, A]` recorded teacher log-probabilities.
+    batch_size: evaluation batch size.
+
+  Returns:
+    `{'action_error': ..., 'kl': ...}` (means over the N states).
+  """
+  errors, kls = [], []
+  for i in range(0, states.shape[0], batch_size):
+    x = tf.constant(to_flat_float(states[i:i + batch_size]))
+    t = tf.constant(teacher_log_probs[i:i + batch_size])
+    s = model(x)
+    n = float(x.shape[0])
+    errors.append(float(action_error(s, t)) * n)
+    kls.append(float(kl_student_teacher(s, t)) * n)
+  n = float(states.shape[0])
+  return {"action_error": sum(errors) / n, "kl": sum(kls) / n}
+
+
+def train_student(config: StudentConfig,
+                  teacher: snt.Module,
+                  train_states: np.ndarray,
+                  train_log_probs: np.ndarray,
+                  eval_states: np.ndarray,
+                  eval_log_probs: np.ndarray,
+                  num_actions: int,
+                  log: Optional[Callable[[str], None]] = None
+                  ) -> List[Dict[str, float]]:
+  """Trains one student and evaluates it every `eval_every` steps.
+
+  The minibatch sequence depends only on `config.seed`, so regular and
+  Sobolev students with the same seed see the same batches and start from
+  the same initial weights.
+
+  Args:
+    config: the run's hyper-parameters.
+    teacher: a `TeacherNet` (differentiated through by 'sobolev').
+    train_states: `[N, 84, 84, 4]` uint8 training states.
+    train_log_probs: `[N, A]` the teacher's recorded log-probabilities.
+    eval_states: `[M, 84, 84, 4]` uint8 held-out states.
+    eval_log_probs: `[M, A]` the teacher's log-probabilities there.
+    num_actions: A.
+    log: optional progress printer.
+
+  Returns:
+    One dict per evaluation (step 0, eval_every, ..., steps) with `step`,
+    `test_action_error`, `test_kl`, `train_loss` (mean over the interval)
+    and, for 'sobolev', `train_sobolev_term`.
+
+  Raises:
+    ValueError: for a bad config or mismatched data.
+  """
+  config.validate()
+  if train_states.shape[0] != train_log_probs.shape[0]:
+    raise ValueError("`train_states` and `train_log_probs` differ in length.")
+  if train_states.shape[0] < 1:
+    raise ValueError("`train_states` is empty.")
+  tf.random.set_seed(config.seed)
+  student = FlatLogPolicy(networks.StudentNet(
+      num_actions, channels=config.channels, hidden=config.hidden))
+  student(tf.zeros([1, networks.STATE_DIM]))
+  teacher_fn = FlatLogPolicy(teacher)
+  loss = make_loss(config.method, config.sobolev_weight, seed=config.seed,
+                   num_projections=config.num_projections)
+  if config.method == "regular":
+    objective = loss  # Batches carry the recorded teacher log-probs.
+  else:
+    objective = training.sobolev_objective(loss, target_fn=teacher_fn)
+  optimizer = snt.optimizers.Adam(config.learning_rate)
+  step_fn = training.make_train_step(student, optimizer, objective)
+  rng = np.random.default_rng(config.seed)
+  history = []
+  sums: Dict[str, float] = {}
+  count = 0
+
+  def record(step):
+    nonlocal sums, count
+    metrics = evaluate(student, eval_states, eval_log_probs)
+    row = {"step": step, "test_action_error": metrics["action_error"],
+           "test_kl": metrics["kl"]}
+    for k, v in sums.items():
+      row[f"train_{k}"] = v / max(count, 1)
+    history.append(row)
+    if log is not None:
+      log(f"  [{config.method} seed={config.seed}] step={step} "
+          f"test_action_error={row['test_action_error']:.4f} "
+          f"test_kl={row['test_kl']:.4f} "
+          f"train_loss={row.get('train_loss', float('nan')):.4f}")
+    sums, count = {}, 0
+
+  record(0)
+  n = train_states.shape[0]
+  for step in range(1, config.steps + 1):
+    idx = rng.integers(0, n, size=config.batch_size)
+    batch = {"x": to_flat_float(train_states[idx])}
+    if config.method == "regular":
+      batch["targets"] = (train_log_probs[idx],)
+    out = step_fn(batch)
+    sums["loss"] = sums.get("loss", 0.0) + float(out["loss"])
+    if "order_1" in out:
+      sums["sobolev_term"] = sums.get("sobolev_term", 0.0) + float(
+          out["order_1"])
+    count += 1
+    if step % config.eval_every == 0 or step == config.steps:
+      record(step)
+  return history

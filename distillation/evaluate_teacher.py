@@ -1,0 +1,47 @@
+r"""Evaluates a teacher on full games (no life-loss resets).
+
+Usage:
+  python -m distillation.evaluate_teacher --game=Pong --episodes=10
+
+Prints one line per game and, last, `mean_return=<float> std_return=<float>`.
+The teacher is loaded from `distillation/teachers/<game>/` unless
+`--teacher_dir` is given. Actions are sampled from the policy (as A3C is
+evaluated) unless `--greedy`.
+"""
+
+from absl import app
+from absl import flags
+
+from distillation import atari_env
+
+_GAME = flags.DEFINE_string("game", "Pong",
+                            f"One of {sorted(atari_env.GAMES)}.")
+_EPISODES = flags.DEFINE_integer("episodes", 10, "Number of games.")
+_TEACHER_DIR = flags.DEFINE_string(
+    "teacher_dir", None, "Teacher directory (default: the committed one).")
+_SEED = flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
+_GREEDY = flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
+_TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
+
+
+def main(argv):
+  del argv
+  atari_env.check_game(_GAME.value)
+  if _EPISODES.value < 1:
+    raise app.UsageError(f"--episodes must be >= 1, got {_EPISODES.value}.")
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from distillation import evaluation  # pylint: disable=g-import-not-at-top
+  from distillation import teachers  # pylint: disable=g-import-not-at-top
+  tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+  net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+  print(f"Teacher: {meta.get('game')} trained {meta.get('frames')} frames.",
+        flush=True)
+  returns = evaluation.evaluate(
+      lambda obs: net(obs)[0], _GAME.value, _EPISODES.value, seed=_SEED.value,
+      greedy=_GREEDY.value,
+      progress=lambda i, r: print(f"episode={i} return={r}", flush=True))
+  print(evaluation.summarize(returns), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
