@@ -1,0 +1,142 @@
+"""Results files: `results.csv`, `results.md` (Table 1 layout), `curves.png`.
+
+All files are written atomically (temporary file + `os.replace`).
+"""
+
+import csv
+import io
+import json
+import os
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from synthetic_gradients import decoupled
+
+CSV_COLUMNS = ("dataset", "method", "seed", "test_accuracy", "test_top5",
+               "train_ce", "epochs", "num_modules", "wall_s")
+
+# The paper's Table 1 (test accuracy, %): setting -> method -> (mean, std).
+PAPER_TABLE1 = {
+    ("cifar10", 3): {"noprop": (54.5, 1.15), "direct": (79.2, 0.01),
+                     "vfbn": (88.5, 2.70), "critic": (93.2, 0.02),
+                     "sobolev": (93.5, 0.01), "backprop": (94.3, None)},
+    ("imagenet2012", 1): {"noprop": (54.0, 0.29), "vfbn": (57.9, None),
+                          "critic": (71.7, None), "sobolev": (72.0, None),
+                          "backprop": (75.0, None)},
+    ("imagenet2012", 3): {"noprop": (18.7, 0.18), "vfbn": (28.3, None),
+                          "critic": (65.7, None), "sobolev": (66.5, None),
+                          "backprop": (75.0, None)},
+}
+
+
+def atomic_write(path: str, text: str, mode: str = "w") -> None:
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, mode) as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def read_rows(path: str) -> List[Dict[str, str]]:
+  """The rows of a results CSV (empty if the file does not exist)."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def write_rows(path: str, rows: Sequence[Mapping]) -> None:
+  buf = io.StringIO()
+  writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
+                          lineterminator="\n")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow(row)
+  atomic_write(path, buf.getvalue())
+
+
+def write_json(path: str, obj) -> None:
+  atomic_write(path, json.dumps(obj, indent=1))
+
+
+def _mean_std(values: Sequence[float]) -> str:
+  v = np.asarray(values, dtype=float) * 100.0
+  if len(v) == 1:
+    return f"{v[0]:.1f} (n=1)"
+  return f"{v.mean():.1f} +- {v.std(ddof=1):.2f} (n={len(v)})"
+
+
+def markdown_table(rows: Sequence[Mapping], title: Optional[str] = None
+                   ) -> str:
+  """Table 1 layout: one line per setting, one column per method."""
+  settings = sorted({(r["dataset"], int(r["num_modules"])) for r in rows})
+  header = "| setting | " + " | ".join(
+      m.capitalize() if m != "direct" else "Direct SG"
+      for m in decoupled.METHODS) + " |"
+  lines = [f"## {title}" if title else "", header,
+           "|" + "---|" * (len(decoupled.METHODS) + 1)]
+  for dataset, modules in settings:
+    cells = []
+    for m in decoupled.METHODS:
+      sel = [r for r in rows if r["dataset"] == dataset and
+             int(r["num_modules"]) == modules and r["method"] == m]
+      if not sel:
+        cells.append("-")
+        continue
+      top1 = _mean_std([float(r["test_accuracy"]) for r in sel])
+      top5 = [r.get("test_top5") for r in sel if r.get("test_top5")]
+      if dataset == "imagenet2012" and len(top5) == len(sel):
+        top1 += " / " + _mean_std([float(t) for t in top5])
+      cells.append(top1)
+    lines.append(f"| ours: {dataset}, {modules} SG modules | " +
+                 " | ".join(cells) + " |")
+    paper = PAPER_TABLE1.get((dataset, modules))
+    if paper:
+      pcells = []
+      for m in decoupled.METHODS:
+        if m not in paper:
+          pcells.append("-")
+        else:
+          mean, std = paper[m]
+          pcells.append(f"{mean}" + (f" +- {std}" if std is not None else ""))
+      lines.append(f"| paper: {dataset}, {modules} SG modules (top-1) | " +
+                   " | ".join(pcells) + " |")
+  lines.append("")
+  lines.append("Test accuracy in %, mean +- sample std over seeds "
+               "(top-1, and top-5 for ImageNet).")
+  return "\n".join(lines) + "\n"
+
+
+def plot_curves(histories: Mapping[str, Sequence[Sequence[float]]],
+                path: str, title: str = "") -> None:
+  """Test accuracy per epoch: mean over seeds (line) and min-max (band).
+
+  Args:
+    histories: method -> list (one per seed) of per-epoch test accuracies.
+    path: output PNG path.
+    title: figure title.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  for method in decoupled.METHODS:
+    runs = [r for r in histories.get(method, []) if len(r)]
+    if not runs:
+      continue
+    n = min(len(r) for r in runs)
+    arr = np.asarray([r[:n] for r in runs]) * 100.0
+    epochs = np.arange(1, n + 1)
+    line, = ax.plot(epochs, arr.mean(0), label=f"{method} (n={len(runs)})")
+    ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.2,
+                    color=line.get_color())
+  ax.set_xlabel("epoch")
+  ax.set_ylabel("test accuracy (%)")
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(loc="lower right", fontsize=8)
+  fig.tight_layout()
+  tmp = f"{path}.tmp{os.getpid()}.png"
+  fig.savefig(tmp, dpi=120)
+  plt.close(fig)
+  os.replace(tmp, path)

@@ -1,0 +1,206 @@
+"""Tests of the decoupled SG objective: which variables move, and the targets."""
+
+from absl.testing import parameterized
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+import sobolev
+from synthetic_gradients import decoupled
+from synthetic_gradients import networks
+
+
+def _batch(seed=0, batch=4, size=8):
+  rng = np.random.RandomState(seed)
+  return {"image": tf.constant(rng.randn(batch, size, size, 1), tf.float32),
+          "label": tf.constant(rng.randint(0, 10, batch), tf.int32)}
+
+
+def _model(method, num_parts=4, seed=0):
+  tf.random.set_seed(seed)
+  parts = networks.conv_net_parts((4, 4, 4, 4), num_parts, 10)
+  model = decoupled.SplitModel(parts, method, 10)
+  model.build(_batch()["image"])
+  return model
+
+
+def _values(variables):
+  return [v.numpy().copy() for v in variables]
+
+
+class DecoupledUpdateTest(parameterized.TestCase, tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    tf.config.run_functions_eagerly(True)  # Tiny models: skip tracing.
+
+  def tearDown(self):
+    tf.config.run_functions_eagerly(False)
+    super().tearDown()
+
+  @parameterized.parameters(*decoupled.METHODS)
+  def test_update_changes_exactly_the_right_variables(self, method):
+    model = _model(method)
+    # Direct SG's zero-initialised output layer would give zero SGs (and a
+    # zero update of the lower parts) at step 0: make it non-zero.
+    for m in model.sg_modules:
+      for v in m.trainable_variables:
+        v.assign(tf.random.normal(v.shape, stddev=0.1, seed=1))
+    step = sobolev.training.make_train_step(
+        model, snt.optimizers.SGD(0.1), decoupled.make_objective(model),
+        variables=decoupled.train_variables(model))
+    before = _values(model.trainable_variables)
+    metrics = step(_batch())
+    self.assertTrue(np.isfinite(metrics["loss"].numpy()))
+    moved = {v.name: not np.allclose(b, v.numpy())
+             for v, b in zip(model.trainable_variables, before)}
+    top = {v.name for v in model.parts[-1].trainable_variables}
+    lower = {v.name for p in model.parts[:-1] for v in p.trainable_variables}
+    modules = {v.name for m in model.sg_modules for v in m.trainable_variables}
+    self.assertTrue(all(moved[n] for n in top))
+    if method == "noprop":
+      self.assertFalse(any(moved[n] for n in lower))
+      self.assertEmpty(modules)
+    else:
+      # Every lower part moves (each has a BN offset that always changes).
+      for p in model.parts[:-1]:
+        self.assertTrue(any(moved[v.name] for v in p.trainable_variables),
+                        p.name)
+    if method in decoupled.SG_METHODS:
+      self.assertLen(model.sg_modules, 3)
+      for m in model.sg_modules:
+        self.assertTrue(any(moved[v.name] for v in m.trainable_variables),
+                        m.name)
+    else:
+      self.assertEmpty(model.sg_modules)
+
+  @parameterized.parameters(*decoupled.SG_METHODS)
+  def test_gradients_are_local(self, method):
+    """Each module's loss only reaches its own variables (targets are cut),
+    and each part's surrogate only reaches that part."""
+    model = _model(method)
+    objective = decoupled.make_objective(model)
+    main_vars = [v for p in model.parts for v in p.trainable_variables]
+    with tf.GradientTape(persistent=True) as tape:
+      _, metrics = objective(model, _batch())
+    for k, module in enumerate(model.sg_modules):
+      grads = tape.gradient(metrics[f"sg{k}_loss"], main_vars)
+      self.assertTrue(all(g is None for g in grads), module.name)
+      others = [v for j, m in enumerate(model.sg_modules) if j != k
+                for v in m.trainable_variables]
+      self.assertTrue(all(g is None for g in tape.gradient(
+          metrics[f"sg{k}_loss"], others)))
+    # The top part's loss reaches the top part only.
+    grads = tape.gradient(metrics["ce"], main_vars)
+    top = {v.name for v in model.parts[-1].trainable_variables}
+    for v, g in zip(main_vars, grads):
+      self.assertEqual(g is not None, v.name in top, v.name)
+
+  def test_joint_update_equals_separate_updates(self):
+    """One optimiser step on the summed losses == a step per local loss."""
+    batch = _batch()
+    model_a = _model("sobolev", seed=3)
+    model_b = _model("sobolev", seed=3)
+    for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
+      b.assign(a)
+    opt = snt.optimizers.Adam(1e-2)
+    step = sobolev.training.make_train_step(
+        model_a, opt, decoupled.make_objective(model_a))
+    step(batch)
+    # Separate updates: each part/module with its own optimiser and loss.
+    objective = decoupled.make_objective(model_b)
+    with tf.GradientTape(persistent=True) as tape:
+      total, _ = objective(model_b, batch)
+    groups = list(model_b.parts) + list(model_b.sg_modules)
+    grads = [tape.gradient(total, g.trainable_variables) for g in groups]
+    for g, gr in zip(groups, grads):
+      snt.optimizers.Adam(1e-2).apply(gr, g.trainable_variables)
+    for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
+      self.assertAllClose(a, b, atol=1e-6, msg=a.name)
+
+  def test_top_module_targets_are_the_true_loss_and_gradient(self):
+    """With one split the module learns the true l_b and dl_b/dh."""
+    model = _model("sobolev", num_parts=2)
+    batch = _batch()
+    captured = {}
+
+    def spy(module, h, y, value_target, grad_target):
+      captured.update(h=h, value=value_target, grad=grad_target)
+      return tf.constant(0.0), {}
+
+    objective = decoupled.make_objective(model)
+    # Replace the module loss with a spy (the targets are its arguments).
+    real = decoupled.make_module_loss
+    decoupled.make_module_loss = lambda *a, **k: spy
+    try:
+      objective = decoupled.make_objective(model)
+      objective(model, batch)
+    finally:
+      decoupled.make_module_loss = real
+    h = model.parts[0](batch["image"], is_training=True)
+    with tf.GradientTape() as tape:
+      tape.watch(h)
+      per_ex = tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=batch["label"],
+          logits=model.parts[1](h, is_training=True))
+      total = tf.reduce_sum(per_ex)
+    self.assertAllClose(captured["value"], per_ex, atol=1e-5)
+    self.assertAllClose(captured["grad"], tape.gradient(total, h), atol=1e-5)
+
+  def test_intermediate_targets_are_bootstrapped(self):
+    """Module k's targets: m_{k+1}(f_{k+1}(h_k)) and its gradient wrt h_k."""
+    model = _model("critic", num_parts=3)
+    batch = _batch()
+    captured = []
+
+    def spy(module, h, y, value_target, grad_target):
+      captured.append((module.name, h, value_target, grad_target))
+      return tf.constant(0.0), {}
+
+    real = decoupled.make_module_loss
+    decoupled.make_module_loss = lambda *a, **k: spy
+    try:
+      decoupled.make_objective(model)(model, batch)
+    finally:
+      decoupled.make_module_loss = real
+    name, h0, value, grad = captured[-1]
+    self.assertEqual(name, "sg_0")
+    with tf.GradientTape() as tape:
+      tape.watch(h0)
+      m1 = model.sg_modules[1](model.parts[1](h0, is_training=True),
+                               batch["label"])
+      total = tf.reduce_sum(m1)
+    self.assertAllClose(value, m1, atol=1e-5)
+    self.assertAllClose(grad, tape.gradient(total, h0), atol=1e-5)
+
+  def test_part_surrogate_gradient_is_the_synthetic_gradient_update(self):
+    """d/dtheta_0 of the objective == J^T SG_0 / B for the bottom part."""
+    model = _model("critic", num_parts=2)
+    batch = _batch()
+    objective = decoupled.make_objective(model)
+    params = model.parts[0].trainable_variables
+    with tf.GradientTape() as tape:
+      total, _ = objective(model, batch)
+    got = tape.gradient(total, params)
+    with tf.GradientTape() as tape:
+      h = model.parts[0](batch["image"], is_training=True)
+    sg = model.sg_modules[0].synthetic_gradient(tf.stop_gradient(h),
+                                                batch["label"])
+    want = tape.gradient(h, params, output_gradients=sg / 4.0)
+    for g, w in zip(got, want):
+      self.assertAllClose(g, w, atol=1e-5)
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "method"):
+      decoupled.SplitModel(networks.conv_net_parts((4, 4), 2, 10), "foo", 10)
+    model = _model("sobolev", num_parts=2)
+    with self.assertRaisesRegex(ValueError, "value_target"):
+      decoupled.make_objective(model, value_target="nope")
+    with self.assertRaisesRegex(ValueError, "num_parts"):
+      networks.conv_net_parts((4, 4), 3, 10)
+    with self.assertRaisesRegex(ValueError, "num_parts"):
+      networks.resnet50_parts(3)
+
+
+if __name__ == "__main__":
+  tf.test.main()
