@@ -1,0 +1,138 @@
+r"""Protocol tuning on VALIDATION data (never the test set).
+
+Trains regular and Sobolev models with candidate protocol settings on
+training sets drawn with tuning seeds (100, 101, ...; the sweep uses 0, 1,
+...) and scores them on the validation sets of `benchmarks.data` (a separate
+uniform draw). Results are appended to `<workdir>/tuning.csv` (resumable:
+finished (candidate, size, method) groups are skipped) and summarised in
+`<workdir>/tuning.md`: mean over functions of log10 validation MSE, per
+candidate, size and method. PROTOCOL.md records what was tried.
+
+  python -m benchmarks.tune --candidates=base,lr1e-3 --sizes=20,100
+"""
+
+import csv
+import dataclasses
+import os
+import time
+from typing import Dict, List
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from benchmarks import config as config_lib
+from benchmarks import data
+from benchmarks import functions
+from benchmarks import trainer
+
+_BASE = config_lib.Config()
+
+# Candidate protocols (field overrides of `Config`).
+CANDIDATES: Dict[str, Dict] = {
+    "naive": dict(learning_rate=1e-3, final_lr_fraction=1.0, steps=5000),
+    "base": dict(),
+    "lr1e-3": dict(learning_rate=1e-3),
+    "lr1e-2": dict(learning_rate=1e-2),
+    "w0.1": dict(grad_weight=0.1),
+    "w0.01": dict(grad_weight=0.01),
+    "w10": dict(grad_weight=10.0),
+    "steps2500": dict(steps=2500),
+    "steps10000": dict(steps=10000),
+    "final0.1": dict(final_lr_fraction=0.1),
+    "final0.001": dict(final_lr_fraction=0.001),
+    "bs200": dict(batch_size=200),
+}
+
+FIELDS = ["candidate", "function", "size", "method", "seed", "val_mse",
+          "val_grad_mse", "train_seconds"]
+
+_CANDIDATES = flags.DEFINE_list("candidates", ["naive", "base"],
+                                f"Candidates: {', '.join(CANDIDATES)}.")
+_SIZES = flags.DEFINE_list("sizes", ["20", "100"], "Training-set sizes.")
+_SEEDS = flags.DEFINE_integer("seeds", 1, "Tuning seeds (100, 101, ...).")
+_WORKDIR = flags.DEFINE_string("workdir", "./results/tuning", "Output dir.")
+
+
+def _read(path: str) -> List[Dict[str, str]]:
+  if not os.path.exists(path):
+    return []
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def _write(path: str, rows: List[Dict]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+  os.replace(tmp, path)
+
+
+def summary(rows: List[Dict]) -> str:
+  """Markdown: mean over functions and seeds of log10 val MSE."""
+  keys = sorted({(r["candidate"], int(r["size"])) for r in rows},
+                key=lambda k: (k[1], k[0]))
+  names = list(functions.NAMES)
+  lines = [
+      "| candidate | size | method | mean log10 val MSE | mean log10 val "
+      "grad MSE | " + " | ".join(names) + " |",
+      "|" + "---|" * (5 + len(names))
+  ]
+  for cand, size in keys:
+    for method in config_lib.METHODS:
+      sel = [r for r in rows if r["candidate"] == cand and
+             int(r["size"]) == size and r["method"] == method]
+      if not sel:
+        continue
+      per_fn = []
+      for name in names:
+        vals = [np.log10(float(r["val_mse"])) for r in sel
+                if r["function"] == name]
+        per_fn.append(f"{np.mean(vals):.2f}" if vals else "-")
+      mse = np.mean([np.log10(float(r["val_mse"])) for r in sel])
+      gmse = np.mean([np.log10(float(r["val_grad_mse"])) for r in sel])
+      lines.append(f"| {cand} | {size} | {method} | {mse:.2f} | {gmse:.2f} | " +
+                   " | ".join(per_fn) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  path = os.path.join(_WORKDIR.value, "tuning.csv")
+  rows = _read(path)
+  sizes = [int(s) for s in _SIZES.value]
+  seeds = [100 + i for i in range(_SEEDS.value)]
+  for cand in _CANDIDATES.value:
+    if cand not in CANDIDATES:
+      raise ValueError(f"Unknown candidate {cand!r}.")
+    cfg = dataclasses.replace(_BASE, **CANDIDATES[cand])
+    for size in sizes:
+      for method in config_lib.METHODS:
+        if any(r["candidate"] == cand and int(r["size"]) == size and
+               r["method"] == method for r in rows):
+          continue
+        runs = [trainer.Run(f, size, method, s) for f in functions.NAMES
+                for s in seeds]
+        t0 = time.time()
+        group = trainer.train_group(runs, cfg)
+        res = trainer.evaluate(
+            group, [data.validation_set(r.function, r.seed) for r in runs])
+        for r, (mse, gmse) in zip(runs, res):
+          rows.append(dict(candidate=cand, function=r.function, size=size,
+                           method=method, seed=r.seed, val_mse=mse,
+                           val_grad_mse=gmse,
+                           train_seconds=group.seconds / len(runs)))
+        _write(path, rows)
+        print(f"{cand} size={size} {method}: {time.time() - t0:.0f}s, mean "
+              f"log10 val MSE "
+              f"{np.mean([np.log10(m) for m, _ in res]):.2f}", flush=True)
+  with open(os.path.join(_WORKDIR.value, "tuning.md"), "w") as f:
+    f.write(summary(rows))
+  print(summary(rows))
+
+
+if __name__ == "__main__":
+  app.run(main)
