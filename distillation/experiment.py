@@ -1,0 +1,269 @@
+"""The Figure 4 experiment: regular vs Sobolev policy distillation.
+
+`train_and_evaluate(config, workdir)`:
+  1. loads the teacher (default `distillation/teachers/<game>/`);
+  2. collects `num_states` teacher states into `workdir/rollouts/` (reused if
+     a complete collection with the same game, size and seed is there);
+  3. for every training fraction splits the games into train / validation /
+     test (`rollouts.split_by_episodes`; the same split for all seeds and
+     both methods);
+  4. optionally tunes each method on the validation games (same number of
+     trials for both; see `RunConfig.regular_grid` / `sobolev_grid`);
+  5. trains regular and Sobolev students for every fraction and seed (same
+     initial weights and minibatches for both methods at a given seed),
+     evaluating on held-out test games every `eval_every` steps;
+  6. writes `results.csv`, `results.md` and `figure4.png`.
+
+Every finished student run is stored in `workdir/runs/` and skipped when the
+command is re-run (resumable; an interrupted run restarts from step 0).
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from distillation import atari_env
+from distillation import distill
+from distillation import reporting
+from distillation import rollouts
+from distillation import teachers
+
+RUN_FIELDS = ["step", "test_action_error", "test_kl", "train_loss",
+              "train_sobolev_term"]
+TUNING_FIELDS = ["method", "learning_rate", "sobolev_weight",
+                 "val_action_error", "val_kl"]
+
+
+@dataclasses.dataclass
+class RunConfig:
+  """Configuration of the distillation experiment."""
+  game: str = "Pong"
+  train_fractions: Tuple[float, ...] = (0.01, 0.05, 0.1)
+  seeds: int = 3
+  steps: int = 2000
+  eval_every: int = 100
+  batch_size: int = 32
+  learning_rate_regular: float = 1e-3
+  learning_rate_sobolev: float = 1e-3
+  sobolev_weight: float = 1.0
+  num_projections: int = 1
+  num_states: int = 100_000
+  collect_seed: int = 0
+  collect_envs: int = 8
+  validation_fraction: float = 0.1
+  max_eval_states: int = 5000
+  teacher_dir: Optional[str] = None
+  rollouts_dir: Optional[str] = None
+  tune: bool = False
+  tune_fraction: Optional[float] = None  # Default: the smallest fraction.
+  tune_steps: Optional[int] = None  # Default: `steps`.
+  # Equal budgets: 6 trials each.
+  regular_grid: Tuple[Tuple[float, float], ...] = tuple(
+      (lr, 0.0) for lr in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3))
+  sobolev_grid: Tuple[Tuple[float, float], ...] = tuple(
+      (lr, w) for lr in (5e-4, 2e-3) for w in (0.1, 1.0, 10.0))
+
+  def validate(self) -> None:
+    """Raises ValueError (or TypeError) naming the first bad field."""
+    atari_env.check_game(self.game)
+    if isinstance(self.train_fractions, (str, bytes)) or not isinstance(
+        self.train_fractions, Sequence) or not self.train_fractions:
+      raise ValueError("`train_fractions` must be a non-empty sequence of "
+                       f"numbers in (0, 1), got {self.train_fractions!r}.")
+    for f in self.train_fractions:
+      rollouts.check_fraction(f, "train_fractions")
+      if f + self.validation_fraction >= 1.0:
+        raise ValueError(f"train fraction {f} + validation_fraction "
+                         f"{self.validation_fraction} must be < 1.")
+    if self.tune_fraction is not None:
+      rollouts.check_fraction(self.tune_fraction, "tune_fraction")
+    for name in ("seeds", "steps", "eval_every", "batch_size",
+                 "num_projections", "num_states", "collect_envs",
+                 "max_eval_states"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if not 0.0 <= self.validation_fraction < 1.0:
+      raise ValueError(f"`validation_fraction` must be in [0, 1), got "
+                       f"{self.validation_fraction}.")
+    if self.tune and self.validation_fraction <= 0.0:
+      raise ValueError("`tune` needs `validation_fraction` > 0.")
+    for name in ("learning_rate_regular", "learning_rate_sobolev"):
+      if not getattr(self, name) > 0:
+        raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}.")
+    if not self.sobolev_weight >= 0:
+      raise ValueError(f"`sobolev_weight` must be >= 0, got "
+                       f"{self.sobolev_weight}.")
+
+
+def _log(msg: str) -> None:
+  print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def get_rollouts(config: RunConfig, workdir: str, teacher,
+                 teacher_meta: Dict) -> Tuple[Dict[str, np.ndarray], Dict]:
+  """Loads the rollouts, collecting them first unless reusable ones exist."""
+  directory = config.rollouts_dir or os.path.join(workdir, "rollouts")
+  meta = rollouts.read_meta(directory)
+  wanted = {"game": config.game, "num_states": config.num_states,
+            "seed": config.collect_seed}
+  if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
+    _log(f"Collecting {config.num_states} states of the {config.game} "
+         f"teacher into {directory} ...")
+    last = [0.0]
+
+    def progress(n):
+      if time.time() - last[0] > 60:
+        last[0] = time.time()
+        _log(f"  {n}/{config.num_states} states")
+
+    meta = rollouts.collect(
+        teacher.log_policy, config.game, directory, config.num_states,
+        seed=config.collect_seed, num_envs=config.collect_envs,
+        extra_meta={"teacher": {k: teacher_meta.get(k) for k in
+                                ("frames", "mean_return_last20",
+                                 "eval_mean_return", "eval_std_return")}},
+        progress=progress)
+  else:
+    _log(f"Reusing the rollouts in {directory}.")
+  return rollouts.load(directory), meta
+
+
+def _subsample(idx: np.ndarray, limit: int, seed: int) -> np.ndarray:
+  if idx.size <= limit:
+    return idx
+  return np.sort(np.random.default_rng(seed).choice(idx, limit,
+                                                    replace=False))
+
+
+def _student_config(config: RunConfig, method: str, seed: int,
+                    learning_rate: float, weight: float,
+                    steps: int) -> distill.StudentConfig:
+  return distill.StudentConfig(
+      method=method, learning_rate=learning_rate, sobolev_weight=weight,
+      batch_size=config.batch_size, steps=steps,
+      eval_every=config.eval_every, seed=seed,
+      num_projections=config.num_projections)
+
+
+def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
+          ) -> Dict[str, Tuple[float, float]]:
+  """Grid search per method on validation games; returns the best settings."""
+  fraction = config.tune_fraction or min(config.train_fractions)
+  train, val, _ = rollouts.split_by_episodes(
+      data["episode_ids"], fraction, config.validation_fraction,
+      seed=config.collect_seed)
+  val = _subsample(val, config.max_eval_states, config.collect_seed)
+  path = os.path.join(workdir, "tuning.csv")
+  done = reporting.read_csv(path) if os.path.exists(path) else []
+  rows = list(done)
+  steps = config.tune_steps or config.steps
+  for method, grid in (("regular", config.regular_grid),
+                       ("sobolev", config.sobolev_grid)):
+    for lr, weight in grid:
+      if any(r["method"] == method and float(r["learning_rate"]) == lr and
+             float(r["sobolev_weight"]) == weight for r in rows):
+        continue
+      _log(f"Tuning {method}: lr={lr} lambda={weight} (fraction {fraction},"
+           f" {steps} steps, validation games)")
+      history = distill.train_student(
+          _student_config(config, method, 0, lr, weight, steps), teacher,
+          data["states"][train], data["log_probs"][train],
+          data["states"][val], data["log_probs"][val], num_actions)
+      rows.append({"method": method, "learning_rate": lr,
+                   "sobolev_weight": weight,
+                   "val_action_error": history[-1]["test_action_error"],
+                   "val_kl": history[-1]["test_kl"]})
+      reporting.write_csv(path, rows, TUNING_FIELDS)
+  best = {}
+  for method in distill.METHODS:
+    cands = [r for r in rows if r["method"] == method]
+    r = min(cands, key=lambda r: float(r["val_kl"]))
+    best[method] = (float(r["learning_rate"]), float(r["sobolev_weight"]))
+    _log(f"Tuned {method}: lr={best[method][0]} lambda={best[method][1]} "
+         f"(validation KL {float(r['val_kl']):.4f})")
+  return best
+
+
+def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
+  """Runs the experiment (see the module docstring).
+
+  Args:
+    config: the configuration; validated before any compute.
+    workdir: output directory.
+
+  Returns:
+    The rows of `results.csv`.
+
+  Raises:
+    ValueError: for an invalid config or a missing teacher.
+  """
+  config.validate()
+  os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
+  teacher, teacher_meta = teachers.load(config.game, config.teacher_dir)
+  data, meta = get_rollouts(config, workdir, teacher, teacher_meta)
+  num_actions = int(meta["num_actions"])
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(dataclasses.asdict(config), f, indent=2, default=str)
+
+  settings = {"regular": (config.learning_rate_regular, 0.0),
+              "sobolev": (config.learning_rate_sobolev,
+                          config.sobolev_weight)}
+  if config.tune:
+    settings = _tune(config, workdir, teacher, data, num_actions)
+
+  rows = []
+  for fraction in config.train_fractions:
+    train, _, test = rollouts.split_by_episodes(
+        data["episode_ids"], fraction, config.validation_fraction,
+        seed=config.collect_seed)
+    test = _subsample(test, config.max_eval_states, config.collect_seed + 1)
+    _log(f"fraction {fraction}: {train.size} training states, "
+         f"{test.size} test states")
+    for seed in range(config.seeds):
+      for method in distill.METHODS:
+        lr, weight = settings[method]
+        name = f"frac{fraction:g}_{method}_seed{seed}.csv"
+        path = os.path.join(workdir, "runs", name)
+        if os.path.exists(path):
+          history = reporting.read_csv(path)
+        else:
+          _log(f"Training {method} student: fraction {fraction}, seed "
+               f"{seed}, lr={lr}, lambda={weight}")
+          history = distill.train_student(
+              _student_config(config, method, seed, lr, weight,
+                              config.steps), teacher,
+              data["states"][train], data["log_probs"][train],
+              data["states"][test], data["log_probs"][test], num_actions,
+              log=_log)
+          reporting.write_csv(path, history, RUN_FIELDS)
+        for h in history:
+          rows.append({"game": config.game, "train_fraction": fraction,
+                       "method": method, "seed": seed,
+                       "step": int(h["step"]),
+                       "test_action_error": float(h["test_action_error"]),
+                       "test_kl": float(h["test_kl"])})
+  reporting.write_csv(os.path.join(workdir, "results.csv"), rows,
+                      reporting.RESULT_FIELDS)
+  note = (f"Teacher: {config.game}, trained {teacher_meta.get('frames')} "
+          f"frames; evaluation score "
+          f"{teacher_meta.get('eval_mean_return', 'not recorded')}. "
+          f"Settings: regular lr={settings['regular'][0]}; Sobolev "
+          f"lr={settings['sobolev'][0]}, lambda={settings['sobolev'][1]}"
+          f"{' (tuned on validation games)' if config.tune else ''}.")
+  table = reporting.markdown_table(rows, config.game, note)
+  tmp = os.path.join(workdir, "results.md.tmp")
+  with open(tmp, "w") as f:
+    f.write(table)
+  os.replace(tmp, os.path.join(workdir, "results.md"))
+  score = teacher_meta.get("eval_mean_return")
+  title = (f"{config.game} policy distillation (teacher: "
+           f"{teacher_meta.get('frames')} frames"
+           f"{'' if score is None else f', score {score:.1f}'})")
+  reporting.plot_figure4(rows, os.path.join(workdir, "figure4.png"), title)
+  _log(f"Wrote results.csv, results.md and figure4.png to {workdir}")
+  return rows

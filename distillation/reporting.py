@@ -1,0 +1,108 @@
+"""results.csv, results.md and figure4.png of the distillation experiment."""
+
+import collections
+import csv
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+RESULT_FIELDS = ["game", "train_fraction", "method", "seed", "step",
+                 "test_action_error", "test_kl"]
+METHOD_STYLE = {"regular": ("tab:blue", "regular distillation"),
+                "sobolev": ("tab:red", "Sobolev distillation")}
+
+
+def write_csv(path: str, rows: List[Dict], fields: Sequence[str]) -> None:
+  """Writes rows atomically (tmp file + os.replace)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+  os.replace(tmp, path)
+
+
+def read_csv(path: str) -> List[Dict[str, str]]:
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def _curves(rows: List[Dict]) -> Dict:
+  """{(fraction, method): {seed: (steps, errors, kls)}}."""
+  out = collections.defaultdict(lambda: collections.defaultdict(list))
+  for r in rows:
+    key = (float(r["train_fraction"]), r["method"])
+    out[key][int(r["seed"])].append(
+        (int(r["step"]), float(r["test_action_error"]), float(r["test_kl"])))
+  return {k: {s: tuple(np.array(x) for x in zip(*sorted(v)))
+              for s, v in d.items()} for k, d in out.items()}
+
+
+def markdown_table(rows: List[Dict], game: str,
+                   teacher_note: Optional[str] = None) -> str:
+  """Final (last step) and best-over-training test metrics, mean +- std."""
+  curves = _curves(rows)
+  lines = [f"# Policy distillation on {game}", ""]
+  if teacher_note:
+    lines += [teacher_note, ""]
+  lines += [
+      "Test metrics on held-out games (mean +- std over seeds; std is the "
+      "population std). `final` is the last evaluation, `min` the best "
+      "evaluation over training (per seed, then averaged).", "",
+      "| train fraction | method | seeds | steps | final action error | "
+      "final KL(student‖teacher) | min action error | min KL |",
+      "|---|---|---|---|---|---|---|---|"]
+  for (fraction, method) in sorted(curves):
+    seeds = curves[(fraction, method)]
+    finals_e = [v[1][-1] for v in seeds.values()]
+    finals_k = [v[2][-1] for v in seeds.values()]
+    mins_e = [v[1].min() for v in seeds.values()]
+    mins_k = [v[2].min() for v in seeds.values()]
+    steps = max(int(v[0][-1]) for v in seeds.values())
+    fmt = lambda x: f"{np.mean(x):.4f} ± {np.std(x):.4f}"
+    lines.append(f"| {fraction:g} | {method} | {len(seeds)} | {steps} | "
+                 f"{fmt(finals_e)} | {fmt(finals_k)} | {fmt(mins_e)} | "
+                 f"{fmt(mins_k)} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot_figure4(rows: List[Dict], path: str, title: str) -> None:
+  """Test action error and test KL vs steps, one column per fraction.
+
+  Lines are means over seeds, bands +- one std; y-axes start at 0 (linear).
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  curves = _curves(rows)
+  fractions = sorted({f for f, _ in curves})
+  fig, axes = plt.subplots(2, len(fractions), squeeze=False,
+                           figsize=(3.6 * len(fractions) + 0.6, 6.2))
+  for col, fraction in enumerate(fractions):
+    for method, (color, label) in METHOD_STYLE.items():
+      seeds = curves.get((fraction, method))
+      if not seeds:
+        continue
+      steps = next(iter(seeds.values()))[0]
+      for row, idx in ((0, 1), (1, 2)):
+        ys = np.stack([v[idx] for v in seeds.values()
+                       if len(v[idx]) == len(steps)])
+        mean, std = ys.mean(0), ys.std(0)
+        ax = axes[row, col]
+        ax.plot(steps, mean, color=color, label=f"{label} (n={len(ys)})")
+        ax.fill_between(steps, mean - std, mean + std, color=color,
+                        alpha=0.2, linewidth=0)
+    axes[0, col].set_title(f"{fraction:g} of the states for training")
+    axes[0, col].set_ylim(bottom=0)
+    axes[1, col].set_ylim(bottom=0)
+    axes[1, col].set_xlabel("training step")
+  axes[0, 0].set_ylabel("test action prediction error")
+  axes[1, 0].set_ylabel("test KL(student ‖ teacher)")
+  axes[0, 0].legend(fontsize=8)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  os.replace(tmp, path)

@@ -1,0 +1,80 @@
+r"""Figure 4: regular vs Sobolev policy distillation of an Atari teacher.
+
+Usage:
+  python -m distillation.run --game=Breakout --train_fractions=0.01,0.05,0.1 \
+      --seeds=3 --steps=2000 --workdir=results/distill_breakout
+
+Writes results.csv (columns game,train_fraction,method,seed,step,
+test_action_error,test_kl), results.md and figure4.png into --workdir.
+Re-running the same command reuses the rollouts and skips finished runs.
+"""
+
+from absl import app
+from absl import flags
+
+from distillation import atari_env
+from distillation import rollouts
+
+_GAME = flags.DEFINE_string("game", "Pong",
+                            f"One of {sorted(atari_env.GAMES)}.")
+_FRACTIONS = flags.DEFINE_list("train_fractions", ["0.01", "0.05", "0.1"],
+                               "Fractions of the states used for training.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Number of seeds (0..N-1).")
+_STEPS = flags.DEFINE_integer("steps", 2000, "Training steps per student.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 100,
+                                   "Steps between test evaluations.")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "Minibatch size.")
+_LR_REG = flags.DEFINE_float("learning_rate_regular", 1e-3,
+                             "Adam learning rate, regular distillation.")
+_LR_SOB = flags.DEFINE_float("learning_rate_sobolev", 1e-3,
+                             "Adam learning rate, Sobolev distillation.")
+_LAMBDA = flags.DEFINE_float("sobolev_weight", 1.0,
+                             "lambda of the Sobolev term.")
+_NUM_STATES = flags.DEFINE_integer("num_states", 100_000,
+                                   "States to record from the teacher.")
+_COLLECT_SEED = flags.DEFINE_integer("collect_seed", 0,
+                                     "Seed of the rollouts and the split.")
+_VAL = flags.DEFINE_float("validation_fraction", 0.1,
+                          "Fraction of states in validation games.")
+_MAX_EVAL = flags.DEFINE_integer("max_eval_states", 5000,
+                                 "Held-out states used per evaluation.")
+_TUNE = flags.DEFINE_boolean(
+    "tune", False, "Tune lr (and lambda) of both methods on validation "
+    "games with the same number of trials first.")
+_TUNE_STEPS = flags.DEFINE_integer("tune_steps", None,
+                                   "Steps per tuning trial (default --steps).")
+_TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
+                                   "Teacher directory (default: committed).")
+_ROLLOUTS_DIR = flags.DEFINE_string("rollouts_dir", None,
+                                    "Rollout directory (default: workdir).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
+_TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
+flags.mark_flag_as_required("workdir")
+
+
+def parse_fractions(values) -> tuple:
+  """Parses and checks --train_fractions; raises ValueError if bad."""
+  return tuple(rollouts.check_fraction(v, "train_fractions") for v in values)
+
+
+def main(argv):
+  del argv
+  atari_env.check_game(_GAME.value)
+  fractions = parse_fractions(_FRACTIONS.value)
+  from distillation import experiment  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+  config = experiment.RunConfig(
+      game=_GAME.value, train_fractions=fractions, seeds=_SEEDS.value,
+      steps=_STEPS.value, eval_every=_EVAL_EVERY.value,
+      batch_size=_BATCH.value, learning_rate_regular=_LR_REG.value,
+      learning_rate_sobolev=_LR_SOB.value, sobolev_weight=_LAMBDA.value,
+      num_states=_NUM_STATES.value, collect_seed=_COLLECT_SEED.value,
+      validation_fraction=_VAL.value, max_eval_states=_MAX_EVAL.value,
+      tune=_TUNE.value, tune_steps=_TUNE_STEPS.value,
+      teacher_dir=_TEACHER_DIR.value, rollouts_dir=_ROLLOUTS_DIR.value)
+  experiment.train_and_evaluate(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
