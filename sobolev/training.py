@@ -93,7 +93,9 @@ def make_train_step(
       (read after the first forward pass, so lazily built modules work).
 
   Returns:
-    `step(batch) -> {'loss': total, **metrics}`, a `tf.function`.
+    `step(batch) -> {'loss': total, **metrics}`: a `tf.function`; under a
+    strategy, a function whose first call runs eagerly (creating optimiser
+    state in replica context) and later calls run `step.compiled`.
 
   Raises:
     TypeError: if `model`, `optimizer` or `objective` have the wrong type.
@@ -128,14 +130,28 @@ def make_train_step(
     optimizer.apply(grads, params)
     return {"loss": total, **metrics}
 
-  @tf.function(jit_compile=jit_compile)
-  def step(batch):
-    if strategy is None:
-      return replica_step(batch)
+  if strategy is None:
+    return tf.function(replica_step, jit_compile=jit_compile)
+
+  def distributed_step(batch):
     per_replica = strategy.run(replica_step, args=(batch,))
     return {
         k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
         for k, v in per_replica.items()
     }
 
+  compiled = tf.function(distributed_step, jit_compile=jit_compile)
+  state = {"built": False}
+
+  def step(batch):
+    # Optimiser slots (and lazily built modules) created inside a compiled
+    # replica function get initialisers that cannot run under a mirrored
+    # strategy, so the first step runs eagerly and creates them; every later
+    # step is compiled. Both compute the same update.
+    if not state["built"]:
+      state["built"] = True
+      return distributed_step(batch)
+    return compiled(batch)
+
+  step.compiled = compiled
   return step
