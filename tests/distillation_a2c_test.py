@@ -1,0 +1,151 @@
+"""Tests of A2C (returns, loss, updates on a real game) and teacher I/O."""
+
+import csv
+import os
+import tempfile
+
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from distillation import a2c
+from distillation import atari_env
+from distillation import networks
+from distillation import teacher_training
+from distillation import teachers
+
+TINY = dict(channels=(4, 4, 4), hidden=8)
+
+
+class A2CMathTest(tf.test.TestCase):
+
+  def test_n_step_returns_hand_computed(self):
+    # gamma = 0.5; the episode ends at t=1, so t=0 does not see t=2.
+    returns = a2c.n_step_returns(
+        rewards=np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 2.0]]),
+        dones=np.array([[False, False], [True, False], [False, False]]),
+        bootstrap=np.array([10.0, 4.0]), gamma=0.5)
+    # Column 0: R2 = 1 + .5*10 = 6, R1 = 0 (done), R0 = 1 + .5*0 = 1.
+    # Column 1: R2 = 2 + .5*4 = 4, R1 = .5*4 = 2, R0 = .5*2 = 1.
+    self.assertAllClose(returns, [[1.0, 1.0], [0.0, 2.0], [6.0, 4.0]])
+
+  def test_n_step_returns_rejects_bad_shapes(self):
+    with self.assertRaisesRegex(ValueError, "bootstrap"):
+      a2c.n_step_returns(np.zeros([3, 2]), np.zeros([3, 2], bool),
+                         np.zeros([3]), 0.9)
+    with self.assertRaisesRegex(ValueError, "gamma"):
+      a2c.n_step_returns(np.zeros([3, 2]), np.zeros([3, 2], bool),
+                         np.zeros([2]), 1.5)
+
+  def test_a2c_loss_hand_computed(self):
+    # Row 0: pi = [1/4, 3/4], a = 1, V = 1, R = 3 -> advantage 2.
+    # Row 1: pi = [1/2, 1/2], a = 0, V = 0, R = -1 -> advantage -1.
+    logits = tf.constant([[0.0, np.log(3.0)], [0.0, 0.0]])
+    values = tf.constant([1.0, 0.0])
+    loss, m = a2c.a2c_loss(logits, values, tf.constant([1, 0]),
+                           tf.constant([3.0, -1.0]), entropy_coef=0.01,
+                           value_coef=0.5)
+    policy = (-np.log(0.75) * 2.0 + -np.log(0.5) * -1.0) / 2  # -0.0588915
+    value = (2.0 ** 2 + 1.0 ** 2) / 2  # 2.5
+    entropy = (-(0.25 * np.log(0.25) + 0.75 * np.log(0.75)) + np.log(2)) / 2
+    self.assertAllClose(m["policy_loss"], policy, atol=1e-6)
+    self.assertAllClose(m["value_loss"], value, atol=1e-6)
+    self.assertAllClose(m["entropy"], entropy, atol=1e-6)
+    self.assertAllClose(loss, 1.1848325, atol=1e-6)
+    self.assertAllClose(loss, policy + 0.5 * value - 0.01 * entropy,
+                        atol=1e-6)
+
+  def test_policy_gradient_does_not_flow_into_the_advantage(self):
+    logits = tf.constant([[0.0, 0.0]])
+    values = tf.Variable([1.0])
+    with tf.GradientTape() as tape:
+      _, m = a2c.a2c_loss(logits, values, tf.constant([0]),
+                          tf.constant([3.0]))
+      policy_loss = m["policy_loss"]
+    self.assertIsNone(tape.gradient(policy_loss, values))
+
+  def test_clipped_optimizer_clips_the_global_norm(self):
+    v = tf.Variable([0.0, 0.0])
+    opt = a2c.ClippedOptimizer(snt.optimizers.SGD(1.0), max_norm=0.5)
+    opt.apply([tf.constant([3.0, 4.0])], [v])  # Norm 5 -> 0.5.
+    self.assertAllClose(v, [-0.3, -0.4])
+
+
+class A2CTrainingTest(tf.test.TestCase):
+
+  def test_updates_on_a_real_game_change_the_parameters(self):
+    config = teacher_training.TeacherConfig(game="Pong", num_envs=2,
+                                            n_steps=3, **TINY)
+    learner = teacher_training.A2CLearner(config, 6)
+    before = [v.numpy().copy() for v in learner.net.trainable_variables]
+    with atari_env.VectorAtari("Pong", 2, seed=0, clip_rewards=True) as env:
+      obs = env.reset()
+      for _ in range(2):
+        batch_obs, actions_list = [], []
+        for _ in range(config.n_steps):
+          actions, _ = learner.act(obs)
+          batch_obs.append(obs)
+          actions_list.append(actions.numpy())
+          obs = env.step(actions.numpy()).obs
+        out = learner.train_step({
+            "obs": np.concatenate(batch_obs),
+            "actions": np.concatenate(actions_list),
+            "returns": np.linspace(-1, 1, 6).astype(np.float32)})
+        self.assertTrue(np.isfinite(out["loss"].numpy()))
+    after = [v.numpy() for v in learner.net.trainable_variables]
+    self.assertTrue(all(np.any(a != b) for a, b in zip(before, after)))
+
+  def test_train_resumes_from_its_checkpoint(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = teacher_training.TeacherConfig(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, **TINY)
+    first = teacher_training.train(config, workdir, max_updates=2)
+    self.assertEqual(first["updates"], 2)
+    self.assertEqual(first["frames"], 2 * 2 * 2 * 4)
+    net1, meta1 = teachers.load("Pong", os.path.join(workdir, "export"))
+    self.assertEqual(meta1["updates"], 2)
+    w1 = [v.numpy() for v in net1.trainable_variables]
+    second = teacher_training.train(config, workdir, max_updates=1)
+    self.assertEqual(second["updates"], 3)  # Resumed, not restarted.
+    net2, _ = teachers.load("Pong", os.path.join(workdir, "export"))
+    w2 = [v.numpy() for v in net2.trainable_variables]
+    self.assertTrue(any(np.any(a != b) for a, b in zip(w1, w2)))
+    with open(os.path.join(workdir, "episodes.csv")) as f:
+      self.assertEqual(next(csv.reader(f)), teacher_training.EPISODE_FIELDS)
+    # A different config in the same workdir is refused.
+    with self.assertRaisesRegex(ValueError, "different config"):
+      teacher_training.train(
+          teacher_training.TeacherConfig(game="Pong", num_envs=3, **TINY),
+          workdir, max_updates=1)
+
+  def test_bad_config_is_rejected(self):
+    with self.assertRaisesRegex(ValueError, "Unknown game"):
+      teacher_training.TeacherConfig(game="Tetris").validate()
+    with self.assertRaisesRegex(ValueError, "n_steps"):
+      teacher_training.TeacherConfig(n_steps=0).validate()
+
+
+class TeacherCheckpointTest(tf.test.TestCase):
+
+  def test_export_and_load_round_trip(self):
+    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
+    net = networks.TeacherNet(4, **TINY)
+    states = np.random.default_rng(0).integers(
+        0, 256, size=(3, 84, 84, 4)).astype(np.uint8)
+    logits, values = net(states)
+    teachers.export(net, directory, {"game": "Breakout", "frames": 123})
+    loaded, meta = teachers.load("Breakout", directory)
+    self.assertEqual(meta["frames"], 123)
+    self.assertEqual(meta["channels"], [4, 4, 4])
+    logits2, values2 = loaded(states)
+    self.assertAllClose(logits, logits2)
+    self.assertAllClose(values, values2)
+    with self.assertRaisesRegex(ValueError, "plays Breakout"):
+      teachers.load("Pong", directory)
+    with self.assertRaisesRegex(ValueError, "No teacher"):
+      teachers.load("Pong", tempfile.mkdtemp(dir=self.get_temp_dir()))
+
+
+if __name__ == "__main__":
+  tf.test.main()
