@@ -1,0 +1,196 @@
+"""Tests of the distillation objectives, the experiment and its flags."""
+
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from distillation import distill
+from distillation import experiment
+from distillation import networks
+from distillation import reporting
+from distillation import run
+from distillation import teachers
+from sobolev import derivatives
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _states(n, seed=0):
+  return np.random.default_rng(seed).integers(
+      0, 256, size=(n, 84, 84, 4)).astype(np.uint8)
+
+
+class ObjectiveTest(tf.test.TestCase):
+
+  def test_kl_direction_is_student_first(self):
+    student = tf.math.log(tf.constant([[0.9, 0.1]]))
+    teacher = tf.math.log(tf.constant([[0.5, 0.5]]))
+    # KL(p||q) = 0.9 ln 1.8 + 0.1 ln 0.2 = 0.368064; KL(q||p) = 0.510826.
+    self.assertAllClose(distill.kl_student_teacher(student, teacher),
+                        0.368064, atol=1e-5)
+    self.assertAllClose(distill.kl_student_teacher(teacher, student),
+                        0.510826, atol=1e-5)
+
+  def test_kl_gradient_flows_to_the_student_only(self):
+    s = tf.Variable([[0.3, -0.2, 0.1]])
+    t = tf.Variable([[0.0, 0.5, -0.5]])
+    with tf.GradientTape(persistent=True) as tape:
+      kl = distill.kl_student_teacher(tf.nn.log_softmax(s),
+                                      tf.nn.log_softmax(t))
+    self.assertIsNone(tape.gradient(kl, t))
+    self.assertGreater(float(tf.norm(tape.gradient(kl, s))), 0.0)
+
+  def test_action_error(self):
+    s = tf.math.log(tf.constant([[0.6, 0.4], [0.2, 0.8], [0.7, 0.3]]))
+    t = tf.math.log(tf.constant([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9]]))
+    self.assertAllClose(distill.action_error(s, t), 2.0 / 3.0)
+
+  def test_sobolev_term_is_zero_when_student_equals_teacher(self):
+    tf.random.set_seed(0)
+    net = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
+    x = tf.constant(distill.to_flat_float(_states(3)))
+    loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=0)
+    total, terms = loss(net, x, target_fn=net)
+    self.assertAllClose(terms["order_0"], 0.0, atol=1e-6)
+    self.assertAllClose(terms["order_1"], 0.0, atol=1e-3)
+    self.assertAllClose(total, 0.0, atol=1e-3)
+    other = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
+    _, terms = loss(other, x, target_fn=net)
+    self.assertGreater(float(terms["order_1"]), 1e-3)
+
+  def test_sobolev_term_matches_the_papers_formula(self):
+    tf.random.set_seed(1)
+    student = distill.FlatLogPolicy(networks.StudentNet(3, hidden=8))
+    teacher = distill.FlatLogPolicy(networks.TeacherNet(
+        3, channels=(4, 4, 4), hidden=8))
+    x = tf.constant(distill.to_flat_float(_states(2, seed=1)))
+    v = tf.math.l2_normalize(tf.constant([[1.0, -2.0, 0.5],
+                                          [0.3, 0.3, -1.0]]), axis=-1)
+    loss = distill.make_loss("sobolev", sobolev_weight=2.0)
+    total, terms = loss(student, x, target_fn=teacher, vectors=(v, None))
+    # E_v || D_s<log pi*, v> - D_s<log pi, v> ||, one v per state.
+    diff = (derivatives.vjp(teacher, x, v) - derivatives.vjp(student, x, v))
+    expected = tf.reduce_mean(tf.norm(diff, axis=-1))
+    self.assertAllClose(terms["order_1"], expected, rtol=1e-4)
+    kl = distill.kl_student_teacher(student(x), teacher(x))
+    self.assertAllClose(total, kl + 2.0 * expected, rtol=1e-4)
+
+  def test_make_loss_rejects_unknown_method(self):
+    with self.assertRaisesRegex(ValueError, "method"):
+      distill.make_loss("dagger")
+
+
+class ExperimentTest(tf.test.TestCase):
+
+  def _teacher_dir(self):
+    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
+    tf.random.set_seed(0)
+    net = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
+    net(tf.zeros([1, 84, 84, 4], tf.uint8))
+    teachers.export(net, directory, {"game": "Pong", "frames": 0})
+    return directory
+
+  def test_smoke_run_writes_results_and_resumes(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = experiment.RunConfig(
+        game="Pong", train_fractions=(0.25,), seeds=1, steps=4,
+        eval_every=2, batch_size=4, num_states=48, collect_envs=4,
+        validation_fraction=0.1, max_eval_states=16,
+        teacher_dir=self._teacher_dir(), tune=True, tune_steps=2,
+        regular_grid=((1e-3, 0.0),), sobolev_grid=((1e-3, 1.0),))
+    rows = experiment.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, "results.csv")) as f:
+      reader = csv.reader(f)
+      self.assertEqual(next(reader), [
+          "game", "train_fraction", "method", "seed", "step",
+          "test_action_error", "test_kl"])
+      self.assertLen(list(reader), 6)  # 2 methods x steps 0, 2, 4.
+    self.assertEqual({r["method"] for r in rows}, {"regular", "sobolev"})
+    for r in rows:
+      self.assertBetween(r["test_action_error"], 0.0, 1.0)
+      self.assertGreaterEqual(r["test_kl"], -1e-6)
+    for name in ("results.md", "figure4.png", "tuning.csv"):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+    with open(os.path.join(workdir, "results.md")) as f:
+      self.assertIn("| 0.25 | sobolev | 1 | 4 |", f.read())
+    # Re-running reuses the rollouts and the finished runs.
+    runs = os.path.join(workdir, "runs")
+    mtimes = {n: os.path.getmtime(os.path.join(runs, n))
+              for n in os.listdir(runs)}
+    again = experiment.train_and_evaluate(config, workdir)
+    self.assertEqual(again, rows)
+    self.assertEqual(mtimes, {n: os.path.getmtime(os.path.join(runs, n))
+                              for n in os.listdir(runs)})
+
+  def test_regular_and_sobolev_students_start_identically(self):
+    tf.random.set_seed(0)
+    teacher = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
+    states = _states(6)
+    lp = teacher.log_policy(states).numpy()
+    hist = {}
+    for method in distill.METHODS:
+      cfg = distill.StudentConfig(method=method, steps=1, eval_every=1,
+                                  batch_size=2, seed=3, hidden=8)
+      hist[method] = distill.train_student(cfg, teacher, states, lp, states,
+                                           lp, 6)
+    self.assertAllClose(hist["regular"][0]["test_kl"],
+                        hist["sobolev"][0]["test_kl"])
+
+
+class FlagsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(
+      (dict(game="Tetris"), "Unknown game 'Tetris'"),
+      (dict(train_fractions=(0.1, 1.5)), "train_fractions"),
+      (dict(train_fractions=(0.0,)), "train_fractions"),
+      (dict(train_fractions=()), "train_fractions"),
+      (dict(seeds=0), "seeds"),
+      (dict(tune=True, validation_fraction=0.0), "validation_fraction"))
+  def test_bad_config_is_rejected_before_compute(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      experiment.train_and_evaluate(experiment.RunConfig(**kwargs),
+                                    "/nonexistent/never/written")
+
+  def test_parse_fractions(self):
+    self.assertEqual(run.parse_fractions(["0.01", "0.5"]), (0.01, 0.5))
+    for bad in (["1"], ["0"], ["-0.2"], ["x"]):
+      with self.assertRaisesRegex(ValueError, "train_fractions"):
+        run.parse_fractions(bad)
+
+  @parameterized.parameters(
+      (["--game=Tetris"], "Unknown game 'Tetris'"),
+      (["--train_fractions=0.1,1.2"], "train_fractions"))
+  def test_command_line_rejects_bad_flags(self, flags, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "distillation.run", "--workdir=/nonexistent",
+         *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn(message, proc.stderr)
+    self.assertFalse(os.path.exists("/nonexistent"))
+
+
+class ReportingTest(tf.test.TestCase):
+
+  def test_table_mean_and_std_hand_computed(self):
+    rows = []
+    for seed, (e0, e1) in enumerate([(0.5, 0.2), (0.5, 0.4)]):
+      for step, e in ((0, e0), (10, e1)):
+        rows.append({"game": "Pong", "train_fraction": 0.1,
+                     "method": "regular", "seed": seed, "step": step,
+                     "test_action_error": e, "test_kl": 2 * e})
+    table = reporting.markdown_table(rows, "Pong")
+    # Final errors 0.2, 0.4 -> 0.3 +- 0.1; KL 0.6 +- 0.2.
+    self.assertIn("| 0.1 | regular | 2 | 10 | 0.3000 ± 0.1000 | "
+                  "0.6000 ± 0.2000 | 0.3000 ± 0.1000 | 0.6000 ± 0.2000 |",
+                  table)
+
+
+if __name__ == "__main__":
+  tf.test.main()
