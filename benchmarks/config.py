@@ -6,7 +6,8 @@ it was chosen on validation data):
   * values standardised with the training set's mean and std; gradient
     targets transformed by the chain rule (times half-width / std);
   * loss: sum over the stacked models of the core `SobolevLoss` (L2, order 0
-    for regular, order 1 for Sobolev with gradient weight `grad_weight`);
+    for regular, order 1 for Sobolev with gradient weight `grad_weight`
+    divided by the training set's mean squared scaled gradient norm);
   * Adam, learning rate `learning_rate` with a cosine decay to
     `learning_rate * final_lr_fraction` over `steps` steps;
   * full batch when the training set has at most `batch_size` points,
@@ -35,11 +36,15 @@ class Config:
       (cosine schedule); 1.0 is a constant learning rate.
     batch_size: mini-batch size for training sets larger than it.
     grad_weight: weight of the gradient term (Sobolev only).
+    normalize_grad_weight: divide each model's gradient weight by the mean
+      squared norm of its (scaled) training gradient targets, so that the two
+      terms start on the same scale whatever the function.
     hidden_sizes: hidden layer widths of the MLP.
     steps_per_call: Adam steps per compiled call (Python overhead / progress
       granularity).
     test_size: points in the fixed test set.
     figure3_function: the function drawn in Figure 3.
+    jit_compile: compile each chunk of steps with XLA.
   """
   functions: Tuple[str, ...] = functions.NAMES
   sizes: Tuple[int, ...] = (20, 100, 10000)
@@ -49,10 +54,12 @@ class Config:
   final_lr_fraction: float = 0.01
   batch_size: int = 100
   grad_weight: float = 1.0
+  normalize_grad_weight: bool = True
   hidden_sizes: Tuple[int, ...] = (256, 256)
   steps_per_call: int = 250
   test_size: int = 10000
   figure3_function: str = "styblinski_tang"
+  jit_compile: bool = False
 
   def __post_init__(self):
     validate(self)

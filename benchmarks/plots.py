@@ -64,6 +64,11 @@ def figure3(grid: Dict[str, np.ndarray], name: str, size: int,
   zmin, zmax = grid["true_v"].min(), grid["true_v"].max()
   fig = plt.figure(figsize=(15, 9))
   step = max(1, x.shape[0] // 20)
+  # One arrow scale for all panels (the true field's longest arrow spans
+  # about one grid cell), so the fields are comparable.
+  spacing = abs(x[0, step] - x[0, 0]) if x.shape[1] > step else 1.0
+  longest = np.max(np.linalg.norm(grid["true_g"][::step, ::step], axis=-1))
+  arrow_scale = max(longest, 1e-12) / (1.2 * spacing)
   for col, (k, label) in enumerate(panels):
     ax = fig.add_subplot(2, 3, col + 1, projection="3d")
     ax.plot_surface(x, y, grid[f"{k}_v"], cmap="viridis", vmin=zmin,
@@ -76,7 +81,8 @@ def figure3(grid: Dict[str, np.ndarray], name: str, size: int,
                  vmax=zmax)
     g = grid[f"{k}_g"]
     ax2.quiver(x[::step, ::step], y[::step, ::step], g[::step, ::step, 0],
-               g[::step, ::step, 1], color="w")
+               g[::step, ::step, 1], color="w", angles="xy",
+               scale_units="xy", scale=arrow_scale, width=0.004)
     if k != "true" and "train_x" in grid:
       ax2.scatter(grid["train_x"][:, 0], grid["train_x"][:, 1], c="r", s=12,
                   label="training points")

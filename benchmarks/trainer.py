@@ -97,6 +97,44 @@ def _stack_targets(runs: Sequence[Run]):
   return scalers, as32(us), as32(vs), as32(dvs)
 
 
+def grad_weights(config: config_lib.Config, dv: tf.Tensor) -> tf.Tensor:
+  """Per-model gradient weights `[M]`: `grad_weight / mean_n ||dv_n||^2`.
+
+  Args:
+    config: the protocol.
+    dv: scaled training gradient targets, `[M, N, 2]`.
+  """
+  mean_sq = tf.reduce_mean(tf.reduce_sum(tf.square(dv), axis=2), axis=1)
+  return config.grad_weight / tf.maximum(mean_sq, 1e-12)
+
+
+def per_model_l2(weights: tf.Tensor):
+  """The core L2 loss with a weight per stacked model.
+
+  For a model-major batch of M models (rows `[m * B, (m + 1) * B)` belong to
+  model m) this returns `mean over rows of weights[m] * ||error||^2`, i.e.
+  `(1 / M) sum_m weights[m] * losses.l2(model m)`: each model gets the core
+  `SobolevLoss` with its own order-1 weight. (`SobolevLoss` takes one scalar
+  weight per order; this per-model weighting is the workaround.)
+
+  Args:
+    weights: `[M]` weights.
+
+  Returns:
+    A loss callable `(prediction, target) -> scalar` for `SobolevLoss`.
+  """
+  num_models = weights.shape[0]
+
+  def loss(prediction, target):
+    err = tf.square(prediction - tf.stop_gradient(target))
+    per_example = tf.reduce_sum(
+        tf.reshape(err, [tf.shape(err)[0], -1]), axis=1)
+    per_model = tf.reshape(per_example, [num_models, -1])
+    return tf.reduce_mean(weights[:, None] * per_model)
+
+  return loss
+
+
 def learning_rate(config: config_lib.Config, step: tf.Tensor) -> tf.Tensor:
   """Cosine decay from `learning_rate` to `learning_rate * final_lr_fraction`."""
   frac = tf.minimum(tf.cast(step, tf.float32) / float(config.steps), 1.0)
@@ -141,10 +179,16 @@ def train_group(runs: Sequence[Run],
   sobolev = method == "sobolev"
   # Targets were checked for finiteness above, once, so the per-step
   # assertion is switched off.
-  loss = sobolev_loss.SobolevLoss(
-      order=1 if sobolev else 0,
-      weights=[1.0, config.grad_weight] if sobolev else 1.0,
-      validate_targets=False)
+  if not sobolev:
+    loss = sobolev_loss.SobolevLoss(order=0, validate_targets=False)
+  elif config.normalize_grad_weight:
+    weights = grad_weights(config, dv)
+    loss = sobolev_loss.SobolevLoss(
+        order=1, loss_fns=["l2", per_model_l2(weights)], weights=1.0,
+        validate_targets=False)
+  else:
+    loss = sobolev_loss.SobolevLoss(order=1, weights=[1.0, config.grad_weight],
+                                    validate_targets=False)
 
   def objective(net, batch):
     total, terms = loss(net, batch["x"], targets=batch["targets"])
@@ -171,7 +215,7 @@ def train_group(runs: Sequence[Run],
       targets += (tf.reshape(dys, [m * batch_size, 2]),)
     return {"x": flat_x, "targets": targets}
 
-  @tf.function
+  @tf.function(jit_compile=config.jit_compile)
   def train_chunk(start, count):
     last = tf.constant(0.0)
     for i in tf.range(count):

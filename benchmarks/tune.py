@@ -30,19 +30,28 @@ _BASE = config_lib.Config()
 
 # Candidate protocols (field overrides of `Config`).
 CANDIDATES: Dict[str, Dict] = {
-    "naive": dict(learning_rate=1e-3, final_lr_fraction=1.0, steps=5000),
+    # Unit weight, no normalisation, constant learning rate.
+    "naive": dict(learning_rate=1e-3, final_lr_fraction=1.0, steps=5000,
+                  normalize_grad_weight=False, grad_weight=1.0),
     "base": dict(),
+    "raw_w0.01": dict(normalize_grad_weight=False, grad_weight=0.01),
+    "nw0.3": dict(grad_weight=0.3),
+    "nw3": dict(grad_weight=3.0),
     "lr1e-3": dict(learning_rate=1e-3),
     "lr1e-2": dict(learning_rate=1e-2),
-    "w0.1": dict(grad_weight=0.1),
-    "w0.01": dict(grad_weight=0.01),
-    "w10": dict(grad_weight=10.0),
-    "steps2500": dict(steps=2500),
-    "steps10000": dict(steps=10000),
+    "steps3000": dict(steps=3000),
     "final0.1": dict(final_lr_fraction=0.1),
-    "final0.001": dict(final_lr_fraction=0.001),
-    "bs200": dict(batch_size=200),
 }
+# Fields that only affect Sobolev models: candidates differing from another
+# only in these share that candidate's regular models.
+_SOBOLEV_ONLY = ("grad_weight", "normalize_grad_weight")
+
+
+def _regular_key(cfg: config_lib.Config):
+  fields = dataclasses.asdict(cfg)
+  for f in _SOBOLEV_ONLY:
+    fields.pop(f)
+  return tuple(sorted((k, str(v)) for k, v in fields.items()))
 
 FIELDS = ["candidate", "function", "size", "method", "seed", "val_mse",
           "val_grad_mse", "train_seconds"]
@@ -114,6 +123,17 @@ def main(argv):
         if any(r["candidate"] == cand and int(r["size"]) == size and
                r["method"] == method for r in rows):
           continue
+        if method == "regular":
+          twin = [c for c in CANDIDATES if c != cand and _regular_key(
+              dataclasses.replace(_BASE, **CANDIDATES[c])) == _regular_key(
+                  cfg) and any(r["candidate"] == c and int(r["size"]) == size
+                               and r["method"] == method for r in rows)]
+          if twin:  # Same regular protocol already trained: reuse it.
+            rows.extend(dict(r, candidate=cand) for r in list(rows)
+                        if r["candidate"] == twin[0] and
+                        int(r["size"]) == size and r["method"] == method)
+            _write(path, rows)
+            continue
         runs = [trainer.Run(f, size, method, s) for f in functions.NAMES
                 for s in seeds]
         t0 = time.time()
