@@ -22,6 +22,9 @@ _TEACHER_DIR = flags.DEFINE_string(
 _SEED = flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
 _GREEDY = flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
 _TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
+_RECORD = flags.DEFINE_boolean(
+    "record", False, "Store the score in the teacher's teacher.json "
+    "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
 
 
 def main(argv):
@@ -40,6 +43,13 @@ def main(argv):
       lambda obs: net(obs)[0], _GAME.value, _EPISODES.value, seed=_SEED.value,
       greedy=_GREEDY.value,
       progress=lambda i, r: print(f"episode={i} return={r}", flush=True))
+  if _RECORD.value:
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    teachers.update_meta(
+        _TEACHER_DIR.value or teachers.default_dir(_GAME.value),
+        eval_mean_return=float(np.mean(returns)),
+        eval_std_return=float(np.std(returns)), eval_episodes=len(returns),
+        eval_seed=_SEED.value, eval_greedy=_GREEDY.value)
   print(evaluation.summarize(returns), flush=True)
 
 

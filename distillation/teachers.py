@@ -94,3 +94,28 @@ def load(game: Optional[str] = None, directory: Optional[str] = None
   tf.train.Checkpoint(teacher=net).read(
       os.path.join(directory, PREFIX)).assert_existing_objects_matched()
   return net, meta
+
+
+def update_meta(directory: str, **fields: Any) -> Dict[str, Any]:
+  """Adds `fields` (e.g. evaluation scores) to a teacher's `teacher.json`.
+
+  Args:
+    directory: a teacher directory.
+    **fields: JSON-serialisable values.
+
+  Returns:
+    The updated metadata.
+
+  Raises:
+    ValueError: if the directory holds no teacher.
+  """
+  path = os.path.join(directory, META_FILE)
+  if not os.path.exists(path):
+    raise ValueError(f"No teacher in {directory!r} (missing {META_FILE}).")
+  with open(path) as f:
+    meta = json.load(f)
+  meta.update(fields)
+  with open(path + ".tmp", "w") as f:
+    json.dump(meta, f, indent=2, sort_keys=True)
+  os.replace(path + ".tmp", path)
+  return meta
