@@ -7,11 +7,13 @@ Modules:
   sampling: uniform directions on the unit sphere.
   sobolev_loss: `SobolevLoss`, the exact and stochastic Sobolev loss module.
   finite_differences: target derivatives of black-box (numpy) functions.
+  forward_mode: fused forward-mode Jacobians of `snt.nets.MLP` (few inputs).
   training: `make_train_step`, a compiled (optionally distributed) step.
 """
 
 from sobolev import derivatives
 from sobolev import finite_differences
+from sobolev import forward_mode
 from sobolev import losses
 from sobolev import sampling
 from sobolev import sobolev_loss
@@ -21,6 +23,6 @@ from sobolev.sobolev_loss import SobolevLoss
 __version__ = "0.1.0"
 
 __all__ = [
-    "derivatives", "finite_differences", "losses", "sampling",
+    "derivatives", "finite_differences", "forward_mode", "losses", "sampling",
     "sobolev_loss", "training", "SobolevLoss",
 ]

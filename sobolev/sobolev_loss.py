@@ -38,12 +38,14 @@ import sonnet as snt
 import tensorflow as tf
 
 from sobolev import derivatives
+from sobolev import forward_mode
 from sobolev import losses
 from sobolev import sampling
 
 Model = Callable[[tf.Tensor], tf.Tensor]
 MAX_ORDER = 2
 MODES = ("exact", "stochastic")
+JACOBIAN_MODES = ("auto", "reverse", "forward")
 
 
 def _per_order(arg, order: int, name: str) -> list:
@@ -81,6 +83,7 @@ class SobolevLoss(snt.Module):
                seed: Optional[int] = None,
                check_curvature: bool = True,
                validate_targets: bool = True,
+               jacobian_mode: str = "auto",
                name: Optional[str] = None):
     """Builds the loss.
 
@@ -105,6 +108,12 @@ class SobolevLoss(snt.Module):
         (ReLU) networks, and raise a `ValueError` if it is.
       validate_targets: check that target tensors are finite (a `ValueError`
         eagerly; a `tf.debugging` assertion inside `tf.function`).
+      jacobian_mode: how exact order-1 Jacobians are computed: `'reverse'`
+        (tapes: one backward pass per output, vectorised), `'forward'`
+        (tangents pushed through an `snt.nets.MLP` with the values, one per
+        input; see `sobolev.forward_mode`) or `'auto'`: forward for supported
+        MLPs with fewer inputs than outputs, reverse otherwise. Both give the
+        same numbers up to rounding.
       name: module name.
 
     Raises:
@@ -120,6 +129,10 @@ class SobolevLoss(snt.Module):
           f"`order` must be between 0 and {MAX_ORDER}, got {order}.")
     if mode not in MODES:
       raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
+    if jacobian_mode not in JACOBIAN_MODES:
+      raise ValueError(f"`jacobian_mode` must be one of {JACOBIAN_MODES}, "
+                       f"got {jacobian_mode!r}.")
+    self._jacobian_mode = jacobian_mode
     if (isinstance(num_projections, bool) or
         not isinstance(num_projections, (int, np.integer)) or
         num_projections < 1):
@@ -218,10 +231,10 @@ class SobolevLoss(snt.Module):
       preds, tgts = self._stochastic_terms(model, x, targets, target_fn,
                                            vectors)
     else:
-      preds = _exact_derivatives(model, x, self._order)
+      preds = self._exact_derivatives(model, x)
       if target_fn is not None:
         tgts = [tf.stop_gradient(t)
-                for t in _exact_derivatives(target_fn, x, self._order)]
+                for t in self._exact_derivatives(target_fn, x)]
       else:
         tgts = targets
       _check_output_dims(preds[0], tgts[0])
@@ -237,6 +250,29 @@ class SobolevLoss(snt.Module):
     return total, terms
 
   # Internal helpers.
+
+  def _exact_derivatives(self, fn: Model, x: tf.Tensor) -> list:
+    """`[values, jacobians, hessians][:order + 1]` of `fn` at `x`."""
+    if self._order == 0:
+      return [derivatives.as_2d_output(fn(x), x)]
+    if self._order == 1:
+      if self._use_forward_mode(fn, x):
+        return list(forward_mode.mlp_value_and_jacobian(fn, x))
+      return list(derivatives.value_and_jacobian(fn, x))
+    return list(derivatives.value_and_hessian(fn, x))
+
+  def _use_forward_mode(self, fn: Model, x: tf.Tensor) -> bool:
+    if self._jacobian_mode == "reverse":
+      return False
+    if self._jacobian_mode == "forward":
+      if not forward_mode.supports(fn):
+        raise ValueError(
+            "jacobian_mode='forward' needs an snt.nets.MLP without dropout "
+            "and with a supported activation; use 'auto' or 'reverse'.")
+      return True
+    if not forward_mode.supports(fn) or x.shape[1] is None:
+      return False
+    return x.shape[1] < forward_mode.output_size(fn)
 
   def _projection_scale(self, j: int, y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     out_dim = tf.cast(tf.shape(y)[1], y.dtype)
@@ -384,15 +420,6 @@ def _check_output_dims(y: tf.Tensor, target: tf.Tensor) -> None:
       y.shape[0] != target.shape[0]):
     raise ValueError(f"The model's batch size is {y.shape[0]} but the "
                      f"targets' is {target.shape[0]}.")
-
-
-def _exact_derivatives(fn: Model, x: tf.Tensor, order: int) -> list:
-  """`[values, jacobians, hessians][:order + 1]` of `fn` at `x`."""
-  if order == 0:
-    return [derivatives.as_2d_output(fn(x), x)]
-  if order == 1:
-    return list(derivatives.value_and_jacobian(fn, x))
-  return list(derivatives.value_and_hessian(fn, x))
 
 
 def _projections(fn: Model, x: tf.Tensor, order: int,

@@ -74,6 +74,7 @@ def make_train_step(
     strategy: Optional[tf.distribute.Strategy] = None,
     jit_compile: Optional[bool] = None,
     variables: Optional[Sequence[tf.Variable]] = None,
+    steps_per_call: int = 1,
 ) -> Callable[[Batch], Dict[str, tf.Tensor]]:
   """Builds a compiled training step.
 
@@ -91,6 +92,11 @@ def make_train_step(
     jit_compile: passed to `tf.function` (XLA compilation).
     variables: the variables to train; defaults to `model.trainable_variables`
       (read after the first forward pass, so lazily built modules work).
+    steps_per_call: number K of optimisation steps run by one call, in a loop
+      inside the compiled function (no Python or host round trip between
+      steps, which on CPU costs as much as a small model's step). With K > 1
+      every leaf of `batch` has a leading axis of size K, and step k uses
+      slice k; the returned metrics are averaged over the K steps.
 
   Returns:
     `step(batch) -> {'loss': total, **metrics}`: a `tf.function`; under a
@@ -106,6 +112,10 @@ def make_train_step(
     raise TypeError("`optimizer` must have an `apply(updates, parameters)` "
                     f"method (an snt.optimizers optimiser), got "
                     f"{type(optimizer)}.")
+  if (isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int)
+      or steps_per_call < 1):
+    raise ValueError(
+        f"`steps_per_call` must be an int >= 1, got {steps_per_call!r}.")
   if isinstance(objective, sobolev_loss.SobolevLoss):
     loss_fn = sobolev_objective(objective)
   elif callable(objective):
@@ -130,11 +140,21 @@ def make_train_step(
     optimizer.apply(grads, params)
     return {"loss": total, **metrics}
 
+  def multi_step(batch):
+    """K steps; step 0 runs outside the loop so lazy variables are created."""
+    take = lambda k: tf.nest.map_structure(lambda t: t[k], batch)
+    sums = replica_step(take(0))
+    for k in tf.range(1, steps_per_call):
+      out = replica_step(take(k))
+      sums = {name: sums[name] + out[name] for name in sums}
+    return {name: value / steps_per_call for name, value in sums.items()}
+
+  body = replica_step if steps_per_call == 1 else multi_step
   if strategy is None:
-    return tf.function(replica_step, jit_compile=jit_compile)
+    return tf.function(body, jit_compile=jit_compile)
 
   def distributed_step(batch):
-    per_replica = strategy.run(replica_step, args=(batch,))
+    per_replica = strategy.run(body, args=(batch,))
     return {
         k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
         for k, v in per_replica.items()

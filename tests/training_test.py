@@ -66,6 +66,27 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
       self.assertAllClose(a, b, atol=1e-6)
 
+  @parameterized.parameters(None, True)
+  def test_steps_per_call_matches_single_steps(self, jit):
+    x, y, g, _ = _data()
+    loss = sobolev_loss.SobolevLoss(order=1)
+    model_a, model_b = _model(5), _model(5)
+    opt_a, opt_b = snt.optimizers.Adam(1e-2), snt.optimizers.Adam(1e-2)
+    multi = training.make_train_step(model_a, opt_a, loss, steps_per_call=4,
+                                     jit_compile=jit)
+    single = training.make_train_step(model_b, opt_b, loss)
+    # Four different minibatches, stacked on a leading axis.
+    xs = tf.stack([tf.roll(x, k, axis=0) for k in range(4)])
+    ys = tf.stack([tf.roll(y, k, axis=0) for k in range(4)])
+    gs = tf.stack([tf.roll(g, k, axis=0) for k in range(4)])
+    out = multi({"x": xs, "targets": (ys, gs)})
+    losses = [single({"x": xs[k], "targets": (ys[k], gs[k])})["loss"]
+              for k in range(4)]
+    self.assertAllClose(out["loss"], np.mean(losses), rtol=1e-5)
+    for a, b in zip(model_a.trainable_variables, model_b.trainable_variables):
+      self.assertAllClose(a, b, atol=1e-5)
+    self.assertEqual(int(opt_a.step), 4)
+
   def test_target_fn_objective_and_callable_objective(self):
     x, y, g, f = _data()
     model = _model()
@@ -86,6 +107,9 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
       training.make_train_step(model, object(), sobolev_loss.SobolevLoss())
     with self.assertRaisesRegex(TypeError, "`objective` must be a SobolevLoss"):
       training.make_train_step(model, snt.optimizers.SGD(0.1), "l2")
+    with self.assertRaisesRegex(ValueError, "`steps_per_call` must be an int"):
+      training.make_train_step(model, snt.optimizers.SGD(0.1),
+                               sobolev_loss.SobolevLoss(), steps_per_call=0)
     with self.assertRaisesRegex(TypeError, "`model` must be callable"):
       training.make_train_step(3, snt.optimizers.SGD(0.1),
                                sobolev_loss.SobolevLoss())
