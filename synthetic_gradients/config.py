@@ -40,6 +40,7 @@ class Config:
   num_parts: int = 4
   widths: Tuple[int, ...] = (16, 32, 32, 64)
   resnet_width_divisor: int = 1
+  resnet_blocks: Tuple[int, ...] = (3, 4, 6, 3)  # ResNet-50; smaller: tests.
   image_size: Optional[int] = None
   optimizer: str = "adam"
   learning_rate: float = 2e-3
@@ -109,9 +110,14 @@ def validate(config: Config) -> Config:
     if not 1 <= config.num_parts <= len(config.widths):
       raise ValueError(f"`num_parts` must be in [1, {len(config.widths)}] "
                        f"for widths {config.widths}, got {config.num_parts}.")
-  elif config.num_parts not in (1, 2, 4):
-    raise ValueError(f"`num_parts` must be 1, 2 or 4 for resnet50, got "
-                     f"{config.num_parts}.")
+  else:
+    if config.num_parts not in (1, 2, 4):
+      raise ValueError(f"`num_parts` must be 1, 2 or 4 for resnet50, got "
+                       f"{config.num_parts}.")
+    if (len(config.resnet_blocks) != 4 or
+        min(config.resnet_blocks) < 1):
+      raise ValueError("`resnet_blocks` must be 4 positive ints, got "
+                       f"{config.resnet_blocks}.")
   sg = [m for m in config.methods if m in decoupled.SG_METHODS]
   if sg and config.num_parts < 2:
     raise ValueError(f"methods {sg} need `num_parts` >= 2 (at least one "

@@ -22,8 +22,15 @@ import sonnet as snt
 import tensorflow as tf
 
 
+_STRATEGIES = {}
+
+
 def make_strategy(name: str) -> Optional[tf.distribute.Strategy]:
-  """The strategy named by `config.strategy`.
+  """The strategy named by `config.strategy`, one instance per process.
+
+  Strategies are cached: several `MirroredStrategy` instances in one process
+  issue colliding collective-op instance keys (a shape-mismatch error in the
+  all-reduce), so every run of a process shares one.
 
   Args:
     name: `'none'`, `'replicator'` or `'multi_worker'`.
@@ -38,9 +45,12 @@ def make_strategy(name: str) -> Optional[tf.distribute.Strategy]:
   if name == "none":
     return None
   if name == "replicator":
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return snt.distribute.Replicator(devices=devices)
+    if name not in _STRATEGIES:
+      gpus = tf.config.list_logical_devices("GPU")
+      devices = [d.name
+                 for d in (gpus or tf.config.list_logical_devices("CPU"))]
+      _STRATEGIES[name] = snt.distribute.Replicator(devices=devices)
+    return _STRATEGIES[name]
   if name == "multi_worker":
     raise NotImplementedError(
         "strategy='multi_worker' is not implemented: Sonnet 2 optimisers "

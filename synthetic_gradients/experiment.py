@@ -31,7 +31,8 @@ def build_model(config: config_lib.Config, method: str,
                                     num_classes)
   else:
     parts = networks.resnet50_parts(config.num_parts, num_classes,
-                                    width_divisor=config.resnet_width_divisor)
+                                    width_divisor=config.resnet_width_divisor,
+                                    blocks=config.resnet_blocks)
   return decoupled.SplitModel(
       parts, method, num_classes,
       direct_hidden_multiplier=config.direct_hidden_multiplier,
@@ -53,8 +54,66 @@ def evaluate(forward, dataset: tf.data.Dataset) -> Dict[str, float]:
   return {"top1": correct1 / total, "top5": correct5 / total}
 
 
+class Trainer:
+  """Model, optimiser and compiled step of one method, reused across seeds.
+
+  Tracing the decoupled step takes far longer than a digits epoch on a CPU,
+  so one `Trainer` per method is built once and `reset(seed)` re-initialises
+  it for every seed: the variables get the values of a freshly built model
+  under `tf.random.set_seed(seed)` and the optimiser state is zeroed, which
+  is exactly a fresh run.
+  """
+
+  def __init__(self, config: config_lib.Config, method: str):
+    self.config = config
+    self.method = method
+    self.ds_info = data.info(config.dataset, config.image_size)
+    self.strategy = distribute.make_strategy(config.strategy)
+    with self.scope():
+      self.model = self._fresh_model()
+      self.lr = tf.Variable(config.learning_rate, trainable=False,
+                            dtype=tf.float32, name="learning_rate")
+      self.optimizer = distribute.make_optimizer(config.optimizer, self.lr)
+      objective = decoupled.make_objective(
+          self.model, sobolev_weights=tuple(config.sobolev_weights),
+          value_target=config.value_target, weight_decay=config.weight_decay)
+      self.step = sobolev.training.make_train_step(
+          self.model, self.optimizer, objective, strategy=self.strategy,
+          variables=decoupled.train_variables(self.model))
+      self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
+                               name="epoch")
+    self.forward = tf.function(lambda x: self.model(x, is_training=False))
+
+  def scope(self):
+    return (self.strategy.scope() if self.strategy is not None
+            else _null_scope())
+
+  def _fresh_model(self) -> decoupled.SplitModel:
+    model = build_model(self.config, self.method, self.ds_info.num_classes)
+    model.build(tf.zeros((2,) + tuple(self.ds_info.image_shape)))
+    return model
+
+  def reset(self, seed: int) -> None:
+    """Re-initialises model, optimiser state and epoch counter for `seed`."""
+    tf.random.set_seed(seed)
+    np.random.seed(seed)
+    with self.scope():
+      fresh = self._fresh_model()
+    for var, value in zip(self.model.variables, fresh.variables):
+      if var.shape != value.shape:
+        raise RuntimeError(f"Variable mismatch {var.name} vs {value.name}.")
+      var.assign(value.read_value())
+    lr_ref = self.lr.ref()
+    for var in self.optimizer.variables:
+      if var.ref() != lr_ref:
+        var.assign(tf.zeros_like(var))
+    self.lr.assign(self.config.learning_rate)
+    self.epoch.assign(0)
+
+
 def train_one(config: config_lib.Config, method: str, seed: int,
-              workdir: str, log=print) -> Dict:
+              workdir: str, log=print,
+              trainer: Optional[Trainer] = None) -> Dict:
   """Trains one method with one seed; returns its results row and history.
 
   Args:
@@ -63,15 +122,19 @@ def train_one(config: config_lib.Config, method: str, seed: int,
     seed: the run's seed (initialisation, shuffling, augmentation).
     workdir: experiment directory (checkpoints under `runs/`).
     log: progress printer.
+    trainer: a `Trainer` of this config and method to reuse (built if None).
 
   Returns:
     `{'row': results row dict, 'history': per-epoch dict of lists}`.
   """
-  ds_info = data.info(config.dataset, config.image_size)
-  tf.random.set_seed(seed)
-  np.random.seed(seed)
-  strategy = distribute.make_strategy(config.strategy)
-  scope = strategy.scope() if strategy is not None else _null_scope()
+  if trainer is None:
+    trainer = Trainer(config, method)
+  if trainer.method != method or trainer.config is not config:
+    raise ValueError("`trainer` was built for another method or config.")
+  trainer.reset(seed)
+  model, optimizer, lr = trainer.model, trainer.optimizer, trainer.lr
+  step, forward, epoch_var = trainer.step, trainer.forward, trainer.epoch
+  strategy = trainer.strategy
   train_ds = data.load(config.dataset, "train", config.batch_size,
                        data_dir=config.data_dir, image_size=config.image_size,
                        seed=seed, max_examples=config.max_train_examples,
@@ -80,22 +143,8 @@ def train_one(config: config_lib.Config, method: str, seed: int,
                       data_dir=config.data_dir, image_size=config.image_size,
                       max_examples=config.max_test_examples,
                       download=config.download)
-  with scope:
-    model = build_model(config, method, ds_info.num_classes)
-    model.build(tf.zeros((2,) + tuple(ds_info.image_shape)))
-    lr = tf.Variable(config.learning_rate, trainable=False, dtype=tf.float32,
-                     name="learning_rate")
-    optimizer = distribute.make_optimizer(config.optimizer, lr)
-    objective = decoupled.make_objective(
-        model, sobolev_weights=tuple(config.sobolev_weights),
-        value_target=config.value_target, weight_decay=config.weight_decay)
-    step = sobolev.training.make_train_step(
-        model, optimizer, objective, strategy=strategy,
-        variables=decoupled.train_variables(model))
-    epoch_var = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
   dist_train = (strategy.experimental_distribute_dataset(train_ds)
                 if strategy is not None else train_ds)
-  forward = tf.function(lambda x: model(x, is_training=False))
 
   run_dir = os.path.join(workdir, "runs", f"{method}_seed{seed}")
   history = {"epoch": [], "test_accuracy": [], "test_top5": [],
@@ -193,13 +242,17 @@ def train_and_evaluate(config: config_lib.Config, workdir: str,
           if int(r["num_modules"]) == config.num_modules}
   seeds = range(config.first_seed, config.first_seed + config.seeds)
   runs = [(m, s) for m in config.methods for s in seeds]
+  trainer = None
   for i, (method, seed) in enumerate(runs):
     if key(method, seed) in done:
       log(f"[{i + 1}/{len(runs)}] {method} seed {seed}: done, skipped")
       continue
     log(f"[{i + 1}/{len(runs)}] {method} seed {seed} ({config.dataset}, "
         f"{config.num_modules} SG modules)")
-    result = train_one(config, method, seed, workdir, log=log)
+    if trainer is None or trainer.method != method:
+      trainer = Trainer(config, method)
+    result = train_one(config, method, seed, workdir, log=log,
+                       trainer=trainer)
     rows = [r for r in reporting.read_rows(csv_path)
             if not (r["dataset"] == config.dataset and
                     r["method"] == method and int(r["seed"]) == seed and

@@ -1,0 +1,70 @@
+"""The SG training loop under a mirrored strategy over 2 logical CPU devices.
+
+`tf.config.set_logical_device_configuration` must run before TensorFlow
+initialises its devices, so the body runs in a fresh subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+from synthetic_gradients import config as config_lib
+from synthetic_gradients import experiment
+
+workdir = sys.argv[1]
+cfg = config_lib.Config(
+    dataset="digits", methods=("sobolev",), seeds=1, epochs=2,
+    batch_size=16, widths=(4, 4, 4, 4), image_size=8, max_train_examples=64,
+    max_test_examples=32, strategy="replicator")
+trainer = experiment.Trainer(cfg, "sobolev")
+out = experiment.train_one(cfg, "sobolev", 0, workdir, log=print,
+                           trainer=trainer)
+strategy = trainer.strategy
+# Replica-local copies must stay identical (all-reduced gradients).
+max_diff = 0.0
+for v in trainer.model.trainable_variables:
+  vals = [t.numpy() for t in strategy.experimental_local_results(v)]
+  max_diff = max(max_diff, max(float(np.abs(a - vals[0]).max())
+                               for a in vals))
+print("RESULT" + json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "train_ce": out["history"]["train_ce"],
+    "max_replica_diff": max_diff,
+    "acc": out["history"]["test_accuracy"]}))
+"""
+
+
+class DistributedTest(tf.test.TestCase):
+
+  def test_sg_loop_under_replicator_on_two_cpus(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, workdir],
+                          capture_output=True, text=True, timeout=600,
+                          env=env, check=False)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
+    self.assertLen(line, 1, proc.stdout[-2000:])
+    result = json.loads(line[0][len("RESULT"):])
+    self.assertEqual(result["replicas"], 2)
+    self.assertLen(result["train_ce"], 2)
+    for ce in result["train_ce"]:
+      self.assertTrue(0.0 < ce < 10.0, ce)
+    self.assertLess(result["max_replica_diff"], 1e-6)
+    for acc in result["acc"]:
+      self.assertBetween(acc, 0.0, 1.0)
+
+
+if __name__ == "__main__":
+  tf.test.main()
