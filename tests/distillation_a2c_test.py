@@ -95,6 +95,20 @@ class A2CTrainingTest(tf.test.TestCase):
     after = [v.numpy() for v in learner.net.trainable_variables]
     self.assertTrue(all(np.any(a != b) for a, b in zip(before, after)))
 
+  def test_learner_solves_a_bandit(self):
+    # One-step episodes with reward 1 for action 2 only: the policy must
+    # concentrate on action 2 (a sign error or a broken step would not).
+    config = teacher_training.TeacherConfig(num_envs=16, n_steps=1, **TINY)
+    learner = teacher_training.A2CLearner(config, 4)
+    obs = np.random.default_rng(0).integers(
+        0, 256, size=(16, 84, 84, 4)).astype(np.uint8)
+    for _ in range(60):
+      actions = learner.act(obs)[0].numpy()
+      learner.train_step({"obs": obs, "actions": actions,
+                          "returns": (actions == 2).astype(np.float32)})
+    probs = tf.nn.softmax(learner.net(obs)[0]).numpy().mean(0)
+    self.assertGreater(probs[2], 0.8)
+
   def test_train_resumes_from_its_checkpoint(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
     config = teacher_training.TeacherConfig(
