@@ -20,7 +20,7 @@ Student (the paper's "2 convolutional + 1 smaller fully connected layer"):
   conv 32 x 4x4 stride 2, ReLU  -> [9, 9, 32]
   fully connected 128, ReLU
   linear policy logits [A]
-(~0.34M parameters: the A3C paper's torso with a hidden layer half as wide,
+(~0.35M parameters: the A3C paper's torso with a hidden layer half as wide,
 one conv layer fewer than the teacher.)
 """
 
