@@ -35,6 +35,10 @@ the network's true per-example loss as every module's value target (it is
 available after the forward pass without any backward pass); gradients stay
 bootstrapped.
 
+The objectives are plain Python with no data-dependent control flow; they
+are marked `do_not_convert` so AutoGraph neither rewrites them nor re-reads
+library sources while tracing.
+
 One compiled step implements the decoupled update: every split is cut with
 `tf.stop_gradient`; part `k` gets the surrogate loss
 `sum(h_k * stop_gradient(SG_k(h_k, y))) / B`, whose gradient with respect to
@@ -179,6 +183,7 @@ def make_module_loss(method: str,
   if method not in SG_METHODS:
     raise ValueError(f"`method` must be one of {SG_METHODS}, got {method!r}.")
   if method == "direct":
+    @tf.autograph.experimental.do_not_convert
     def direct_loss(module, h, y, value_target, grad_target):
       del value_target
       loss = sobolev.losses.l2(module(h, y), tf.stop_gradient(grad_target))
@@ -192,6 +197,7 @@ def make_module_loss(method: str,
   else:
     core = sobolev.SobolevLoss(order=1, weights=list(sobolev_weights))
 
+  @tf.autograph.experimental.do_not_convert
   def critic_loss(module, h, y, value_target, grad_target):
     shape = tf.shape(h)
     flat = tf.reshape(h, [shape[0], -1])
@@ -244,11 +250,13 @@ def make_objective(model: SplitModel,
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
                                                           logits=logits)
 
+  @tf.autograph.experimental.do_not_convert
   def backprop_loss(model, batch):
     per_ex = ce(model(batch["image"], is_training=True), batch["label"])
     loss = tf.reduce_mean(per_ex)
     return loss + weight_decay * _weight_decay(model.parts), {"ce": loss}
 
+  @tf.autograph.experimental.do_not_convert
   def noprop_loss(model, batch):
     h = batch["image"]
     for part in model.parts:
@@ -257,6 +265,7 @@ def make_objective(model: SplitModel,
     return (loss + weight_decay * _weight_decay(model.parts[-1:]),
             {"ce": loss})
 
+  @tf.autograph.experimental.do_not_convert
   def sg_loss(model, batch):
     x, y = batch["image"], batch["label"]
     parts, mods = model.parts, model.sg_modules
