@@ -7,19 +7,54 @@
   replica-local; `sobolev.training.make_train_step` all-reduces (MEAN) the
   gradients in the replica context, so every replica applies the same update
   and copies stay equal. Sonnet optimisers accept this strategy.
-* `multi_worker`: not run by this package (see `make_strategy` and the
-  README for the path we propose; it is untested here).
+* `multi_worker`: `MultiWorkerReplicator`, `MultiWorkerMirroredStrategy`
+  with Sonnet's replica-local variables (cluster from `TF_CONFIG`). Tested
+  with two worker processes on one machine only (see the README).
 
 Everything inside the compiled step is free of Python side effects and uses
 static shapes (training batches drop their remainder), as TPU training with
 `snt.distribute.TpuReplicator` requires.
 """
 
+import contextlib
 import math
 from typing import Optional
 
 import sonnet as snt
+from sonnet.src.distribute import replicator as snt_replicator
+from sonnet.src.optimizers import optimizer_utils as snt_optimizer_utils
 import tensorflow as tf
+
+
+class MultiWorkerReplicator(tf.distribute.MultiWorkerMirroredStrategy):
+  """`MultiWorkerMirroredStrategy` with Sonnet's replica-local variables.
+
+  This is to `MultiWorkerMirroredStrategy` what `snt.distribute.Replicator`
+  is to `MirroredStrategy`: its scope also enters Sonnet's
+  `replica_local_creator`, so every replica owns its copy of each variable
+  and updates it locally from all-reduced gradients (the update model Sonnet
+  optimisers assume). The cluster comes from `TF_CONFIG` as usual.
+  """
+
+  @contextlib.contextmanager
+  def scope(self):
+    with contextlib.ExitStack() as stack:
+      stack.enter_context(super().scope())
+      stack.enter_context(tf.variable_creator_scope(
+          snt_replicator.replica_local_creator))
+      yield
+
+
+def _allow_in_sonnet_optimizers(strategy_cls) -> None:
+  """Adds `strategy_cls` to the strategies Sonnet 2 optimisers accept.
+
+  Sonnet 2.0.2 checks `isinstance(strategy, _SUPPORTED_STRATEGIES)` in every
+  `apply`; its update rule works for any strategy with replica-local
+  variables and all-reduced gradients, which `MultiWorkerReplicator` has.
+  """
+  supported = snt_optimizer_utils._SUPPORTED_STRATEGIES  # pylint: disable=protected-access
+  if strategy_cls not in supported:
+    snt_optimizer_utils._SUPPORTED_STRATEGIES = supported + (strategy_cls,)  # pylint: disable=protected-access
 
 
 _STRATEGIES = {}
@@ -40,7 +75,6 @@ def make_strategy(name: str) -> Optional[tf.distribute.Strategy]:
 
   Raises:
     ValueError: for an unknown name.
-    NotImplementedError: for `'multi_worker'` (see the README).
   """
   if name == "none":
     return None
@@ -52,13 +86,10 @@ def make_strategy(name: str) -> Optional[tf.distribute.Strategy]:
       _STRATEGIES[name] = snt.distribute.Replicator(devices=devices)
     return _STRATEGIES[name]
   if name == "multi_worker":
-    raise NotImplementedError(
-        "strategy='multi_worker' is not implemented: Sonnet 2 optimisers "
-        "refuse tf.distribute.MultiWorkerMirroredStrategy. See "
-        "synthetic_gradients/README.md ('Multi-worker') for the proposed "
-        "path (MultiWorkerMirroredStrategy + Sonnet's replica-local variable "
-        "creator + an optimiser without the strategy check), which is "
-        "untested.")
+    if name not in _STRATEGIES:
+      _STRATEGIES[name] = MultiWorkerReplicator()
+      _allow_in_sonnet_optimizers(MultiWorkerReplicator)
+    return _STRATEGIES[name]
   raise ValueError(f"`strategy` must be 'none', 'replicator' or "
                    f"'multi_worker', got {name!r}.")
 

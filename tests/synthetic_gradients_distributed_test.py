@@ -1,11 +1,14 @@
-"""The SG training loop under a mirrored strategy over 2 logical CPU devices.
+"""The SG training loop under distribution strategies, in subprocesses.
 
-`tf.config.set_logical_device_configuration` must run before TensorFlow
-initialises its devices, so the body runs in a fresh subprocess.
+* `snt.distribute.Replicator` over 2 logical CPU devices
+  (`tf.config.set_logical_device_configuration` must run before TensorFlow
+  initialises its devices, so the body runs in a fresh subprocess);
+* `distribute.MultiWorkerReplicator` over 2 worker processes on localhost.
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +47,37 @@ print("RESULT" + json.dumps({
     "acc": out["history"]["test_accuracy"]}))
 """
 
+_WORKER = r"""
+import hashlib, json, os, sys
+import numpy as np
+idx, ports, workdir = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
+os.environ["TF_CONFIG"] = json.dumps({
+    "cluster": {"worker": [f"localhost:{p}" for p in ports]},
+    "task": {"type": "worker", "index": idx}})
+from synthetic_gradients import config as config_lib
+from synthetic_gradients import experiment
+cfg = config_lib.Config(
+    dataset="digits", methods=("sobolev",), seeds=1, epochs=1, batch_size=16,
+    widths=(4, 4, 4, 4), image_size=8, max_train_examples=64,
+    max_test_examples=32, strategy="multi_worker")
+trainer = experiment.Trainer(cfg, "sobolev")
+out = experiment.train_one(cfg, "sobolev", 0, os.path.join(workdir, str(idx)),
+                           log=print, trainer=trainer)
+digest = hashlib.md5()
+for v in trainer.model.trainable_variables:
+  digest.update(np.ascontiguousarray(v.numpy()).tobytes())
+print("RESULT" + json.dumps({
+    "replicas": trainer.strategy.num_replicas_in_sync,
+    "train_ce": out["history"]["train_ce"], "hash": digest.hexdigest()}),
+    flush=True)
+"""
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
 
 class DistributedTest(tf.test.TestCase):
 
@@ -64,6 +98,35 @@ class DistributedTest(tf.test.TestCase):
     self.assertLess(result["max_replica_diff"], 1e-6)
     for acc in result["acc"]:
       self.assertBetween(acc, 0.0, 1.0)
+
+  def test_sg_loop_multi_worker_two_processes(self):
+    """Two workers train in lockstep and end with identical weights."""
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    ports = f"{_free_port()},{_free_port()}"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), ports,
+                               workdir], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(2)]
+    results = []
+    for proc in procs:
+      try:
+        stdout, stderr = proc.communicate(timeout=600)
+      except subprocess.TimeoutExpired:
+        for p in procs:
+          p.kill()
+        raise
+      line = [l for l in stdout.splitlines() if l.startswith("RESULT")]
+      # A worker may exit non-zero after printing its result when its peer
+      # shuts down first (coordination service), so only the result counts.
+      self.assertLen(line, 1, stderr[-3000:])
+      results.append(json.loads(line[0][len("RESULT"):]))
+    for r in results:
+      self.assertEqual(r["replicas"], 2)
+      self.assertTrue(0.0 < r["train_ce"][0] < 10.0)
+    self.assertEqual(results[0]["hash"], results[1]["hash"])
+    self.assertEqual(results[0]["train_ce"], results[1]["train_ce"])
 
 
 if __name__ == "__main__":
