@@ -98,6 +98,20 @@ class RunConfig:
     if not self.sobolev_weight >= 0:
       raise ValueError(f"`sobolev_weight` must be >= 0, got "
                        f"{self.sobolev_weight}.")
+    if self.tune:
+      if not self.regular_grid or not self.sobolev_grid:
+        raise ValueError("`regular_grid` and `sobolev_grid` must be "
+                         "non-empty when tuning.")
+      if len(self.regular_grid) != len(self.sobolev_grid):
+        raise ValueError(
+            f"Tuning budgets differ: `regular_grid` has "
+            f"{len(self.regular_grid)} trials, `sobolev_grid` "
+            f"{len(self.sobolev_grid)}; give both methods the same number.")
+      for name in ("regular_grid", "sobolev_grid"):
+        for lr, weight in getattr(self, name):
+          if not lr > 0 or not weight >= 0:
+            raise ValueError(f"`{name}` entries must be (lr > 0, lambda >= "
+                             f"0), got ({lr}, {weight}).")
 
 
 def _log(msg: str) -> None:

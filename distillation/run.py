@@ -43,6 +43,14 @@ _TUNE = flags.DEFINE_boolean(
     "games with the same number of trials first.")
 _TUNE_STEPS = flags.DEFINE_integer("tune_steps", None,
                                    "Steps per tuning trial (default --steps).")
+_REG_GRID = flags.DEFINE_list(
+    "tune_regular_lrs", ["1e-4", "2e-4", "5e-4", "1e-3", "2e-3", "5e-3"],
+    "Learning rates tried for regular distillation.")
+_SOB_GRID = flags.DEFINE_list(
+    "tune_sobolev_grid",
+    ["5e-4:0.1", "5e-4:1", "5e-4:10", "2e-3:0.1", "2e-3:1", "2e-3:10"],
+    "lr:lambda pairs tried for Sobolev distillation (as many as "
+    "--tune_regular_lrs: the same budget).")
 _TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
                                    "Teacher directory (default: committed).")
 _ROLLOUTS_DIR = flags.DEFINE_string("rollouts_dir", None,
@@ -57,10 +65,24 @@ def parse_fractions(values) -> tuple:
   return tuple(rollouts.check_fraction(v, "train_fractions") for v in values)
 
 
+def parse_grids(regular_lrs, sobolev_pairs) -> tuple:
+  """Parses the tuning grids into `((lr, 0.0), ...), ((lr, lambda), ...)`."""
+  try:
+    regular = tuple((float(lr), 0.0) for lr in regular_lrs)
+    sob = tuple((float(p.split(":")[0]), float(p.split(":")[1]))
+                for p in sobolev_pairs)
+  except (ValueError, IndexError):
+    raise ValueError("--tune_regular_lrs must be numbers and "
+                     "--tune_sobolev_grid lr:lambda pairs, got "
+                     f"{regular_lrs} and {sobolev_pairs}.") from None
+  return regular, sob
+
+
 def main(argv):
   del argv
   atari_env.check_game(_GAME.value)
   fractions = parse_fractions(_FRACTIONS.value)
+  regular_grid, sobolev_grid = parse_grids(_REG_GRID.value, _SOB_GRID.value)
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
@@ -72,7 +94,8 @@ def main(argv):
       num_states=_NUM_STATES.value, collect_seed=_COLLECT_SEED.value,
       validation_fraction=_VAL.value, max_eval_states=_MAX_EVAL.value,
       tune=_TUNE.value, tune_steps=_TUNE_STEPS.value,
-      teacher_dir=_TEACHER_DIR.value, rollouts_dir=_ROLLOUTS_DIR.value)
+      teacher_dir=_TEACHER_DIR.value, rollouts_dir=_ROLLOUTS_DIR.value,
+      regular_grid=regular_grid, sobolev_grid=sobolev_grid)
   experiment.train_and_evaluate(config, _WORKDIR.value)
 
 

@@ -151,7 +151,8 @@ class FlagsTest(tf.test.TestCase, parameterized.TestCase):
       (dict(train_fractions=(0.0,)), "train_fractions"),
       (dict(train_fractions=()), "train_fractions"),
       (dict(seeds=0), "seeds"),
-      (dict(tune=True, validation_fraction=0.0), "validation_fraction"))
+      (dict(tune=True, validation_fraction=0.0), "validation_fraction"),
+      (dict(tune=True, regular_grid=((1e-3, 0.0),)), "budgets differ"))
   def test_bad_config_is_rejected_before_compute(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       experiment.train_and_evaluate(experiment.RunConfig(**kwargs),
@@ -162,6 +163,12 @@ class FlagsTest(tf.test.TestCase, parameterized.TestCase):
     for bad in (["1"], ["0"], ["-0.2"], ["x"]):
       with self.assertRaisesRegex(ValueError, "train_fractions"):
         run.parse_fractions(bad)
+
+  def test_parse_grids(self):
+    self.assertEqual(run.parse_grids(["1e-3"], ["2e-3:10"]),
+                     (((1e-3, 0.0),), ((2e-3, 10.0),)))
+    with self.assertRaisesRegex(ValueError, "tune_sobolev_grid"):
+      run.parse_grids(["1e-3"], ["2e-3"])
 
   @parameterized.parameters(
       (["--game=Tetris"], "Unknown game 'Tetris'"),
