@@ -322,3 +322,40 @@ def make_objective(model: SplitModel,
   if method == "noprop":
     return noprop_loss
   return sg_loss
+
+
+def sg_alignment(model: SplitModel, x: tf.Tensor, y: tf.Tensor,
+                 is_training: bool = False) -> List[tf.Tensor]:
+  """Cosine between each module's SG and the true gradient, over a batch.
+
+  The true gradient at split `k` is `d(sum_b l_b)/dh_k` by backpropagation
+  through every part above (not the bootstrapped target); the cosine is over
+  the flattened batch, so 1 means the SG points exactly along it.
+
+  Args:
+    model: a split model with SG modules.
+    x: images `[B, H, W, C]`.
+    y: labels `[B]`.
+    is_training: batch-norm mode of the main network.
+
+  Returns:
+    One scalar per module, bottom first.
+
+  Raises:
+    ValueError: if the model has no SG modules.
+  """
+  if not model.sg_modules:
+    raise ValueError(f"Method {model.method!r} has no SG modules.")
+  hs = []
+  with tf.GradientTape() as tape:
+    h = x
+    for k, part in enumerate(model.parts):
+      h = part(h, is_training)
+      if k < len(model.sg_modules):
+        tape.watch(h)
+        hs.append(h)
+    total = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=y, logits=h))
+  true_grads = tape.gradient(total, hs)
+  return [_cosine(module.synthetic_gradient(tf.stop_gradient(hk), y), g)
+          for module, hk, g in zip(model.sg_modules, hs, true_grads)]

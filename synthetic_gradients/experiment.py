@@ -195,12 +195,20 @@ def train_one(config: config_lib.Config, method: str, seed: int,
                                 epoch + 1 == config.epochs):
       manager.save()
       reporting.write_json(os.path.join(run_dir, "history.json"), history)
+  sg_cos = ""
+  if method in decoupled.SG_METHODS:
+    batch = next(iter(test_ds))
+    cosines = decoupled.sg_alignment(model, batch["image"], batch["label"])
+    history["sg_cosine_per_module"] = [float(c) for c in cosines]
+    sg_cos = f"{np.mean(history['sg_cosine_per_module']):.4f}"
+    log(f"  {method:8s} seed {seed} cosine(SG, true gradient) per module "
+        f"(test batch): {np.round(history['sg_cosine_per_module'], 3)}")
   row = {"dataset": config.dataset, "method": method, "seed": seed,
          "test_accuracy": f"{history['test_accuracy'][-1]:.6f}",
          "test_top5": f"{history['test_top5'][-1]:.6f}",
          "train_ce": f"{history['train_ce'][-1]:.6f}",
          "epochs": config.epochs, "num_modules": config.num_modules,
-         "wall_s": f"{history['wall_s'][-1]:.1f}"}
+         "wall_s": f"{history['wall_s'][-1]:.1f}", "sg_cosine": sg_cos}
   return {"row": row, "history": history}
 
 

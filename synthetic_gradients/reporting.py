@@ -14,7 +14,7 @@ import numpy as np
 from synthetic_gradients import decoupled
 
 CSV_COLUMNS = ("dataset", "method", "seed", "test_accuracy", "test_top5",
-               "train_ce", "epochs", "num_modules", "wall_s")
+               "train_ce", "epochs", "num_modules", "wall_s", "sg_cosine")
 
 # The paper's Table 1 (test accuracy, %): setting -> method -> (mean, std).
 PAPER_TABLE1 = {

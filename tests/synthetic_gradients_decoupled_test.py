@@ -190,6 +190,26 @@ class DecoupledUpdateTest(parameterized.TestCase, tf.test.TestCase):
     for g, w in zip(got, want):
       self.assertAllClose(g, w, atol=1e-5)
 
+  def test_sg_alignment_is_one_for_the_true_gradient(self):
+    model = _model("critic", num_parts=2)
+    batch = _batch()
+
+    def true_sg(h, y):
+      with tf.GradientTape() as tape:
+        tape.watch(h)
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=y, logits=model.parts[1](h, is_training=False)))
+      return tape.gradient(loss, h)
+
+    (cos,) = decoupled.sg_alignment(model, batch["image"], batch["label"])
+    self.assertBetween(float(cos), -1.0, 1.0)
+    model.sg_modules[0].synthetic_gradient = true_sg
+    (cos,) = decoupled.sg_alignment(model, batch["image"], batch["label"])
+    self.assertAllClose(cos, 1.0, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, "no SG modules"):
+      decoupled.sg_alignment(_model("noprop", num_parts=2), batch["image"],
+                             batch["label"])
+
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "method"):
       decoupled.SplitModel(networks.conv_net_parts((4, 4), 2, 10), "foo", 10)
