@@ -49,11 +49,11 @@ class Config:
   functions: Tuple[str, ...] = functions.NAMES
   sizes: Tuple[int, ...] = (20, 100, 10000)
   seeds: int = 3
-  steps: int = 5000
+  steps: int = 4000
   learning_rate: float = 3e-3
   final_lr_fraction: float = 0.01
   batch_size: int = 100
-  grad_weight: float = 1.0
+  grad_weight: float = 0.3
   normalize_grad_weight: bool = True
   hidden_sizes: Tuple[int, ...] = (256, 256)
   steps_per_call: int = 250

@@ -26,7 +26,11 @@ from benchmarks import data
 from benchmarks import functions
 from benchmarks import trainer
 
-_BASE = config_lib.Config()
+# The tuning reference ("base"); candidates override some of its fields.
+# Fixed here (not the sweep defaults) so the candidates keep their meaning.
+_BASE = config_lib.Config(steps=5000, learning_rate=3e-3,
+                          final_lr_fraction=0.01, batch_size=100,
+                          grad_weight=1.0, normalize_grad_weight=True)
 
 # Candidate protocols (field overrides of `Config`).
 CANDIDATES: Dict[str, Dict] = {
@@ -34,12 +38,17 @@ CANDIDATES: Dict[str, Dict] = {
     "naive": dict(learning_rate=1e-3, final_lr_fraction=1.0, steps=5000,
                   normalize_grad_weight=False, grad_weight=1.0),
     "base": dict(),
+    "raw_w1": dict(normalize_grad_weight=False, grad_weight=1.0),
     "raw_w0.01": dict(normalize_grad_weight=False, grad_weight=0.01),
     "nw0.3": dict(grad_weight=0.3),
     "nw3": dict(grad_weight=3.0),
+    "nw0.1": dict(grad_weight=0.1),
+    "nw0.3_lr1e-2": dict(grad_weight=0.3, learning_rate=1e-2),
+    "nw0.3_steps4000": dict(grad_weight=0.3, steps=4000),
     "lr1e-3": dict(learning_rate=1e-3),
     "lr1e-2": dict(learning_rate=1e-2),
     "steps3000": dict(steps=3000),
+    "steps4000": dict(steps=4000),
     "final0.1": dict(final_lr_fraction=0.1),
 }
 # Fields that only affect Sobolev models: candidates differing from another
