@@ -20,7 +20,7 @@ All functions work eagerly, inside `tf.function`, and inside
 `tf.function(jit_compile=True)`.
 """
 
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import tensorflow as tf
 
@@ -120,13 +120,29 @@ def value_and_gradient(model: Model,
   return y, g
 
 
+UNROLL_LIMIT = 8
+
+
+def _unroll(unroll: Optional[bool], count) -> bool:
+  """Whether to unroll `count` backward passes instead of vectorising."""
+  if unroll is not None:
+    return unroll
+  return isinstance(count, int) and count <= UNROLL_LIMIT
+
+
 def value_and_jacobian(model: Model,
-                       x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+                       x: tf.Tensor,
+                       unroll: Optional[bool] = None
+                      ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and per-example input Jacobians.
 
   Args:
     model: callable mapping `[B, D]` to `[B, O]`.
     x: inputs, shape `[B, D]`.
+    unroll: compute the O rows of the Jacobian with O separate backward
+      passes (True) or one vectorised `batch_jacobian` (False, `pfor`). The
+      default unrolls when O <= `UNROLL_LIMIT`, which is faster for few
+      outputs and keeps XLA compilation quick. Same numbers either way.
 
   Returns:
     `(y, J)`: values `[B, O]` and Jacobians `[B, O, D]`.
@@ -138,24 +154,37 @@ def value_and_jacobian(model: Model,
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
     y = as_2d_output(model(x), x)
+    out_dim = y.shape[1]
+    rows = ([y[:, o] for o in range(out_dim)]
+            if out_dim != 1 and _unroll(unroll, out_dim) else None)
   # One backward pass: the whole Jacobian when O = 1, otherwise a
   # connectivity check (`batch_jacobian` returns zeros, not None, for an
   # unconnected output inside tf.function; there the unused pass is pruned).
+  if rows is not None:
+    grads = [tape.gradient(row, x) for row in rows]
+    if grads[0] is None:
+      raise not_connected_error("the Jacobian")
+    return y, tf.stack(grads, axis=1)
   g = tape.gradient(y, x)
   if g is None:
     raise not_connected_error("the Jacobian")
-  if y.shape[1] == 1:
+  if out_dim == 1:
     return y, g[:, None, :]
   return y, tape.batch_jacobian(y, x)
 
 
 def value_and_hessian(
-    model: Model, x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    model: Model,
+    x: tf.Tensor,
+    unroll: Optional[bool] = None) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Values, per-example Jacobians and per-example Hessians (nested tapes).
 
   Args:
     model: callable mapping `[B, D]` to `[B, O]`.
     x: inputs, shape `[B, D]`.
+    unroll: compute the Hessian with O * D separate second backward passes
+      (True) or a vectorised `batch_jacobian` (False). The default unrolls
+      when O * D <= 2 * `UNROLL_LIMIT`. Same numbers either way.
 
   Returns:
     `(y, J, H)`: values `[B, O]`, Jacobians `[B, O, D]` and Hessians
@@ -166,15 +195,26 @@ def value_and_hessian(
     ValueError: if the model does not depend on `x`.
   """
   x = check_inputs(x)
-  with tf.GradientTape() as outer:
+  zero = tf.UnconnectedGradients.ZERO
+  with tf.GradientTape(persistent=True) as outer:
     outer.watch(x)
-    y, jac = value_and_jacobian(model, x)
-    out_dim = y.shape[1] if y.shape[1] is not None else tf.shape(y)[1]
-    in_dim = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
-    flat = tf.reshape(jac, tf.stack([tf.shape(x)[0], out_dim * in_dim]))
-  hess = outer.batch_jacobian(
-      flat, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-  hess = tf.reshape(hess, tf.stack([tf.shape(x)[0], out_dim, in_dim, in_dim]))
+    y, jac = value_and_jacobian(model, x, unroll=unroll)
+    out_dim, in_dim = jac.shape[1], jac.shape[2]
+    count = (out_dim * in_dim if out_dim is not None and in_dim is not None
+             else None)
+    unrolled = _unroll(unroll, count // 2 if count else None)
+    if unrolled:
+      entries = [[jac[:, o, d] for d in range(in_dim)] for o in range(out_dim)]
+    else:
+      flat = tf.reshape(jac, tf.stack([tf.shape(x)[0], -1]))
+  if unrolled:
+    hess = tf.stack([
+        tf.stack([outer.gradient(e, x, unconnected_gradients=zero)
+                  for e in row], axis=1) for row in entries], axis=1)
+    return y, jac, hess
+  hess = outer.batch_jacobian(flat, x, unconnected_gradients=zero)
+  batch, o_dim, d_dim = tf.unstack(tf.shape(jac))
+  hess = tf.reshape(hess, tf.stack([batch, o_dim, d_dim, d_dim]))
   return y, jac, hess
 
 

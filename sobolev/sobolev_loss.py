@@ -430,21 +430,27 @@ def _projections(fn: Model, x: tf.Tensor, order: int,
   Returns:
     `(y [N, O], [p1 [N, D], (p2 [N, D])], v1 [N, O])`.
   """
+  if order < 2:
+    return _first_projection(fn, x, sample_v1)
   with tf.GradientTape() as outer:
     outer.watch(x)
-    with tf.GradientTape() as inner:
-      inner.watch(x)
-      y = derivatives.as_2d_output(fn(x), x)
-    v1 = tf.stop_gradient(sample_v1(y.shape[1] or tf.shape(y)[1]))
-    if v1.shape.rank != 2:
-      raise ValueError(f"v1 must have shape [N, O], got {v1.shape}.")
-    p1 = inner.gradient(y, x, output_gradients=v1)
-    if p1 is None:
-      raise derivatives.not_connected_error("the vector-Jacobian product")
-    if order >= 2:
-      inner_prod = tf.reduce_sum(p1 * v2, axis=1)
-  if order < 2:
-    return y, [p1], v1
+    y, p1, v1 = _first_projection(fn, x, sample_v1)
+    inner_prod = tf.reduce_sum(p1[0] * v2, axis=1)
   p2 = outer.gradient(inner_prod, x,
                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
-  return y, [p1, p2], v1
+  return y, p1 + [p2], v1
+
+
+def _first_projection(fn: Model, x: tf.Tensor,
+                      sample_v1: Callable[[int], tf.Tensor]):
+  """`(y, [D_x<fn, v1>], v1)` with one forward and one backward pass."""
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = derivatives.as_2d_output(fn(x), x)
+  v1 = tf.stop_gradient(sample_v1(y.shape[1] or tf.shape(y)[1]))
+  if v1.shape.rank != 2:
+    raise ValueError(f"v1 must have shape [N, O], got {v1.shape}.")
+  p1 = tape.gradient(y, x, output_gradients=v1)
+  if p1 is None:
+    raise derivatives.not_connected_error("the vector-Jacobian product")
+  return y, [p1], v1

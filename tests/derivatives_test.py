@@ -126,6 +126,19 @@ class AnalyticDerivativesTest(tf.test.TestCase, parameterized.TestCase):
         _run(derivatives.vjp, jit, two_output_fn, x, shared),
         np.einsum("o,bod->bd", shared, jac), atol=1e-10)
 
+  @parameterized.parameters(True, False)
+  def test_unrolled_and_vectorised_paths_agree(self, jit):
+    tf.random.set_seed(3)
+    mlp = snt.nets.MLP([16, 3], activation=tf.nn.softplus)
+    x = _points(4, 2, seed=5)
+    results = []
+    for unroll in (True, False):
+      fn = lambda z, u=unroll: derivatives.value_and_hessian(mlp, z, unroll=u)
+      results.append(tf.function(fn, jit_compile=jit)(x))
+    for a, b in zip(*results):
+      self.assertAllClose(a, b, atol=1e-12)
+    self.assertEqual(results[0][2].shape, (4, 3, 2, 2))
+
   def test_derivatives_are_per_example(self):
     # Example b's Jacobian must not pick up other examples' outputs.
     x = _points(3, 2)

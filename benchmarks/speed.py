@@ -1,0 +1,286 @@
+r"""Step-time benchmark: the cost of Sobolev training against regular training.
+
+    python -m benchmarks.speed --workdir=./results/speed
+
+measures, in one process and after warm-up, the time of one optimisation step
+(microseconds; median and min over `--repeats` timed blocks) of:
+
+  * `mlp_order1`: `regular` (L2 on values) vs `sobolev` (L2 on values and
+    input gradients) on the paper's 2x256 ReLU MLP, D = 2, batch 100 and 1000;
+  * `mlp_order2`: order-2 Sobolev, `exact` (full Hessians) vs `stochastic`
+    (one Hessian-vector projection) on a 2x256 softplus MLP, batch 100;
+  * `multi_output`: order-1 `exact` Jacobian matching vs `stochastic`
+    projections for a 2x256 ReLU MLP with D = 16 inputs and O outputs,
+    O in {1, 6, 18, 100}, batch 100;
+  * `atari_student`: the distillation student step, `kl` (KL to recorded
+    teacher log-probabilities) vs `kl_sobolev` (KL + stochastic Sobolev term,
+    teacher projections by autodiff through the teacher), batch 32.
+
+Every step is the library's `sobolev.training.make_train_step` with Adam;
+`--steps_per_call` steps run inside one compiled call (as the experiments
+train), and the time per step is the call's time divided by it. Each variant
+is compiled both as a TF graph and with XLA (`jit_compile=True`) and the
+faster is reported (the `compiled` column of `speed.md`). Results:
+`speed.csv` with columns `case,variant,batch,out_dim,median_us,min_us` and
+`speed.md` in `--workdir`.
+"""
+
+import csv
+import dataclasses
+import os
+import platform
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from sobolev import derivatives
+from sobolev import sobolev_loss
+from sobolev import training
+
+CSV_COLUMNS = ("case", "variant", "batch", "out_dim", "median_us", "min_us")
+CASES = ("mlp_order1", "mlp_order2", "multi_output", "atari_student")
+MULTI_OUTPUT_DIMS = (1, 6, 18, 100)
+MULTI_OUTPUT_IN_DIM = 16
+
+
+@dataclasses.dataclass
+class SpeedConfig:
+  """What to measure and how long."""
+  cases: Sequence[str] = CASES
+  repeats: int = 7
+  calls: int = 10
+  steps_per_call: int = 10
+  warmup_calls: int = 3
+  compile_modes: Sequence[str] = ("graph", "xla")
+  mlp_batches: Sequence[int] = (100, 1000)
+  multi_output_dims: Sequence[int] = MULTI_OUTPUT_DIMS
+  seed: int = 0
+
+  def validate(self) -> None:
+    """Raises ValueError naming the first bad field."""
+    for case in self.cases:
+      if case not in CASES:
+        raise ValueError(f"`cases`: unknown case {case!r}; expected some of "
+                         f"{CASES}.")
+    for name in ("repeats", "calls", "steps_per_call"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if not self.compile_modes or any(
+        m not in ("graph", "xla") for m in self.compile_modes):
+      raise ValueError("`compile_modes` must be a non-empty subset of "
+                       f"('graph', 'xla'), got {self.compile_modes}.")
+
+
+@dataclasses.dataclass
+class Variant:
+  """One measured step: a model, an objective and a batch builder."""
+  case: str
+  variant: str
+  batch: int
+  out_dim: int
+  build: Callable[[], tuple]  # -> (model, objective, single_batch)
+
+
+def _stack(batch, k: int):
+  return tf.nest.map_structure(
+      lambda t: tf.stack([tf.roll(t, shift=i, axis=0) for i in range(k)]),
+      batch)
+
+
+def time_variant(variant: Variant, config: SpeedConfig,
+                 jit: bool) -> Dict[str, float]:
+  """Median and min time per step (us) of one variant under one compiler."""
+  tf.random.set_seed(config.seed)
+  model, objective, batch = variant.build()
+  step = training.make_train_step(
+      model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
+      steps_per_call=config.steps_per_call)
+  stacked = (_stack(batch, config.steps_per_call)
+             if config.steps_per_call > 1 else batch)
+  for _ in range(config.warmup_calls):
+    out = step(stacked)
+  float(out["loss"])
+  traces = step.experimental_get_tracing_count()
+  per_step = []
+  for _ in range(config.repeats):
+    start = time.perf_counter()
+    for _ in range(config.calls):
+      out = step(stacked)
+    float(out["loss"])  # Waits for the last call.
+    elapsed = time.perf_counter() - start
+    per_step.append(elapsed / (config.calls * config.steps_per_call) * 1e6)
+  if step.experimental_get_tracing_count() != traces:
+    raise RuntimeError(f"{variant.case}/{variant.variant} retraced.")
+  return {"median_us": float(np.median(per_step)),
+          "min_us": float(np.min(per_step))}
+
+
+def _mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
+                    mode: str, activation, seed: int) -> tuple:
+  """An MLP with exact targets from a fixed smooth teacher MLP."""
+  rng = np.random.RandomState(seed)
+  x = tf.constant(rng.uniform(-1, 1, (batch, in_dim)), tf.float32)
+  teacher = snt.nets.MLP([32, out_dim], activation=tf.nn.tanh, name="teacher")
+  if order == 2:
+    targets = derivatives.value_and_hessian(teacher, x)
+  else:
+    targets = derivatives.value_and_jacobian(teacher, x)[:order + 1]
+  model = snt.nets.MLP([256, 256, out_dim], activation=activation)
+  loss = sobolev_loss.SobolevLoss(order=order, mode=mode, seed=seed,
+                                  validate_targets=False)
+  return model, loss, {"x": x, "targets": tuple(targets)}
+
+
+def _atari_student(method: str, seed: int) -> tuple:
+  """The distillation student step on random Atari-shaped states."""
+  # Imported here: distillation is an optional part of the install.
+  from distillation import distill  # pylint: disable=g-import-not-at-top
+  from distillation import networks  # pylint: disable=g-import-not-at-top
+  num_actions, batch = 6, 32
+  rng = np.random.RandomState(seed)
+  states = tf.constant(rng.uniform(0, 1, (batch, networks.STATE_DIM)),
+                       tf.float32)
+  teacher = distill.FlatLogPolicy(networks.TeacherNet(num_actions))
+  student = distill.FlatLogPolicy(networks.StudentNet(num_actions))
+  teacher_log_probs = teacher(states)
+  loss = distill.make_loss(method, sobolev_weight=1.0, seed=seed)
+  if method == "regular":
+    return student, loss, {"x": states, "targets": (teacher_log_probs,)}
+  return student, training.sobolev_objective(loss, target_fn=teacher), {
+      "x": states}
+
+
+def variants(config: SpeedConfig) -> List[Variant]:
+  """All variants of the requested cases, in report order."""
+  seed = config.seed
+  out = []
+  if "mlp_order1" in config.cases:
+    for batch in config.mlp_batches:
+      for name, order in (("regular", 0), ("sobolev", 1)):
+        out.append(Variant(
+            "mlp_order1", name, batch, 1,
+            lambda b=batch, o=order: _mlp_regression(
+                b, 2, 1, o, "exact", tf.nn.relu, seed)))
+  if "mlp_order2" in config.cases:
+    for mode in ("exact", "stochastic"):
+      out.append(Variant(
+          "mlp_order2", mode, 100, 1,
+          lambda m=mode: _mlp_regression(100, 2, 1, 2, m, tf.nn.softplus,
+                                         seed)))
+  if "multi_output" in config.cases:
+    for out_dim in config.multi_output_dims:
+      for mode in ("exact", "stochastic"):
+        out.append(Variant(
+            "multi_output", mode, 100, out_dim,
+            lambda o=out_dim, m=mode: _mlp_regression(
+                100, MULTI_OUTPUT_IN_DIM, o, 1, m, tf.nn.relu, seed)))
+  if "atari_student" in config.cases:
+    for name, method in (("kl", "regular"), ("kl_sobolev", "sobolev")):
+      out.append(Variant("atari_student", name, 32, 6,
+                         lambda m=method: _atari_student(m, seed)))
+  return out
+
+
+def _write_atomic(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
+  lines = [
+      "# Step time (microseconds per optimisation step)", "",
+      f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+      f"TensorFlow {tf.__version__}. {config.steps_per_call} steps per "
+      f"compiled call, {config.repeats} repeats of {config.calls} calls.", "",
+      "| case | variant | batch | out_dim | median_us | min_us | compiled | "
+      "ratio |",
+      "|---|---|---|---|---|---|---|---|"]
+  base = {}
+  for row in rows:
+    key = (row["case"], row["batch"], row["out_dim"])
+    base.setdefault(key, row["median_us"])
+    lines.append(
+        f"| {row['case']} | {row['variant']} | {row['batch']} | "
+        f"{row['out_dim']} | {row['median_us']:.0f} | {row['min_us']:.0f} | "
+        f"{row['compiled']} | {row['median_us'] / base[key]:.2f}x |")
+  lines.append("")
+  lines.append("`ratio`: median over the first variant of the same case, "
+               "batch and out_dim.")
+  return "\n".join(lines) + "\n"
+
+
+def run(config: SpeedConfig, workdir: str,
+        log: Optional[Callable[[str], None]] = print) -> List[Dict]:
+  """Measures every variant and writes `speed.csv` and `speed.md`.
+
+  Args:
+    config: what to measure.
+    workdir: output directory (created).
+    log: progress printer (None for silence).
+
+  Returns:
+    One dict per variant with the CSV columns plus `compiled`.
+  """
+  config.validate()
+  os.makedirs(workdir, exist_ok=True)
+  rows = []
+  todo = variants(config)
+  for i, variant in enumerate(todo):
+    best = None
+    for mode in config.compile_modes:
+      timing = time_variant(variant, config, jit=(mode == "xla"))
+      if best is None or timing["median_us"] < best["median_us"]:
+        best = dict(timing, compiled=mode)
+    row = {"case": variant.case, "variant": variant.variant,
+           "batch": variant.batch, "out_dim": variant.out_dim, **best}
+    rows.append(row)
+    if log:
+      log(f"[{i + 1}/{len(todo)}] {variant.case:14s} {variant.variant:11s} "
+          f"batch={variant.batch:<5d} out_dim={variant.out_dim:<4d} "
+          f"median={best['median_us']:9.0f}us min={best['min_us']:9.0f}us "
+          f"({best['compiled']})")
+  lines = [",".join(CSV_COLUMNS)]
+  for row in rows:
+    lines.append(",".join(
+        f"{row[c]:.1f}" if c.endswith("_us") else str(row[c])
+        for c in CSV_COLUMNS))
+  _write_atomic(os.path.join(workdir, "speed.csv"), "\n".join(lines) + "\n")
+  markdown = _markdown(rows, config)
+  _write_atomic(os.path.join(workdir, "speed.md"), markdown)
+  if log:
+    log(markdown)
+  return rows
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
+flags.DEFINE_list("cases", list(CASES), f"Cases to measure, from {CASES}.")
+flags.DEFINE_integer("repeats", 7, "Timed blocks per variant.")
+flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
+flags.DEFINE_integer("steps_per_call", 10, "Optimisation steps per call.")
+flags.DEFINE_list("compile_modes", ["graph", "xla"],
+                  "Compilers to try per variant (the faster is reported).")
+
+
+def main(argv):
+  del argv
+  config = SpeedConfig(cases=tuple(FLAGS.cases), repeats=FLAGS.repeats,
+                       calls=FLAGS.calls, steps_per_call=FLAGS.steps_per_call,
+                       compile_modes=tuple(FLAGS.compile_modes))
+  try:
+    config.validate()
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  run(config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)
