@@ -173,6 +173,28 @@ class DecoupledUpdateTest(parameterized.TestCase, tf.test.TestCase):
     self.assertAllClose(value, m1, atol=1e-5)
     self.assertAllClose(grad, tape.gradient(total, h0), atol=1e-5)
 
+  def test_true_loss_value_targets(self):
+    """value_target='true_loss': every module's value target is l_b."""
+    model = _model("sobolev", num_parts=3)
+    batch = _batch()
+    captured = []
+
+    def spy(module, h, y, value_target, grad_target):
+      captured.append(value_target)
+      return tf.constant(0.0), {}
+
+    real = decoupled.make_module_loss
+    decoupled.make_module_loss = lambda *a, **k: spy
+    try:
+      decoupled.make_objective(model, value_target="true_loss")(model, batch)
+    finally:
+      decoupled.make_module_loss = real
+    per_ex = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=batch["label"], logits=model(batch["image"], is_training=True))
+    self.assertLen(captured, 2)
+    for value in captured:
+      self.assertAllClose(value, per_ex, atol=1e-5)
+
   def test_part_surrogate_gradient_is_the_synthetic_gradient_update(self):
     """d/dtheta_0 of the objective == J^T SG_0 / B for the bottom part."""
     model = _model("critic", num_parts=2)
