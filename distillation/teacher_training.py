@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import time
 from typing import Any, Dict, List, Optional
 
@@ -147,8 +148,37 @@ class A2CLearner:
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32), values
 
 
+def _warm_start(learner: "A2CLearner", updates: tf.Variable,
+                frames: tf.Variable, init_from: str, workdir: str,
+                config: TeacherConfig) -> None:
+  """Starts a new workdir from a teacher directory (weights + counters).
+
+  The RMSProp statistics and the RNG state are not in a teacher directory,
+  so they start afresh; the training logs (`train_log.csv`,
+  `progress.csv`) are copied so the learning curve continues.
+  """
+  net, meta = teachers.load(config.game, init_from)
+  if (list(net.channels) != list(config.channels) or
+      net.hidden != config.hidden):
+    raise ValueError(f"The teacher in {init_from!r} has sizes "
+                     f"{net.channels}/{net.hidden}, the config "
+                     f"{config.channels}/{config.hidden}.")
+  for dst, src in zip(learner.net.variables, net.variables):
+    dst.assign(src)
+  updates.assign(int(meta.get("updates", 0)))
+  frames.assign(int(meta.get("frames", 0)))
+  for src, dst in (("train_log.csv", "episodes.csv"),
+                   ("progress.csv", "progress.csv")):
+    if os.path.exists(os.path.join(init_from, src)):
+      shutil.copyfile(os.path.join(init_from, src),
+                      os.path.join(workdir, dst))
+  print(f"Warm-started from {init_from} at {int(frames.numpy())} frames "
+        "(fresh optimiser state).", flush=True)
+
+
 def train(config: TeacherConfig, workdir: str,
-          max_updates: Optional[int] = None) -> Dict[str, float]:
+          max_updates: Optional[int] = None,
+          init_from: Optional[str] = None) -> Dict[str, float]:
   """Trains (or resumes) an A2C teacher.
 
   Args:
@@ -156,6 +186,11 @@ def train(config: TeacherConfig, workdir: str,
     workdir: output directory (created if needed).
     max_updates: stop after this many updates in this call (for tests); by
       default train until `config.total_frames`.
+    init_from: optional teacher directory (e.g. a committed
+      `distillation/teachers/<game>/`) to start from when `workdir` has no
+      checkpoint yet: its weights, frame/update counters and training logs
+      are taken; the optimiser state starts afresh. Ignored when resuming
+      from a checkpoint.
 
   Returns:
     A summary dict: `frames`, `updates`, `episodes`, `mean_return_last20`.
@@ -194,6 +229,8 @@ def train(config: TeacherConfig, workdir: str,
     ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     print(f"Resumed from {manager.latest_checkpoint} at "
           f"{int(frames.numpy())} frames.", flush=True)
+  elif init_from is not None:
+    _warm_start(learner, updates, frames, init_from, workdir, config)
   episodes_log = _CsvLog(os.path.join(workdir, "episodes.csv"),
                          EPISODE_FIELDS)
   progress_log = _CsvLog(os.path.join(workdir, "progress.csv"),

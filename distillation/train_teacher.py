@@ -3,7 +3,9 @@ r"""Trains an A2C (synchronous A3C) Atari teacher; resumable.
 Usage:
   python -m distillation.train_teacher --game=Pong --workdir=results/teacher_pong
 
-Re-running the same command resumes from the latest checkpoint. The latest
+Re-running the same command resumes from the latest checkpoint. To continue
+a committed teacher in a fresh checkout (no checkpoint in the workdir), add
+`--init_from=distillation/teachers/<game>`. The latest
 network is exported to `<workdir>/export/` (a teacher directory: copy it to
 `distillation/teachers/<game>/` to make it the default teacher).
 """
@@ -29,6 +31,10 @@ _CKPT_S = flags.DEFINE_float("checkpoint_every_s", 600.0,
 _LOG_S = flags.DEFINE_float("log_every_s", 30.0, "Seconds between logs.")
 _TF_THREADS = flags.DEFINE_integer(
     "tf_threads", 1, "TF intra-op threads (the machine is shared).")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", None, "Teacher directory to warm-start a new workdir from "
+    "(e.g. distillation/teachers/Pong: weights, counters and logs; fresh "
+    "optimiser state). Ignored if the workdir has a checkpoint.")
 flags.mark_flag_as_required("workdir")
 
 
@@ -43,7 +49,8 @@ def main(argv):
       n_steps=_N_STEPS.value, total_frames=_TOTAL_FRAMES.value,
       learning_rate=_LR.value, entropy_coef=_ENTROPY.value,
       checkpoint_every_s=_CKPT_S.value, log_every_s=_LOG_S.value)
-  summary = teacher_training.train(config, _WORKDIR.value)
+  summary = teacher_training.train(config, _WORKDIR.value,
+                                   init_from=_INIT_FROM.value)
   print(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 

@@ -133,6 +133,28 @@ class A2CTrainingTest(tf.test.TestCase):
           teacher_training.TeacherConfig(game="Pong", num_envs=3, **TINY),
           workdir, max_updates=1)
 
+  def test_warm_start_from_a_teacher_directory(self):
+    teacher_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    net = networks.TeacherNet(6, **TINY)
+    net(tf.zeros([1, 84, 84, 4], tf.uint8))
+    teachers.export(net, teacher_dir, {"game": "Pong", "frames": 400,
+                                       "updates": 5})
+    with open(os.path.join(teacher_dir, "train_log.csv"), "w") as f:
+      f.write(",".join(teacher_training.EPISODE_FIELDS) + "\n")
+      f.write("320,4,0,-21.0,800,0.0\n")
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = teacher_training.TeacherConfig(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, **TINY)
+    out = teacher_training.train(config, workdir, max_updates=0,
+                                 init_from=teacher_dir)
+    self.assertEqual(out["frames"], 400)
+    self.assertEqual(out["updates"], 5)
+    self.assertEqual(out["episodes"], 1)
+    loaded, _ = teachers.load("Pong", os.path.join(workdir, "export"))
+    for a, b in zip(net.variables, loaded.variables):
+      self.assertAllEqual(a, b)
+
   def test_bad_config_is_rejected(self):
     with self.assertRaisesRegex(ValueError, "Unknown game"):
       teacher_training.TeacherConfig(game="Tetris").validate()
