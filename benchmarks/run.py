@@ -49,7 +49,8 @@ _WORKDIR = flags.DEFINE_string("workdir", "./results/benchmarks",
 
 # Protocol fields that must match to resume into an existing workdir.
 _PROTOCOL_FIELDS = ("steps", "learning_rate", "final_lr_fraction",
-                    "batch_size", "grad_weight", "hidden_sizes", "test_size")
+                    "batch_size", "grad_weight", "normalize_grad_weight",
+                    "hidden_sizes", "test_size")
 _SOBOLEV_COST = 2.5  # Estimated cost of a Sobolev step relative to regular.
 
 
