@@ -60,7 +60,7 @@ def markdown_table(rows: List[Dict], game: str,
     mins_e = [v[1].min() for v in seeds.values()]
     mins_k = [v[2].min() for v in seeds.values()]
     steps = max(int(v[0][-1]) for v in seeds.values())
-    fmt = lambda x: f"{np.mean(x):.4f} ± {np.std(x):.4f}"
+    fmt = lambda x: f"{np.mean(x):.4g} ± {np.std(x):.2g}"
     lines.append(f"| {fraction:g} | {method} | {len(seeds)} | {steps} | "
                  f"{fmt(finals_e)} | {fmt(finals_k)} | {fmt(mins_e)} | "
                  f"{fmt(mins_k)} |")
@@ -104,5 +104,38 @@ def plot_figure4(rows: List[Dict], path: str, title: str) -> None:
   fig.tight_layout()
   tmp = path + ".tmp.png"
   fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def plot_teacher_curves(logs: Dict[str, str], path: str) -> None:
+  """Episode returns vs emulator frames of teacher training runs.
+
+  Args:
+    logs: game -> path of an `episodes.csv` / `train_log.csv`.
+    path: output PNG.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(logs), squeeze=False,
+                           figsize=(4.2 * len(logs), 3.4))
+  for ax, (game, log) in zip(axes[0], logs.items()):
+    rows = read_csv(log)
+    frames = np.array([float(r["frames"]) for r in rows])
+    returns = np.array([float(r["episode_return"]) for r in rows])
+    ax.plot(frames, returns, ".", alpha=0.25, markersize=3,
+            label="one game")
+    if returns.size >= 20:
+      window = np.convolve(returns, np.ones(20) / 20, mode="valid")
+      ax.plot(frames[19:], window, color="black",
+              label="mean of last 20 games")
+    ax.set_title(f"{game} (A2C)")
+    ax.set_xlabel("emulator frames")
+    ax.set_ylabel("game score (all lives, unclipped)")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=100)
   plt.close(fig)
   os.replace(tmp, path)

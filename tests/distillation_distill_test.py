@@ -194,9 +194,8 @@ class ReportingTest(tf.test.TestCase):
                      "test_action_error": e, "test_kl": 2 * e})
     table = reporting.markdown_table(rows, "Pong")
     # Final errors 0.2, 0.4 -> 0.3 +- 0.1; KL 0.6 +- 0.2.
-    self.assertIn("| 0.1 | regular | 2 | 10 | 0.3000 ± 0.1000 | "
-                  "0.6000 ± 0.2000 | 0.3000 ± 0.1000 | 0.6000 ± 0.2000 |",
-                  table)
+    self.assertIn("| 0.1 | regular | 2 | 10 | 0.3 ± 0.1 | 0.6 ± 0.2 | "
+                  "0.3 ± 0.1 | 0.6 ± 0.2 |", table)
 
 
 if __name__ == "__main__":
