@@ -199,7 +199,7 @@ def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
     r = min(cands, key=lambda r: float(r["val_kl"]))
     best[method] = (float(r["learning_rate"]), float(r["sobolev_weight"]))
     _log(f"Tuned {method}: lr={best[method][0]} lambda={best[method][1]} "
-         f"(validation KL {float(r["val_kl"]):.4g})")
+         f"(validation KL {float(r['val_kl']):.4g})")
   return best
 
 
