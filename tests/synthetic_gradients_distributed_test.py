@@ -27,7 +27,7 @@ from synthetic_gradients import experiment
 
 workdir = sys.argv[1]
 cfg = config_lib.Config(
-    dataset="digits", methods=("sobolev",), seeds=1, epochs=2,
+    dataset="digits", methods=("sobolev",), seeds=1, epochs=1,
     batch_size=16, widths=(4, 4, 4, 4), image_size=8, max_train_examples=64,
     max_test_examples=32, strategy="replicator")
 trainer = experiment.Trainer(cfg, "sobolev")
@@ -92,7 +92,7 @@ class DistributedTest(tf.test.TestCase):
     self.assertLen(line, 1, proc.stdout[-2000:])
     result = json.loads(line[0][len("RESULT"):])
     self.assertEqual(result["replicas"], 2)
-    self.assertLen(result["train_ce"], 2)
+    self.assertLen(result["train_ce"], 1)
     for ce in result["train_ce"]:
       self.assertTrue(0.0 < ce < 10.0, ce)
     self.assertLess(result["max_replica_diff"], 1e-6)
