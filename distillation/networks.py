@@ -26,6 +26,7 @@ one conv layer fewer than the teacher.)
 
 from typing import Sequence, Tuple
 
+import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
@@ -83,15 +84,29 @@ class TeacherNet(snt.Module):
     self.channels = tuple(int(c) for c in channels)
     self.hidden = int(hidden)
     c1, c2, c3 = self.channels
+    # Orthogonal initialisation as in the OpenAI baselines A2C: gain sqrt(2)
+    # for the ReLU torso, 0.01 for the policy head (near-uniform initial
+    # policy), 1 for the value head. Sonnet's default (truncated normal,
+    # stddev 1/sqrt(fan_in)) shrinks the activations layer after layer and
+    # left the first teachers' critic nearly state-independent.
+    relu_init = snt.initializers.Orthogonal(gain=float(np.sqrt(2.0)))
+    zeros = snt.initializers.Zeros()
+    conv = lambda c, k, s, n: snt.Conv2D(c, k, stride=s, padding="VALID",
+                                         w_init=relu_init, b_init=zeros,
+                                         name=n)
     self._torso = snt.Sequential([
-        snt.Conv2D(c1, 8, stride=4, padding="VALID", name="conv1"), tf.nn.relu,
-        snt.Conv2D(c2, 4, stride=2, padding="VALID", name="conv2"), tf.nn.relu,
-        snt.Conv2D(c3, 3, stride=1, padding="VALID", name="conv3"), tf.nn.relu,
+        conv(c1, 8, 4, "conv1"), tf.nn.relu,
+        conv(c2, 4, 2, "conv2"), tf.nn.relu,
+        conv(c3, 3, 1, "conv3"), tf.nn.relu,
         snt.Flatten(),
-        snt.Linear(self.hidden, name="fc"), tf.nn.relu,
+        snt.Linear(self.hidden, w_init=relu_init, b_init=zeros, name="fc"),
+        tf.nn.relu,
     ])
-    self._policy = snt.Linear(self.num_actions, name="policy")
-    self._value = snt.Linear(1, name="value")
+    self._policy = snt.Linear(
+        self.num_actions, w_init=snt.initializers.Orthogonal(gain=0.01),
+        b_init=zeros, name="policy")
+    self._value = snt.Linear(1, w_init=snt.initializers.Orthogonal(gain=1.0),
+                             b_init=zeros, name="value")
 
   def __call__(self, states: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """Policy logits and state values.
