@@ -260,7 +260,8 @@ def train(config: TeacherConfig, workdir: str,
         "game": config.game, "frames": int(frames.numpy()),
         "updates": int(updates.numpy()),
         "mean_return_last20": float(np.mean(recent)) if recent else None,
-        "algorithm": "A2C (synchronous A3C)", "seed": config.seed})
+        "algorithm": "A2C (synchronous A3C)", "seed": config.seed,
+        "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)"})
     if final:
       print(f"Saved final checkpoint at {int(frames.numpy())} frames.",
             flush=True)
