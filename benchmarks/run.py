@@ -34,18 +34,26 @@ from benchmarks import report
 from benchmarks import trainer
 
 _DEFAULT = config_lib.Config()
+FLAGS = flags.FLAGS
 
-_FUNCTIONS = flags.DEFINE_list(
-    "functions", list(functions.NAMES),
-    f"Comma-separated benchmark names: {','.join(functions.NAMES)}.")
-_SIZES = flags.DEFINE_list("sizes", [str(s) for s in _DEFAULT.sizes],
-                           "Comma-separated training-set sizes (> 0).")
-_SEEDS = flags.DEFINE_integer("seeds", _DEFAULT.seeds,
-                              "Number of seeds (0 .. seeds-1).")
-_STEPS = flags.DEFINE_integer("steps", _DEFAULT.steps,
-                              "Adam steps per model.")
-_WORKDIR = flags.DEFINE_string("workdir", "./results/benchmarks",
-                               "Output directory.")
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the experiment CLIs share
+  flag names (`--seeds`, `--workdir`, ...), so importing a module (as the
+  tests do) must not define them.
+  """
+  flags.DEFINE_list(
+      "functions", list(functions.NAMES),
+      f"Comma-separated benchmark names: {','.join(functions.NAMES)}.")
+  flags.DEFINE_list("sizes", [str(s) for s in _DEFAULT.sizes],
+                    "Comma-separated training-set sizes (> 0).")
+  flags.DEFINE_integer("seeds", _DEFAULT.seeds,
+                       "Number of seeds (0 .. seeds-1).")
+  flags.DEFINE_integer("steps", _DEFAULT.steps, "Adam steps per model.")
+  flags.DEFINE_string("workdir", "./results/benchmarks", "Output directory.")
+
 
 # Protocol fields that must match to resume into an existing workdir.
 _PROTOCOL_FIELDS = ("steps", "learning_rate", "final_lr_fraction",
@@ -236,11 +244,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
-    config = parse_config(_FUNCTIONS.value, _SIZES.value, _SEEDS.value,
-                          _STEPS.value)
+    config = parse_config(FLAGS.functions, FLAGS.sizes, FLAGS.seeds,
+                          FLAGS.steps)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  workdir = _WORKDIR.value
+  workdir = FLAGS.workdir
   rows = train_and_evaluate(config, workdir)
   print(report.markdown(rows))
   print(f"Wrote {len(rows)} runs to {os.path.join(workdir, 'results.csv')}, "
@@ -248,4 +256,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

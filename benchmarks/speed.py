@@ -261,13 +261,22 @@ def run(config: SpeedConfig, workdir: str,
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
-flags.DEFINE_list("cases", list(CASES), f"Cases to measure, from {CASES}.")
-flags.DEFINE_integer("repeats", 7, "Timed blocks per variant.")
-flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
-flags.DEFINE_integer("steps_per_call", 10, "Optimisation steps per call.")
-flags.DEFINE_list("compile_modes", ["graph", "xla"],
-                  "Compilers to try per variant (the faster is reported).")
+
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the experiment CLIs share
+  flag names (`--seeds`, `--workdir`, ...), so importing a module (as the
+  tests do) must not define them.
+  """
+  flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
+  flags.DEFINE_list("cases", list(CASES), f"Cases to measure, from {CASES}.")
+  flags.DEFINE_integer("repeats", 7, "Timed blocks per variant.")
+  flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
+  flags.DEFINE_integer("steps_per_call", 10, "Optimisation steps per call.")
+  flags.DEFINE_list("compile_modes", ["graph", "xla"],
+                    "Compilers to try per variant (the faster is reported).")
 
 
 def main(argv):
@@ -283,4 +292,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -62,14 +62,24 @@ def _regular_key(cfg: config_lib.Config):
     fields.pop(f)
   return tuple(sorted((k, str(v)) for k, v in fields.items()))
 
+
 FIELDS = ["candidate", "function", "size", "method", "seed", "val_mse",
           "val_grad_mse", "train_seconds"]
 
-_CANDIDATES = flags.DEFINE_list("candidates", ["naive", "base"],
-                                f"Candidates: {', '.join(CANDIDATES)}.")
-_SIZES = flags.DEFINE_list("sizes", ["20", "100"], "Training-set sizes.")
-_SEEDS = flags.DEFINE_integer("seeds", 1, "Tuning seeds (100, 101, ...).")
-_WORKDIR = flags.DEFINE_string("workdir", "./results/tuning", "Output dir.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the CLIs share flag names,
+  so importing the module must not define them.
+  """
+  flags.DEFINE_list("candidates", ["naive", "base"],
+                    f"Candidates: {', '.join(CANDIDATES)}.")
+  flags.DEFINE_list("sizes", ["20", "100"], "Training-set sizes.")
+  flags.DEFINE_integer("seeds", 1, "Tuning seeds (100, 101, ...).")
+  flags.DEFINE_string("workdir", "./results/tuning", "Output dir.")
 
 
 def _read(path: str) -> List[Dict[str, str]]:
@@ -118,12 +128,12 @@ def summary(rows: List[Dict]) -> str:
 
 def main(argv):
   del argv
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  path = os.path.join(_WORKDIR.value, "tuning.csv")
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  path = os.path.join(FLAGS.workdir, "tuning.csv")
   rows = _read(path)
-  sizes = [int(s) for s in _SIZES.value]
-  seeds = [100 + i for i in range(_SEEDS.value)]
-  for cand in _CANDIDATES.value:
+  sizes = [int(s) for s in FLAGS.sizes]
+  seeds = [100 + i for i in range(FLAGS.seeds)]
+  for cand in FLAGS.candidates:
     if cand not in CANDIDATES:
       raise ValueError(f"Unknown candidate {cand!r}.")
     cfg = dataclasses.replace(_BASE, **CANDIDATES[cand])
@@ -158,10 +168,11 @@ def main(argv):
         print(f"{cand} size={size} {method}: {time.time() - t0:.0f}s, mean "
               f"log10 val MSE "
               f"{np.mean([np.log10(m) for m, _ in res]):.2f}", flush=True)
-  with open(os.path.join(_WORKDIR.value, "tuning.md"), "w") as f:
+  with open(os.path.join(FLAGS.workdir, "tuning.md"), "w") as f:
     f.write(summary(rows))
   print(summary(rows))
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

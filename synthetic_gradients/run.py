@@ -20,36 +20,45 @@ from synthetic_gradients import decoupled
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Dataset.")
-flags.DEFINE_list("methods", list(decoupled.METHODS),
-                  f"Comma-separated methods among {decoupled.METHODS}.")
-flags.DEFINE_integer("seeds", 3, "Number of seeds per method.")
-flags.DEFINE_integer("first_seed", 0, "First seed.")
-flags.DEFINE_integer("epochs", None, "Training epochs (preset if unset).")
-flags.DEFINE_string("workdir", None, "Output directory.")
-flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-flags.DEFINE_boolean("download", False, "Let tfds download the dataset.")
-flags.DEFINE_integer("batch_size", None, "Global batch size.")
-flags.DEFINE_integer("num_modules", None,
-                     "SG modules (= parts - 1); ResNet-50: 1 or 3.")
-flags.DEFINE_list("widths", None, "Conv net stage widths.")
-flags.DEFINE_integer("image_size", None, "Preprocessed image side.")
-flags.DEFINE_integer("resnet_width_divisor", None,
-                     "Divides ResNet-50 channels (tests only).")
-flags.DEFINE_string("optimizer", None, "adam or momentum.")
-flags.DEFINE_float("learning_rate", None, "Base learning rate.")
-flags.DEFINE_string("schedule", None, "cosine or constant.")
-flags.DEFINE_float("weight_decay", None, "L2 on main-network kernels.")
-flags.DEFINE_list("sobolev_weights", None,
-                  "w0,w1: value and gradient weights of the sobolev method.")
-flags.DEFINE_string("value_target", None, "bootstrap or true_loss.")
-flags.DEFINE_float("critic_width_multiplier", None,
-                   "Critic conv width relative to the main stages above.")
-flags.DEFINE_string("strategy", None, "none, replicator or multi_worker.")
-flags.DEFINE_integer("max_train_examples", None, "Truncate the train set.")
-flags.DEFINE_integer("max_test_examples", None, "Truncate the test set.")
-flags.DEFINE_integer("checkpoint_every", None,
-                     "Epochs between checkpoints (0: none).")
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the experiment CLIs share
+  flag names (`--seeds`, `--workdir`, ...), so importing a module (as the
+  tests do) must not define them.
+  """
+  flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Dataset.")
+  flags.DEFINE_list("methods", list(decoupled.METHODS),
+                    f"Comma-separated methods among {decoupled.METHODS}.")
+  flags.DEFINE_integer("seeds", 3, "Number of seeds per method.")
+  flags.DEFINE_integer("first_seed", 0, "First seed.")
+  flags.DEFINE_integer("epochs", None, "Training epochs (preset if unset).")
+  flags.DEFINE_string("workdir", None, "Output directory.")
+  flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+  flags.DEFINE_boolean("download", False, "Let tfds download the dataset.")
+  flags.DEFINE_integer("batch_size", None, "Global batch size.")
+  flags.DEFINE_integer("num_modules", None,
+                       "SG modules (= parts - 1); ResNet-50: 1 or 3.")
+  flags.DEFINE_list("widths", None, "Conv net stage widths.")
+  flags.DEFINE_integer("image_size", None, "Preprocessed image side.")
+  flags.DEFINE_integer("resnet_width_divisor", None,
+                       "Divides ResNet-50 channels (tests only).")
+  flags.DEFINE_string("optimizer", None, "adam or momentum.")
+  flags.DEFINE_float("learning_rate", None, "Base learning rate.")
+  flags.DEFINE_string("schedule", None, "cosine or constant.")
+  flags.DEFINE_float("weight_decay", None, "L2 on main-network kernels.")
+  flags.DEFINE_list("sobolev_weights", None,
+                    "w0,w1: value and gradient weights of the sobolev method.")
+  flags.DEFINE_string("value_target", None, "bootstrap or true_loss.")
+  flags.DEFINE_float("critic_width_multiplier", None,
+                     "Critic conv width relative to the main stages above.")
+  flags.DEFINE_string("strategy", None, "none, replicator or multi_worker.")
+  flags.DEFINE_integer("max_train_examples", None, "Truncate the train set.")
+  flags.DEFINE_integer("max_test_examples", None, "Truncate the test set.")
+  flags.DEFINE_integer("checkpoint_every", None,
+                       "Epochs between checkpoints (0: none).")
+
 
 _OVERRIDES = ("epochs", "data_dir", "batch_size", "image_size",
               "resnet_width_divisor", "optimizer", "learning_rate", "schedule",
@@ -106,4 +115,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
