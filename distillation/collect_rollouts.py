@@ -10,16 +10,33 @@ from absl import flags
 
 from distillation import atari_env
 
-_GAME = flags.DEFINE_string("game", "Pong",
-                            f"One of {sorted(atari_env.GAMES)}.")
-_NUM_STATES = flags.DEFINE_integer("num_states", 100_000, "States to record.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the games and sampling.")
-_NUM_ENVS = flags.DEFINE_integer("num_envs", 8, "Parallel games.")
-_SHARD = flags.DEFINE_integer("shard_size", 10_000, "States per shard.")
-_TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
-                                   "Teacher directory (default: committed).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
-flags.mark_flag_as_required("output_dir")
+_GAME = None
+_NUM_STATES = None
+_SEED = None
+_NUM_ENVS = None
+_SHARD = None
+_TEACHER_DIR = None
+_OUTPUT_DIR = None
+
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the CLIs share flag names
+  (`--game`, `--seeds`, `--workdir`, ...), so importing a module (as the
+  tests do) must not define them.
+  """
+  global _GAME, _NUM_STATES, _SEED, _NUM_ENVS, _SHARD, _TEACHER_DIR, _OUTPUT_DIR
+  _GAME = flags.DEFINE_string("game", "Pong",
+                              f"One of {sorted(atari_env.GAMES)}.")
+  _NUM_STATES = flags.DEFINE_integer("num_states", 100_000, "States to record.")
+  _SEED = flags.DEFINE_integer("seed", 0, "Seed of the games and sampling.")
+  _NUM_ENVS = flags.DEFINE_integer("num_envs", 8, "Parallel games.")
+  _SHARD = flags.DEFINE_integer("shard_size", 10_000, "States per shard.")
+  _TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
+                                     "Teacher directory (default: committed).")
+  _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
+  flags.mark_flag_as_required("output_dir")
 
 
 def main(argv):
@@ -38,4 +55,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

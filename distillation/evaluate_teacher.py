@@ -14,17 +14,34 @@ from absl import flags
 
 from distillation import atari_env
 
-_GAME = flags.DEFINE_string("game", "Pong",
-                            f"One of {sorted(atari_env.GAMES)}.")
-_EPISODES = flags.DEFINE_integer("episodes", 10, "Number of games.")
-_TEACHER_DIR = flags.DEFINE_string(
-    "teacher_dir", None, "Teacher directory (default: the committed one).")
-_SEED = flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
-_GREEDY = flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
-_TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
-_RECORD = flags.DEFINE_boolean(
-    "record", False, "Store the score in the teacher's teacher.json "
-    "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
+_GAME = None
+_EPISODES = None
+_TEACHER_DIR = None
+_SEED = None
+_GREEDY = None
+_TF_THREADS = None
+_RECORD = None
+
+
+def define_flags() -> None:
+  """Defines this program's flags.
+
+  Called only when the module runs as a program: the CLIs share flag names
+  (`--game`, `--seeds`, `--workdir`, ...), so importing a module (as the
+  tests do) must not define them.
+  """
+  global _GAME, _EPISODES, _TEACHER_DIR, _SEED, _GREEDY, _TF_THREADS, _RECORD
+  _GAME = flags.DEFINE_string("game", "Pong",
+                              f"One of {sorted(atari_env.GAMES)}.")
+  _EPISODES = flags.DEFINE_integer("episodes", 10, "Number of games.")
+  _TEACHER_DIR = flags.DEFINE_string(
+      "teacher_dir", None, "Teacher directory (default: the committed one).")
+  _SEED = flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
+  _GREEDY = flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
+  _TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
+  _RECORD = flags.DEFINE_boolean(
+      "record", False, "Store the score in the teacher's teacher.json "
+      "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
 
 
 def main(argv):
@@ -54,4 +71,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
