@@ -25,7 +25,6 @@ faster is reported (the `compiled` column of `speed.md`). Results:
 `speed.md` in `--workdir`.
 """
 
-import csv
 import dataclasses
 import os
 import platform
