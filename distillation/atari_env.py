@@ -17,7 +17,7 @@ while the game itself goes on and `episode_returns` are those of full games
 """
 
 import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 from ale_py import vector_env
