@@ -56,6 +56,16 @@ def unflatten(flat_states: tf.Tensor) -> tf.Tensor:
   return tf.reshape(flat_states, [-1, *atari_env.FRAME_SHAPE])
 
 
+def _check_sizes(num_actions: int, channels: Sequence[int],
+                 num_conv: int) -> None:
+  """Raises ValueError for a non-positive action count or wrong conv count."""
+  if int(num_actions) < 1:
+    raise ValueError(f"`num_actions` must be >= 1, got {num_actions}.")
+  if len(channels) != num_conv:
+    raise ValueError(
+        f"`channels` must have {num_conv} entries, got {channels}.")
+
+
 class TeacherNet(snt.Module):
   """Actor-critic network: 3 conv + 2 fully connected layers (see module doc)."""
 
@@ -76,10 +86,7 @@ class TeacherNet(snt.Module):
       ValueError: for a non-positive `num_actions` or malformed sizes.
     """
     super().__init__(name=name)
-    if int(num_actions) < 1:
-      raise ValueError(f"`num_actions` must be >= 1, got {num_actions}.")
-    if len(channels) != 3:
-      raise ValueError(f"`channels` must have 3 entries, got {channels}.")
+    _check_sizes(num_actions, channels, num_conv=3)
     self.num_actions = int(num_actions)
     self.channels = tuple(int(c) for c in channels)
     self.hidden = int(hidden)
@@ -149,10 +156,7 @@ class StudentNet(snt.Module):
       ValueError: for a non-positive `num_actions` or malformed sizes.
     """
     super().__init__(name=name)
-    if int(num_actions) < 1:
-      raise ValueError(f"`num_actions` must be >= 1, got {num_actions}.")
-    if len(channels) != 2:
-      raise ValueError(f"`channels` must have 2 entries, got {channels}.")
+    _check_sizes(num_actions, channels, num_conv=2)
     self.num_actions = int(num_actions)
     c1, c2 = (int(c) for c in channels)
     self._net = snt.Sequential([
