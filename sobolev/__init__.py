@@ -8,6 +8,8 @@ Modules:
   sobolev_loss: `SobolevLoss`, the exact and stochastic Sobolev loss module.
   finite_differences: target derivatives of black-box (numpy) functions.
   forward_mode: fused forward-mode Jacobians of `snt.nets.MLP` (few inputs).
+  strided_conv: `Conv2D`, an `snt.Conv2D` with a fast input gradient for
+    strided VALID layers (conv networks under Sobolev losses).
   training: `make_train_step`, a compiled (optionally distributed) step.
 """
 
@@ -17,6 +19,7 @@ from sobolev import forward_mode
 from sobolev import losses
 from sobolev import sampling
 from sobolev import sobolev_loss
+from sobolev import strided_conv
 from sobolev import training
 from sobolev.sobolev_loss import SobolevLoss
 
@@ -24,5 +27,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "derivatives", "finite_differences", "forward_mode", "losses", "sampling",
-    "sobolev_loss", "training", "SobolevLoss",
+    "sobolev_loss", "strided_conv", "training", "SobolevLoss",
 ]
