@@ -1,0 +1,283 @@
+r"""Where the time of a Sobolev step goes: a per-part profile.
+
+    python -m benchmarks.speed_profile --workdir=./results/speed
+
+complements `benchmarks.speed` for the two cases whose goals depend on more
+than the derivative code:
+
+  * `multi_output`: the `regular` step (L2 on values only) of the same MLP
+    next to its `stochastic` Sobolev step, per output dimension O, so the
+    growth of the network itself (its last layer is 256 x O) is separated
+    from the growth of the projection overhead;
+  * `atari_student` (batch 32): the parts of the KL + Sobolev step, each
+    compiled and timed alone: `teacher_vjp` (teacher forward and J_T^T v),
+    `student_vjp` (student forward and J_S^T v), `student_grads` (parameter
+    gradients of KL + projection loss given precomputed teacher terms: the
+    student's reverse-over-reverse pass), `kl_step` and `kl_sobolev_step`
+    (the two full optimisation steps of `benchmarks.speed`).
+
+Parts that are not optimisation steps run `--steps_per_call` times inside one
+compiled call on distinct pre-stacked inputs (so nothing is hoisted out of
+the loop), like the steps. Results: `profile.csv` with columns
+`case,part,batch,out_dim,median_us,min_us` and `profile.md` in `--workdir`.
+"""
+
+import dataclasses
+import os
+import platform
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from benchmarks import speed
+from sobolev import losses
+from sobolev import training
+
+CSV_COLUMNS = ("case", "part", "batch", "out_dim", "median_us", "min_us")
+CASES = ("multi_output", "atari_student")
+
+
+@dataclasses.dataclass
+class ProfileConfig:
+  """What to profile and how long (see `speed.SpeedConfig`)."""
+  cases: Sequence[str] = CASES
+  repeats: int = 7
+  calls: int = 10
+  steps_per_call: int = 10
+  warmup_calls: int = 3
+  multi_output_dims: Sequence[int] = speed.MULTI_OUTPUT_DIMS
+  seed: int = 0
+
+  def validate(self) -> None:
+    """Raises ValueError naming the first bad field."""
+    for case in self.cases:
+      if case not in CASES:
+        raise ValueError(f"`cases`: unknown case {case!r}; expected some of "
+                         f"{CASES}.")
+    for name in ("repeats", "calls", "steps_per_call", "warmup_calls"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if not self.multi_output_dims or any(
+        int(o) < 1 for o in self.multi_output_dims):
+      raise ValueError("`multi_output_dims` must be positive, got "
+                       f"{self.multi_output_dims}.")
+
+
+def _time(call: Callable[[], Dict[str, tf.Tensor]],
+          config: ProfileConfig) -> Dict[str, float]:
+  """Median and min us per step of a compiled `call` (K steps per call)."""
+  for _ in range(config.warmup_calls):
+    out = call()
+  tf.nest.map_structure(lambda t: t.numpy(), out)
+  per_step = []
+  for _ in range(config.repeats):
+    start = time.perf_counter()
+    for _ in range(config.calls):
+      out = call()
+    tf.nest.map_structure(lambda t: t.numpy(), out)  # Waits for the last.
+    elapsed = time.perf_counter() - start
+    per_step.append(elapsed / (config.calls * config.steps_per_call) * 1e6)
+  return {"median_us": float(np.median(per_step)),
+          "min_us": float(np.min(per_step))}
+
+
+def _repeated(fn: Callable[..., tf.Tensor], stacked: Sequence[tf.Tensor],
+              k: int) -> Callable[[], Dict[str, tf.Tensor]]:
+  """A compiled call running `fn(*inputs_i)` for the k stacked inputs."""
+
+  @tf.function
+  def call():
+    acc = tf.constant(0.0)
+    for i in tf.range(k):
+      outs = fn(*[s[i] for s in stacked])
+      acc += tf.add_n([tf.reduce_sum(o) for o in tf.nest.flatten(outs)])
+    return {"sum": acc}
+
+  return call
+
+
+def _step(model, objective, batch, config: ProfileConfig, jit: bool = False):
+  step = training.make_train_step(
+      model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
+      steps_per_call=config.steps_per_call)
+  stacked = speed._stack(batch, config.steps_per_call)  # pylint: disable=protected-access
+  return lambda: step(stacked)
+
+
+def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
+  rows = []
+  for out_dim in config.multi_output_dims:
+    for part, order in (("regular", 0), ("stochastic", 1)):
+      tf.random.set_seed(config.seed)
+      model, loss, batch = speed._mlp_regression(  # pylint: disable=protected-access
+          100, speed.MULTI_OUTPUT_IN_DIM, int(out_dim), 1, "stochastic",
+          tf.nn.relu, config.seed)
+      if order == 0:
+        objective = lambda m, b: (losses.l2(m(b["x"]), b["targets"][0]), {})
+      else:
+        objective = loss
+      # XLA: the faster compiler for these MLPs in `benchmarks.speed`.
+      timing = _time(_step(model, objective, batch, config, jit=True),
+                     config)
+      rows.append({"case": "multi_output", "part": part, "batch": 100,
+                   "out_dim": int(out_dim), **timing})
+  return rows
+
+
+def _atari_rows(config: ProfileConfig) -> List[Dict]:
+  """The parts of the Atari student's KL + Sobolev step."""
+  from distillation import distill  # pylint: disable=g-import-not-at-top
+  from distillation import networks  # pylint: disable=g-import-not-at-top
+  num_actions, batch, k = 6, 32, config.steps_per_call
+  tf.random.set_seed(config.seed)
+  rng = np.random.RandomState(config.seed)
+  states = tf.constant(rng.uniform(0, 1, (k, batch, networks.STATE_DIM)),
+                       tf.float32)
+  v = tf.constant(rng.normal(size=(k, batch, num_actions)), tf.float32)
+  v = v / tf.norm(v, axis=-1, keepdims=True)
+  teacher = distill.FlatLogPolicy(networks.TeacherNet(num_actions))
+  student = distill.FlatLogPolicy(networks.StudentNet(num_actions))
+  teacher(states[0])
+  student(states[0])
+
+  def vjp(model):
+    def fn(x, v):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x)
+      return y, tape.gradient(y, x, output_gradients=v)
+    return fn
+
+  t_logp, t_proj = [], []
+  for i in range(k):
+    y, p = vjp(teacher)(states[i], v[i])
+    t_logp.append(y)
+    t_proj.append(p)
+  t_logp, t_proj = tf.stack(t_logp), tf.stack(t_proj)
+  loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=config.seed)
+
+  def student_grads(x, v, t_logp, t_proj):
+    with tf.GradientTape() as tape:
+      total, _ = loss(student, x, target_fn=_replay(t_logp, t_proj),
+                      vectors=(v, None))
+    return tape.gradient(total, student.trainable_variables)
+
+  rows = []
+  parts = [
+      ("teacher_vjp", _repeated(vjp(teacher), [states, v], k)),
+      ("student_vjp", _repeated(vjp(student), [states, v], k)),
+      ("student_grads", _repeated(student_grads,
+                                  [states, v, t_logp, t_proj], k)),
+  ]
+  for method, part in (("regular", "kl_step"), ("sobolev", "kl_sobolev_step")):
+    model, objective, single = speed._atari_student(method, config.seed)  # pylint: disable=protected-access
+    parts.append((part, _step(model, objective, single, config)))
+  for part, call in parts:
+    rows.append({"case": "atari_student", "part": part, "batch": batch,
+                 "out_dim": num_actions, **_time(call, config)})
+  return rows
+
+
+def _replay(t_logp: tf.Tensor, t_proj: tf.Tensor) -> Callable:
+  """A target function whose value is `t_logp` and whose vjp is `t_proj`.
+
+  Stands in for the teacher with precomputed terms (the profile passes the
+  v the projections were computed with), so `student_grads` times the
+  student's part of the loss alone.
+  """
+
+  @tf.custom_gradient
+  def fn(x):
+    del x
+    return tf.identity(t_logp), lambda dy: t_proj
+
+  return fn
+
+
+def _write_atomic(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
+  lines = [
+      "# Step-time profile (microseconds per step or per part)", "",
+      f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+      f"TensorFlow {tf.__version__}; multi_output compiled with XLA, "
+      f"atari_student as TF graphs (the faster in `benchmarks.speed`); "
+      f"{config.steps_per_call} steps per compiled call, {config.repeats} repeats of "
+      f"{config.calls} calls.", "",
+      "| case | part | batch | out_dim | median_us | min_us | ratio |",
+      "|---|---|---|---|---|---|---|"]
+  base = {}
+  for row in rows:
+    key = (row["case"], row["out_dim"]) if row["case"] == "multi_output" \
+        else (row["case"],)
+    base.setdefault(key, row["median_us"])
+    lines.append(
+        f"| {row['case']} | {row['part']} | {row['batch']} | "
+        f"{row['out_dim']} | {row['median_us']:.0f} | {row['min_us']:.0f} | "
+        f"{row['median_us'] / base[key]:.2f}x |")
+  lines += ["", "`ratio`: over the first part of the same case (and out_dim "
+            "for multi_output)."]
+  return "\n".join(lines) + "\n"
+
+
+def run(config: ProfileConfig, workdir: str,
+        log: Optional[Callable[[str], None]] = print) -> List[Dict]:
+  """Profiles the requested cases; writes `profile.csv` and `profile.md`."""
+  config.validate()
+  os.makedirs(workdir, exist_ok=True)
+  rows = []
+  if "multi_output" in config.cases:
+    rows += _multi_output_rows(config)
+  if "atari_student" in config.cases:
+    rows += _atari_rows(config)
+  lines = [",".join(CSV_COLUMNS)]
+  for row in rows:
+    lines.append(",".join(
+        f"{row[c]:.1f}" if c.endswith("_us") else str(row[c])
+        for c in CSV_COLUMNS))
+  _write_atomic(os.path.join(workdir, "profile.csv"), "\n".join(lines) + "\n")
+  markdown = _markdown(rows, config)
+  _write_atomic(os.path.join(workdir, "profile.md"), markdown)
+  if log:
+    log(markdown)
+  return rows
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when run as a program)."""
+  flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
+  flags.DEFINE_list("cases", list(CASES), f"Cases to profile, from {CASES}.")
+  flags.DEFINE_integer("repeats", 7, "Timed blocks per part.")
+  flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
+  flags.DEFINE_integer("steps_per_call", 10, "Steps per compiled call.")
+
+
+def main(argv):
+  del argv
+  config = ProfileConfig(cases=tuple(FLAGS.cases), repeats=FLAGS.repeats,
+                         calls=FLAGS.calls,
+                         steps_per_call=FLAGS.steps_per_call)
+  try:
+    config.validate()
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  run(config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
