@@ -20,7 +20,9 @@ Every step is the library's `sobolev.training.make_train_step` with Adam;
 `--steps_per_call` steps run inside one compiled call (as the experiments
 train), and the time per step is the call's time divided by it. Each variant
 is compiled both as a TF graph and with XLA (`jit_compile=True`) and the
-faster is reported (the `compiled` column of `speed.md`). Results:
+faster on a pilot block is kept (the `compiled` column of `speed.md`); the
+timed blocks of all variants are then interleaved round-robin, so that load
+changes on a shared machine affect the compared variants alike. Results:
 `speed.csv` with columns `case,variant,batch,out_dim,median_us,min_us` and
 `speed.md` in `--workdir`.
 """
@@ -92,44 +94,50 @@ def _stack(batch, k: int):
       batch)
 
 
-def time_variant(variant: Variant, config: SpeedConfig, jit: bool,
-                 give_up_us: Optional[float] = None) -> Dict[str, float]:
+class _Timer:
+  """A built, warmed-up step of one variant under one compiler."""
+
+  def __init__(self, variant: Variant, config: SpeedConfig, jit: bool):
+    tf.random.set_seed(config.seed)
+    model, objective, batch = variant.build()
+    self._step = training.make_train_step(
+        model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
+        steps_per_call=config.steps_per_call)
+    self._batch = (_stack(batch, config.steps_per_call)
+                   if config.steps_per_call > 1 else batch)
+    self._config = config
+    self._name = f"{variant.case}/{variant.variant}"
+    for _ in range(config.warmup_calls):
+      out = self._step(self._batch)
+    float(out["loss"])
+    self._traces = self._step.experimental_get_tracing_count()
+
+  def block(self) -> float:
+    """Times `calls` compiled calls; returns microseconds per step."""
+    start = time.perf_counter()
+    for _ in range(self._config.calls):
+      out = self._step(self._batch)
+    float(out["loss"])  # Waits for the last call.
+    elapsed = time.perf_counter() - start
+    if self._step.experimental_get_tracing_count() != self._traces:
+      raise RuntimeError(f"{self._name} retraced.")
+    return elapsed / (self._config.calls * self._config.steps_per_call) * 1e6
+
+
+def time_variant(variant: Variant, config: SpeedConfig,
+                 jit: bool) -> Dict[str, float]:
   """Median and min time per step (us) of one variant under one compiler.
 
   Args:
     variant: what to time.
-    config: repeats, calls and steps per call.
+    config: warm-up calls, repeats, calls and steps per call.
     jit: XLA (`jit_compile=True`) or a plain TF graph.
-    give_up_us: if the first timed block is slower than this per step, stop
-      there (this compiler has lost to one already measured) and report
-      that block alone.
 
   Returns:
     `{'median_us', 'min_us'}` per optimisation step.
   """
-  tf.random.set_seed(config.seed)
-  model, objective, batch = variant.build()
-  step = training.make_train_step(
-      model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
-      steps_per_call=config.steps_per_call)
-  stacked = (_stack(batch, config.steps_per_call)
-             if config.steps_per_call > 1 else batch)
-  for _ in range(config.warmup_calls):
-    out = step(stacked)
-  float(out["loss"])
-  traces = step.experimental_get_tracing_count()
-  per_step = []
-  for _ in range(config.repeats):
-    start = time.perf_counter()
-    for _ in range(config.calls):
-      out = step(stacked)
-    float(out["loss"])  # Waits for the last call.
-    elapsed = time.perf_counter() - start
-    per_step.append(elapsed / (config.calls * config.steps_per_call) * 1e6)
-    if give_up_us is not None and per_step[0] > give_up_us:
-      break
-  if step.experimental_get_tracing_count() != traces:
-    raise RuntimeError(f"{variant.case}/{variant.variant} retraced.")
+  timer = _Timer(variant, config, jit)
+  per_step = [timer.block() for _ in range(config.repeats)]
   return {"median_us": float(np.median(per_step)),
           "min_us": float(np.min(per_step))}
 
@@ -212,7 +220,8 @@ def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
       "# Step time (microseconds per optimisation step)", "",
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
       f"TensorFlow {tf.__version__}. {config.steps_per_call} steps per "
-      f"compiled call, {config.repeats} repeats of {config.calls} calls.", "",
+      f"compiled call, {config.repeats} timed blocks of {config.calls} calls per "
+      "variant, interleaved across variants.", "",
       "| case | variant | batch | out_dim | median_us | min_us | compiled | "
       "ratio |",
       "|---|---|---|---|---|---|---|---|"]
@@ -244,26 +253,42 @@ def run(config: SpeedConfig, workdir: str,
   """
   config.validate()
   os.makedirs(workdir, exist_ok=True)
-  rows = []
   todo = variants(config)
+  # 1. Build every variant under each compiler and keep the faster on one
+  # pilot block (the other is dropped).
+  timers = []
   for i, variant in enumerate(todo):
     best = None
     for mode in config.compile_modes:
-      # A compiler more than twice as slow as the best so far is not
-      # timed further (XLA's CPU convolutions: ~0.4 s per Atari step).
-      timing = time_variant(
-          variant, config, jit=(mode == "xla"),
-          give_up_us=None if best is None else 2.0 * best["median_us"])
-      if best is None or timing["median_us"] < best["median_us"]:
-        best = dict(timing, compiled=mode)
+      timer = _Timer(variant, config, jit=(mode == "xla"))
+      pilot = timer.block()
+      if best is None or pilot < best[2]:
+        best = (timer, mode, pilot)
+    timers.append(best[:2])
+    if log:
+      log(f"[{i + 1}/{len(todo)}] built {variant.case}/{variant.variant} "
+          f"batch={variant.batch} out_dim={variant.out_dim}: "
+          f"{best[1]} (pilot {best[2]:.0f}us/step)")
+  # 2. Timed blocks interleaved across variants (round-robin, starting
+  # point rotating), so load changes on a shared machine hit the variants
+  # being compared alike.
+  per_step = [[] for _ in todo]
+  for r in range(config.repeats):
+    for k in range(len(todo)):
+      idx = (k + r) % len(todo)
+      per_step[idx].append(timers[idx][0].block())
+  rows = []
+  for variant, (_, mode), times in zip(todo, timers, per_step):
     row = {"case": variant.case, "variant": variant.variant,
-           "batch": variant.batch, "out_dim": variant.out_dim, **best}
+           "batch": variant.batch, "out_dim": variant.out_dim,
+           "median_us": float(np.median(times)),
+           "min_us": float(np.min(times)), "compiled": mode}
     rows.append(row)
     if log:
-      log(f"[{i + 1}/{len(todo)}] {variant.case:14s} {variant.variant:11s} "
+      log(f"{variant.case:14s} {variant.variant:11s} "
           f"batch={variant.batch:<5d} out_dim={variant.out_dim:<4d} "
-          f"median={best['median_us']:9.0f}us min={best['min_us']:9.0f}us "
-          f"({best['compiled']})")
+          f"median={row['median_us']:9.0f}us min={row['min_us']:9.0f}us "
+          f"({mode})")
   lines = [",".join(CSV_COLUMNS)]
   for row in rows:
     lines.append(",".join(

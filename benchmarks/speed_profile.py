@@ -69,22 +69,22 @@ class ProfileConfig:
                        f"{self.multi_output_dims}.")
 
 
-def _time(call: Callable[[], Dict[str, tf.Tensor]],
-          config: ProfileConfig) -> Dict[str, float]:
-  """Median and min us per step of a compiled `call` (K steps per call)."""
+def _warm(call: Callable[[], Dict[str, tf.Tensor]],
+          config: ProfileConfig) -> Callable[[], float]:
+  """Warms a compiled `call` up; returns a timer of one block (us/step)."""
   for _ in range(config.warmup_calls):
     out = call()
   tf.nest.map_structure(lambda t: t.numpy(), out)
-  per_step = []
-  for _ in range(config.repeats):
+
+  def block() -> float:
     start = time.perf_counter()
     for _ in range(config.calls):
       out = call()
     tf.nest.map_structure(lambda t: t.numpy(), out)  # Waits for the last.
     elapsed = time.perf_counter() - start
-    per_step.append(elapsed / (config.calls * config.steps_per_call) * 1e6)
-  return {"median_us": float(np.median(per_step)),
-          "min_us": float(np.min(per_step))}
+    return elapsed / (config.calls * config.steps_per_call) * 1e6
+
+  return block
 
 
 def _repeated(fn: Callable[..., tf.Tensor], stacked: Sequence[tf.Tensor],
@@ -123,10 +123,10 @@ def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
       else:
         objective = loss
       # XLA: the faster compiler for these MLPs in `benchmarks.speed`.
-      timing = _time(_step(model, objective, batch, config, jit=True),
-                     config)
       rows.append({"case": "multi_output", "part": part, "batch": 100,
-                   "out_dim": int(out_dim), **timing})
+                   "out_dim": int(out_dim),
+                   "timer": _warm(_step(model, objective, batch, config,
+                                        jit=True), config)})
   return rows
 
 
@@ -180,7 +180,7 @@ def _atari_rows(config: ProfileConfig) -> List[Dict]:
     parts.append((part, _step(model, objective, single, config)))
   for part, call in parts:
     rows.append({"case": "atari_student", "part": part, "batch": batch,
-                 "out_dim": num_actions, **_time(call, config)})
+                 "out_dim": num_actions, "timer": _warm(call, config)})
   return rows
 
 
@@ -213,8 +213,9 @@ def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
       f"TensorFlow {tf.__version__}; multi_output compiled with XLA, "
       f"atari_student as TF graphs (the faster in `benchmarks.speed`); "
-      f"{config.steps_per_call} steps per compiled call, {config.repeats} repeats of "
-      f"{config.calls} calls.", "",
+      f"{config.steps_per_call} steps per compiled call, "
+      f"{config.repeats} timed blocks of {config.calls} calls per part, "
+      "interleaved across parts.", "",
       "| case | part | batch | out_dim | median_us | min_us | ratio |",
       "|---|---|---|---|---|---|---|"]
   base = {}
@@ -241,6 +242,15 @@ def run(config: ProfileConfig, workdir: str,
     rows += _multi_output_rows(config)
   if "atari_student" in config.cases:
     rows += _atari_rows(config)
+  # Timed blocks interleaved round-robin across all parts (see speed.py).
+  times = [[] for _ in rows]
+  for r in range(config.repeats):
+    for k in range(len(rows)):
+      idx = (k + r) % len(rows)
+      times[idx].append(rows[idx]["timer"]())
+  for row, t in zip(rows, times):
+    del row["timer"]
+    row["median_us"], row["min_us"] = float(np.median(t)), float(np.min(t))
   lines = [",".join(CSV_COLUMNS)]
   for row in rows:
     lines.append(",".join(
