@@ -88,7 +88,8 @@ class Variant:
   build: Callable[[], tuple]  # -> (model, objective, single_batch)
 
 
-def _stack(batch, k: int):
+def stack_batches(batch, k: int):
+  """k copies of `batch`, each rolled by its index, stacked on a new axis 0."""
   return tf.nest.map_structure(
       lambda t: tf.stack([tf.roll(t, shift=i, axis=0) for i in range(k)]),
       batch)
@@ -103,7 +104,7 @@ class _Timer:
     self._step = training.make_train_step(
         model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
         steps_per_call=config.steps_per_call)
-    self._batch = (_stack(batch, config.steps_per_call)
+    self._batch = (stack_batches(batch, config.steps_per_call)
                    if config.steps_per_call > 1 else batch)
     self._config = config
     self._name = f"{variant.case}/{variant.variant}"
@@ -142,9 +143,13 @@ def time_variant(variant: Variant, config: SpeedConfig,
           "min_us": float(np.min(per_step))}
 
 
-def _mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
-                    mode: str, activation, seed: int) -> tuple:
-  """An MLP with exact targets from a fixed smooth teacher MLP."""
+def mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
+                   mode: str, activation, seed: int) -> tuple:
+  """A 2x256 MLP, a `SobolevLoss` and a batch with exact targets.
+
+  Targets (values and derivatives up to `order`) come from a fixed smooth
+  tanh teacher MLP; returns `(model, loss, {'x', 'targets'})`.
+  """
   rng = np.random.RandomState(seed)
   x = tf.constant(rng.uniform(-1, 1, (batch, in_dim)), tf.float32)
   teacher = snt.nets.MLP([32, out_dim], activation=tf.nn.tanh, name="teacher")
@@ -158,8 +163,13 @@ def _mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
   return model, loss, {"x": x, "targets": tuple(targets)}
 
 
-def _atari_student(method: str, seed: int) -> tuple:
-  """The distillation student step on random Atari-shaped states."""
+def atari_student(method: str, seed: int) -> tuple:
+  """The distillation student step on random Atari-shaped states.
+
+  Returns `(student, objective, batch)`: method 'regular' fits recorded
+  teacher log-probabilities (KL only); 'sobolev' adds the stochastic
+  Sobolev term with the teacher differentiated at every step.
+  """
   # Imported here: distillation is an optional part of the install.
   from distillation import distill  # pylint: disable=g-import-not-at-top
   from distillation import networks  # pylint: disable=g-import-not-at-top
@@ -186,25 +196,25 @@ def variants(config: SpeedConfig) -> List[Variant]:
       for name, order in (("regular", 0), ("sobolev", 1)):
         out.append(Variant(
             "mlp_order1", name, batch, 1,
-            lambda b=batch, o=order: _mlp_regression(
+            lambda b=batch, o=order: mlp_regression(
                 b, 2, 1, o, "exact", tf.nn.relu, seed)))
   if "mlp_order2" in config.cases:
     for mode in ("exact", "stochastic"):
       out.append(Variant(
           "mlp_order2", mode, 100, 1,
-          lambda m=mode: _mlp_regression(100, 2, 1, 2, m, tf.nn.softplus,
+          lambda m=mode: mlp_regression(100, 2, 1, 2, m, tf.nn.softplus,
                                          seed)))
   if "multi_output" in config.cases:
     for out_dim in config.multi_output_dims:
       for mode in ("exact", "stochastic"):
         out.append(Variant(
             "multi_output", mode, 100, out_dim,
-            lambda o=out_dim, m=mode: _mlp_regression(
+            lambda o=out_dim, m=mode: mlp_regression(
                 100, MULTI_OUTPUT_IN_DIM, o, 1, m, tf.nn.relu, seed)))
   if "atari_student" in config.cases:
     for name, method in (("kl", "regular"), ("kl_sobolev", "sobolev")):
       out.append(Variant("atari_student", name, 32, 6,
-                         lambda m=method: _atari_student(m, seed)))
+                         lambda m=method: atari_student(m, seed)))
   return out
 
 
@@ -220,8 +230,8 @@ def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
       "# Step time (microseconds per optimisation step)", "",
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
       f"TensorFlow {tf.__version__}. {config.steps_per_call} steps per "
-      f"compiled call, {config.repeats} timed blocks of {config.calls} calls per "
-      "variant, interleaved across variants.", "",
+      f"compiled call, {config.repeats} timed blocks of {config.calls} "
+      "calls per variant, interleaved across variants.", "",
       "| case | variant | batch | out_dim | median_us | min_us | compiled | "
       "ratio |",
       "|---|---|---|---|---|---|---|---|"]

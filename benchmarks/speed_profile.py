@@ -9,12 +9,12 @@ than the derivative code:
     next to its `stochastic` Sobolev step, per output dimension O, so the
     growth of the network itself (its last layer is 256 x O) is separated
     from the growth of the projection overhead;
-  * `atari_student` (batch 32): the parts of the KL + Sobolev step, each
-    compiled and timed alone: `teacher_vjp` (teacher forward and J_T^T v),
-    `student_vjp` (student forward and J_S^T v), `student_grads` (parameter
-    gradients of KL + projection loss given precomputed teacher terms: the
-    student's reverse-over-reverse pass), `kl_step` and `kl_sobolev_step`
-    (the two full optimisation steps of `benchmarks.speed`).
+  * `atari_student` (batch 32): the KL-only step (`kl_step`, the ratio's
+    base) and the parts of the KL + Sobolev step, each compiled and timed
+    alone: `teacher_vjp` (teacher forward and J_T^T v), `student_vjp`
+    (student forward and J_S^T v), `student_grads` (parameter gradients of
+    KL + projection loss given precomputed teacher terms: the student's
+    reverse-over-reverse pass), and the full `kl_sobolev_step`.
 
 Parts that are not optimisation steps run `--steps_per_call` times inside one
 compiled call on distinct pre-stacked inputs (so nothing is hoisted out of
@@ -106,7 +106,7 @@ def _step(model, objective, batch, config: ProfileConfig, jit: bool = False):
   step = training.make_train_step(
       model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
       steps_per_call=config.steps_per_call)
-  stacked = speed._stack(batch, config.steps_per_call)  # pylint: disable=protected-access
+  stacked = speed.stack_batches(batch, config.steps_per_call)
   return lambda: step(stacked)
 
 
@@ -115,7 +115,7 @@ def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
   for out_dim in config.multi_output_dims:
     for part, order in (("regular", 0), ("stochastic", 1)):
       tf.random.set_seed(config.seed)
-      model, loss, batch = speed._mlp_regression(  # pylint: disable=protected-access
+      model, loss, batch = speed.mlp_regression(
           100, speed.MULTI_OUTPUT_IN_DIM, int(out_dim), 1, "stochastic",
           tf.nn.relu, config.seed)
       if order == 0:
@@ -169,15 +169,16 @@ def _atari_rows(config: ProfileConfig) -> List[Dict]:
     return tape.gradient(total, student.trainable_variables)
 
   rows = []
+  model, objective, single = speed.atari_student("regular", config.seed)
   parts = [
+      ("kl_step", _step(model, objective, single, config)),
       ("teacher_vjp", _repeated(vjp(teacher), [states, v], k)),
       ("student_vjp", _repeated(vjp(student), [states, v], k)),
       ("student_grads", _repeated(student_grads,
                                   [states, v, t_logp, t_proj], k)),
   ]
-  for method, part in (("regular", "kl_step"), ("sobolev", "kl_sobolev_step")):
-    model, objective, single = speed._atari_student(method, config.seed)  # pylint: disable=protected-access
-    parts.append((part, _step(model, objective, single, config)))
+  model, objective, single = speed.atari_student("sobolev", config.seed)
+  parts.append(("kl_sobolev_step", _step(model, objective, single, config)))
   for part, call in parts:
     rows.append({"case": "atari_student", "part": part, "batch": batch,
                  "out_dim": num_actions, "timer": _warm(call, config)})
