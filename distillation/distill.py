@@ -17,6 +17,14 @@ unbiased_scaling=False)` with `target_fn=` the teacher's log-policy, so the
 teacher's projections are computed by autodiff through the teacher with the
 same v as the student's (one v per state and step, `num_projections` to
 average more). Both methods train with the core `make_train_step`.
+
+The student loop keeps the training states on the device and gathers each
+minibatch inside the compiled step, running `eval_every` steps per call
+(`make_train_step(steps_per_call=...)`), so nothing crosses between Python
+and TensorFlow between evaluations. `StudentConfig(device_loop=False)` runs
+the straightforward loop instead (a host-side minibatch and one call per
+step); both draw the same minibatches and random directions and give the
+same numbers (tested).
 """
 
 import dataclasses
@@ -113,6 +121,7 @@ class StudentConfig:
   num_projections: int = 1
   hidden: int = 128
   channels: tuple = (16, 32)
+  device_loop: bool = True
 
   def validate(self) -> None:
     """Raises ValueError naming the first bad field."""
@@ -135,6 +144,27 @@ class StudentConfig:
 def to_flat_float(states: np.ndarray) -> np.ndarray:
   """uint8 `[B, 84, 84, 4]` -> float32 `[B, 84*84*4]` in [0, 1]."""
   return (states.reshape(states.shape[0], -1).astype(np.float32) / 255.0)
+
+
+def _batch_objective(loss: sobolev.SobolevLoss, method: str,
+                     teacher_fn: Callable[[tf.Tensor], tf.Tensor],
+                     states: tf.Tensor, log_probs: tf.Tensor):
+  """A `loss_fn(model, batch)` whose batch is `{'idx': [B] int32}`.
+
+  The minibatch is gathered from device-resident `states` `[N, 84, 84, 4]`
+  uint8 (and, for 'regular', the recorded `log_probs` `[N, A]`) inside the
+  compiled step, and scaled exactly as `to_flat_float` does.
+  """
+
+  def loss_fn(model, batch):
+    idx = batch["idx"]
+    x = tf.cast(tf.gather(states, idx), tf.float32) / 255.0
+    x = tf.reshape(x, [-1, networks.STATE_DIM])
+    if method == "regular":
+      return loss(model, x, targets=(tf.gather(log_probs, idx),))
+    return loss(model, x, target_fn=teacher_fn)
+
+  return loss_fn
 
 
 def evaluate(model: Callable[[tf.Tensor], tf.Tensor], states: np.ndarray,
@@ -213,7 +243,6 @@ def train_student(config: StudentConfig,
   else:
     objective = training.sobolev_objective(loss, target_fn=teacher_fn)
   optimizer = snt.optimizers.Adam(config.learning_rate)
-  step_fn = training.make_train_step(student, optimizer, objective)
   rng = np.random.default_rng(config.seed)
   history = []
   sums: Dict[str, float] = {}
@@ -234,19 +263,51 @@ def train_student(config: StudentConfig,
           f"train_loss={row.get('train_loss', float('nan')):.4f}")
     sums, count = {}, 0
 
+  def accumulate(out, num_steps):
+    # `out` holds means over `num_steps` steps.
+    nonlocal count
+    sums["loss"] = sums.get("loss", 0.0) + float(out["loss"]) * num_steps
+    if "order_1" in out:
+      sums["sobolev_term"] = sums.get("sobolev_term", 0.0) + float(
+          out["order_1"]) * num_steps
+    count += num_steps
+
   record(0)
   n = train_states.shape[0]
+  if config.device_loop:
+    objective = _batch_objective(loss, config.method, teacher_fn,
+                                 tf.constant(train_states),
+                                 tf.constant(train_log_probs, tf.float32))
+    step_fns = {}  # steps_per_call -> compiled step (at most two sizes).
+    step = 0
+    while step < config.steps:
+      # Evaluate at multiples of eval_every and at the last step.
+      k = min(config.eval_every - step % config.eval_every,
+              config.steps - step)
+      if k not in step_fns:
+        step_fns[k] = training.make_train_step(student, optimizer, objective,
+                                               steps_per_call=k)
+      # Same index sequence as k single draws of `batch_size`.
+      idx = rng.integers(0, n, size=(k, config.batch_size))
+      batch = {"idx": tf.constant(idx.astype(np.int32))}
+      if k == 1:
+        batch = {"idx": batch["idx"][0]}
+      accumulate(step_fns[k](batch), k)
+      step += k
+      record(step)
+    return history
+
+  if config.method == "regular":
+    objective = loss  # Batches carry the recorded teacher log-probs.
+  else:
+    objective = training.sobolev_objective(loss, target_fn=teacher_fn)
+  step_fn = training.make_train_step(student, optimizer, objective)
   for step in range(1, config.steps + 1):
     idx = rng.integers(0, n, size=config.batch_size)
     batch = {"x": to_flat_float(train_states[idx])}
     if config.method == "regular":
       batch["targets"] = (train_log_probs[idx],)
-    out = step_fn(batch)
-    sums["loss"] = sums.get("loss", 0.0) + float(out["loss"])
-    if "order_1" in out:
-      sums["sobolev_term"] = sums.get("sobolev_term", 0.0) + float(
-          out["order_1"])
-    count += 1
+    accumulate(step_fn(batch), 1)
     if step % config.eval_every == 0 or step == config.steps:
       record(step)
   return history

@@ -7,7 +7,8 @@
   progress.csv       one row per log interval (losses, entropy, frames/s)
   tb/                TensorBoard summaries
   export/            the latest network as a teacher directory (see
-                     `distillation.teachers`), written at each checkpoint
+                     `distillation.teachers`), with the full training state
+                     (`train_state.*`), written at each checkpoint
 
 A killed run resumes from its latest checkpoint and loses at most one
 checkpoint interval; CSV rows logged after that checkpoint are dropped on
@@ -148,13 +149,17 @@ class A2CLearner:
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32), values
 
 
-def _warm_start(learner: "A2CLearner", updates: tf.Variable,
-                frames: tf.Variable, init_from: str, workdir: str,
-                config: TeacherConfig) -> None:
-  """Starts a new workdir from a teacher directory (weights + counters).
+def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
+                updates: tf.Variable, frames: tf.Variable, init_from: str,
+                workdir: str, config: TeacherConfig) -> None:
+  """Starts a new workdir from a teacher directory.
 
-  The RMSProp statistics and the RNG state are not in a teacher directory,
-  so they start afresh; the training logs (`train_log.csv`,
+  If the directory has a `train_state` checkpoint (exported by `train`
+  since it exists), the whole training state is restored: network, RMSProp
+  statistics, RNG and counters, so training continues exactly as a resumed
+  run would. Otherwise only the weights and counters are taken and the
+  optimiser starts afresh (its mean squares at zero, so the first updates
+  are up to ~10x the learning rate). The training logs (`train_log.csv`,
   `progress.csv`) are copied so the learning curve continues.
   """
   net, meta = teachers.load(config.game, init_from)
@@ -163,17 +168,23 @@ def _warm_start(learner: "A2CLearner", updates: tf.Variable,
     raise ValueError(f"The teacher in {init_from!r} has sizes "
                      f"{net.channels}/{net.hidden}, the config "
                      f"{config.channels}/{config.hidden}.")
-  for dst, src in zip(learner.net.variables, net.variables):
-    dst.assign(src)
-  updates.assign(int(meta.get("updates", 0)))
-  frames.assign(int(meta.get("frames", 0)))
+  state = teachers.train_state_path(init_from)
+  if state is not None:
+    ckpt.read(state).assert_existing_objects_matched()
+    what = "full training state"
+  else:
+    for dst, src in zip(learner.net.variables, net.variables):
+      dst.assign(src)
+    updates.assign(int(meta.get("updates", 0)))
+    frames.assign(int(meta.get("frames", 0)))
+    what = "weights only; fresh optimiser state"
   for src, dst in (("train_log.csv", "episodes.csv"),
                    ("progress.csv", "progress.csv")):
     if os.path.exists(os.path.join(init_from, src)):
       shutil.copyfile(os.path.join(init_from, src),
                       os.path.join(workdir, dst))
   print(f"Warm-started from {init_from} at {int(frames.numpy())} frames "
-        "(fresh optimiser state).", flush=True)
+        f"({what}).", flush=True)
 
 
 def train(config: TeacherConfig, workdir: str,
@@ -188,9 +199,10 @@ def train(config: TeacherConfig, workdir: str,
       default train until `config.total_frames`.
     init_from: optional teacher directory (e.g. a committed
       `distillation/teachers/<game>/`) to start from when `workdir` has no
-      checkpoint yet: its weights, frame/update counters and training logs
-      are taken; the optimiser state starts afresh. Ignored when resuming
-      from a checkpoint.
+      checkpoint yet: its full training state if it has a `train_state`
+      checkpoint (then training continues exactly as a resumed run), else
+      its weights and frame/update counters with a fresh optimiser; its
+      training logs are copied. Ignored when resuming from a checkpoint.
 
   Returns:
     A summary dict: `frames`, `updates`, `episodes`, `mean_return_last20`.
@@ -230,7 +242,8 @@ def train(config: TeacherConfig, workdir: str,
     print(f"Resumed from {manager.latest_checkpoint} at "
           f"{int(frames.numpy())} frames.", flush=True)
   elif init_from is not None:
-    _warm_start(learner, updates, frames, init_from, workdir, config)
+    _warm_start(learner, ckpt, updates, frames, init_from, workdir,
+                config)
   episodes_log = _CsvLog(os.path.join(workdir, "episodes.csv"),
                          EPISODE_FIELDS)
   progress_log = _CsvLog(os.path.join(workdir, "progress.csv"),
@@ -262,6 +275,7 @@ def train(config: TeacherConfig, workdir: str,
         "mean_return_last20": float(np.mean(recent)) if recent else None,
         "algorithm": "A2C (synchronous A3C)", "seed": config.seed,
         "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)"})
+    teachers.export_train_state(ckpt, os.path.join(workdir, "export"))
     if final:
       print(f"Saved final checkpoint at {int(frames.numpy())} frames.",
             flush=True)

@@ -3,7 +3,12 @@
 A teacher directory (by default `distillation/teachers/<game>/`) holds
   teacher.json                      game, network sizes, frames trained, scores
   teacher.index, teacher.data-*     a `tf.train.Checkpoint(teacher=net)`
-and, for the committed teachers, the training log `train_log.csv`.
+and, for the committed teachers, the training log `train_log.csv` and
+  train_state.index, train_state.data-*
+                                    the full A2C training state (network,
+                                    RMSProp slots, RNG, counters), so that
+                                    `train_teacher --init_from=` continues
+                                    exactly where the run stopped
 """
 
 import json
@@ -21,6 +26,7 @@ TEACHERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "teachers")
 META_FILE = "teacher.json"
 PREFIX = "teacher"
+TRAIN_STATE_PREFIX = "train_state"
 
 
 def default_dir(game: str) -> str:
@@ -59,6 +65,31 @@ def export(net: networks.TeacherNet, directory: str,
       os.replace(os.path.join(tmp, name), os.path.join(directory, name))
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_train_state(checkpoint: tf.train.Checkpoint,
+                       directory: str) -> None:
+  """Writes a training checkpoint as `directory/train_state.*` atomically.
+
+  Args:
+    checkpoint: the run's `tf.train.Checkpoint` (network, optimiser, RNG,
+      counters).
+    directory: a teacher directory; created if needed.
+  """
+  os.makedirs(directory, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=directory, prefix=".tmp_state_")
+  try:
+    checkpoint.write(os.path.join(tmp, TRAIN_STATE_PREFIX))
+    for name in os.listdir(tmp):
+      os.replace(os.path.join(tmp, name), os.path.join(directory, name))
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def train_state_path(directory: str) -> Optional[str]:
+  """The `train_state` checkpoint prefix in `directory`, or None."""
+  prefix = os.path.join(directory, TRAIN_STATE_PREFIX)
+  return prefix if os.path.exists(prefix + ".index") else None
 
 
 def load(game: Optional[str] = None, directory: Optional[str] = None

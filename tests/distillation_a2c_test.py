@@ -2,6 +2,7 @@
 
 import csv
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -109,6 +110,32 @@ class A2CTrainingTest(tf.test.TestCase):
     probs = tf.nn.softmax(learner.net(obs)[0]).numpy().mean(0)
     self.assertGreater(probs[2], 0.8)
 
+  def test_learner_learns_a_state_dependent_policy(self):
+    # A contextual bandit on Atari-shaped frames: a bright 8x8 "ball" on the
+    # left or right half; reward 1 for action 3 (left) or 2 (right) to
+    # match it. A network that ignored its input could not beat 50%
+    # greedy accuracy.
+    rng = np.random.default_rng(0)
+
+    def frames(n):
+      side = rng.integers(0, 2, n)
+      obs = rng.integers(0, 40, size=(n, 84, 84, 4)).astype(np.uint8)
+      for i in range(n):
+        row, col = rng.integers(10, 70), 10 + 50 * side[i]
+        obs[i, row:row + 8, col:col + 8] = 255
+      return obs, np.where(side == 1, 2, 3)
+
+    config = teacher_training.TeacherConfig(channels=(16, 16, 16), hidden=64)
+    learner = teacher_training.A2CLearner(config, 6)
+    for _ in range(150):
+      obs, wanted = frames(80)
+      actions = learner.act(obs)[0].numpy()
+      learner.train_step({"obs": obs, "actions": actions,
+                          "returns": (actions == wanted).astype(np.float32)})
+    obs, wanted = frames(400)
+    greedy = learner.net(obs)[0].numpy().argmax(axis=1)
+    self.assertGreater(np.mean(greedy == wanted), 0.9)
+
   def test_train_resumes_from_its_checkpoint(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
     config = teacher_training.TeacherConfig(
@@ -154,6 +181,34 @@ class A2CTrainingTest(tf.test.TestCase):
     loaded, _ = teachers.load("Pong", os.path.join(workdir, "export"))
     for a, b in zip(net.variables, loaded.variables):
       self.assertAllEqual(a, b)
+
+  def test_warm_start_from_an_export_continues_like_a_resume(self):
+    # The export holds the full training state, so a fresh workdir started
+    # from it makes exactly the update that resuming the run would make
+    # (same weights, RMSProp statistics, RNG, counters and game seeds).
+    config = teacher_training.TeacherConfig(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, **TINY)
+    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    teacher_training.train(config, run_dir, max_updates=2)
+    export_dir = os.path.join(run_dir, "export")
+    self.assertIsNotNone(teachers.train_state_path(export_dir))
+    snapshot = tempfile.mkdtemp(dir=self.get_temp_dir())
+    for name in os.listdir(export_dir):
+      shutil.copy(os.path.join(export_dir, name), snapshot)
+    warm_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    warm = teacher_training.train(config, warm_dir, max_updates=1,
+                                  init_from=snapshot)
+    resumed = teacher_training.train(config, run_dir, max_updates=1)
+    self.assertEqual(warm["updates"], 3)
+    self.assertEqual(warm["frames"], resumed["frames"])
+    a, _ = teachers.load("Pong", os.path.join(warm_dir, "export"))
+    b, _ = teachers.load("Pong", export_dir)
+    c, _ = teachers.load("Pong", snapshot)
+    for va, vb in zip(a.variables, b.variables):
+      self.assertAllClose(va, vb, rtol=0, atol=1e-7)
+    self.assertTrue(any(np.any(va.numpy() != vc.numpy())
+                        for va, vc in zip(a.variables, c.variables)))
 
   def test_bad_config_is_rejected(self):
     with self.assertRaisesRegex(ValueError, "Unknown game"):
