@@ -34,7 +34,9 @@ setuptools.setup(
         include=["sobolev", "sobolev.*", "benchmarks", "benchmarks.*",
                  "distillation", "distillation.*", "synthetic_gradients",
                  "synthetic_gradients.*"]),
-    package_data={"distillation": ["teachers/*/*"]},
+    # The teachers (not their training state, which only training resumes).
+    package_data={"distillation": ["teachers/*/teacher.*",
+                                   "teachers/*/*.csv"]},
     install_requires=CORE,
     extras_require=EXTRAS,
     classifiers=[
