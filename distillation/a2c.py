@@ -111,9 +111,14 @@ class ClippedOptimizer(snt.Module):
 
 
 def make_optimizer(learning_rate: float, max_grad_norm: float,
-                   decay: float = 0.99, epsilon: float = 1e-5
+                   decay: float = 0.99, epsilon: float = 1e-10
                    ) -> ClippedOptimizer:
-  """RMSProp (A3C's optimiser, non-shared statistics) with clipping."""
+  """RMSProp (A3C's optimiser, non-shared statistics) with clipping.
+
+  `snt.optimizers.RMSProp` updates by `lr * g / sqrt(ms + epsilon)`;
+  `epsilon=1e-10` equals the usual A2C setting `lr * g / (sqrt(ms) + 1e-5)`
+  up to ~1e-5 in the denominator (see `TeacherConfig.rmsprop_epsilon`).
+  """
   return ClippedOptimizer(
       snt.optimizers.RMSProp(learning_rate, decay=decay, epsilon=epsilon),
       max_grad_norm)

@@ -50,7 +50,13 @@ class TeacherConfig:
   total_frames: int = 20_000_000
   learning_rate: float = 7e-4
   rmsprop_decay: float = 0.99
-  rmsprop_epsilon: float = 1e-5
+  # Sonnet's RMSProp divides by sqrt(ms + epsilon); 1e-10 there matches
+  # the A2C implementations' sqrt(ms) + 1e-5 (PyTorch/Keras form). With
+  # 1e-5 inside the root the denominator never drops below 3.2e-3, while
+  # the actor's and torso's gradient RMS is ~1e-5..1e-3: their steps were
+  # 15-200x too small and the policy stayed near uniform (measured from the
+  # optimiser's own `ms` slots after 7M Pong frames).
+  rmsprop_epsilon: float = 1e-10
   gamma: float = 0.99
   entropy_coef: float = 0.01
   value_coef: float = 0.5

@@ -28,6 +28,7 @@ _CKPT_S = None
 _LOG_S = None
 _TF_THREADS = None
 _INIT_FROM = None
+_EPS = None
 
 
 def define_flags() -> None:
@@ -38,7 +39,7 @@ def define_flags() -> None:
   tests do) must not define them.
   """
   global _GAME, _WORKDIR, _SEED, _TOTAL_FRAMES, _NUM_ENVS, _N_STEPS, _LR
-  global _ENTROPY, _CKPT_S, _LOG_S, _TF_THREADS, _INIT_FROM
+  global _ENTROPY, _CKPT_S, _LOG_S, _TF_THREADS, _INIT_FROM, _EPS
   _GAME = flags.DEFINE_string("game", "Pong",
                               f"One of {sorted(atari_env.GAMES)}.")
   _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
@@ -49,6 +50,9 @@ def define_flags() -> None:
   _N_STEPS = flags.DEFINE_integer("n_steps", 5, "Steps per n-step return.")
   _LR = flags.DEFINE_float("learning_rate", 7e-4, "RMSProp learning rate.")
   _ENTROPY = flags.DEFINE_float("entropy_coef", 0.01, "Entropy bonus weight.")
+  _EPS = flags.DEFINE_float(
+      "rmsprop_epsilon", 1e-10, "Added to the mean square inside the square "
+      "root of RMSProp (Sonnet's form); 1e-10 ~ the usual sqrt(ms) + 1e-5.")
   _CKPT_S = flags.DEFINE_float("checkpoint_every_s", 600.0,
                                "Seconds between checkpoints.")
   _LOG_S = flags.DEFINE_float("log_every_s", 30.0, "Seconds between logs.")
@@ -71,6 +75,7 @@ def main(argv):
       game=_GAME.value, seed=_SEED.value, num_envs=_NUM_ENVS.value,
       n_steps=_N_STEPS.value, total_frames=_TOTAL_FRAMES.value,
       learning_rate=_LR.value, entropy_coef=_ENTROPY.value,
+      rmsprop_epsilon=_EPS.value,
       checkpoint_every_s=_CKPT_S.value, log_every_s=_LOG_S.value)
   summary = teacher_training.train(config, _WORKDIR.value,
                                    init_from=_INIT_FROM.value)
