@@ -108,12 +108,17 @@ def plot_figure4(rows: List[Dict], path: str, title: str) -> None:
   os.replace(tmp, path)
 
 
-def plot_teacher_curves(logs: Dict[str, str], path: str) -> None:
+def plot_teacher_curves(logs: Dict[str, str], path: str,
+                        marks: Optional[Dict[str, float]] = None,
+                        mark_label: str = "") -> None:
   """Episode returns vs emulator frames of teacher training runs.
 
   Args:
     logs: game -> path of an `episodes.csv` / `train_log.csv`.
     path: output PNG.
+    marks: optional game -> frame count to mark with a vertical line (e.g.
+      where a training setting changed).
+    mark_label: legend label of the marks.
   """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -130,6 +135,9 @@ def plot_teacher_curves(logs: Dict[str, str], path: str) -> None:
       window = np.convolve(returns, np.ones(20) / 20, mode="valid")
       ax.plot(frames[19:], window, color="black",
               label="mean of last 20 games")
+    if marks and game in marks:
+      ax.axvline(marks[game], color="tab:red", linestyle="--",
+                 label=mark_label or None)
     ax.set_title(f"{game} (A2C)")
     ax.set_xlabel("emulator frames")
     ax.set_ylabel("game score (all lives, unclipped)")

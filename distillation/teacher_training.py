@@ -280,7 +280,8 @@ def train(config: TeacherConfig, workdir: str,
         "updates": int(updates.numpy()),
         "mean_return_last20": float(np.mean(recent)) if recent else None,
         "algorithm": "A2C (synchronous A3C)", "seed": config.seed,
-        "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)"})
+        "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)",
+        "rmsprop_epsilon_in_sqrt": config.rmsprop_epsilon})
     teachers.export_train_state(ckpt, os.path.join(workdir, "export"))
     if final:
       print(f"Saved final checkpoint at {int(frames.numpy())} frames.",

@@ -15,6 +15,7 @@ CLI_MODULES = (
     "benchmarks.run", "benchmarks.speed", "benchmarks.tune",
     "distillation.run", "distillation.train_teacher",
     "distillation.evaluate_teacher", "distillation.collect_rollouts",
+    "distillation.plot_teachers",
     "synthetic_gradients.run",
 )
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

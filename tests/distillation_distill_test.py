@@ -13,6 +13,7 @@ import tensorflow as tf
 from distillation import distill
 from distillation import experiment
 from distillation import networks
+from distillation import plot_teachers
 from distillation import reporting
 from distillation import run
 from distillation import teachers
@@ -225,6 +226,27 @@ class ReportingTest(tf.test.TestCase):
     # Final errors 0.2, 0.4 -> 0.3 +- 0.1; KL 0.6 +- 0.2.
     self.assertIn("| 0.1 | regular | 2 | 10 | 0.3 ± 0.1 | 0.6 ± 0.2 | "
                   "0.3 ± 0.1 | 0.6 ± 0.2 |", table)
+
+  def test_teacher_curves_with_marks(self):
+    log = os.path.join(self.get_temp_dir(), "train_log.csv")
+    with open(log, "w") as f:
+      f.write("frames,updates,env,episode_return,episode_length,wall_time\n")
+      for i in range(30):
+        f.write(f"{1000 * i},{i},0,{-21 + i % 3},800,0.0\n")
+    out = os.path.join(self.get_temp_dir(), "curves.png")
+    reporting.plot_teacher_curves({"Pong": log}, out, {"Pong": 15000.0},
+                                  "setting changed")
+    with open(out, "rb") as f:
+      self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+  def test_parse_marks(self):
+    self.assertEqual(plot_teachers.parse_marks(["Pong:7840960"]),
+                     {"Pong": 7840960.0})
+    for bad, message in ((["Pong"], "GAME:FRAMES"),
+                         (["Tetris:5"], "Unknown game"),
+                         (["Pong:x"], "must be a number")):
+      with self.assertRaisesRegex(ValueError, message):
+        plot_teachers.parse_marks(bad)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+r"""Plots the committed teachers' learning curves.
+
+Usage:
+  python -m distillation.plot_teachers --output=docs/distillation_teacher_curves.png \
+      [--mark=Pong:7840960,SpaceInvaders:7552960] [--mark_label="..."]
+
+Reads `distillation/teachers/<game>/train_log.csv` (one row per training
+game: frames, unclipped score) for every game that has one.
+"""
+
+import os
+
+from absl import app
+from absl import flags
+
+from distillation import atari_env
+from distillation import reporting
+from distillation import teachers
+
+_OUTPUT = None
+_MARK = None
+_MARK_LABEL = None
+
+
+def parse_marks(items):
+  """`['Pong:7840960', ...]` -> `{'Pong': 7840960.0}`; ValueError if bad."""
+  marks = {}
+  for item in items or []:
+    game, sep, frames = item.partition(":")
+    if not sep:
+      raise ValueError(f"`--mark` entries must be GAME:FRAMES, got {item!r}.")
+    atari_env.check_game(game)
+    try:
+      marks[game] = float(frames)
+    except ValueError:
+      raise ValueError(f"`--mark` frames must be a number, got {item!r}.")
+  return marks
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when run as a program)."""
+  global _OUTPUT, _MARK, _MARK_LABEL
+  _OUTPUT = flags.DEFINE_string("output", None, "Output PNG.")
+  _MARK = flags.DEFINE_list("mark", [], "GAME:FRAMES vertical markers.")
+  _MARK_LABEL = flags.DEFINE_string("mark_label", "", "Legend of markers.")
+  flags.mark_flag_as_required("output")
+
+
+def main(argv):
+  del argv
+  marks = parse_marks(_MARK.value)
+  logs = {}
+  for game in atari_env.GAMES:
+    path = os.path.join(teachers.default_dir(game), "train_log.csv")
+    if os.path.exists(path):
+      logs[game] = path
+  if not logs:
+    raise ValueError("No teacher has a train_log.csv.")
+  reporting.plot_teacher_curves(logs, _OUTPUT.value, marks, _MARK_LABEL.value)
+  print(f"Wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
