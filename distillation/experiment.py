@@ -65,7 +65,7 @@ class RunConfig:
   regular_grid: Tuple[Tuple[float, float], ...] = tuple(
       (lr, 0.0) for lr in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3))
   sobolev_grid: Tuple[Tuple[float, float], ...] = tuple(
-      (lr, w) for lr in (5e-4, 2e-3) for w in (0.1, 1.0, 10.0))
+      (lr, w) for lr in (5e-4, 2e-3) for w in (0.01, 0.1, 1.0))
 
   def validate(self) -> None:
     """Raises ValueError (or TypeError) naming the first bad field."""

@@ -82,7 +82,7 @@ def define_flags() -> None:
       "Learning rates tried for regular distillation.")
   _SOB_GRID = flags.DEFINE_list(
       "tune_sobolev_grid",
-      ["5e-4:0.1", "5e-4:1", "5e-4:10", "2e-3:0.1", "2e-3:1", "2e-3:10"],
+      ["5e-4:0.01", "5e-4:0.1", "5e-4:1", "2e-3:0.01", "2e-3:0.1", "2e-3:1"],
       "lr:lambda pairs tried for Sobolev distillation (as many as "
       "--tune_regular_lrs: the same budget).")
   _TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
