@@ -164,6 +164,27 @@ def _student_config(config: RunConfig, method: str, seed: int,
       num_projections=config.num_projections)
 
 
+def run_filename(fraction: float, method: str, seed: int,
+                 learning_rate: float, weight: float) -> str:
+  """The name of a finished student run in `workdir/runs/`.
+
+  The settings are part of the name, so a re-run with other (e.g. re-tuned)
+  settings trains new students instead of reusing runs made with old ones.
+
+  Args:
+    fraction: training fraction.
+    method: `regular` or `sobolev`.
+    seed: student seed.
+    learning_rate: the student's learning rate.
+    weight: the Sobolev weight lambda (0 for regular students).
+
+  Returns:
+    e.g. `frac0.01_sobolev_lr0.001_lambda0.1_seed2.csv`.
+  """
+  return (f"frac{fraction:g}_{method}_lr{learning_rate:g}_lambda{weight:g}"
+          f"_seed{seed}.csv")
+
+
 def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
           ) -> Dict[str, Tuple[float, float]]:
   """Grid search per method on validation games; returns the best settings."""
@@ -194,8 +215,13 @@ def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
                    "val_kl": history[-1]["test_kl"]})
       reporting.write_csv(path, rows, TUNING_FIELDS)
   best = {}
-  for method in distill.METHODS:
-    cands = [r for r in rows if r["method"] == method]
+  for method, grid in (("regular", config.regular_grid),
+                       ("sobolev", config.sobolev_grid)):
+    # Only this grid's trials compete (tuning.csv may hold trials of an
+    # earlier grid; mixing them would break the equal-budget comparison).
+    cands = [r for r in rows if r["method"] == method and
+             (float(r["learning_rate"]), float(r["sobolev_weight"])) in
+             {(float(lr), float(w)) for lr, w in grid}]
     r = min(cands, key=lambda r: float(r["val_kl"]))
     best[method] = (float(r["learning_rate"]), float(r["sobolev_weight"]))
     _log(f"Tuned {method}: lr={best[method][0]} lambda={best[method][1]} "
@@ -241,7 +267,7 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
     for seed in range(config.seeds):
       for method in distill.METHODS:
         lr, weight = settings[method]
-        name = f"frac{fraction:g}_{method}_seed{seed}.csv"
+        name = run_filename(fraction, method, seed, lr, weight)
         path = os.path.join(workdir, "runs", name)
         if os.path.exists(path):
           history = reporting.read_csv(path)

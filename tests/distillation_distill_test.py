@@ -1,6 +1,7 @@
 """Tests of the distillation objectives, the experiment and its flags."""
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -128,6 +129,22 @@ class ExperimentTest(tf.test.TestCase):
     self.assertEqual(again, rows)
     self.assertEqual(mtimes, {n: os.path.getmtime(os.path.join(runs, n))
                               for n in os.listdir(runs)})
+    self.assertCountEqual(mtimes, [
+        "frac0.25_regular_lr0.001_lambda0_seed0.csv",
+        "frac0.25_sobolev_lr0.001_lambda1_seed0.csv"])
+    # A new grid: only its trials compete (the old, better-or-worse trial
+    # stays in tuning.csv but is not chosen), and students trained with
+    # other settings are not reused.
+    retuned = dataclasses.replace(
+        config, regular_grid=((2e-3, 0.0),), sobolev_grid=((1e-3, 0.5),))
+    experiment.train_and_evaluate(retuned, workdir)
+    self.assertCountEqual(os.listdir(runs), list(mtimes) + [
+        "frac0.25_regular_lr0.002_lambda0_seed0.csv",
+        "frac0.25_sobolev_lr0.001_lambda0.5_seed0.csv"])
+    with open(os.path.join(workdir, "tuning.csv")) as f:
+      self.assertLen(list(csv.DictReader(f)), 4)
+    with open(os.path.join(workdir, "results.md")) as f:
+      self.assertIn("regular lr=0.002; Sobolev lr=0.001, lambda=0.5", f.read())
 
   def test_regular_and_sobolev_students_start_identically(self):
     tf.random.set_seed(0)
