@@ -8,7 +8,9 @@
      test (`rollouts.split_by_episodes`; the same split for all seeds and
      both methods);
   4. optionally tunes each method on the validation games (same number of
-     trials for both; see `RunConfig.regular_grid` / `sobolev_grid`);
+     trials for both; see `RunConfig.regular_grid` / `sobolev_grid`), once
+     on one split (`tune_fraction`, default the smallest fraction) or, with
+     `tune_per_fraction`, separately on every fraction's split;
   5. trains regular and Sobolev students for every fraction and seed (same
      initial weights and minibatches for both methods at a given seed),
      evaluating on held-out test games every `eval_every` steps;
@@ -34,8 +36,8 @@ from distillation import teachers
 
 RUN_FIELDS = ["step", "test_action_error", "test_kl", "train_loss",
               "train_sobolev_term"]
-TUNING_FIELDS = ["method", "learning_rate", "sobolev_weight",
-                 "val_action_error", "val_kl"]
+TUNING_FIELDS = ["train_fraction", "tune_steps", "method", "learning_rate",
+                 "sobolev_weight", "val_action_error", "val_kl"]
 
 
 @dataclasses.dataclass
@@ -60,6 +62,7 @@ class RunConfig:
   rollouts_dir: Optional[str] = None
   tune: bool = False
   tune_fraction: Optional[float] = None  # Default: the smallest fraction.
+  tune_per_fraction: bool = False  # Tune on every fraction's own split.
   tune_steps: Optional[int] = None  # Default: `steps`.
   # Equal budgets: 6 trials each.
   regular_grid: Tuple[Tuple[float, float], ...] = tuple(
@@ -81,6 +84,13 @@ class RunConfig:
                          f"{self.validation_fraction} must be < 1.")
     if self.tune_fraction is not None:
       rollouts.check_fraction(self.tune_fraction, "tune_fraction")
+      if self.tune_per_fraction:
+        raise ValueError("Give `tune_fraction` or `tune_per_fraction`, not "
+                         "both.")
+      if self.tune_fraction + self.validation_fraction >= 1.0:
+        raise ValueError(f"`tune_fraction` {self.tune_fraction} + "
+                         f"validation_fraction {self.validation_fraction} "
+                         "must be < 1.")
     for name in ("seeds", "steps", "eval_every", "batch_size",
                  "num_projections", "num_states", "collect_envs",
                  "max_eval_states"):
@@ -185,10 +195,24 @@ def run_filename(fraction: float, method: str, seed: int,
           f"_seed{seed}.csv")
 
 
-def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
-          ) -> Dict[str, Tuple[float, float]]:
-  """Grid search per method on validation games; returns the best settings."""
-  fraction = config.tune_fraction or min(config.train_fractions)
+def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int,
+          fraction: float) -> Dict[str, Tuple[float, float]]:
+  """Grid search per method on validation games; returns the best settings.
+
+  Trials are stored in `workdir/tuning.csv` with the split they were tuned on
+  and their length, and reused only for the same split and length.
+
+  Args:
+    config: the run's configuration.
+    workdir: output directory.
+    teacher: the teacher network.
+    data: the rollouts (`states`, `log_probs`, `episode_ids`).
+    num_actions: size of the action space.
+    fraction: the training fraction whose split the trials train on.
+
+  Returns:
+    `{"regular": (lr, 0.0), "sobolev": (lr, lambda)}`.
+  """
   train, val, _ = rollouts.split_by_episodes(
       data["episode_ids"], fraction, config.validation_fraction,
       seed=config.collect_seed)
@@ -197,10 +221,18 @@ def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
   done = reporting.read_csv(path) if os.path.exists(path) else []
   rows = list(done)
   steps = config.tune_steps or config.steps
+  def same_split(r):
+    # Rows of older tuning files lack the split and length: never matched.
+    return (r.get("train_fraction") not in (None, "") and
+            float(r["train_fraction"]) == fraction and
+            r.get("tune_steps") not in (None, "") and
+            int(r["tune_steps"]) == steps)
+
   for method, grid in (("regular", config.regular_grid),
                        ("sobolev", config.sobolev_grid)):
     for lr, weight in grid:
-      if any(r["method"] == method and float(r["learning_rate"]) == lr and
+      if any(same_split(r) and r["method"] == method and
+             float(r["learning_rate"]) == lr and
              float(r["sobolev_weight"]) == weight for r in rows):
         continue
       _log(f"Tuning {method}: lr={lr} lambda={weight} (fraction {fraction},"
@@ -209,7 +241,8 @@ def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
           _student_config(config, method, 0, lr, weight, steps), teacher,
           data["states"][train], data["log_probs"][train],
           data["states"][val], data["log_probs"][val], num_actions)
-      rows.append({"method": method, "learning_rate": lr,
+      rows.append({"train_fraction": fraction, "tune_steps": steps,
+                   "method": method, "learning_rate": lr,
                    "sobolev_weight": weight,
                    "val_action_error": history[-1]["test_action_error"],
                    "val_kl": history[-1]["test_kl"]})
@@ -219,13 +252,13 @@ def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int
                        ("sobolev", config.sobolev_grid)):
     # Only this grid's trials compete (tuning.csv may hold trials of an
     # earlier grid; mixing them would break the equal-budget comparison).
-    cands = [r for r in rows if r["method"] == method and
+    cands = [r for r in rows if same_split(r) and r["method"] == method and
              (float(r["learning_rate"]), float(r["sobolev_weight"])) in
              {(float(lr), float(w)) for lr, w in grid}]
     r = min(cands, key=lambda r: float(r["val_kl"]))
     best[method] = (float(r["learning_rate"]), float(r["sobolev_weight"]))
-    _log(f"Tuned {method}: lr={best[method][0]} lambda={best[method][1]} "
-         f"(validation KL {float(r['val_kl']):.4g})")
+    _log(f"Tuned {method} on fraction {fraction}: lr={best[method][0]} "
+         f"lambda={best[method][1]} (validation KL {float(r['val_kl']):.4g})")
   return best
 
 
@@ -250,11 +283,16 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(dataclasses.asdict(config), f, indent=2, default=str)
 
-  settings = {"regular": (config.learning_rate_regular, 0.0),
-              "sobolev": (config.learning_rate_sobolev,
-                          config.sobolev_weight)}
-  if config.tune:
-    settings = _tune(config, workdir, teacher, data, num_actions)
+  fixed = {"regular": (config.learning_rate_regular, 0.0),
+           "sobolev": (config.learning_rate_sobolev, config.sobolev_weight)}
+  settings = {f: fixed for f in config.train_fractions}
+  if config.tune and config.tune_per_fraction:
+    settings = {f: _tune(config, workdir, teacher, data, num_actions, f)
+                for f in config.train_fractions}
+  elif config.tune:
+    tuned = _tune(config, workdir, teacher, data, num_actions,
+                  config.tune_fraction or min(config.train_fractions))
+    settings = {f: tuned for f in config.train_fractions}
 
   rows = []
   for fraction in config.train_fractions:
@@ -266,7 +304,7 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
          f"{test.size} test states")
     for seed in range(config.seeds):
       for method in distill.METHODS:
-        lr, weight = settings[method]
+        lr, weight = settings[fraction][method]
         name = run_filename(fraction, method, seed, lr, weight)
         path = os.path.join(workdir, "runs", name)
         if os.path.exists(path):
@@ -289,12 +327,22 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
                        "test_kl": float(h["test_kl"])})
   reporting.write_csv(os.path.join(workdir, "results.csv"), rows,
                       reporting.RESULT_FIELDS)
+  def describe(s):
+    return (f"regular lr={s['regular'][0]}; Sobolev lr={s['sobolev'][0]}, "
+            f"lambda={s['sobolev'][1]}")
+  if config.tune_per_fraction and config.tune:
+    described = "; ".join(f"fraction {f}: {describe(s)}"
+                          for f, s in settings.items())
+    described += " (each tuned on its fraction's validation games)"
+  else:
+    described = describe(settings[config.train_fractions[0]])
+    if config.tune:
+      described += (" (tuned on validation games, fraction "
+                    f"{config.tune_fraction or min(config.train_fractions)})")
   note = (f"Teacher: {config.game}, trained {teacher_meta.get('frames')} "
           f"frames; evaluation score "
           f"{teacher_meta.get('eval_mean_return', 'not recorded')}. "
-          f"Settings: regular lr={settings['regular'][0]}; Sobolev "
-          f"lr={settings['sobolev'][0]}, lambda={settings['sobolev'][1]}"
-          f"{' (tuned on validation games)' if config.tune else ''}.")
+          f"Settings: {described}.")
   table = reporting.markdown_table(rows, config.game, note)
   tmp = os.path.join(workdir, "results.md.tmp")
   with open(tmp, "w") as f:

@@ -30,6 +30,8 @@ _VAL = None
 _MAX_EVAL = None
 _TUNE = None
 _TUNE_STEPS = None
+_TUNE_FRACTION = None
+_TUNE_PER_FRACTION = None
 _REG_GRID = None
 _SOB_GRID = None
 _TEACHER_DIR = None
@@ -47,7 +49,8 @@ def define_flags() -> None:
   """
   global _GAME, _FRACTIONS, _SEEDS, _STEPS, _EVAL_EVERY, _BATCH, _LR_REG
   global _LR_SOB, _LAMBDA, _NUM_STATES, _COLLECT_SEED, _VAL, _MAX_EVAL, _TUNE
-  global _TUNE_STEPS, _REG_GRID, _SOB_GRID, _TEACHER_DIR, _ROLLOUTS_DIR
+  global _TUNE_STEPS, _TUNE_FRACTION, _TUNE_PER_FRACTION, _REG_GRID
+  global _SOB_GRID, _TEACHER_DIR, _ROLLOUTS_DIR
   global _WORKDIR, _TF_THREADS
   _GAME = flags.DEFINE_string("game", "Pong",
                               f"One of {sorted(atari_env.GAMES)}.")
@@ -75,6 +78,12 @@ def define_flags() -> None:
   _TUNE = flags.DEFINE_boolean(
       "tune", False, "Tune lr (and lambda) of both methods on validation "
       "games with the same number of trials first.")
+  _TUNE_FRACTION = flags.DEFINE_float(
+      "tune_fraction", None, "Training fraction whose split tuning uses "
+      "(default: the smallest of --train_fractions).")
+  _TUNE_PER_FRACTION = flags.DEFINE_boolean(
+      "tune_per_fraction", False, "Tune separately on every training "
+      "fraction's split (len(--train_fractions) times the tuning cost).")
   _TUNE_STEPS = flags.DEFINE_integer("tune_steps", None,
                                      "Steps per tuning trial (default --steps).")
   _REG_GRID = flags.DEFINE_list(
@@ -128,6 +137,8 @@ def main(argv):
       num_states=_NUM_STATES.value, collect_seed=_COLLECT_SEED.value,
       validation_fraction=_VAL.value, max_eval_states=_MAX_EVAL.value,
       tune=_TUNE.value, tune_steps=_TUNE_STEPS.value,
+      tune_fraction=_TUNE_FRACTION.value,
+      tune_per_fraction=_TUNE_PER_FRACTION.value,
       teacher_dir=_TEACHER_DIR.value, rollouts_dir=_ROLLOUTS_DIR.value,
       regular_grid=regular_grid, sobolev_grid=sobolev_grid)
   experiment.train_and_evaluate(config, _WORKDIR.value)

@@ -146,6 +146,43 @@ class ExperimentTest(tf.test.TestCase):
     with open(os.path.join(workdir, "results.md")) as f:
       self.assertIn("regular lr=0.002; Sobolev lr=0.001, lambda=0.5", f.read())
 
+  def test_tune_per_fraction_tunes_every_split(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    # A tuning file of the old format (no split, no length): never reused.
+    with open(os.path.join(workdir, "tuning.csv"), "w") as f:
+      f.write("method,learning_rate,sobolev_weight,val_action_error,val_kl\n"
+              "regular,0.001,0.0,0.0,0.0\n")
+    config = experiment.RunConfig(
+        game="Pong", train_fractions=(0.2, 0.4), seeds=1, steps=2,
+        eval_every=2, batch_size=4, num_states=48, collect_envs=4,
+        validation_fraction=0.1, max_eval_states=8,
+        teacher_dir=self._teacher_dir(), tune=True, tune_per_fraction=True,
+        tune_steps=1, regular_grid=((1e-3, 0.0), (1e-2, 0.0)),
+        sobolev_grid=((1e-3, 0.1), (1e-3, 1.0)))
+    experiment.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, "tuning.csv")) as f:
+      trials = list(csv.DictReader(f))
+    new = [t for t in trials if t["train_fraction"]]
+    self.assertLen(new, 8)  # 2 fractions x 2 methods x 2 settings.
+    self.assertCountEqual({(t["train_fraction"], t["tune_steps"])
+                           for t in new}, {("0.2", "1"), ("0.4", "1")})
+    best = {}
+    for fraction in ("0.2", "0.4"):
+      for method in ("regular", "sobolev"):
+        t = min((t for t in new if t["train_fraction"] == fraction and
+                 t["method"] == method), key=lambda t: float(t["val_kl"]))
+        best[fraction, method] = (float(t["learning_rate"]),
+                                  float(t["sobolev_weight"]))
+    expected = {experiment.run_filename(float(f), m, 0, *best[f, m])
+                for f, m in best}
+    self.assertEqual(set(os.listdir(os.path.join(workdir, "runs"))),
+                     expected)
+    with open(os.path.join(workdir, "results.md")) as f:
+      text = f.read()
+    self.assertIn("fraction 0.2: regular lr=", text)
+    self.assertIn("fraction 0.4: regular lr=", text)
+    self.assertIn("each tuned on its fraction's validation games", text)
+
   def test_regular_and_sobolev_students_start_identically(self):
     tf.random.set_seed(0)
     teacher = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
@@ -199,7 +236,10 @@ class FlagsTest(tf.test.TestCase, parameterized.TestCase):
       (dict(train_fractions=()), "train_fractions"),
       (dict(seeds=0), "seeds"),
       (dict(tune=True, validation_fraction=0.0), "validation_fraction"),
-      (dict(tune=True, regular_grid=((1e-3, 0.0),)), "budgets differ"))
+      (dict(tune=True, regular_grid=((1e-3, 0.0),)), "budgets differ"),
+      (dict(tune_fraction=0.05, tune_per_fraction=True), "not both"),
+      (dict(tune_fraction=1.0), "tune_fraction"),
+      (dict(tune_fraction=0.95), "tune_fraction"))
   def test_bad_config_is_rejected_before_compute(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       experiment.train_and_evaluate(experiment.RunConfig(**kwargs),
@@ -219,7 +259,9 @@ class FlagsTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(
       (["--game=Tetris"], "Unknown game 'Tetris'"),
-      (["--train_fractions=0.1,1.2"], "train_fractions"))
+      (["--train_fractions=0.1,1.2"], "train_fractions"),
+      (["--tune_fraction=1.5"], "`tune_fraction` must be in (0, 1)"),
+      (["--tune_fraction=0.05", "--tune_per_fraction"], "not both"))
   def test_command_line_rejects_bad_flags(self, flags, message):
     proc = subprocess.run(
         [sys.executable, "-m", "distillation.run", "--workdir=/nonexistent",
