@@ -77,20 +77,17 @@ class RunConfig:
         self.train_fractions, Sequence) or not self.train_fractions:
       raise ValueError("`train_fractions` must be a non-empty sequence of "
                        f"numbers in (0, 1), got {self.train_fractions!r}.")
-    for f in self.train_fractions:
-      rollouts.check_fraction(f, "train_fractions")
-      if f + self.validation_fraction >= 1.0:
-        raise ValueError(f"train fraction {f} + validation_fraction "
-                         f"{self.validation_fraction} must be < 1.")
+    if self.tune_fraction is not None and self.tune_per_fraction:
+      raise ValueError("Give `tune_fraction` or `tune_per_fraction`, not "
+                       "both.")
+    named = [("train_fractions", f) for f in self.train_fractions]
     if self.tune_fraction is not None:
-      rollouts.check_fraction(self.tune_fraction, "tune_fraction")
-      if self.tune_per_fraction:
-        raise ValueError("Give `tune_fraction` or `tune_per_fraction`, not "
-                         "both.")
-      if self.tune_fraction + self.validation_fraction >= 1.0:
-        raise ValueError(f"`tune_fraction` {self.tune_fraction} + "
-                         f"validation_fraction {self.validation_fraction} "
-                         "must be < 1.")
+      named.append(("tune_fraction", self.tune_fraction))
+    for name, f in named:
+      rollouts.check_fraction(f, name)
+      if f + self.validation_fraction >= 1.0:
+        raise ValueError(f"`{name}` {f} + validation_fraction "
+                         f"{self.validation_fraction} must be < 1.")
     for name in ("seeds", "steps", "eval_every", "batch_size",
                  "num_projections", "num_states", "collect_envs",
                  "max_eval_states"):
@@ -285,13 +282,13 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
 
   fixed = {"regular": (config.learning_rate_regular, 0.0),
            "sobolev": (config.learning_rate_sobolev, config.sobolev_weight)}
+  tune_on = config.tune_fraction or min(config.train_fractions)
   settings = {f: fixed for f in config.train_fractions}
   if config.tune and config.tune_per_fraction:
     settings = {f: _tune(config, workdir, teacher, data, num_actions, f)
                 for f in config.train_fractions}
   elif config.tune:
-    tuned = _tune(config, workdir, teacher, data, num_actions,
-                  config.tune_fraction or min(config.train_fractions))
+    tuned = _tune(config, workdir, teacher, data, num_actions, tune_on)
     settings = {f: tuned for f in config.train_fractions}
 
   rows = []
@@ -337,8 +334,7 @@ def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
   else:
     described = describe(settings[config.train_fractions[0]])
     if config.tune:
-      described += (" (tuned on validation games, fraction "
-                    f"{config.tune_fraction or min(config.train_fractions)})")
+      described += f" (tuned on validation games, fraction {tune_on})"
   note = (f"Teacher: {config.game}, trained {teacher_meta.get('frames')} "
           f"frames; evaluation score "
           f"{teacher_meta.get('eval_mean_return', 'not recorded')}. "
