@@ -17,8 +17,8 @@ from distillation import networks
 from distillation import plot_teachers
 from distillation import reporting
 from distillation import run
-from distillation import teachers
 from sobolev import derivatives
+import distillation_testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,12 +91,8 @@ class ObjectiveTest(tf.test.TestCase):
 class ExperimentTest(tf.test.TestCase):
 
   def _teacher_dir(self):
-    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
-    tf.random.set_seed(0)
-    net = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
-    net(tf.zeros([1, 84, 84, 4], tf.uint8))
-    teachers.export(net, directory, {"game": "Pong", "frames": 0})
-    return directory
+    return distillation_testing.tiny_teacher_dir(
+        tempfile.mkdtemp(dir=self.get_temp_dir()))
 
   def test_smoke_run_writes_results_and_resumes(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
@@ -184,8 +180,7 @@ class ExperimentTest(tf.test.TestCase):
     self.assertIn("each tuned on its fraction's validation games", text)
 
   def test_regular_and_sobolev_students_start_identically(self):
-    tf.random.set_seed(0)
-    teacher = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
+    teacher = distillation_testing.tiny_teacher()
     states = _states(6)
     lp = teacher.log_policy(states).numpy()
     hist = {}
@@ -202,8 +197,7 @@ class ExperimentTest(tf.test.TestCase):
     # steps per call) must draw the same minibatches and directions and
     # give the same numbers as the straightforward one-call-per-step loop.
     # steps=5, eval_every=2 runs chunks of 2, 2 and 1 steps.
-    tf.random.set_seed(0)
-    teacher = networks.TeacherNet(6, channels=(4, 4, 4), hidden=8)
+    teacher = distillation_testing.tiny_teacher()
     states = _states(10)
     lp = teacher.log_policy(states).numpy()
     for method in distill.METHODS:

@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from distillation import evaluation
-from distillation import networks
 from distillation import teachers
+import distillation_testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,11 +56,8 @@ class EvaluationTest(tf.test.TestCase):
       evaluation.evaluate(_constant_policy(0, 4), "Tetris", 1)
 
   def test_command_line_prints_the_summary_last(self):
-    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
-    tf.random.set_seed(0)
-    net = networks.TeacherNet(4, channels=(4, 4, 4), hidden=8)
-    net(tf.zeros([1, 84, 84, 4], tf.uint8))
-    teachers.export(net, directory, {"game": "Breakout", "frames": 0})
+    directory = distillation_testing.tiny_teacher_dir(
+        tempfile.mkdtemp(dir=self.get_temp_dir()), "Breakout", 4)
     proc = subprocess.run(
         [sys.executable, "-m", "distillation.evaluate_teacher",
          "--game=Breakout", "--episodes=2", f"--teacher_dir={directory}",

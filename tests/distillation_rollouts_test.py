@@ -7,19 +7,14 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from distillation import networks
 from distillation import rollouts
-
-
-def _tiny_teacher(num_actions=6, seed=0):
-  tf.random.set_seed(seed)
-  return networks.TeacherNet(num_actions, channels=(4, 4, 4), hidden=8)
+import distillation_testing
 
 
 class CollectTest(tf.test.TestCase):
 
   def test_collection_is_deterministic_and_complete(self):
-    teacher = _tiny_teacher()
+    teacher = distillation_testing.tiny_teacher()
     base = tempfile.mkdtemp(dir=self.get_temp_dir())
     a, b, c = (os.path.join(base, n) for n in "abc")
     meta = rollouts.collect(teacher.log_policy, "Pong", a, num_states=21,
@@ -52,7 +47,7 @@ class CollectTest(tf.test.TestCase):
       rollouts.load(tempfile.mkdtemp(dir=self.get_temp_dir()))
 
   def test_bad_arguments(self):
-    teacher = _tiny_teacher()
+    teacher = distillation_testing.tiny_teacher()
     with self.assertRaisesRegex(ValueError, "Unknown game"):
       rollouts.collect(teacher.log_policy, "Tetris", self.get_temp_dir())
     with self.assertRaisesRegex(ValueError, "num_states"):
