@@ -11,7 +11,13 @@ CORE = [
 ]
 EXTRAS = {
     "atari": ["gymnasium==1.4.0", "ale-py==0.12.1"],
-    "datasets": ["tensorflow-datasets==4.9.10", "scikit-learn==1.9.1"],
+    # tfds needs importlib_resources to prepare any dataset (4.9.10 imports
+    # it in its download/prepare path but does not declare it).
+    "datasets": ["tensorflow-datasets==4.9.10", "scikit-learn==1.9.1",
+                 "importlib_resources==7.1.0"],
+    # sobolev.experiment: configs, TensorBoard events, progress bars.
+    "experiments": ["ml-collections==1.1.0", "tensorboard==2.21.0",
+                    "tqdm==4.70.1"],
     "plots": ["matplotlib==3.11.2"],
     "test": [
         "pytest==9.0.3",

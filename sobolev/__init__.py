@@ -11,17 +11,30 @@ Modules:
   strided_conv: `Conv2D`, an `snt.Conv2D` with a fast input gradient for
     strided VALID layers (conv networks under Sobolev losses).
   training: `make_train_step`, a compiled (optionally distributed) step.
+  experiment: utilities shared by the experiment packages (workdirs, run
+    keys, metrics, checkpoints, provenance, progress; needs `.[experiments]`).
 """
 
-from sobolev import derivatives
-from sobolev import finite_differences
-from sobolev import forward_mode
-from sobolev import losses
-from sobolev import sampling
-from sobolev import sobolev_loss
-from sobolev import strided_conv
-from sobolev import training
-from sobolev.sobolev_loss import SobolevLoss
+import importlib
+
+_MODULES = ("derivatives", "finite_differences", "forward_mode", "losses",
+            "sampling", "sobolev_loss", "strided_conv", "training",
+            "experiment")
+
+
+def __getattr__(name):
+  # Submodules load on first use, so that `sobolev.experiment.cli.quiet()`
+  # can run before TensorFlow is imported.
+  if name in _MODULES:
+    return importlib.import_module(f"sobolev.{name}")
+  if name == "SobolevLoss":
+    return importlib.import_module("sobolev.sobolev_loss").SobolevLoss
+  raise AttributeError(f"module 'sobolev' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_MODULES) + ["SobolevLoss"])
+
 
 __version__ = "0.1.0"
 

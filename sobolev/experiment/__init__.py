@@ -1,0 +1,25 @@
+"""Experiment utilities shared by `benchmarks`, `distillation` and
+`synthetic_gradients`.
+
+Written once, used by all three experiment packages:
+
+* `files`: atomic writes (text, JSON, CSV appends) and tolerant CSV reads.
+* `configs`: ml-collections configs as plain dicts, finite/range checks,
+  setting hashes and field-by-field diffs.
+* `workdirs`: opening a workdir for a config (refuse / fresh / separate).
+* `runs`: finished units keyed by a hash of every setting that affects them.
+* `results`: the public results loader (typed rows) and writer.
+* `metrics`: an acme-style `MetricWriter.write(dict)` to CSV and TensorBoard.
+* `progress`: one progress bar with ETA (tqdm).
+* `stats`: one std convention (sample std, ddof=1) and 95% intervals.
+* `schedules`: learning-rate schedules.
+* `tuning`: grid search with a resumable, keyed store of trials.
+* `provenance`: command line, config, versions, commit, machine, times.
+* `checkpoints`: restore that falls back to the newest intact checkpoint.
+* `saved_models`: SavedModel export with a concrete signature.
+* `cli`: quiet TensorFlow, one-line user errors, common workdir flags.
+* `errors`: the exceptions the CLIs print as one line.
+
+Import the modules you need (`from sobolev.experiment import workdirs`); this
+file imports none of them, so that `import sobolev` stays light.
+"""

@@ -1,0 +1,139 @@
+"""Checkpoints that resume from the newest intact one, never silently afresh.
+
+`Manager` wraps `tf.train.CheckpointManager`:
+
+* `restore_or_initialize()` restores the newest checkpoint whose files read
+  back completely; a truncated or otherwise unreadable one is skipped with a
+  warning naming it and the one used instead. A garbled `checkpoint` index
+  file is rebuilt from the `ckpt-*.index` files on disk (the old one is kept
+  as `checkpoint.corrupt`). If checkpoints exist but none can be restored,
+  it raises `CheckpointError` rather than starting from scratch.
+* `save(step)` writes a new checkpoint (TF writes it to temporary files and
+  renames them, and updates the index last).
+"""
+
+import glob
+import os
+import re
+from typing import Optional
+
+from absl import logging
+import tensorflow as tf
+
+from sobolev.experiment import errors
+
+_CKPT_RE = re.compile(r"-(\d+)\.index$")
+
+
+def _on_disk(directory: str, prefix: str = "ckpt") -> list:
+  """Checkpoint prefixes on disk, newest (highest number) first."""
+  found = []
+  for index in glob.glob(os.path.join(directory, f"{prefix}-*.index")):
+    m = _CKPT_RE.search(index)
+    if m:
+      found.append((int(m.group(1)), index[:-len(".index")]))
+  return [p for _, p in sorted(found, reverse=True)]
+
+
+def is_intact(path: str) -> bool:
+  """Whether every tensor of the checkpoint at `path` reads back."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+    return True
+  except (tf.errors.OpError, ValueError, OSError):
+    return False
+
+
+class Manager:
+  """A `tf.train.CheckpointManager` with a fault-tolerant restore."""
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str,
+               max_to_keep: int = 3, checkpoint_name: str = "ckpt"):
+    """Creates the manager.
+
+    Args:
+      checkpoint: what to save and restore.
+      directory: the checkpoint directory.
+      max_to_keep: checkpoints kept (>= 2 so that one can fall back).
+      checkpoint_name: file prefix.
+    """
+    self._checkpoint = checkpoint
+    self._directory = directory
+    self._prefix = checkpoint_name
+    os.makedirs(directory, exist_ok=True)
+    self._repair_index()
+    self._manager = tf.train.CheckpointManager(
+        checkpoint, directory, max_to_keep=max_to_keep,
+        checkpoint_name=checkpoint_name)
+
+  @property
+  def directory(self) -> str:
+    return self._directory
+
+  def _repair_index(self) -> None:
+    index = os.path.join(self._directory, "checkpoint")
+    if not os.path.exists(index):
+      paths = _on_disk(self._directory, self._prefix)
+      if not paths:
+        return
+    else:
+      try:
+        state = tf.train.get_checkpoint_state(self._directory)
+        if state is not None:
+          return
+      except Exception:  # pylint: disable=broad-except  # Garbled text proto.
+        pass
+      paths = _on_disk(self._directory, self._prefix)
+      os.replace(index, index + ".corrupt")
+      logging.warning("%s was unreadable (kept as checkpoint.corrupt); "
+                      "rebuilt it from %d checkpoint files.", index,
+                      len(paths))
+    if paths:
+      tf.compat.v1.train.update_checkpoint_state(
+          self._directory, paths[0],
+          all_model_checkpoint_paths=list(reversed(paths)))
+
+  def restore_or_initialize(self) -> Optional[str]:
+    """Restores the newest intact checkpoint; None if there is none at all.
+
+    Returns:
+      The restored checkpoint's path, or None when the directory holds no
+      checkpoint (a fresh start).
+
+    Raises:
+      errors.CheckpointError: if checkpoints exist but none is intact.
+    """
+    candidates = list(reversed(self._manager.checkpoints))
+    for path in _on_disk(self._directory, self._prefix):
+      if path not in candidates:
+        candidates.append(path)
+    if not candidates:
+      return None
+    skipped = []
+    for path in candidates:
+      if not is_intact(path):
+        skipped.append(path)
+        logging.warning("Checkpoint %s is unreadable; trying an older one.",
+                        path)
+        continue
+      self._checkpoint.read(path).assert_existing_objects_matched()
+      if skipped:
+        logging.warning("Restored %s instead of the newest, %s.", path,
+                        skipped[0])
+        print(f"warning: checkpoint {skipped[0]} is unreadable; resumed from "
+              f"the older {path}.")
+      return path
+    raise errors.CheckpointError(
+        f"None of the checkpoints in {self._directory} can be read "
+        f"({', '.join(os.path.basename(p) for p in candidates)}); move the "
+        "directory aside to start again.")
+
+  def save(self, step: Optional[int] = None) -> str:
+    """Saves a checkpoint numbered `step`; returns its path."""
+    return self._manager.save(checkpoint_number=step)
+
+  @property
+  def latest(self) -> Optional[str]:
+    return self._manager.latest_checkpoint

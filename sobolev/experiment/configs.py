@@ -1,0 +1,180 @@
+"""Configs as plain data: conversion, hashing, diffs and value checks.
+
+The experiment packages describe every run with an ml-collections
+`ConfigDict` (`configs/*.py` with `get_config()`); this module turns one into
+a canonical, JSON-safe dict, hashes it, diffs two of them field by field, and
+checks values before any work starts.
+"""
+
+import hashlib
+import json
+import math
+import numbers
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from sobolev.experiment import errors
+
+
+def to_dict(config: Any) -> Dict[str, Any]:
+  """A canonical, JSON-safe nested dict of a `ConfigDict` (or a mapping).
+
+  Tuples become lists and numpy scalars Python numbers, so that the result
+  compares equal to the same config read back from JSON.
+
+  Raises:
+    TypeError: if `config` is neither a `ConfigDict` nor a mapping.
+  """
+  if hasattr(config, "to_dict"):
+    config = config.to_dict()
+  if not isinstance(config, Mapping):
+    raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
+                    f"{type(config).__name__}.")
+  return _canonical(config)
+
+
+def _canonical(value: Any) -> Any:
+  if hasattr(value, "to_dict"):
+    value = value.to_dict()
+  if isinstance(value, Mapping):
+    return {str(k): _canonical(v) for k, v in sorted(value.items())}
+  if isinstance(value, (list, tuple)):
+    return [_canonical(v) for v in value]
+  if hasattr(value, "item") and callable(value.item):  # numpy scalar.
+    return value.item()
+  return value
+
+
+def settings_hash(settings: Any, length: int = 16) -> str:
+  """A stable hex digest of settings (a mapping or `ConfigDict`).
+
+  Equal settings give equal hashes across processes and machines; ints and
+  floats of equal value (1 and 1.0) hash the same.
+  """
+  text = json.dumps(_normalise_numbers(to_dict(settings)), sort_keys=True,
+                    separators=(",", ":"))
+  return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _normalise_numbers(value: Any) -> Any:
+  if isinstance(value, dict):
+    return {k: _normalise_numbers(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_normalise_numbers(v) for v in value]
+  if (isinstance(value, float) and math.isfinite(value) and
+      value == int(value)):
+    return int(value)
+  return value
+
+
+def flatten(settings: Any) -> Dict[str, Any]:
+  """`{'a': {'b': 1}}` -> `{'a.b': 1}` (lists stay values)."""
+  out = {}
+
+  def walk(value, prefix):
+    for key, sub in value.items():
+      name = f"{prefix}{key}"
+      if isinstance(sub, dict):
+        walk(sub, f"{name}.")
+      else:
+        out[name] = sub
+
+  walk(to_dict(settings), "")
+  return out
+
+
+def diff(old: Any, new: Any, ignore: Iterable[str] = ()) -> List[str]:
+  """Fields whose values differ, as `'name: old -> new'` strings.
+
+  Args:
+    old: the recorded settings.
+    new: the requested settings.
+    ignore: dotted field names (or prefixes ending in '.') left out.
+
+  Returns:
+    One string per differing field, sorted by name; empty if equal.
+  """
+  a = _normalise_numbers(flatten(old))
+  b = _normalise_numbers(flatten(new))
+  ignore = tuple(ignore)
+
+  def ignored(name):
+    return any(name == i or (i.endswith(".") and name.startswith(i))
+               for i in ignore)
+
+  out = []
+  for name in sorted(set(a) | set(b)):
+    if ignored(name) or a.get(name, _MISSING) == b.get(name, _MISSING):
+      continue
+    out.append(f"{name}: {_show(a.get(name, _MISSING))} -> "
+               f"{_show(b.get(name, _MISSING))}")
+  return out
+
+
+class _Missing:
+
+  def __repr__(self):
+    return "(unset)"
+
+
+_MISSING = _Missing()
+
+
+def _show(value: Any) -> str:
+  return repr(value) if not isinstance(value, _Missing) else "(unset)"
+
+
+def check_finite(config: Any) -> None:
+  """Raises `ConfigError` naming the first non-finite number in a config.
+
+  Args:
+    config: a `ConfigDict` or mapping; nested values and lists are searched.
+
+  Raises:
+    errors.ConfigError: naming the field, e.g. "`learning_rate` must be
+      finite, got nan."
+  """
+  for name, value in flatten(config).items():
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+      if (isinstance(v, numbers.Real) and not isinstance(v, bool) and
+          not math.isfinite(float(v))):
+        raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
+
+
+def check_int(name: str, value: Any, low: Optional[int] = None,
+              high: Optional[int] = None) -> None:
+  """Raises `ConfigError` unless `value` is an int (not bool) in [low, high]."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise errors.ConfigError(f"`{name}` must be an integer, got {value!r}.")
+  _check_range(name, value, low, high)
+
+
+def check_number(name: str, value: Any, low: Optional[float] = None,
+                 high: Optional[float] = None, *,
+                 low_inclusive: bool = True,
+                 high_inclusive: bool = True) -> None:
+  """Raises `ConfigError` unless `value` is a finite real in the range."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    raise errors.ConfigError(f"`{name}` must be a number, got {value!r}.")
+  if not math.isfinite(float(value)):
+    raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
+  _check_range(name, value, low, high, low_inclusive, high_inclusive)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+  """Raises `ConfigError` unless `value` is one of `choices`."""
+  if value not in tuple(choices):
+    raise errors.ConfigError(f"`{name}` must be one of {tuple(choices)}, got "
+                             f"{value!r}.")
+
+
+def _check_range(name, value, low, high, low_inclusive=True,
+                 high_inclusive=True):
+  if low is not None and (value < low or (value == low and
+                                          not low_inclusive)):
+    op = ">=" if low_inclusive else ">"
+    raise errors.ConfigError(f"`{name}` must be {op} {low}, got {value!r}.")
+  if high is not None and (value > high or (value == high and
+                                            not high_inclusive)):
+    op = "<=" if high_inclusive else "<"
+    raise errors.ConfigError(f"`{name}` must be {op} {high}, got {value!r}.")

@@ -1,0 +1,27 @@
+"""Exceptions that the experiment command lines print as one line.
+
+A `UserError` is a mistake in what the user asked for (a bad setting, a
+workdir holding other results) or a run that cannot go on (divergence); the
+CLIs print its message without a traceback (`cli.run`). Bugs keep their
+tracebacks.
+"""
+
+
+class UserError(Exception):
+  """Base class: printed as one line by `cli.run`, exit status 2."""
+
+
+class ConfigError(UserError, ValueError):
+  """A setting is invalid (non-finite, out of range, of the wrong type)."""
+
+
+class WorkdirMismatchError(UserError, ValueError):
+  """The workdir holds results made with other settings."""
+
+
+class DivergenceError(UserError, FloatingPointError):
+  """Training produced a non-finite loss or metric; no result is written."""
+
+
+class CheckpointError(UserError, RuntimeError):
+  """Checkpoints exist but none of them can be restored."""

@@ -1,0 +1,172 @@
+"""Atomic file writes and tolerant CSV reads.
+
+Every write goes to a temporary file in the same directory, is flushed and
+fsynced, and replaces the target with `os.replace`: a reader (or a resumed
+run after `kill -9`) sees either the old or the new file, never a partial
+one. Appends are atomic too: the file is rewritten with the new rows. That is
+O(file size) per append, which is fine for result and progress logs (a few
+MB at most) and is what makes a partial line impossible.
+
+`read_csv` also repairs files written by older versions (non-atomic appends):
+a last line with the wrong number of fields is dropped with a warning instead
+of making the workdir unreadable forever.
+"""
+
+import csv
+import io
+import json
+import os
+import tempfile
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from absl import logging
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Writes `data` to `path` atomically (temp file + fsync + rename).
+
+  Args:
+    path: the file to (over)write; its directory is created if needed.
+    data: the bytes.
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory,
+                             prefix=f".{os.path.basename(path)}.",
+                             suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes `text` (UTF-8) to `path` atomically."""
+  atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Writes `obj` as indented, key-sorted JSON, atomically."""
+  atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True,
+                                     default=_json_default) + "\n")
+
+
+def read_json(path: str, default: Any = None) -> Any:
+  """Reads a JSON file; `default` if it does not exist.
+
+  Raises:
+    ValueError: if the file exists but is not valid JSON (naming the file).
+  """
+  if not os.path.exists(path):
+    return default
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is not valid JSON ({e}); delete it or restore "
+                     "it from a backup.") from e
+
+
+def _json_default(obj: Any) -> Any:
+  if hasattr(obj, "tolist"):  # numpy scalars and arrays.
+    return obj.tolist()
+  if isinstance(obj, (set, frozenset)):
+    return sorted(obj)
+  raise TypeError(f"Object of type {type(obj).__name__} is not JSON "
+                  "serialisable.")
+
+
+def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+  buf = io.StringIO()
+  writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n",
+                          extrasaction="raise", restval="")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({k: _csv_value(v) for k, v in row.items()})
+  return buf.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+  if isinstance(value, float):
+    return repr(value)  # Round-trips exactly.
+  if hasattr(value, "item") and callable(value.item):  # numpy scalars.
+    return _csv_value(value.item())
+  return value
+
+
+def write_csv(path: str, rows: Sequence[Mapping[str, Any]],
+              fields: Optional[Sequence[str]] = None) -> None:
+  """Writes rows (dicts) as a CSV file, atomically.
+
+  Args:
+    path: the file.
+    rows: the rows; every key must be in `fields`.
+    fields: the column order; by default the keys of the rows in order of
+      first appearance.
+
+  Raises:
+    ValueError: if a row has a key that is not in `fields`.
+  """
+  if fields is None:
+    fields = []
+    for row in rows:
+      fields.extend(k for k in row if k not in fields)
+  atomic_write_text(path, _csv_text(fields, rows))
+
+
+def read_csv(path: str) -> List[Dict[str, str]]:
+  """Reads a CSV file written by `write_csv`/`append_csv` as string dicts.
+
+  A missing file reads as no rows. A last line with the wrong number of
+  fields (a partial append by an older version) is dropped with a warning.
+
+  Raises:
+    ValueError: if a line other than the last is malformed.
+  """
+  if not os.path.exists(path):
+    return []
+  with open(path, newline="", encoding="utf-8") as f:
+    lines = list(csv.reader(f))
+  if not lines:
+    return []
+  header, body = lines[0], lines[1:]
+  rows = []
+  for i, line in enumerate(body):
+    if len(line) != len(header):
+      if i == len(body) - 1:
+        logging.warning("%s: dropping a partial last line (%d of %d fields).",
+                        path, len(line), len(header))
+        break
+      raise ValueError(f"{path}: line {i + 2} has {len(line)} fields, the "
+                       f"header has {len(header)}.")
+    rows.append(dict(zip(header, line)))
+  return rows
+
+
+def append_csv(path: str, rows: Sequence[Mapping[str, Any]],
+               fields: Optional[Sequence[str]] = None) -> None:
+  """Appends rows to a CSV file atomically (rewrites it with the new rows).
+
+  Args:
+    path: the file (created with a header if missing).
+    rows: the new rows.
+    fields: the preferred column order for a new file; by default the keys
+      of the new rows. Columns of an existing file come first; new columns
+      are added at the end (older rows get empty cells).
+  """
+  existing = read_csv(path)
+  header: List[str] = []
+  if os.path.exists(path) and os.path.getsize(path) > 0:
+    with open(path, newline="", encoding="utf-8") as f:
+      header = list(next(csv.reader(f), []))
+  for name in list(fields or []) + [k for row in rows for k in row]:
+    if name not in header:
+      header.append(name)
+  atomic_write_text(path, _csv_text(header, list(existing) + list(rows)))

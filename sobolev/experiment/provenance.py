@@ -1,0 +1,134 @@
+"""Provenance: how a workdir was made.
+
+`start(workdir, config)` appends one invocation record to
+`<workdir>/provenance.json` (atomically) and returns it; `finish(...)` fills
+in its end time and status. Each record holds the exact command line, the
+resolved config, library versions, the git commit (and whether the tree had
+uncommitted changes), the machine (CPU model, cores, platform) and start and
+end times. Resumed runs add a record each, so the file lists every process
+that wrote to the workdir.
+"""
+
+import datetime
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any, Dict, Optional, Sequence
+
+from sobolev.experiment import configs
+from sobolev.experiment import files
+
+FILE = "provenance.json"
+PACKAGES = ("tensorflow", "dm-sonnet", "numpy", "keras", "absl-py",
+            "ml-collections", "tensorboard", "tensorflow-datasets",
+            "gymnasium", "ale-py", "scikit-learn", "matplotlib", "tqdm")
+
+
+def versions(packages: Sequence[str] = PACKAGES) -> Dict[str, Optional[str]]:
+  """Installed versions of `packages` (None where not installed)."""
+  out = {"python": platform.python_version()}
+  for name in packages:
+    try:
+      out[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      out[name] = None
+  return out
+
+
+def git_state(path: Optional[str] = None) -> Dict[str, Any]:
+  """`{'commit': sha or None, 'dirty': bool or None}` of the repo at `path`."""
+  path = path or os.path.dirname(os.path.abspath(__file__))
+  try:
+    commit = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"],
+                            capture_output=True, text=True, timeout=10,
+                            check=True).stdout.strip()
+    status = subprocess.run(["git", "-C", path, "status", "--porcelain",
+                             "--untracked-files=no"],
+                            capture_output=True, text=True, timeout=10,
+                            check=True).stdout
+    return {"commit": commit, "dirty": bool(status.strip())}
+  except (OSError, subprocess.SubprocessError):
+    return {"commit": None, "dirty": None}
+
+
+def machine() -> Dict[str, Any]:
+  """CPU model, core count, platform and host name."""
+  cpu = platform.processor() or None
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          cpu = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return {"cpu": cpu, "cores": os.cpu_count(),
+          "platform": platform.platform(), "machine": platform.machine(),
+          "hostname": socket.gethostname()}
+
+
+def _now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec="seconds")
+
+
+def start(workdir: str, config: Any,
+          argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+  """Appends this invocation's record to `<workdir>/provenance.json`.
+
+  Args:
+    workdir: the workdir (created if missing).
+    config: the resolved config (`ConfigDict` or mapping).
+    argv: the command line (default `sys.argv`).
+
+  Returns:
+    The record (pass it to `finish`).
+  """
+  argv = list(sys.argv if argv is None else argv)
+  record = {
+      "command": " ".join([os.path.basename(sys.executable), "-m"] +
+                          [_module_name(argv[0])] + argv[1:])
+                 if argv and argv[0].endswith(".py") else " ".join(argv),
+      "argv": argv,
+      "cwd": os.getcwd(),
+      "config": configs.to_dict(config),
+      "versions": versions(),
+      "git": git_state(),
+      "machine": machine(),
+      "start": _now(),
+      "end": None,
+      "status": "running",
+  }
+  path = os.path.join(workdir, FILE)
+  data = files.read_json(path, default={"invocations": []})
+  data["invocations"].append(record)
+  files.write_json(path, data)
+  return record
+
+
+def finish(workdir: str, record: Dict[str, Any],
+           status: str = "finished") -> None:
+  """Sets the end time and status of `record` in `provenance.json`."""
+  path = os.path.join(workdir, FILE)
+  data = files.read_json(path, default={"invocations": []})
+  for entry in reversed(data["invocations"]):
+    if entry.get("start") == record["start"] and entry.get(
+        "argv") == record["argv"]:
+      entry["end"] = _now()
+      entry["status"] = status
+      break
+  files.write_json(path, data)
+
+
+def _module_name(path: str) -> str:
+  """`.../benchmarks/run.py` -> `benchmarks.run` (best effort)."""
+  path = os.path.abspath(path)
+  parts = [os.path.splitext(os.path.basename(path))[0]]
+  directory = os.path.dirname(path)
+  while os.path.exists(os.path.join(directory, "__init__.py")):
+    parts.insert(0, os.path.basename(directory))
+    directory = os.path.dirname(directory)
+  return ".".join(parts)

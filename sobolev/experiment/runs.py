@@ -1,0 +1,78 @@
+"""Finished units of work, keyed by a hash of every setting behind them.
+
+A unit is one thing an experiment trains and scores (a benchmark model, a
+student, a synthetic-gradients run, a rollout set). Its settings are every
+value that affects its numbers: the relevant config fields, its seed, and
+the identity of its inputs (e.g. a teacher's weights digest). The store
+keeps each finished unit in `runs/<key>/`:
+
+* `settings.json`: the settings the key was computed from;
+* `result.json`: its numbers, written last and atomically (the unit is
+  finished exactly when this file exists);
+* anything else the experiment puts there (`model/` weights, curves).
+
+A result is only ever returned for the same settings, so no run can reuse a
+unit made with other settings.
+"""
+
+import os
+from typing import Any, Dict, Mapping, Optional
+
+from sobolev.experiment import configs
+from sobolev.experiment import files
+
+SETTINGS_FILE = "settings.json"
+RESULT_FILE = "result.json"
+
+
+class RunStore:
+  """Finished units under `<workdir>/<subdir>/<key>/`."""
+
+  def __init__(self, workdir: str, subdir: str = "runs"):
+    self._root = os.path.join(workdir, subdir)
+
+  @property
+  def root(self) -> str:
+    return self._root
+
+  @staticmethod
+  def key(settings: Mapping[str, Any]) -> str:
+    """The key of a unit: a hash of its settings (`configs.settings_hash`)."""
+    return configs.settings_hash(settings)
+
+  def unit_dir(self, settings: Mapping[str, Any], create: bool = True) -> str:
+    """The directory of the unit with these settings."""
+    path = os.path.join(self._root, self.key(settings))
+    if create:
+      os.makedirs(path, exist_ok=True)
+    return path
+
+  def result(self, settings: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The saved result of a finished unit with these settings, else None.
+
+    Raises:
+      ValueError: if the unit's directory records other settings (a hash
+        collision or a hand-edited file).
+    """
+    path = self.unit_dir(settings, create=False)
+    result = files.read_json(os.path.join(path, RESULT_FILE))
+    if result is None:
+      return None
+    recorded = files.read_json(os.path.join(path, SETTINGS_FILE))
+    if recorded is None or configs.diff(recorded, settings):
+      raise ValueError(f"{path} records other settings than its key says; "
+                       "delete that directory.")
+    return result
+
+  def save(self, settings: Mapping[str, Any],
+           result: Mapping[str, Any]) -> str:
+    """Records a finished unit (settings first, then the result).
+
+    Returns:
+      The unit's directory.
+    """
+    path = self.unit_dir(settings)
+    files.write_json(os.path.join(path, SETTINGS_FILE),
+                     configs.to_dict(settings))
+    files.write_json(os.path.join(path, RESULT_FILE), dict(result))
+    return path

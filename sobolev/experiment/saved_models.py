@@ -1,0 +1,70 @@
+"""SavedModel export with a concrete signature, loadable without this project.
+
+    saved_models.export(student, [tf.TensorSpec([None, 84, 84, 4])], path)
+    f = tf.saved_model.load(path)            # plain TensorFlow
+    logits = f(states)                       # or f.signatures["serving_default"]
+
+The module's variables are tracked, the call is traced once for the given
+signature, and the directory is written to a temporary sibling and renamed,
+so a crash never leaves a half-written SavedModel.
+"""
+
+import os
+import shutil
+import tempfile
+from typing import Any, Callable, Sequence
+
+import tensorflow as tf
+
+
+class _Exported(tf.Module):
+
+  def __init__(self, model: Any, fn: Callable, signature):
+    super().__init__()
+    self.model = model  # Tracks the variables.
+    self.__call__ = tf.function(fn, input_signature=list(signature))
+
+
+def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
+           fn: Callable = None, output_name: str = "output") -> str:
+  """Saves `fn` (default `model.__call__`) as a SavedModel at `path`.
+
+  Args:
+    model: a `tf.Module` (Sonnet or Keras) whose variables `fn` reads.
+    input_signature: one `tf.TensorSpec` per positional input.
+    path: the SavedModel directory (replaced if it exists).
+    fn: the function to export; default `model`.
+    output_name: the output's name in the serving signature.
+
+  Returns:
+    `path`.
+
+  Raises:
+    TypeError: if `input_signature` holds something other than TensorSpecs.
+  """
+  signature = list(input_signature)
+  if not signature or not all(isinstance(s, tf.TensorSpec) for s in signature):
+    raise TypeError("`input_signature` must be a non-empty list of "
+                    f"tf.TensorSpec, got {input_signature!r}.")
+  call = fn if fn is not None else model
+  exported = _Exported(model, call, signature)
+  concrete = exported.__call__.get_concrete_function()
+
+  @tf.function(input_signature=signature)
+  def serving(*args):
+    return {output_name: exported.__call__(*args)}
+
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.")
+  try:
+    tf.saved_model.save(exported, tmp,
+                        signatures={"serving_default": serving})
+    del concrete
+    if os.path.exists(path):
+      shutil.rmtree(path)
+    os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return path

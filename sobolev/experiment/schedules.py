@@ -1,0 +1,53 @@
+"""Learning-rate schedules, as plain Python or inside a TF graph."""
+
+import math
+from typing import Any
+
+
+def cosine(base: float, step: Any, total_steps: int,
+           final_fraction: float = 0.0) -> Any:
+  """Cosine decay from `base` to `base * final_fraction` over `total_steps`.
+
+  `base * (f + (1 - f) * 0.5 * (1 + cos(pi * min(step / total, 1))))`.
+
+  Args:
+    base: the initial learning rate.
+    step: the step: a Python number or a TF tensor (any dtype); the result
+      has the same kind (a float32 tensor for tensors).
+    total_steps: steps of the whole decay (>= 1).
+    final_fraction: the last learning rate as a fraction of `base`.
+
+  Returns:
+    The learning rate at `step`.
+
+  Raises:
+    ValueError: for `total_steps` < 1.
+  """
+  if total_steps < 1:
+    raise ValueError(f"`total_steps` must be >= 1, got {total_steps}.")
+  f = float(final_fraction)
+  if isinstance(step, (int, float)):
+    frac = min(step / float(total_steps), 1.0)
+    if f == 0.0:
+      return base * 0.5 * (1.0 + math.cos(math.pi * frac))
+    c = 0.5 * (1.0 + math.cos(math.pi * frac))
+    return base * (f + (1.0 - f) * c)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  frac = tf.minimum(tf.cast(step, tf.float32) / float(total_steps), 1.0)
+  c = 0.5 * (1.0 + tf.cos(math.pi * frac))
+  return base * (f + (1.0 - f) * c)
+
+
+def get(name: str, base: float, step: Any, total_steps: int,
+        final_fraction: float = 0.0) -> Any:
+  """`'constant'` (always `base`) or `'cosine'` (see `cosine`).
+
+  Raises:
+    ValueError: for another name.
+  """
+  if name == "constant":
+    return base
+  if name == "cosine":
+    return cosine(base, step, total_steps, final_fraction)
+  raise ValueError(f"`schedule` must be 'constant' or 'cosine', got "
+                   f"{name!r}.")
