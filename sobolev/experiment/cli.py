@@ -14,7 +14,9 @@
 import os
 import sys
 import tempfile
-from typing import Callable
+from typing import Any, Callable, List, Optional
+
+from sobolev.experiment import errors
 
 
 def quiet() -> None:
@@ -28,6 +30,8 @@ def quiet() -> None:
   if "--verbose_tf" in sys.argv:
     sys.argv.remove("--verbose_tf")
     return
+  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("0", "1"):
+    return  # The user asked for TensorFlow's INFO/WARNING lines.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   if "tensorflow" in sys.modules:
     return
@@ -49,3 +53,90 @@ def quiet() -> None:
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+
+
+def define_workdir_flags(default: Optional[str] = None,
+                         help_text: str = "Directory for the results, "
+                         "checkpoints, TensorBoard events and provenance."
+                         ) -> None:
+  """Defines `--workdir`, `--fresh` and `--separate` (absl flags).
+
+  Args:
+    default: the default workdir (None: `--workdir` is required).
+    help_text: the help of `--workdir`.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("workdir", default, help_text)
+  flags.DEFINE_bool(
+      "fresh", False,
+      "If the workdir holds results of other settings, move them aside to "
+      "<workdir>.old-<time> (nothing is deleted) and start again.")
+  flags.DEFINE_bool(
+      "separate", False,
+      "If the workdir holds results of other settings, keep them and write "
+      "these settings' results to <workdir>/sets/<hash>.")
+  if default is None:
+    flags.mark_flag_as_required("workdir")
+
+
+def if_different(fresh: Optional[bool] = None,
+                 separate: Optional[bool] = None) -> str:
+  """The `workdirs.open_workdir(if_different=...)` policy the flags ask for.
+
+  Args:
+    fresh: `--fresh` (default: the parsed flag).
+    separate: `--separate` (default: the parsed flag).
+
+  Returns:
+    'fresh', 'separate' or 'refuse'.
+
+  Raises:
+    errors.UserError: if both are set.
+  """
+  if fresh is None or separate is None:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    fresh = flags.FLAGS.fresh if fresh is None else fresh
+    separate = flags.FLAGS.separate if separate is None else separate
+  if fresh and separate:
+    raise errors.UserError("Pass at most one of --fresh and --separate.")
+  if fresh:
+    return "fresh"
+  if separate:
+    return "separate"
+  return "refuse"
+
+
+def one_line(error: BaseException) -> str:
+  """`error`'s message on one line (newlines and runs of spaces folded)."""
+  text = " ".join(str(error).split())
+  return text or type(error).__name__
+
+
+def run(main: Callable[[List[str]], Any],
+        argv: Optional[List[str]] = None) -> None:
+  """`absl.app.run(main)`, printing a `UserError` as one line (exit 2).
+
+  Args:
+    main: the program, called with the arguments left after flag parsing.
+    argv: the command line (default `sys.argv`).
+
+  A `errors.UserError` (a bad setting, a workdir of other settings, a
+  diverged run, unreadable checkpoints) is printed as `error: <message>` on
+  stderr and the process exits with status 2; Ctrl-C exits with status 130
+  and one line. Other exceptions (bugs) keep their tracebacks.
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+
+  def guarded(args):
+    try:
+      return main(args)
+    except errors.UserError as e:
+      sys.stdout.flush()
+      print(f"error: {one_line(e)}", file=sys.stderr)
+      sys.exit(2)
+    except KeyboardInterrupt:
+      sys.stdout.flush()
+      print("interrupted.", file=sys.stderr)
+      sys.exit(130)
+
+  app.run(guarded, argv=argv)
