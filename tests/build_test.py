@@ -1,12 +1,12 @@
 """Checks that the Bazel BUILD covers every module and test file.
 
-The BUILD file is Starlark, a Python dialect: it is evaluated here with the
-rules recording their targets, so the check runs without Bazel. Where Bazel
-is installed (`.ci/run` installs Debian's bazel-bootstrap), `bazel query //...`
-must also load the workspace offline and list the same targets.
+The BUILD file is Starlark, a Python dialect: it is evaluated in Python
+(`build_testing.load_build`) with the rules recording their targets, so the
+check runs without Bazel. Where Bazel is installed (`.ci/run` installs
+Debian's bazel-bootstrap), `bazel query //...` must also load the workspace
+offline and list the same targets.
 """
 
-import fnmatch
 import glob as glob_lib
 import os
 import shutil
@@ -14,45 +14,11 @@ import subprocess
 
 import tensorflow as tf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import build_testing
+
+ROOT = build_testing.ROOT
 PACKAGES = ("sobolev", "benchmarks", "distillation", "synthetic_gradients")
-
-
-def _load_build():
-  """Evaluates BUILD, returning {name: (rule, attributes)}."""
-  targets = {}
-
-  def rule(kind):
-    def record(name, **kwargs):
-      if name in targets:
-        raise ValueError(f"duplicate target {name}")
-      targets[name] = (kind, kwargs)
-    return record
-
-  def glob(include, exclude=()):
-    found = set()
-    for pattern in include:
-      pat = pattern.replace("**", "*")
-      for path in glob_lib.glob(os.path.join(ROOT, pattern), recursive=True):
-        rel = os.path.relpath(path, ROOT)
-        if os.path.isfile(path) and fnmatch.fnmatch(rel, pat):
-          found.add(rel)
-    return sorted(p for p in found
-                  if not any(fnmatch.fnmatch(p, e) for e in exclude))
-
-  scope = {
-      "py_library": rule("py_library"),
-      "py_test": rule("py_test"),
-      "py_binary": rule("py_binary"),
-      "glob": glob,
-      "package": lambda **kwargs: None,
-      "licenses": lambda *args: None,
-      "exports_files": lambda *args, **kwargs: None,
-      "load": lambda *args: None,
-  }
-  with open(os.path.join(ROOT, "BUILD")) as f:
-    exec(compile(f.read(), "BUILD", "exec"), scope)  # pylint: disable=exec-used
-  return targets
+_load_build = build_testing.load_build
 
 
 class BuildCoverageTest(tf.test.TestCase):
