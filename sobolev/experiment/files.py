@@ -39,11 +39,30 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    # mkstemp creates the file 0600; give it the mode a plain open() would.
+    os.chmod(tmp, _file_mode(path))
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _read_umask() -> int:
+  umask = os.umask(0o022)  # Read at import (no threads yet), then restored.
+  os.umask(umask)
+  return umask
+
+
+_UMASK = _read_umask()
+
+
+def _file_mode(path: str) -> int:
+  """The mode of the existing `path`, else 0666 less the umask."""
+  try:
+    return os.stat(path).st_mode & 0o777
+  except OSError:
+    return 0o666 & ~_UMASK
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -94,10 +113,12 @@ def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _csv_value(value: Any) -> Any:
+  # numpy scalars first: np.float64 is a float whose repr (numpy 2) is
+  # 'np.float64(...)', which would not read back as a number.
+  if hasattr(value, "item") and callable(value.item):
+    value = value.item()
   if isinstance(value, float):
     return repr(value)  # Round-trips exactly.
-  if hasattr(value, "item") and callable(value.item):  # numpy scalars.
-    return _csv_value(value.item())
   return value
 
 
