@@ -103,11 +103,24 @@ def diff(old: Any, new: Any, ignore: Iterable[str] = ()) -> List[str]:
 
   out = []
   for name in sorted(set(a) | set(b)):
-    if ignored(name) or a.get(name, _MISSING) == b.get(name, _MISSING):
+    if ignored(name) or _same(a.get(name, _MISSING), b.get(name, _MISSING)):
       continue
     out.append(f"{name}: {_show(a.get(name, _MISSING))} -> "
                f"{_show(b.get(name, _MISSING))}")
   return out
+
+
+def _same(x: Any, y: Any) -> bool:
+  """Equality in which NaN equals NaN and True differs from 1 (as in JSON)."""
+  if isinstance(x, bool) != isinstance(y, bool):
+    return False
+  if isinstance(x, float) and isinstance(y, float):
+    return x == y or (math.isnan(x) and math.isnan(y))
+  if isinstance(x, list) and isinstance(y, list):
+    return len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y))
+  if isinstance(x, dict) and isinstance(y, dict):
+    return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+  return x == y
 
 
 class _Missing:
@@ -131,14 +144,20 @@ def check_finite(config: Any) -> None:
 
   Raises:
     errors.ConfigError: naming the field, e.g. "`learning_rate` must be
-      finite, got nan."
+      finite, got nan." (list items as `grid[1]`).
   """
-  for name, value in flatten(config).items():
-    values = value if isinstance(value, list) else [value]
-    for v in values:
-      if (isinstance(v, numbers.Real) and not isinstance(v, bool) and
-          not math.isfinite(float(v))):
-        raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
+  def walk(value, name):
+    if isinstance(value, dict):
+      for key, sub in value.items():
+        walk(sub, f"{name}.{key}" if name else key)
+    elif isinstance(value, list):
+      for i, sub in enumerate(value):
+        walk(sub, f"{name}[{i}]")
+    elif (isinstance(value, numbers.Real) and not isinstance(value, bool) and
+          not math.isfinite(float(value))):
+      raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
+
+  walk(to_dict(config), "")
 
 
 def check_int(name: str, value: Any, low: Optional[int] = None,
