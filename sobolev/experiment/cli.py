@@ -123,11 +123,18 @@ def run(main: Callable[[List[str]], Any],
   A `errors.UserError` (a bad setting, a workdir of other settings, a
   diverged run, unreadable checkpoints) is printed as `error: <message>` on
   stderr and the process exits with status 2; Ctrl-C exits with status 130
-  and one line. Other exceptions (bugs) keep their tracebacks.
+  and one line. Other exceptions (bugs) keep their tracebacks. absl logging
+  shows warnings and errors only, unless `--verbosity` is given.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
 
   def guarded(args):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from absl import logging  # pylint: disable=g-import-not-at-top
+    if not flags.FLAGS["verbosity"].present:
+      # absl apps log INFO to stderr by default (e.g. TensorFlow's
+      # "Sharding callback duration" on every checkpoint write).
+      logging.set_verbosity(logging.WARNING)
     try:
       return main(args)
     except errors.UserError as e:
