@@ -16,7 +16,6 @@ So `config.json` always describes the results next to it.
 """
 
 import os
-import shutil
 import time
 from typing import Any, Iterable
 
@@ -63,7 +62,11 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
   path = os.path.join(workdir, CONFIG_FILE)
   problem = None
   if os.path.exists(path):
-    differences = configs.diff(files.read_json(path), new, ignore)
+    try:
+      differences = configs.diff(files.read_json(path), new, ignore)
+    except (ValueError, TypeError) as e:  # Garbled or not a JSON object.
+      differences = None
+      problem = f"has an unreadable {CONFIG_FILE} ({e})"
     if differences:
       problem = ("holds results made with other settings: " +
                  "; ".join(differences))
@@ -76,8 +79,8 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
           "again, or --separate to keep these settings as a separate run "
           "set.")
     if if_different == "fresh":
-      aside = f"{os.path.normpath(workdir)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
-      shutil.move(workdir, aside)
+      aside = _aside_name(workdir)
+      os.rename(workdir, aside)  # Same parent, so an atomic rename.
       logging.warning("Moved the old contents of %s to %s.", workdir, aside)
     else:
       key = configs.settings_hash(
@@ -88,6 +91,16 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
   os.makedirs(workdir, exist_ok=True)
   files.write_json(path, new)
   return workdir
+
+
+def _aside_name(workdir: str) -> str:
+  """`<workdir>.old-<time>`, with a counter if that exists already."""
+  base = f"{os.path.normpath(workdir)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+  aside, n = base, 1
+  while os.path.exists(aside):
+    n += 1
+    aside = f"{base}-{n}"
+  return aside
 
 
 def _ignored(name: str, ignore: Iterable[str]) -> bool:
