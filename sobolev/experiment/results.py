@@ -7,6 +7,7 @@ strings (and None for empty optional fields) instead of strings.
 """
 
 import dataclasses
+import types
 import typing
 from typing import Any, List, Sequence, Type, TypeVar
 
@@ -65,7 +66,7 @@ def read(path: str, row_type: Type[T]) -> List[T]:
 
 def _convert(text: str, kind: Any) -> Any:
   origin = typing.get_origin(kind)
-  if origin is typing.Union:
+  if origin is typing.Union or origin is types.UnionType:  # `int | None` too.
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     if text == "":
       return None
