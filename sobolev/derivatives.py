@@ -1,70 +1,288 @@
 """Per-example input derivatives of a model, computed with `tf.GradientTape`.
 
 Every function here takes a callable `model` mapping a batch of inputs
-`x: [B, D]` to outputs `[B, O]` (a `[B]` output is treated as `[B, 1]`) and
-returns the model's values together with the requested derivatives, so one
-forward pass serves both. Derivatives are per example: example `b`'s output
-must depend only on example `b`'s input (true of any network without
-batch-coupling layers such as batch normalisation in training mode).
+`x: [B, ...]` (any shape with a leading batch axis: `[B, D]` vectors,
+`[B, H, W, C]` images, ...) to outputs `[B, O]` (a `[B]` output is treated as
+`[B, 1]`) and returns the model's values together with the requested
+derivatives, so one forward pass serves both. Below, `...` stands for the
+shape of one example, `x.shape[1:]`, and `D` for its number of elements.
+Derivatives are per example: example `b`'s output must depend only on
+example `b`'s input (true of any network without batch-coupling layers such
+as batch normalisation in training mode).
 
 Conventions (the paper's Figure 1b):
-  * Jacobian `J[b, o, d] = d m(x_b)_o / d x_b[d]`, shape `[B, O, D]`.
-  * Hessian `H[b, o, d, e] = d^2 m(x_b)_o / d x_b[d] d x_b[e]`,
-    shape `[B, O, D, D]`.
-  * Order-1 projection `D_x<m, v1> = J^T v1` with `v1` in output space,
-    shape `[B, D]` (a vector-Jacobian product; one backward pass).
+  * Jacobian `J[b, o, i] = d m(x_b)_o / d x_b[i]`, shape `[B, O, ...]`.
+  * Hessian `H[b, o, i, j] = d^2 m(x_b)_o / d x_b[i] d x_b[j]`,
+    shape `[B, O, ..., ...]`.
+  * Order-1 projection `D_x<m, v1> = J^T v1` with `v1 [B, O]` in output
+    space, shaped like `x` (a vector-Jacobian product; one backward pass).
   * Order-2 projection `D_x<D_x<m, v1>, v2> = (sum_o v1_o H_o) v2` with `v2`
-    in input space, shape `[B, D]` (a Hessian-vector product; two passes).
+    shaped like `x`, shaped like `x` (a Hessian-vector product; two passes).
+  `project_jacobian` and `project_hessian` contract full derivative tensors
+  with the same vectors (for targets given as full derivatives).
+
+Inputs given as a dict or tuple (a model taking several inputs): pass
+`wrt=` the key (or index) of the entry to differentiate with respect to; the
+other entries are passed to the model unchanged.
+
+Dtypes: `x` must be floating and the model must return the dtype of `x`;
+vectors and targets given as tensors must have that dtype too (NumPy and
+Python floating values are converted to it); mismatches raise a `TypeError`
+naming both dtypes.
 
 All functions work eagerly, inside `tf.function`, and inside
 `tf.function(jit_compile=True)`.
 """
 
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
-Model = Callable[[tf.Tensor], tf.Tensor]
+Model = Callable[[Any], tf.Tensor]
+# v1 as a tensor `[O]` or `[B, O]`, or a callable `out_dim -> [B, O]` called
+# once the model's output dimension is known (after the forward pass).
+Vector = Union[tf.Tensor, np.ndarray, Callable[[Any], tf.Tensor]]
+
+
+def _is_structure(x) -> bool:
+  """Whether `x` is a dict, or a list/tuple holding tensors, arrays or dicts.
+
+  (A nested Python list of numbers is a tensor, not a structure.)
+  """
+  if isinstance(x, Mapping):
+    return True
+  if isinstance(x, (list, tuple)):
+    return any(isinstance(e, (tf.Tensor, tf.Variable, np.ndarray, Mapping))
+               or _is_structure(e) for e in x)
+  return False
+
+
+def _structure_error(x, name: str) -> TypeError:
+  if isinstance(x, Mapping):
+    keys = sorted(map(str, x))
+    example = f"wrt={keys[0]!r}" if keys else "wrt='<key>'"
+    return TypeError(
+        f"`{name}` is a dict with keys {keys}: pass `wrt=` the key of the "
+        f"entry to differentiate with respect to (e.g. {example}); the other "
+        "entries are passed to the model unchanged.")
+  return TypeError(
+      f"`{name}` is a {type(x).__name__} of {len(x)} entries: pass `wrt=` "
+      "the index of the entry to differentiate with respect to (e.g. "
+      "wrt=0); the other entries are passed to the model unchanged.")
 
 
 def check_inputs(x: tf.Tensor, name: str = "x") -> tf.Tensor:
-  """Converts `x` to a floating tensor and checks it is `[B, D]`.
+  """Converts `x` to a floating tensor and checks it is `[B, ...]`.
 
   Args:
-    x: model inputs, shape `[B, D]`.
+    x: model inputs, shape `[B, ...]` (rank >= 2).
     name: the argument's name, used in error messages.
 
   Returns:
     `x` as a `tf.Tensor`.
 
   Raises:
-    TypeError: if `x` is not floating point.
-    ValueError: if `x` is not of rank 2.
+    TypeError: if `x` is not floating point, or is a dict or tuple of inputs
+      (then the message says to pass `wrt=`).
+    ValueError: if `x` has rank < 2 or a batch size of 0 (known statically).
   """
+  if _is_structure(x):
+    raise _structure_error(x, name)
   x = tf.convert_to_tensor(x)
   if not x.dtype.is_floating:
     raise TypeError(
         f"`{name}` must be a floating point tensor (derivatives with respect "
         f"to it are taken), got dtype {x.dtype.name}.")
-  if x.shape.rank is not None and x.shape.rank != 2:
+  if x.shape.rank is not None and x.shape.rank < 2:
     raise ValueError(
-        f"`{name}` must have shape [batch, input_dim], got shape {x.shape}.")
+        f"`{name}` must have shape [batch, ...] with at least one axis per "
+        f"example (e.g. [batch, input_dim]), got shape {x.shape}; reshape "
+        "scalar inputs to [batch, 1].")
+  if x.shape.rank is not None and x.shape[0] == 0:
+    raise ValueError(f"`{name}` has batch size 0; Sobolev losses need at "
+                     "least one example.")
   return x
 
 
+def with_respect_to(model: Model, inputs: Any,
+                    wrt: Optional[Union[str, int]] = None,
+                    name: str = "x") -> Tuple[Model, Any]:
+  """Binds a model of several inputs to the entry `wrt` of `inputs`.
+
+  Args:
+    model: callable taking `inputs` (a tensor, or a dict or tuple of them).
+    inputs: the model's input: a tensor `[B, ...]`, or a dict or tuple.
+    wrt: for a dict, the key of the entry to differentiate with respect to;
+      for a tuple or list, its index; None for a plain tensor.
+    name: the argument's name, used in error messages.
+
+  Returns:
+    `(fn, x)`: `x` is the selected entry and `fn(z)` calls `model` on
+    `inputs` with that entry replaced by `z` (`fn` is `model` itself when
+    `wrt` is None).
+
+  Raises:
+    TypeError: if `inputs` is a dict or tuple and `wrt` is None, or `wrt` is
+      given for a plain tensor.
+    ValueError: if `wrt` names no entry of `inputs`.
+  """
+  if wrt is None:
+    if _is_structure(inputs):
+      raise _structure_error(inputs, name)
+    return model, inputs
+  if isinstance(inputs, Mapping):
+    if wrt not in inputs:
+      raise ValueError(f"`wrt`={wrt!r} is not a key of `{name}` "
+                       f"(keys: {sorted(map(str, inputs))}).")
+
+    def fn(z):
+      replaced = dict(inputs)
+      replaced[wrt] = z
+      return model(type(inputs)(replaced) if type(inputs) is not dict
+                   else replaced)
+
+    return fn, inputs[wrt]
+  if isinstance(inputs, (list, tuple)):
+    if (isinstance(wrt, bool) or not isinstance(wrt, (int, np.integer)) or
+        not -len(inputs) <= wrt < len(inputs)):
+      raise ValueError(f"`wrt` must be an index into `{name}` (a "
+                       f"{type(inputs).__name__} of {len(inputs)} entries), "
+                       f"got {wrt!r}.")
+
+    def fn_seq(z):
+      replaced = list(inputs)
+      replaced[wrt] = z
+      return model(type(inputs)(replaced))
+
+    return fn_seq, inputs[wrt]
+  raise TypeError(f"`wrt`={wrt!r} is only for inputs given as a dict or "
+                  f"tuple; `{name}` is a {type(inputs).__name__}.")
+
+
+def as_dtype(value: Any, dtype: tf.DType, name: str) -> tf.Tensor:
+  """Converts `value` to a tensor of the model's floating `dtype`.
+
+  NumPy arrays and Python numbers of a floating type are converted; tensors
+  must already have `dtype`; integer or boolean values are rejected.
+
+  Args:
+    value: a tensor, array or nested Python list.
+    dtype: the model's dtype (the dtype of `x`).
+    name: the argument's name, used in error messages.
+
+  Returns:
+    A tensor of dtype `dtype`.
+
+  Raises:
+    TypeError: on a dtype mismatch (the message names both dtypes).
+  """
+  if tf.is_tensor(value) or isinstance(value, tf.Variable):
+    if value.dtype != dtype:
+      raise TypeError(
+          f"`{name}` has dtype {value.dtype.name} but the model computes in "
+          f"{dtype.name} (the dtype of `x`); cast it with "
+          f"tf.cast({name}, tf.{dtype.name}).")
+    return tf.convert_to_tensor(value)
+  array = np.asarray(value)
+  if array.dtype.kind != "f":
+    raise TypeError(
+        f"`{name}` has dtype {array.dtype.name} but the model computes in "
+        f"{dtype.name} (the dtype of `x`); give floating values.")
+  return tf.convert_to_tensor(array, dtype=dtype)
+
+
+def batch_size(x: tf.Tensor):
+  """The batch size: a Python int when known statically, else a tensor."""
+  return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
+
+def example_size(x: tf.Tensor):
+  """Elements per example `D = prod(x.shape[1:])`: an int when known."""
+  if x.shape[1:].is_fully_defined():
+    return int(np.prod(x.shape[1:]))
+  return tf.reduce_prod(tf.shape(x)[1:])
+
+
+def example_shape(x: tf.Tensor) -> list:
+  """`x.shape[1:]` as a list of ints (static) or scalar tensors."""
+  dynamic = None
+  out = []
+  for i, dim in enumerate(x.shape[1:], start=1):
+    if dim is None:
+      dynamic = tf.shape(x) if dynamic is None else dynamic
+      dim = dynamic[i]
+    out.append(dim)
+  return out
+
+
+def assert_batch(t: tf.Tensor, batch, name: str,
+                 what: str = "`x`") -> tf.Tensor:
+  """Checks that `t` has leading dimension `batch` (statically or at run time).
+
+  Args:
+    t: a tensor `[N, ...]`.
+    batch: the expected N, an int or a scalar tensor.
+    name: the tensor's name, used in error messages.
+    what: what `batch` is the batch size of, for error messages.
+
+  Returns:
+    `t`, with a run-time assertion attached when the sizes are not both
+    known statically (so that, inside `tf.function` with an unknown batch,
+    a batch-1 tensor cannot broadcast against a larger batch).
+
+  Raises:
+    ValueError: if the static batch sizes differ.
+  """
+  static = t.shape[0] if t.shape.rank else None
+  if isinstance(batch, (int, np.integer)) and static is not None:
+    if static != batch:
+      raise ValueError(f"`{name}` has batch size {static} but {what} has "
+                       f"{batch}.")
+    return t
+  if tf.executing_eagerly():
+    if int(tf.shape(t)[0]) != int(batch):
+      raise ValueError(f"`{name}` has batch size {int(tf.shape(t)[0])} but "
+                       f"{what} has {int(batch)}.")
+    return t
+  with tf.control_dependencies([tf.debugging.assert_equal(
+      tf.shape(t)[0], tf.cast(batch, tf.int32),
+      message=f"`{name}` and {what} must have the same batch size.")]):
+    return tf.identity(t)
+
+
 def as_2d_output(y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-  """Normalises a model output to `[B, O]`."""
+  """Normalises a model output to `[B, O]` and checks it against `x`.
+
+  Args:
+    y: the model's output, `[B, O]` or `[B]`.
+    x: the model's input `[B, ...]`.
+
+  Returns:
+    `y` as `[B, O]`.
+
+  Raises:
+    ValueError: for an output of another rank or batch size.
+    TypeError: for an output that is not floating point or whose dtype
+      differs from `x`'s (the message names both dtypes).
+  """
+  y = tf.convert_to_tensor(y)
   if y.shape.rank == 1:
     y = y[:, None]
   if y.shape.rank != 2:
     raise ValueError(
-        "The model must map inputs [batch, input_dim] to outputs "
+        "The model must map inputs [batch, ...] to outputs "
         f"[batch, output_dim] or [batch]; got output shape {y.shape} for "
         f"input shape {x.shape}.")
   if not y.dtype.is_floating:
     raise TypeError(
         f"The model's output must be floating point, got {y.dtype.name}.")
-  return y
+  if y.dtype != x.dtype:
+    raise TypeError(
+        f"The model returned dtype {y.dtype.name} for inputs `x` of dtype "
+        f"{x.dtype.name}; derivatives need one dtype: give `x` as "
+        f"{y.dtype.name} or cast the model's output to {x.dtype.name}.")
+  return assert_batch(y, batch_size(x), "the model's output")
 
 
 def not_connected_error(what: str) -> ValueError:
@@ -76,37 +294,45 @@ def not_connected_error(what: str) -> ValueError:
       "`tf.stop_gradient` or non-differentiable op cuts the path.")
 
 
-def _check_vector(v: tf.Tensor, dim: int, batch: tf.Tensor, dtype: tf.DType,
+def _check_vector(v: tf.Tensor, shape: list, batch, dtype: tf.DType,
                   name: str) -> tf.Tensor:
-  """Checks a projection vector `[dim]` or `[B, dim]` and broadcasts it."""
-  v = tf.convert_to_tensor(v, dtype=dtype)
-  if v.shape.rank not in (1, 2):
-    raise ValueError(f"`{name}` must have shape [{dim}] or [batch, {dim}], "
-                     f"got {v.shape}.")
-  if v.shape[-1] is not None and dim is not None and v.shape[-1] != dim:
-    raise ValueError(f"`{name}` must have last dimension {dim}, got shape "
-                     f"{v.shape}.")
-  if v.shape.rank == 1:
-    v = tf.broadcast_to(v[None, :], tf.stack([batch, tf.shape(v)[0]]))
-  return v
+  """Checks a vector `[*shape]` (shared) or `[B, *shape]`; returns the latter."""
+  v = as_dtype(v, dtype, name)
+  rank = len(shape)
+  described = "[" + ", ".join(str(d) if isinstance(d, int) else "?"
+                              for d in shape) + "]"
+  if v.shape.rank not in (rank, rank + 1):
+    raise ValueError(f"`{name}` must have shape {described} or "
+                     f"[batch] + {described}, got shape {v.shape}.")
+  tail = v.shape[v.shape.rank - rank:]
+  for got, want in zip(tail, shape):
+    if got is not None and isinstance(want, int) and got != want:
+      raise ValueError(f"`{name}` must have shape {described} or "
+                       f"[batch] + {described}, got shape {v.shape}.")
+  if v.shape.rank == rank:
+    return tf.broadcast_to(v[None], tf.concat([[batch], tf.shape(v)], 0))
+  return assert_batch(v, batch, name)
 
 
-def value_and_gradient(model: Model,
-                       x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def value_and_gradient(model: Model, x: tf.Tensor,
+                       wrt: Optional[Union[str, int]] = None
+                      ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and input gradients of a scalar-output model.
 
   Args:
-    model: callable mapping `[B, D]` to `[B]` or `[B, 1]`.
-    x: inputs, shape `[B, D]`.
+    model: callable mapping `[B, ...]` to `[B]` or `[B, 1]`.
+    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
+    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
   Returns:
     `(y, g)`: values `[B, 1]` and gradients `g[b] = d m(x_b) / d x_b`,
-    shape `[B, D]`.
+    shaped like `x`.
 
   Raises:
     ValueError: if the model has more than one output or does not depend on
       `x`.
   """
+  model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
   with tf.GradientTape() as tape:
     tape.watch(x)
@@ -132,24 +358,27 @@ def _unroll(unroll: Optional[bool], count) -> bool:
 
 def value_and_jacobian(model: Model,
                        x: tf.Tensor,
-                       unroll: Optional[bool] = None
+                       unroll: Optional[bool] = None,
+                       wrt: Optional[Union[str, int]] = None
                       ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and per-example input Jacobians.
 
   Args:
-    model: callable mapping `[B, D]` to `[B, O]`.
-    x: inputs, shape `[B, D]`.
+    model: callable mapping `[B, ...]` to `[B, O]`.
+    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
     unroll: compute the O rows of the Jacobian with O separate backward
       passes (True) or one vectorised `batch_jacobian` (False, `pfor`). The
       default unrolls when O <= `UNROLL_LIMIT`, which is faster for few
       outputs and keeps XLA compilation quick. Same numbers either way.
+    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
   Returns:
-    `(y, J)`: values `[B, O]` and Jacobians `[B, O, D]`.
+    `(y, J)`: values `[B, O]` and Jacobians `[B, O, ...]`.
 
   Raises:
     ValueError: if the model does not depend on `x`.
   """
+  model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
@@ -169,130 +398,207 @@ def value_and_jacobian(model: Model,
   if g is None:
     raise not_connected_error("the Jacobian")
   if out_dim == 1:
-    return y, g[:, None, :]
+    return y, g[:, None]
   return y, tape.batch_jacobian(y, x)
 
 
 def value_and_hessian(
     model: Model,
     x: tf.Tensor,
-    unroll: Optional[bool] = None) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    unroll: Optional[bool] = None,
+    wrt: Optional[Union[str, int]] = None
+) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Values, per-example Jacobians and per-example Hessians (nested tapes).
 
   Args:
-    model: callable mapping `[B, D]` to `[B, O]`.
-    x: inputs, shape `[B, D]`.
+    model: callable mapping `[B, ...]` to `[B, O]`.
+    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
     unroll: compute the Hessian with O * D separate second backward passes
       (True) or a vectorised `batch_jacobian` (False). The default unrolls
       when O * D <= 2 * `UNROLL_LIMIT`. Same numbers either way.
+    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
   Returns:
-    `(y, J, H)`: values `[B, O]`, Jacobians `[B, O, D]` and Hessians
-    `[B, O, D, D]`. The Hessian of a piecewise-linear model (ReLU layers and
-    a linear output) is identically zero.
+    `(y, J, H)`: values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
+    `[B, O, ..., ...]`. The Hessian of a piecewise-linear model (ReLU layers
+    and a linear output) is identically zero.
 
   Raises:
     ValueError: if the model does not depend on `x`.
   """
+  model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
   zero = tf.UnconnectedGradients.ZERO
   with tf.GradientTape(persistent=True) as outer:
     outer.watch(x)
     y, jac = value_and_jacobian(model, x, unroll=unroll)
-    out_dim, in_dim = jac.shape[1], jac.shape[2]
-    count = (out_dim * in_dim if out_dim is not None and in_dim is not None
-             else None)
+    out_dim, in_dim = jac.shape[1], example_size(x)
+    count = (out_dim * in_dim
+             if out_dim is not None and isinstance(in_dim, int) else None)
     unrolled = _unroll(unroll, count // 2 if count else None)
+    if count is None and unrolled:
+      raise ValueError("unroll=True needs static output and input sizes.")
+    batch = batch_size(x)
+    flat = (jac if x.shape.rank == 2 else
+            tf.reshape(jac, [batch, -1 if out_dim is None else out_dim,
+                             in_dim]))
     if unrolled:
-      entries = [[jac[:, o, d] for d in range(in_dim)] for o in range(out_dim)]
+      entries = [flat[:, o, d] for o in range(out_dim) for d in range(in_dim)]
     else:
-      flat = tf.reshape(jac, tf.stack([tf.shape(x)[0], -1]))
+      flat = tf.reshape(flat, [batch, -1])
   if unrolled:
-    hess = tf.stack([
-        tf.stack([outer.gradient(e, x, unconnected_gradients=zero)
-                  for e in row], axis=1) for row in entries], axis=1)
-    return y, jac, hess
-  hess = outer.batch_jacobian(flat, x, unconnected_gradients=zero)
-  batch, o_dim, d_dim = tf.unstack(tf.shape(jac))
-  hess = tf.reshape(hess, tf.stack([batch, o_dim, d_dim, d_dim]))
+    hess = tf.stack([outer.gradient(e, x, unconnected_gradients=zero)
+                     for e in entries], axis=1)  # [B, O * D, ...]
+  else:
+    hess = outer.batch_jacobian(flat, x, unconnected_gradients=zero)
+  o_dim = out_dim if out_dim is not None else tf.shape(jac)[1]
+  shape = example_shape(x)
+  hess = tf.reshape(hess, [batch, o_dim] + shape + shape)
   return y, jac, hess
 
 
-def value_and_vjp(model: Model, x: tf.Tensor,
-                  v1: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def _sum_per_example(t: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_sum(t, axis=list(range(1, t.shape.rank)))
+
+
+def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
+                  wrt: Optional[Union[str, int]] = None
+                 ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and the order-1 projection `D_x<m, v1> = J^T v1`.
 
   Args:
-    model: callable mapping `[B, D]` to `[B, O]`.
-    x: inputs, shape `[B, D]`.
-    v1: output-space vectors, shape `[O]` (shared) or `[B, O]`.
+    model: callable mapping `[B, ...]` to `[B, O]`.
+    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
+    v1: output-space vectors, shape `[O]` (shared) or `[B, O]`; or a
+      callable `v1(O) -> [B, O]` called once after the forward pass, when
+      the output dimension `O` (an int, or a scalar tensor if unknown) is
+      known (this is how `SobolevLoss` samples its directions).
+    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
   Returns:
-    `(y, p1)`: values `[B, O]` and projections `[B, D]`.
+    `(y, p1)`: values `[B, O]` and projections shaped like `x`.
 
   Raises:
     ValueError: if shapes do not match or the model does not depend on `x`.
+    TypeError: if `v1`'s dtype is not the model's.
   """
+  model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
   with tf.GradientTape() as tape:
     tape.watch(x)
     y = as_2d_output(model(x), x)
-  v1 = _check_vector(v1, y.shape[1], tf.shape(x)[0], y.dtype, "v1")
-  p1 = tape.gradient(y, x, output_gradients=v1)
+  out_dim = y.shape[1] if y.shape[1] is not None else tf.shape(y)[1]
+  if callable(v1) and not tf.is_tensor(v1):
+    v1 = v1(out_dim)
+  v1 = _check_vector(v1, [out_dim], batch_size(x), y.dtype, "v1")
+  p1 = tape.gradient(y, x, output_gradients=tf.stop_gradient(v1))
   if p1 is None:
     raise not_connected_error("the vector-Jacobian product")
   return y, p1
 
 
 def value_and_hvp(
-    model: Model, x: tf.Tensor, v1: tf.Tensor,
-    v2: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    model: Model, x: tf.Tensor, v1: Vector, v2: tf.Tensor,
+    wrt: Optional[Union[str, int]] = None
+) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Values and the order-1 and order-2 projections (nested tapes).
 
   Args:
-    model: callable mapping `[B, D]` to `[B, O]`.
-    x: inputs, shape `[B, D]`.
-    v1: output-space vectors, shape `[O]` or `[B, O]`.
-    v2: input-space vectors, shape `[D]` or `[B, D]`.
+    model: callable mapping `[B, ...]` to `[B, O]`.
+    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
+    v1: output-space vectors, shape `[O]` or `[B, O]`, or a callable as in
+      `value_and_vjp`.
+    v2: input-space vectors shaped like one example (`x.shape[1:]`, shared)
+      or like `x`.
+    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
   Returns:
-    `(y, p1, p2)`: values `[B, O]`, `p1 = D_x<m, v1>` of shape `[B, D]` and
-    `p2 = D_x<D_x<m, v1>, v2>` of shape `[B, D]`.
+    `(y, p1, p2)`: values `[B, O]`, `p1 = D_x<m, v1>` and
+    `p2 = D_x<D_x<m, v1>, v2>`, both shaped like `x`.
 
   Raises:
     ValueError: if shapes do not match or the model does not depend on `x`.
+    TypeError: if a vector's dtype is not the model's.
   """
+  model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
+  v2 = _check_vector(v2, example_shape(x), batch_size(x), x.dtype, "v2")
   with tf.GradientTape() as outer:
     outer.watch(x)
     y, p1 = value_and_vjp(model, x, v1)
-    v2 = _check_vector(v2, x.shape[1], tf.shape(x)[0], x.dtype, "v2")
-    inner = tf.reduce_sum(p1 * v2, axis=1)
+    inner = _sum_per_example(p1 * tf.stop_gradient(v2))
   p2 = outer.gradient(inner, x,
                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
   return y, p1, p2
 
 
-def gradient(model: Model, x: tf.Tensor) -> tf.Tensor:
-  """Input gradients `[B, D]` of a scalar-output model."""
-  return value_and_gradient(model, x)[1]
+def project_jacobian(jacobian: tf.Tensor, v1: tf.Tensor) -> tf.Tensor:
+  """`J^T v1` from full Jacobians: what `value_and_vjp` computes.
+
+  Args:
+    jacobian: `[N, O, ...]`.
+    v1: `[N, O]`.
+
+  Returns:
+    `[N, ...]`: `sum_o v1[n, o] J[n, o, ...]`.
+  """
+  if jacobian.shape.rank == 3:
+    # v1^T J as a batched matmul: under XLA on CPU this is ~4x faster than
+    # the equivalent einsum (measured, O = 100).
+    return tf.squeeze(tf.matmul(v1[:, None, :], jacobian), axis=1)
+  shape = tf.shape(jacobian)
+  flat = tf.reshape(jacobian, tf.stack([shape[0], shape[1], -1]))
+  out = tf.squeeze(tf.matmul(v1[:, None, :], flat), axis=1)
+  return tf.reshape(out, tf.concat([shape[:1], shape[2:]], 0))
 
 
-def jacobian(model: Model, x: tf.Tensor) -> tf.Tensor:
-  """Per-example input Jacobians `[B, O, D]`."""
-  return value_and_jacobian(model, x)[1]
+def project_hessian(hessian: tf.Tensor, v1: tf.Tensor,
+                    v2: tf.Tensor) -> tf.Tensor:
+  """`(sum_o v1_o H_o) v2` from full Hessians: what `value_and_hvp` computes.
+
+  Args:
+    hessian: `[N, O, ..., ...]`.
+    v1: `[N, O]`.
+    v2: `[N, ...]` (shaped like the inputs).
+
+  Returns:
+    `[N, ...]`, shaped like `v2`.
+  """
+  if hessian.shape.rank == 4:
+    return tf.einsum("bo,bode,be->bd", v1, hessian, v2)
+  batch, out_dim = tf.shape(hessian)[0], tf.shape(hessian)[1]
+  flat_v2 = tf.reshape(v2, tf.stack([batch, -1]))
+  in_dim = tf.shape(flat_v2)[1]
+  flat = tf.reshape(hessian, tf.stack([batch, out_dim, in_dim, in_dim]))
+  out = tf.einsum("bo,bode,be->bd", v1, flat, flat_v2)
+  return tf.reshape(out, tf.shape(v2))
 
 
-def hessian(model: Model, x: tf.Tensor) -> tf.Tensor:
-  """Per-example input Hessians `[B, O, D, D]`."""
-  return value_and_hessian(model, x)[2]
+def gradient(model: Model, x: tf.Tensor,
+             wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+  """Input gradients (shaped like `x`) of a scalar-output model."""
+  return value_and_gradient(model, x, wrt=wrt)[1]
 
 
-def vjp(model: Model, x: tf.Tensor, v1: tf.Tensor) -> tf.Tensor:
-  """Order-1 projections `D_x<m, v1>`, shape `[B, D]`."""
-  return value_and_vjp(model, x, v1)[1]
+def jacobian(model: Model, x: tf.Tensor,
+             wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+  """Per-example input Jacobians `[B, O, ...]`."""
+  return value_and_jacobian(model, x, wrt=wrt)[1]
 
 
-def hvp(model: Model, x: tf.Tensor, v1: tf.Tensor, v2: tf.Tensor) -> tf.Tensor:
-  """Order-2 projections `D_x<D_x<m, v1>, v2>`, shape `[B, D]`."""
-  return value_and_hvp(model, x, v1, v2)[2]
+def hessian(model: Model, x: tf.Tensor,
+            wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+  """Per-example input Hessians `[B, O, ..., ...]`."""
+  return value_and_hessian(model, x, wrt=wrt)[2]
+
+
+def vjp(model: Model, x: tf.Tensor, v1: Vector,
+        wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+  """Order-1 projections `D_x<m, v1>`, shaped like `x`."""
+  return value_and_vjp(model, x, v1, wrt=wrt)[1]
+
+
+def hvp(model: Model, x: tf.Tensor, v1: Vector, v2: tf.Tensor,
+        wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+  """Order-2 projections `D_x<D_x<m, v1>, v2>`, shaped like `x`."""
+  return value_and_hvp(model, x, v1, v2, wrt=wrt)[2]

@@ -10,6 +10,12 @@ default, `h_d = step * max(1, |x_d|)`, which keeps the estimate accurate across
 scales; the default step `1e-5` is near-optimal for float64 evaluation
 (eps^(1/3) ~ 6e-6). Computation is in float64 and vectorised: each call
 evaluates `f` on `2 * D` stacked copies of the batch.
+
+Steps too small for float64 are rejected: every step must satisfy
+`h_d >= MIN_RELATIVE_STEP * max(1, |x_d|)` (100 float64 machine epsilons,
+about 2.2e-14), below which `x_d + h_d` rounds back towards `x_d` and the
+estimate is dominated (or, for tiny steps such as 1e-300, replaced) by
+rounding error.
 """
 
 from typing import Callable, Union
@@ -17,6 +23,8 @@ from typing import Callable, Union
 import numpy as np
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+MIN_RELATIVE_STEP = 100.0 * float(np.finfo(np.float64).eps)
 
 
 def _steps(x: np.ndarray, step: Union[float, np.ndarray],
@@ -31,6 +39,15 @@ def _steps(x: np.ndarray, step: Union[float, np.ndarray],
   h = np.broadcast_to(step, x.shape)
   if relative:
     h = h * np.maximum(1.0, np.abs(x))
+  floor = MIN_RELATIVE_STEP * np.maximum(1.0, np.abs(x))
+  if np.any(h < floor):
+    worst = np.unravel_index(np.argmax(floor / h), h.shape)
+    raise ValueError(
+        f"`step` is too small for float64: the step {h[worst]:.3g} on input "
+        f"coordinate {worst[1]} (x = {x[worst]:.6g}) is below "
+        f"{MIN_RELATIVE_STEP:.2g} * max(1, |x|) = {floor[worst]:.3g}, where "
+        "rounding error swamps the difference quotient; use a step near "
+        "1e-5 (relative).")
   return h
 
 
@@ -63,7 +80,8 @@ def jacobian(f: ArrayFn,
 
   Raises:
     TypeError: if `f` is not callable.
-    ValueError: for bad shapes, non-positive steps, or a non-finite `f`.
+    ValueError: for bad shapes, non-positive steps, steps too small for
+      float64 (see the module docstring), or a non-finite `f`.
   """
   x = _check(f, x)
   n, d = x.shape

@@ -16,8 +16,14 @@ tape-based ones (`sobolev.derivatives`) up to floating-point rounding; tests
 check this.
 
 Supported: `snt.nets.MLP` without dropout, with activation one of relu,
-leaky_relu (alpha 0.2), elu, softplus, tanh, sigmoid. `supports(model)` says
-whether a model qualifies; everything else goes through the generic tapes.
+leaky_relu (alpha 0.2), elu, softplus, tanh, sigmoid, on inputs `[B, D]`.
+The network is recomputed from its layers, so forward mode is only used where
+that is provably the model's own computation: `supports(model)` accepts
+exactly the type `snt.nets.MLP`; `supports(model, allow_subclasses=True)` (an
+explicit opt-in, `SobolevLoss(jacobian_mode='forward')`) also accepts
+subclasses that do not override `__call__`. A subclass that overrides
+`__call__` is never supported (its layers alone are not the model).
+Everything else goes through the generic tapes.
 """
 
 from typing import Callable, Optional, Tuple
@@ -50,11 +56,33 @@ def _derivative(activation) -> Optional[Callable[[tf.Tensor, tf.Tensor],
   return None
 
 
-def supports(model) -> bool:
-  """Whether `model` is an MLP this module can differentiate in forward mode."""
-  return (isinstance(model, snt.nets.MLP) and
+def supports(model, allow_subclasses: bool = False) -> bool:
+  """Whether `model` is an MLP this module can differentiate in forward mode.
+
+  Args:
+    model: any callable.
+    allow_subclasses: also accept subclasses of `snt.nets.MLP` that do not
+      override `__call__` (an explicit opt-in; by default only the exact type
+      `snt.nets.MLP` qualifies).
+
+  Returns:
+    True for a supported MLP (no dropout, a supported activation).
+  """
+  mlp = snt.nets.MLP
+  if allow_subclasses:
+    exact = (isinstance(model, mlp) and
+             getattr(type(model), "__call__", None) is mlp.__call__)
+  else:
+    exact = type(model) is mlp  # pylint: disable=unidiomatic-typecheck
+  return (exact and
           not getattr(model, "_dropout_rate", None) and
           _derivative(getattr(model, "_activation", None)) is not None)
+
+
+def overrides_call(model) -> bool:
+  """Whether `model` subclasses `snt.nets.MLP` and overrides `__call__`."""
+  return (isinstance(model, snt.nets.MLP) and
+          getattr(type(model), "__call__", None) is not snt.nets.MLP.__call__)
 
 
 def output_size(mlp: snt.nets.MLP) -> int:
@@ -62,23 +90,32 @@ def output_size(mlp: snt.nets.MLP) -> int:
   return mlp._layers[-1].output_size  # pylint: disable=protected-access
 
 
-def mlp_value_and_jacobian(mlp: snt.nets.MLP,
-                           x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+def mlp_value_and_jacobian(
+    mlp: snt.nets.MLP, x: tf.Tensor,
+    allow_subclasses: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and per-example input Jacobians of an MLP by forward mode.
 
   Args:
-    mlp: an `snt.nets.MLP` for which `supports(mlp)` is True.
+    mlp: an `snt.nets.MLP` for which `supports(mlp, allow_subclasses)` is
+      True.
     x: inputs `[B, D]`.
+    allow_subclasses: accept subclasses that do not override `__call__`.
 
   Returns:
     `(y, J)`: values `[B, O]` and Jacobians `[B, O, D]`.
 
   Raises:
-    ValueError: if the MLP is not supported.
+    ValueError: if the MLP is not supported or `x` is not `[B, D]` with a
+      known D.
   """
-  if not supports(mlp):
-    raise ValueError("mlp_value_and_jacobian needs an snt.nets.MLP without "
-                     "dropout and with a supported activation.")
+  if not supports(mlp, allow_subclasses=allow_subclasses):
+    raise ValueError("mlp_value_and_jacobian needs an snt.nets.MLP (exactly "
+                     "that type, or with allow_subclasses=True a subclass "
+                     "that does not override __call__) without dropout and "
+                     "with a supported activation.")
+  if x.shape.rank != 2 or x.shape[1] is None:
+    raise ValueError("mlp_value_and_jacobian needs inputs [B, D] with a "
+                     f"static D, got shape {x.shape}.")
   deriv = _derivative(mlp._activation)  # pylint: disable=protected-access
   layers = mlp._layers  # pylint: disable=protected-access
   activate_final = mlp._activate_final  # pylint: disable=protected-access

@@ -1,19 +1,66 @@
 """Per-order loss functions `l_j(prediction, target)` for Sobolev training.
 
-Every loss maps a prediction and a target of the same shape `[N, ...]` to a
-scalar: the mean over the leading (example) axis of a per-example error summed
-over all other axes. With `l2` this gives, per example, the squared error of
-the value (order 0), the squared Frobenius norm of the Jacobian error
-(order 1) and the sum over outputs of squared Frobenius norms of the Hessian
-errors (order 2): the paper's Eq. 1 with L2 losses. Targets are wrapped in
-`tf.stop_gradient`.
+Every loss compares a prediction and a target of the same shape `[N, ...]`
+through a per-example error summed over all axes but the first. The plain
+functions (`l2`, `l1`, `l2_norm`) return the mean over the N examples (a
+scalar); their `*_per_example` twins return the N per-example errors `[N]`,
+which `SobolevLoss` uses for per-example, weighted and masked losses. With
+`l2` the per-example error is the squared error of the value (order 0), the
+squared Frobenius norm of the Jacobian error (order 1) and the sum over
+outputs of squared Frobenius norms of the Hessian errors (order 2): the
+paper's Eq. 1 with L2 losses. Targets are wrapped in `tf.stop_gradient`.
+
+Shapes must match exactly: a prediction `[4, 1]` and a target `[4]` raise a
+`ValueError` instead of broadcasting to `[4, 4]` (checked statically, and at
+run time when a shape is only known then).
+
+A user loss is any callable `(prediction [N, ...], target [N, ...])` returning
+either per-example losses `[N]` (needed for `SobolevLoss`'s `per_example`,
+`sample_weights` and `masks`) or a scalar (the mean over examples).
 """
 
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import tensorflow as tf
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def check_same_shape(prediction: tf.Tensor, target: tf.Tensor,
+                     name: str = "target") -> tf.Tensor:
+  """Raises unless `prediction` and `target` have the same shape.
+
+  Args:
+    prediction: `[N, ...]`.
+    target: must have the shape of `prediction`.
+    name: how to call `target` in the error message.
+
+  Returns:
+    `target`, with a run-time shape assertion attached when the static shapes
+    cannot decide (inside `tf.function` with unknown dimensions).
+
+  Raises:
+    ValueError: if the static shapes differ (the error names both).
+  """
+  p_shape, t_shape = prediction.shape, target.shape
+  if p_shape.rank is not None and t_shape.rank is not None:
+    if (p_shape.rank != t_shape.rank or
+        not p_shape.is_compatible_with(t_shape)):
+      raise ValueError(
+          f"The prediction has shape {p_shape} but the {name} has shape "
+          f"{t_shape}: they must be equal (no broadcasting).")
+    if p_shape.is_fully_defined() and t_shape.is_fully_defined():
+      return target
+  if tf.executing_eagerly():
+    if p_shape != t_shape:
+      raise ValueError(f"The prediction has shape {p_shape} but the {name} "
+                       f"has shape {t_shape}: they must be equal.")
+    return target
+  with tf.control_dependencies([tf.debugging.assert_equal(
+      tf.shape(prediction), tf.shape(target),
+      message=f"The prediction and the {name} must have equal shapes (no "
+      "broadcasting).")]):
+    return tf.identity(target)
 
 
 def _per_example(x: tf.Tensor) -> tf.Tensor:
@@ -21,6 +68,43 @@ def _per_example(x: tf.Tensor) -> tf.Tensor:
   if x.shape.rank is not None and x.shape.rank <= 1:
     return x
   return tf.reduce_sum(tf.reshape(x, tf.stack([tf.shape(x)[0], -1])), axis=1)
+
+
+def _difference(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+  target = check_same_shape(prediction, target)
+  return prediction - tf.stop_gradient(target)
+
+
+def l2_per_example(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+  """Per-example summed squared error.
+
+  Args:
+    prediction: `[N, ...]`.
+    target: same shape as `prediction`; receives no gradient.
+
+  Returns:
+    `[N]`: `sum_rest (prediction - target)^2` per example.
+
+  Raises:
+    ValueError: if the shapes differ.
+  """
+  return _per_example(tf.square(_difference(prediction, target)))
+
+
+def l1_per_example(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+  """Per-example summed absolute error (shapes as `l2_per_example`)."""
+  return _per_example(tf.abs(_difference(prediction, target)))
+
+
+def l2_norm_per_example(prediction: tf.Tensor,
+                        target: tf.Tensor) -> tf.Tensor:
+  """Per-example Euclidean norm of the error, `sqrt(sum_rest diff^2 + 1e-12)`.
+
+  This is the paper's distillation penalty `||D<log pi*, v> - D<log pi, v>||`.
+  The small epsilon keeps its gradient finite at zero error.
+  """
+  diff = _difference(prediction, target)
+  return tf.sqrt(_per_example(tf.square(diff)) + 1e-12)
 
 
 def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -32,9 +116,11 @@ def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
   Returns:
     A scalar: `mean_n sum_rest (prediction - target)^2`.
+
+  Raises:
+    ValueError: if the shapes differ.
   """
-  diff = prediction - tf.stop_gradient(target)
-  return tf.reduce_mean(_per_example(tf.square(diff)))
+  return tf.reduce_mean(l2_per_example(prediction, target))
 
 
 def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -46,16 +132,15 @@ def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
   Returns:
     A scalar: `mean_n sum_rest |prediction - target|`.
+
+  Raises:
+    ValueError: if the shapes differ.
   """
-  diff = prediction - tf.stop_gradient(target)
-  return tf.reduce_mean(_per_example(tf.abs(diff)))
+  return tf.reduce_mean(l1_per_example(prediction, target))
 
 
 def l2_norm(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
   """Mean over examples of the (unsquared) Euclidean norm of the error.
-
-  This is the paper's distillation penalty `||D<log pi*, v> - D<log pi, v>||`.
-  A small epsilon keeps its gradient finite at zero error.
 
   Args:
     prediction: `[N, ...]`.
@@ -63,19 +148,26 @@ def l2_norm(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
   Returns:
     A scalar: `mean_n sqrt(sum_rest (prediction - target)^2 + 1e-12)`.
+
+  Raises:
+    ValueError: if the shapes differ.
   """
-  diff = prediction - tf.stop_gradient(target)
-  return tf.reduce_mean(tf.sqrt(_per_example(tf.square(diff)) + 1e-12))
+  return tf.reduce_mean(l2_norm_per_example(prediction, target))
 
 
 _BY_NAME = {"l2": l2, "l1": l1, "l2_norm": l2_norm}
+_PER_EXAMPLE = {
+    l2: l2_per_example, l1: l1_per_example, l2_norm: l2_norm_per_example,
+    l2_per_example: l2_per_example, l1_per_example: l1_per_example,
+    l2_norm_per_example: l2_norm_per_example,
+}
 
 
 def get(loss: Union[str, LossFn], name: str = "loss_fn") -> LossFn:
   """Resolves a loss given by name (`'l2'`, `'l1'`, `'l2_norm'`) or callable.
 
   Args:
-    loss: a name or a callable `(prediction, target) -> scalar`.
+    loss: a name or a callable `(prediction, target) -> scalar or [N]`.
     name: the argument's name, for error messages.
 
   Returns:
@@ -92,5 +184,24 @@ def get(loss: Union[str, LossFn], name: str = "loss_fn") -> LossFn:
     return _BY_NAME[loss]
   if not callable(loss):
     raise TypeError(f"`{name}` must be a loss name or a callable "
-                    f"(prediction, target) -> scalar, got {type(loss)}.")
+                    f"(prediction, target) -> scalar or [N], got "
+                    f"{type(loss)}.")
   return loss
+
+
+def per_example(loss: Union[str, LossFn]) -> Optional[LossFn]:
+  """The per-example version `[N]` of a built-in loss, or None for others.
+
+  Args:
+    loss: a loss name or callable (see `get`).
+
+  Returns:
+    `l2_per_example` for `'l2'` or `l2` (likewise for `l1`, `l2_norm`); None
+    for a user callable, whose output rank says what it returns.
+  """
+  return _PER_EXAMPLE.get(get(loss))
+
+
+def is_l2(loss: Union[str, LossFn]) -> bool:
+  """Whether `loss` is the built-in squared error (`'l2'`)."""
+  return get(loss) in (l2, l2_per_example)

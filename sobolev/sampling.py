@@ -1,15 +1,79 @@
 """Random directions for stochastic Sobolev training."""
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
+import numpy as np
 import tensorflow as tf
+
+Seed = Union[int, Sequence[int], tf.Tensor]
+
+
+def check_seed(seed, name: str = "seed") -> Optional[int]:
+  """Checks an optional int seed (as `SobolevLoss` takes).
+
+  Args:
+    seed: None or an int (Python or NumPy, not bool).
+    name: the argument's name, for error messages.
+
+  Returns:
+    The seed as a Python int, or None.
+
+  Raises:
+    TypeError: if `seed` is not None or an int.
+  """
+  if seed is None:
+    return None
+  if isinstance(seed, (bool, np.bool_)) or not isinstance(
+      seed, (int, np.integer)):
+    raise TypeError(f"`{name}` must be an int or None, got {seed!r} "
+                    f"({type(seed).__name__}).")
+  return int(seed)
+
+
+def stateless_seed(seed: Seed, name: str = "seed") -> tf.Tensor:
+  """Turns an int or a shape-`[2]` integer seed into a stateless seed.
+
+  An int `s` means the stateless seed `[s, 0]`.
+
+  Args:
+    seed: an int, or a shape `[2]` integer sequence, array or tensor.
+    name: the argument's name, for error messages.
+
+  Returns:
+    An int64 tensor of shape `[2]`.
+
+  Raises:
+    TypeError: for a non-integer seed (e.g. a string, a float or a bool).
+    ValueError: for an integer seed of the wrong shape.
+  """
+  if isinstance(seed, (bool, np.bool_)):
+    raise TypeError(f"`{name}` must be an int or a shape [2] integer seed, "
+                    f"got {seed!r}.")
+  if isinstance(seed, (int, np.integer)):
+    return tf.constant([int(seed), 0], tf.int64)
+  if tf.is_tensor(seed):
+    if not seed.dtype.is_integer:
+      raise TypeError(f"`{name}` must have an integer dtype, got "
+                      f"{seed.dtype.name}.")
+    if seed.shape.rank is not None and seed.shape != [2]:
+      raise ValueError(f"`{name}` must be an int or have shape [2], got "
+                       f"shape {seed.shape}.")
+    return tf.cast(seed, tf.int64)
+  array = np.asarray(seed)
+  if array.dtype.kind not in "iu":
+    raise TypeError(f"`{name}` must be an int or a shape [2] integer seed, "
+                    f"got {seed!r}.")
+  if array.shape != (2,):
+    raise ValueError(f"`{name}` must be an int or have shape [2], got shape "
+                     f"{list(array.shape)}.")
+  return tf.constant(array, tf.int64)
 
 
 def unit_sphere(shape: Sequence[int],
                 dim: int,
                 dtype: tf.DType = tf.float32,
                 rng: Optional[tf.random.Generator] = None,
-                seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+                seed: Optional[Seed] = None) -> tf.Tensor:
   """Samples vectors uniformly on the unit sphere `S^{dim-1}`.
 
   Normalised standard Gaussians are uniform on the sphere. For `dim == 1` the
@@ -20,23 +84,35 @@ def unit_sphere(shape: Sequence[int],
     dim: dimension of the ambient space.
     dtype: floating dtype of the result.
     rng: a `tf.random.Generator` to draw from (stateful sampling).
-    seed: a shape `[2]` integer seed for stateless sampling. Exactly one of
-      `rng` and `seed` may be given; with neither, the global generator is
-      used.
+    seed: a seed for stateless sampling: an int `s` (the same as `[s, 0]`)
+      or a shape `[2]` integer seed. Exactly one of `rng` and `seed` may be
+      given; with neither, the global generator is used.
 
   Returns:
     A tensor of shape `[*shape, dim]` whose last axis has unit norm.
 
   Raises:
-    ValueError: if `dim < 1` or both `rng` and `seed` are given.
+    ValueError: if `dim < 1`, both `rng` and `seed` are given, or `seed` has
+      the wrong shape.
+    TypeError: for a seed that is not an integer, an `rng` that is not a
+      `tf.random.Generator`, or a non-floating `dtype`.
   """
-  if isinstance(dim, int) and dim < 1:
+  if isinstance(dim, (bool, np.bool_)):
+    raise TypeError(f"`dim` must be an int, got {dim!r}.")
+  if isinstance(dim, (int, np.integer)) and dim < 1:
     raise ValueError(f"`dim` must be >= 1, got {dim}.")
   if rng is not None and seed is not None:
     raise ValueError("Give at most one of `rng` and `seed`.")
-  full_shape = tf.concat([tf.cast(shape, tf.int32), [dim]], axis=0)
+  if rng is not None and not isinstance(rng, tf.random.Generator):
+    raise TypeError(f"`rng` must be a tf.random.Generator, got {type(rng)}.")
+  dtype = tf.as_dtype(dtype)
+  if not dtype.is_floating:
+    raise TypeError(f"`dtype` must be floating, got {dtype.name}.")
+  full_shape = tf.concat([tf.cast(shape, tf.int32),
+                          tf.reshape(tf.cast(dim, tf.int32), [1])], axis=0)
   if seed is not None:
-    g = tf.random.stateless_normal(full_shape, seed=seed, dtype=dtype)
+    g = tf.random.stateless_normal(full_shape, seed=stateless_seed(seed),
+                                   dtype=dtype)
   elif rng is not None:
     g = rng.normal(full_shape, dtype=dtype)
   else:
