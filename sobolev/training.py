@@ -1,30 +1,54 @@
-"""A generic compiled training step for Sonnet modules.
+"""A generic compiled training step for Sonnet modules and Keras models.
 
-`make_train_step` turns a model, an `snt.optimizers` optimiser and an objective
-into one `tf.function` that computes the objective, its gradient with respect
-to the model's trainable variables and applies the update. It runs with or
-without a `tf.distribute` strategy: under a strategy each replica computes its
-gradients, they are averaged with an all-reduce and every replica applies the
-same update. Sonnet optimisers accept `snt.distribute.Replicator` (multi-device
-mirrored training on one machine), `snt.distribute.TpuReplicator` and
-`tf.distribute.OneDeviceStrategy`.
+`make_train_step` turns a model, an optimiser and an objective into one
+compiled step (a `TrainStep`) that computes the objective, its gradient with
+respect to the model's trainable variables and applies the update.
+
+Models: an `snt.Module`, a Keras 3 model or layer (called with
+`training=True`), or any callable together with `variables=`.
+
+Optimisers: an `snt.optimizers` optimiser (anything with
+`apply(updates, parameters)`, e.g. a wrapper around one) or a Keras 3
+optimiser. Both train either kind of model (Keras variables are handed to
+Sonnet optimisers as the `tf.Variable`s they wrap).
+
+Strategies: with or without a `tf.distribute` strategy. Under a strategy
+each replica computes its gradients, they are averaged with an all-reduce
+and every replica applies the same update. Sonnet optimisers accept
+`snt.distribute.Replicator` (multi-device mirrored training on one machine),
+`snt.distribute.TpuReplicator` and `tf.distribute.OneDeviceStrategy`. Keras
+optimisers accept every `tf.distribute` strategy, including
+`tf.distribute.MultiWorkerMirroredStrategy`: that is the multi-worker route
+without touching Sonnet. To use a Sonnet optimiser under another strategy,
+`allow_strategy_for_sonnet_optimizers` extends Sonnet's private list (the one
+place in the project that does so).
 
 The objective is either a `SobolevLoss` (order 0 is regular training), used on
-batches `{'x': [B, D], 'targets': (values, jacobians, ...)}` (or, through
-`sobolev_objective(loss, target_fn=...)`, batches `{'x': [B, D]}` with a
+batches `{'x': [B, ...], 'targets': (values, jacobians, ...)}` (or, through
+`sobolev_objective(loss, target_fn=...)`, batches `{'x': [B, ...]}` with a
 differentiable target callable), or any callable
 `loss_fn(model, batch) -> scalar` or `-> (scalar, dict of scalars)`.
+
+Hooks: `transform_grads` rewrites the (all-reduced) gradients before they
+are applied (e.g. clipping); `on_step` runs before every optimisation step
+with the step counter (e.g. a learning-rate schedule) and may return
+metrics to log.
 """
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+import sys
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import sonnet as snt
+from sonnet.src.optimizers import optimizer_utils as _snt_optimizer_utils
 import tensorflow as tf
 
 from sobolev import sobolev_loss
 
 Batch = Any
-LossFn = Callable[[snt.Module, Batch], Any]
+LossFn = Callable[[Any, Batch], Any]
+GradTransform = Callable[[List[tf.Tensor]], Sequence[tf.Tensor]]
+StepHook = Callable[[tf.Tensor], Optional[Mapping[str, tf.Tensor]]]
 
 
 def sobolev_objective(loss: sobolev_loss.SobolevLoss,
@@ -40,8 +64,11 @@ def sobolev_objective(loss: sobolev_loss.SobolevLoss,
 
   Returns:
     A callable `(model, batch) -> (total, terms)` where `batch` is a mapping
-    with `'x'` (`[B, D]`) and, without `target_fn`, `'targets'` (a sequence
-    of target tensors).
+    with `'x'` (`[B, ...]`) and, without `target_fn`, `'targets'` (a
+    sequence of target tensors).
+
+  Raises:
+    TypeError: if `loss` is not a `SobolevLoss`.
   """
   if not isinstance(loss, sobolev_loss.SobolevLoss):
     raise TypeError(f"`loss` must be a SobolevLoss, got {type(loss)}.")
@@ -51,40 +78,168 @@ def sobolev_objective(loss: sobolev_loss.SobolevLoss,
       raise TypeError("A Sobolev batch must be a mapping with key 'x' (and "
                       "'targets' unless a target_fn is given).")
     if target_fn is not None:
-      return loss(model, batch["x"], target_fn=target_fn)
+      return loss(model, batch["x"], target_fn=target_fn)[:2]
     if "targets" not in batch:
       raise TypeError("A Sobolev batch without target_fn needs 'targets'.")
-    return loss(model, batch["x"], targets=batch["targets"])
+    return loss(model, batch["x"], targets=batch["targets"])[:2]
 
   return loss_fn
 
 
-def _split_loss(out) -> (tf.Tensor, Dict[str, tf.Tensor]):
+def allow_strategy_for_sonnet_optimizers(strategy_cls: type) -> None:
+  """Lets Sonnet 2 optimisers run under `strategy_cls` (a patch of Sonnet).
+
+  Sonnet 2.0.2 checks `isinstance(strategy, _SUPPORTED_STRATEGIES)` in every
+  optimiser `apply`. Its update rule is right for any strategy whose
+  variables are replica-local and whose gradients are all-reduced before
+  `apply` (e.g. a `MultiWorkerMirroredStrategy` whose scope enters
+  `sonnet.src.distribute.replicator.replica_local_creator`). This function
+  appends `strategy_cls` to that private tuple; it is the only place in the
+  project that touches it, and `tests/training_test.py` fails if Sonnet
+  changes it. Prefer a Keras optimiser, which needs no patch.
+
+  Args:
+    strategy_cls: a `tf.distribute.Strategy` subclass.
+
+  Raises:
+    TypeError: if `strategy_cls` is not a strategy class.
+    RuntimeError: if the installed Sonnet no longer has the tuple.
+  """
+  if not (isinstance(strategy_cls, type) and
+          issubclass(strategy_cls, tf.distribute.Strategy)):
+    raise TypeError("`strategy_cls` must be a tf.distribute.Strategy "
+                    f"subclass, got {strategy_cls!r}.")
+  supported = getattr(_snt_optimizer_utils, "_SUPPORTED_STRATEGIES", None)
+  if not isinstance(supported, tuple):
+    raise RuntimeError(
+        "This Sonnet version has no optimizer_utils._SUPPORTED_STRATEGIES "
+        "tuple; use a Keras optimiser under this strategy instead.")
+  if strategy_cls not in supported:
+    _snt_optimizer_utils._SUPPORTED_STRATEGIES = supported + (strategy_cls,)  # pylint: disable=protected-access
+
+
+def sonnet_supports_strategy(strategy: tf.distribute.Strategy) -> bool:
+  """Whether Sonnet optimisers accept `strategy` (see the function above)."""
+  return isinstance(strategy, _snt_optimizer_utils._SUPPORTED_STRATEGIES)  # pylint: disable=protected-access
+
+
+def _keras():
+  """The `keras` module if it is loaded (no Keras object exists otherwise)."""
+  return sys.modules.get("keras")
+
+
+def _is_keras_optimizer(optimizer) -> bool:
+  keras = _keras()
+  return keras is not None and isinstance(optimizer,
+                                          keras.optimizers.Optimizer)
+
+
+def _is_keras_layer(model) -> bool:
+  keras = _keras()
+  return keras is not None and isinstance(model, keras.layers.Layer)
+
+
+def _as_tf_variable(variable):
+  """A Keras variable's underlying `tf.Variable` (Sonnet optimisers need it)."""
+  keras = _keras()
+  if keras is not None and isinstance(variable, keras.Variable):
+    inner = variable.value
+    if not isinstance(inner, tf.Variable):
+      raise TypeError(
+          f"Keras variable {variable.path} does not wrap a tf.Variable here "
+          "(mixed precision autocast?); use a Keras optimiser with it.")
+    return inner
+  return variable
+
+
+class _KerasTraining:
+  """Calls a Keras model with `training=True`; other attributes forwarded."""
+
+  def __init__(self, model):
+    self._model = model
+
+  def __call__(self, inputs):
+    return self._model(inputs, training=True)
+
+  def __getattr__(self, name):
+    return getattr(self._model, name)
+
+
+def _split_loss(out) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+  if hasattr(out, "total") and hasattr(out, "terms"):  # A LossOutput.
+    return out.total, dict(out.terms)
   if isinstance(out, (tuple, list)) and len(out) == 2:
     total, metrics = out
     return total, dict(metrics)
   return out, {}
 
 
+class TrainStep:
+  """A compiled training step; what `make_train_step` returns.
+
+  Call it on a batch: `metrics = step(batch)`, a dict of scalar tensors
+  (`'loss'` and the objective's and `on_step`'s metrics).
+
+  Attributes:
+    compiled: the `tf.function` that runs the step(s). Without a strategy
+      every call runs it; under a strategy the first call runs the same
+      computation eagerly (creating optimiser state in replica context).
+    counter: int64 `tf.Variable`, the number of optimisation steps run; the
+      value `on_step` receives. Put it in your checkpoint to resume
+      schedules.
+    strategy: the strategy, or None.
+  """
+
+  def __init__(self, body: Callable[[Batch], Dict[str, tf.Tensor]],
+               compiled: Callable[[Batch], Dict[str, tf.Tensor]],
+               counter: tf.Variable,
+               strategy: Optional[tf.distribute.Strategy]):
+    self._body = body
+    self.compiled = compiled
+    self.counter = counter
+    self.strategy = strategy
+    self._built = strategy is None
+
+  def __call__(self, batch: Batch) -> Dict[str, tf.Tensor]:
+    """Runs the step(s) on `batch` and returns the metrics."""
+    if not self._built:
+      # Optimiser slots (and lazily built modules) created inside a compiled
+      # replica function get initialisers that cannot run under a mirrored
+      # strategy, so the first step runs eagerly and creates them; every
+      # later step is compiled. Both compute the same update.
+      self._built = True
+      return self._body(batch)
+    return self.compiled(batch)
+
+  def experimental_get_tracing_count(self) -> int:
+    """How many times the compiled function was traced."""
+    return self.compiled.experimental_get_tracing_count()
+
+
 def make_train_step(
-    model: snt.Module,
-    optimizer: snt.Optimizer,
+    model: Any,
+    optimizer: Any,
     objective: Union[sobolev_loss.SobolevLoss, LossFn],
     *,
     strategy: Optional[tf.distribute.Strategy] = None,
     jit_compile: Optional[bool] = None,
     variables: Optional[Sequence[tf.Variable]] = None,
     steps_per_call: int = 1,
-) -> Callable[[Batch], Dict[str, tf.Tensor]]:
+    transform_grads: Optional[GradTransform] = None,
+    on_step: Optional[StepHook] = None,
+) -> TrainStep:
   """Builds a compiled training step.
 
   Args:
-    model: the module to train.
+    model: the model to train: an `snt.Module`, a Keras model or layer
+      (called as `model(x, training=True)` by a `SobolevLoss` objective; a
+      callable objective receives a wrapper that does so), or any callable
+      with `variables=` given.
     optimizer: an `snt.optimizers` optimiser (anything with
-      `apply(updates, parameters)`).
+      `apply(updates, parameters)`) or a Keras 3 optimiser.
     objective: a `SobolevLoss` (batches are `{'x', 'targets'}` mappings) or a
-      callable `loss_fn(model, batch)` returning a scalar or
-      `(scalar, dict of scalar metrics)`.
+      callable `loss_fn(model, batch)` returning a scalar, a
+      `(scalar, dict of scalar metrics)` pair or a `SobolevLoss` output.
     strategy: optional `tf.distribute` strategy. The step then expects a
       distributed batch (e.g. from `strategy.experimental_distribute_dataset`)
       or a batch that every replica sees whole, and returns metrics averaged
@@ -97,25 +252,61 @@ def make_train_step(
       steps, which on CPU costs as much as a small model's step). With K > 1
       every leaf of `batch` has a leading axis of size K, and step k uses
       slice k; the returned metrics are averaged over the K steps.
+    transform_grads: optional `grads -> grads` applied to the list of
+      gradients (all-reduced under a strategy, in the order of the
+      variables) before the update, inside the compiled step; e.g.
+      `lambda g: tf.clip_by_global_norm(g, 1.0)[0]`. It must return as many
+      tensors as it receives.
+    on_step: optional `hook(step) -> None or {name: scalar}` run before every
+      optimisation step (also inside a `steps_per_call` loop) with `step`,
+      the int64 number of steps run so far (`TrainStep.counter`); e.g.
+      `lambda s: lr.assign(schedule(s))` for a `tf.Variable` learning rate
+      given to the optimiser. Returned scalars are added to the metrics
+      (averaged over the K steps of a call).
 
   Returns:
-    `step(batch) -> {'loss': total, **metrics}`: a `tf.function`; under a
-    strategy, a function whose first call runs eagerly (creating optimiser
-    state in replica context) and later calls run `step.compiled`.
+    A `TrainStep`: `step(batch) -> {'loss': total, **metrics}`, with or
+    without a strategy.
 
   Raises:
-    TypeError: if `model`, `optimizer` or `objective` have the wrong type.
+    TypeError: if `model`, `optimizer`, `objective` or a hook have the wrong
+      type, e.g. a plain function as `model` without `variables=`.
+    ValueError: for a bad `steps_per_call`, or a Sonnet optimiser under a
+      strategy Sonnet does not support (the message names the fixes).
   """
   if not callable(model):
     raise TypeError(f"`model` must be callable, got {type(model)}.")
-  if not hasattr(optimizer, "apply"):
+  if variables is None and not hasattr(model, "trainable_variables"):
+    raise TypeError(
+        f"`model` ({type(model).__name__}) has no `trainable_variables`: "
+        "pass an snt.Module, a Keras model or a tf.Module, or give the "
+        "variables to train as `variables=`.")
+  if variables is not None:
+    variables = list(variables)
+    if not variables:
+      raise ValueError("`variables` is empty.")
+  keras_optimizer = _is_keras_optimizer(optimizer)
+  if not keras_optimizer and not callable(getattr(optimizer, "apply", None)):
     raise TypeError("`optimizer` must have an `apply(updates, parameters)` "
-                    f"method (an snt.optimizers optimiser), got "
+                    f"method (an snt.optimizers or Keras optimiser), got "
                     f"{type(optimizer)}.")
   if (isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int)
       or steps_per_call < 1):
     raise ValueError(
         f"`steps_per_call` must be an int >= 1, got {steps_per_call!r}.")
+  for name, hook in (("transform_grads", transform_grads),
+                     ("on_step", on_step)):
+    if hook is not None and not callable(hook):
+      raise TypeError(f"`{name}` must be callable, got {type(hook)}.")
+  if (strategy is not None and isinstance(optimizer, snt.Optimizer) and
+      not sonnet_supports_strategy(strategy)):
+    raise ValueError(
+        f"Sonnet optimisers do not support {type(strategy).__name__}. Use a "
+        "Keras optimiser (keras.optimizers.*), which supports every "
+        "tf.distribute strategy, or a Sonnet-supported strategy "
+        "(snt.distribute.Replicator, TpuReplicator, OneDeviceStrategy), or "
+        "call sobolev.training.allow_strategy_for_sonnet_optimizers("
+        f"{type(strategy).__name__}) if its variables are replica-local.")
   if isinstance(objective, sobolev_loss.SobolevLoss):
     loss_fn = sobolev_objective(objective)
   elif callable(objective):
@@ -123,12 +314,40 @@ def make_train_step(
   else:
     raise TypeError("`objective` must be a SobolevLoss or a callable "
                     f"loss_fn(model, batch), got {type(objective)}.")
+  loss_model = _KerasTraining(model) if _is_keras_layer(model) else model
+
+  def counter_variable():
+    # ONLY_FIRST_REPLICA: replicas may update it in replica context (they all
+    # hold the same value); Sonnet's Replicator makes it replica-local.
+    return tf.Variable(0, dtype=tf.int64, trainable=False,
+                       name="train_step_counter",
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+  if strategy is None:
+    counter = counter_variable()
+  else:
+    with strategy.scope():
+      counter = counter_variable()
 
   def replica_step(batch):
+    hook_metrics = {}
+    if on_step is not None:
+      out = on_step(counter.read_value())
+      if out is not None:
+        if not isinstance(out, Mapping):
+          raise TypeError("`on_step` must return None or a mapping of "
+                          f"scalar metrics, got {type(out)}.")
+        hook_metrics = dict(out)
     with tf.GradientTape() as tape:
-      total, metrics = _split_loss(loss_fn(model, batch))
-    params = list(variables) if variables is not None else list(
+      total, metrics = _split_loss(loss_fn(loss_model, batch))
+    clash = set(hook_metrics) & (set(metrics) | {"loss"})
+    if clash:
+      raise ValueError(f"`on_step` metrics {sorted(clash)} clash with the "
+                       "objective's metric names.")
+    params = variables if variables is not None else list(
         model.trainable_variables)
+    if not params:
+      raise ValueError("The model has no trainable variables.")
     grads = tape.gradient(total, params)
     missing = [p.name for p, g in zip(params, grads) if g is None]
     if missing:
@@ -137,8 +356,24 @@ def make_train_step(
     if strategy is not None:
       ctx = tf.distribute.get_replica_context()
       grads = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
-    optimizer.apply(grads, params)
-    return {"loss": total, **metrics}
+    if transform_grads is not None:
+      new_grads = transform_grads(list(grads))
+      if (not isinstance(new_grads, (list, tuple)) or
+          len(new_grads) != len(grads)):
+        raise ValueError(
+            f"`transform_grads` must return a list of {len(grads)} "
+            f"gradients (one per variable), got {new_grads!r:.200}.")
+      grads = list(new_grads)
+    if keras_optimizer:
+      if strategy is not None and strategy.num_replicas_in_sync > 1:
+        # Keras optimisers sum gradients over replicas themselves.
+        scale = 1.0 / strategy.num_replicas_in_sync
+        grads = [g * tf.cast(scale, g.dtype) for g in grads]
+      optimizer.apply(grads, params)
+    else:
+      optimizer.apply(grads, [_as_tf_variable(p) for p in params])
+    counter.assign_add(1)
+    return {"loss": total, **metrics, **hook_metrics}
 
   def multi_step(batch):
     """K steps; step 0 runs outside the loop so lazy variables are created."""
@@ -151,7 +386,8 @@ def make_train_step(
 
   body = replica_step if steps_per_call == 1 else multi_step
   if strategy is None:
-    return tf.function(body, jit_compile=jit_compile)
+    return TrainStep(body, tf.function(body, jit_compile=jit_compile),
+                     counter, None)
 
   def distributed_step(batch):
     per_replica = strategy.run(body, args=(batch,))
@@ -160,18 +396,6 @@ def make_train_step(
         for k, v in per_replica.items()
     }
 
-  compiled = tf.function(distributed_step, jit_compile=jit_compile)
-  state = {"built": False}
-
-  def step(batch):
-    # Optimiser slots (and lazily built modules) created inside a compiled
-    # replica function get initialisers that cannot run under a mirrored
-    # strategy, so the first step runs eagerly and creates them; every later
-    # step is compiled. Both compute the same update.
-    if not state["built"]:
-      state["built"] = True
-      return distributed_step(batch)
-    return compiled(batch)
-
-  step.compiled = compiled
-  return step
+  return TrainStep(distributed_step,
+                   tf.function(distributed_step, jit_compile=jit_compile),
+                   counter, strategy)
