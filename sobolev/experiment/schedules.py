@@ -1,6 +1,7 @@
 """Learning-rate schedules, as plain Python or inside a TF graph."""
 
 import math
+import numbers
 from typing import Any
 
 
@@ -23,11 +24,13 @@ def cosine(base: float, step: Any, total_steps: int,
   Raises:
     ValueError: for `total_steps` < 1.
   """
-  if total_steps < 1:
-    raise ValueError(f"`total_steps` must be >= 1, got {total_steps}.")
+  if (isinstance(total_steps, bool) or
+      not isinstance(total_steps, numbers.Integral) or total_steps < 1):
+    raise ValueError(f"`total_steps` must be an integer >= 1, got "
+                     f"{total_steps!r}.")
   f = float(final_fraction)
-  if isinstance(step, (int, float)):
-    frac = min(step / float(total_steps), 1.0)
+  if isinstance(step, numbers.Real):  # Python and numpy numbers.
+    frac = min(float(step) / float(total_steps), 1.0)
     if f == 0.0:
       return base * 0.5 * (1.0 + math.cos(math.pi * frac))
     c = 0.5 * (1.0 + math.cos(math.pi * frac))
