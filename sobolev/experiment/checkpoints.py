@@ -42,7 +42,9 @@ def is_intact(path: str) -> bool:
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
     return True
-  except (tf.errors.OpError, ValueError, OSError):
+  except (tf.errors.OpError, ValueError, OSError, IndexError):
+    # (A truncated data file raises IndexError "Read less bytes than
+    # requested" from the reader in TF 2.21.)
     return False
 
 
