@@ -2,16 +2,18 @@
 
 `start(workdir, config)` appends one invocation record to
 `<workdir>/provenance.json` (atomically) and returns it; `finish(...)` fills
-in its end time and status. Each record holds the exact command line, the
-resolved config, library versions, the git commit (and whether the tree had
-uncommitted changes), the machine (CPU model, cores, platform) and start and
-end times. Resumed runs add a record each, so the file lists every process
-that wrote to the workdir.
+in its end time and status. Each record holds the exact command line (shell
+quoted, so that it can be pasted back), the resolved config, library
+versions, the git commit (and whether the tree had uncommitted changes), the
+machine (CPU model, cores, platform) and start and end times. Resumed runs
+add a record each, so the file lists every process that wrote to the
+workdir.
 """
 
 import datetime
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -89,9 +91,9 @@ def start(workdir: str, config: Any,
   """
   argv = list(sys.argv if argv is None else argv)
   record = {
-      "command": " ".join([os.path.basename(sys.executable), "-m"] +
-                          [_module_name(argv[0])] + argv[1:])
-                 if argv and argv[0].endswith(".py") else " ".join(argv),
+      "command": shlex.join([os.path.basename(sys.executable), "-m"] +
+                            [_module_name(argv[0])] + argv[1:])
+                 if argv and argv[0].endswith(".py") else shlex.join(argv),
       "argv": argv,
       "cwd": os.getcwd(),
       "config": configs.to_dict(config),
