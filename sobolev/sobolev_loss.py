@@ -530,6 +530,7 @@ class SobolevLoss(snt.Module):
   def _example_weights(self, sample_weights, masks, x, batch):
     """Per-order example weights `[B]` (or None) and bool masks (or None)."""
     count = self._order + 1
+    per_order = False
     if sample_weights is None:
       weight_list = [None] * count
     elif isinstance(sample_weights, (list, tuple)) and any(
@@ -541,6 +542,7 @@ class SobolevLoss(snt.Module):
             f"(orders 0..{self._order}), got {len(sample_weights)}; or give "
             "one [B] tensor for every order.")
       weight_list = list(sample_weights)
+      per_order = True
     else:
       weight_list = [sample_weights] * count
     checked = {}
@@ -550,8 +552,7 @@ class SobolevLoss(snt.Module):
       if id(w) in checked:
         weight_list[j] = checked[id(w)]
         continue
-      name = ("sample_weights" if weight_list.count(w) == count else
-              f"sample_weights[{j}]")
+      name = f"sample_weights[{j}]" if per_order else "sample_weights"
       t = derivatives.as_dtype(w, x.dtype, name)
       if t.shape.rank != 1:
         raise ValueError(f"`{name}` must have shape [B], got {t.shape}.")
