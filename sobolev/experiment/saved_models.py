@@ -34,7 +34,8 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
     input_signature: one `tf.TensorSpec` per positional input.
     path: the SavedModel directory (replaced if it exists).
     fn: the function to export; default `model`.
-    output_name: the output's name in the serving signature.
+    output_name: the output's name in the serving signature (a dict output
+      keeps its keys; a tuple output is named `<output_name>_<i>`).
 
   Returns:
     `path`.
@@ -52,19 +53,41 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
 
   @tf.function(input_signature=signature)
   def serving(*args):
-    return {output_name: exported.__call__(*args)}
+    out = exported.__call__(*args)
+    if isinstance(out, dict):
+      return out
+    if isinstance(out, (tuple, list)):
+      return {f"{output_name}_{i}": o for i, o in enumerate(out)}
+    return {output_name: out}
 
-  parent = os.path.dirname(os.path.abspath(path))
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.")
+  old = None
   try:
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700.
     tf.saved_model.save(exported, tmp,
                         signatures={"serving_default": serving})
     del concrete
     if os.path.exists(path):
-      shutil.rmtree(path)
+      # Move the old export aside first: a crash leaves it, never nothing.
+      old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}"
+                             ".old.")
+      os.replace(path, os.path.join(old, "model"))
     os.replace(tmp, path)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
+    if old is not None and not os.path.exists(path):
+      os.replace(os.path.join(old, "model"), path)
     raise
+  finally:
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
   return path
+
+
+def _umask() -> int:
+  umask = os.umask(0o022)
+  os.umask(umask)
+  return umask
