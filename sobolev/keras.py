@@ -1,0 +1,305 @@
+"""Sobolev training with Keras 3 `Model.fit` (TensorFlow backend).
+
+`SobolevModel` wraps any Keras model (or layer) mapping inputs `[B, D]` to
+outputs `[B, O]` (or `[B]`) and trains it with `sobolev.SobolevLoss` inside
+its `train_step`, so the whole Keras tool chain works unchanged: `fit`,
+`evaluate`, `predict`, callbacks (TensorBoard, ModelCheckpoint, EarlyStopping,
+learning-rate schedulers), `tf.distribute` strategies and `.keras` saving.
+
+    net = keras.Sequential([keras.Input((2,)),
+                            keras.layers.Dense(64, activation="softplus"),
+                            keras.layers.Dense(1)])
+    model = sobolev.keras.SobolevModel(net, order=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(x, (y, dy), epochs=100, batch_size=32)
+    model.evaluate(x_test, (y_test, dy_test), return_dict=True)
+    # {'loss': ..., 'order_0': ..., 'order_1': ..., 'value_mse': ...,
+    #  'jacobian_mse': ...}
+
+Targets (`y` of `fit`/`evaluate`) are the tuple `(values [B, O] or [B],
+jacobians [B, O, D] or [B, D], hessians [B, O, D, D])` up to the loss order;
+extra trailing entries (e.g. Jacobians for an order-0 model) are not trained
+on but are used by `evaluate` to report derivative errors, so a plain
+(order-0) model and a Sobolev model can be compared on the same data.
+`sample_weight` (`[B]`, one weight per example for all orders) is passed to
+`SobolevLoss(sample_weights=...)` and weights the error metrics.
+Alternatively `target_fn=` gives a differentiable target (an analytic
+function or a teacher network) and `fit(x)` needs no `y`.
+
+Metrics (logged per epoch, also by the TensorBoard callback):
+  loss: the weighted Sobolev total.
+  order_j: the unweighted per-order terms of `SobolevLoss`.
+  value_mse, jacobian_mse, hessian_mse (`evaluate` only, for the targets
+    given): mean over examples of the squared error summed over the other
+    axes, i.e. `mean_b ||m(x_b) - f(x_b)||^2` and `mean_b ||J_m - J_f||_F^2`.
+    These are exact derivative errors even when training is stochastic.
+"""
+
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sobolev import derivatives
+from sobolev import sobolev_loss
+
+TargetFn = Callable[[tf.Tensor], tf.Tensor]
+ERROR_NAMES = ("value_mse", "jacobian_mse", "hessian_mse")
+
+
+def _per_example_sq_error(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+  """`[B, ...]` x2 -> `[B]`: squared error summed over the non-batch axes."""
+  sq = tf.square(pred - tf.stop_gradient(target))
+  return tf.reduce_sum(tf.reshape(sq, tf.stack([tf.shape(sq)[0], -1])), axis=1)
+
+
+def _as_tuple(y) -> tuple:
+  if y is None:
+    return ()
+  if isinstance(y, (list, tuple)):
+    return tuple(y)
+  return (y,)
+
+
+@keras.saving.register_keras_serializable(package="sobolev")
+class SobolevModel(keras.Model):
+  """A Keras model trained with a Sobolev loss by `fit`.
+
+  Attributes:
+    model: the wrapped Keras model (what `predict` and `call` run).
+    loss_module: the `sobolev.SobolevLoss` used by `train_step`/`test_step`.
+  """
+
+  def __init__(self,
+               model: keras.layers.Layer,
+               order: int = 1,
+               loss_options: Optional[Mapping[str, Any]] = None,
+               target_fn: Optional[TargetFn] = None,
+               **kwargs):
+    """Wraps `model`.
+
+    Args:
+      model: a Keras model or layer `[B, D] -> [B, O]` (or `[B]`).
+      order: highest derivative order trained (0: values only, i.e. regular
+        training; 1; 2), as in `sobolev.SobolevLoss`.
+      loss_options: further `sobolev.SobolevLoss` arguments (`weights`,
+        `loss_fns`, `mode`, `num_projections`, `seed`, ...). Give plain
+        values (numbers, strings) for the model to be saveable as `.keras`.
+      target_fn: optional differentiable target `[B, D] -> [B, O]`; then
+        `fit(x)` needs no targets and the target's derivatives are computed
+        like the model's. Saving needs it to be a registered Keras
+        serialisable function (`keras.saving.register_keras_serializable`).
+      **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Raises:
+      TypeError: if `model` is not a Keras layer, `target_fn` not callable or
+        `loss_options` not a mapping.
+      ValueError: for invalid `SobolevLoss` arguments (raised by it).
+    """
+    super().__init__(**kwargs)
+    if not isinstance(model, keras.layers.Layer):
+      raise TypeError(
+          "`model` must be a Keras model or layer (keras.layers.Layer), got "
+          f"{type(model).__name__}. Train Sonnet modules with "
+          "sobolev.training.make_train_step.")
+    if target_fn is not None and not callable(target_fn):
+      raise TypeError(
+          f"`target_fn` must be callable, got {type(target_fn).__name__}.")
+    if loss_options is None:
+      loss_options = {}
+    if not isinstance(loss_options, Mapping):
+      raise TypeError("`loss_options` must be a mapping of SobolevLoss "
+                      f"arguments, got {type(loss_options).__name__}.")
+    if "order" in loss_options:
+      raise TypeError("Give the order as `order=`, not in `loss_options`.")
+    self.model = model
+    self._order = order
+    self._loss_options = dict(loss_options)
+    self._target_fn = target_fn
+    # A Sonnet module, not a Keras layer: Keras does not track it (it has no
+    # trainable variables; in stochastic mode its random generator state is
+    # not saved).
+    self.loss_module = sobolev_loss.SobolevLoss(order=order,
+                                                **self._loss_options)
+    self._loss_tracker = keras.metrics.Mean(name="loss")
+    self._term_trackers = [keras.metrics.Mean(name=f"order_{j}")
+                           for j in range(order + 1)]
+    self._error_trackers = [keras.metrics.Mean(name=n) for n in ERROR_NAMES]
+
+  @property
+  def order(self) -> int:
+    return self.loss_module.order
+
+  @property
+  def target_fn(self) -> Optional[TargetFn]:
+    return self._target_fn
+
+  def call(self, inputs, training=None):
+    return self.model(inputs, training=training)
+
+  @property
+  def metrics(self):
+    # Listed so that Keras resets them at the start of every epoch and of
+    # `evaluate`. Error trackers that received no update report nothing (see
+    # `_results`).
+    return [self._loss_tracker] + self._term_trackers + self._error_trackers
+
+  # Keras hooks.
+
+  def train_step(self, data):
+    x, targets, sample_weight = self._unpack(data)
+    with tf.GradientTape() as tape:
+      total, terms = self._loss(x, targets, sample_weight, training=True)
+      # Keras optimisers sum gradients over replicas: scale the per-replica
+      # mean so that the sum is the global mean.
+      replicas = tf.distribute.get_strategy().num_replicas_in_sync
+      scaled = total / replicas if replicas > 1 else total
+      scaled = self.optimizer.scale_loss(scaled)
+    weights = self.trainable_weights
+    grads = tape.gradient(scaled, weights)
+    missing = [w.path for w, g in zip(weights, grads) if g is None]
+    if missing:
+      raise ValueError(f"The Sobolev loss does not depend on weights "
+                       f"{missing}; freeze them (trainable=False).")
+    self.optimizer.apply_gradients(zip(grads, weights))
+    self._update_loss_metrics(x, total, terms, sample_weight)
+    return self._results(error_count=0)
+
+  def test_step(self, data):
+    x, targets, sample_weight = self._unpack(data)
+    total, terms = self._loss(x, targets, sample_weight, training=False)
+    self._update_loss_metrics(x, total, terms, sample_weight)
+    count = self._update_error_metrics(x, targets, sample_weight)
+    return self._results(error_count=count)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "model": keras.saving.serialize_keras_object(self.model),
+        "order": self._order,
+        "loss_options": {k: keras.saving.serialize_keras_object(v)
+                         for k, v in self._loss_options.items()},
+        "target_fn": (None if self._target_fn is None else
+                      keras.saving.serialize_keras_object(self._target_fn)),
+    })
+    return config
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    model = keras.saving.deserialize_keras_object(
+        config.pop("model"), custom_objects=custom_objects)
+    options = {k: keras.saving.deserialize_keras_object(
+        v, custom_objects=custom_objects)
+               for k, v in config.pop("loss_options", {}).items()}
+    target = config.pop("target_fn", None)
+    if target is not None:
+      target = keras.saving.deserialize_keras_object(
+          target, custom_objects=custom_objects)
+    return cls(model, loss_options=options, target_fn=target, **config)
+
+  # Internals.
+
+  def _unpack(self, data):
+    """`data` from Keras -> `(x, targets tuple, sample_weight or None)`."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if isinstance(x, (Mapping, list, tuple)):
+      raise TypeError(
+          "SobolevModel needs one input tensor `x` [B, ...] (derivatives are "
+          f"taken with respect to it), got a {type(x).__name__}.")
+    x = tf.cast(x, self.compute_dtype)
+    targets = tuple(tf.cast(t, self.compute_dtype) for t in _as_tuple(y))
+    if sample_weight is not None:
+      sample_weight = _one_sample_weight(sample_weight, self.compute_dtype)
+    if self._target_fn is None:
+      if len(targets) < self.order + 1:
+        raise ValueError(
+            f"SobolevModel(order={self.order}) needs targets (values, "
+            f"jacobians, ...) with at least {self.order + 1} entries as `y`, "
+            f"got {len(targets)}; or build it with `target_fn=`.")
+      if len(targets) > sobolev_loss.MAX_ORDER + 1:
+        raise ValueError(
+            f"Targets have at most {sobolev_loss.MAX_ORDER + 1} entries "
+            f"(values, jacobians, hessians), got {len(targets)}.")
+    elif targets:
+      raise ValueError("SobolevModel was built with `target_fn`; call fit/"
+                       "evaluate without `y`.")
+    return x, targets, sample_weight
+
+  def _model_fn(self, training: bool) -> Callable[[tf.Tensor], tf.Tensor]:
+    # Through `self`, so that Keras marks this model built (and saves it with
+    # its build config and optimiser state).
+    return lambda z: self(z, training=training)
+
+  def _loss(self, x, targets, sample_weight, training: bool):
+    model_fn = self._model_fn(training)
+    if self._target_fn is not None:
+      out = self.loss_module(model_fn, x, target_fn=self._target_fn,
+                             sample_weights=sample_weight)
+    else:
+      out = self.loss_module(model_fn, x, targets=targets[:self.order + 1],
+                             sample_weights=sample_weight)
+    total, terms = out[:2]
+    return total, terms
+
+  def _update_loss_metrics(self, x, total, terms, sample_weight):
+    # Batch means, weighted by the batch's total example weight, so the
+    # epoch value is the (weighted) mean over all examples.
+    if sample_weight is None:
+      batch = tf.cast(tf.shape(x)[0], total.dtype)
+    else:
+      batch = tf.cast(tf.reduce_sum(sample_weight), total.dtype)
+    self._loss_tracker.update_state(total, sample_weight=batch)
+    for j, tracker in enumerate(self._term_trackers):
+      tracker.update_state(terms[f"order_{j}"], sample_weight=batch)
+
+  def _update_error_metrics(self, x, targets, sample_weight) -> int:
+    """Exact value/Jacobian/Hessian errors; returns how many (static)."""
+    model_fn = self._model_fn(False)
+    if self._target_fn is not None:
+      count = max(self.order, 1) + 1
+      truth = _derivatives(self._target_fn, x, count)
+    else:
+      count = len(targets)
+      truth = list(targets)
+    preds = _derivatives(model_fn, x, count)
+    for j in range(count):
+      target = tf.reshape(truth[j], tf.shape(preds[j]))
+      self._error_trackers[j].update_state(
+          _per_example_sq_error(preds[j], target),
+          sample_weight=sample_weight)
+    return count
+
+  def _results(self, error_count: int) -> Dict[str, tf.Tensor]:
+    """Tracker results; the first `error_count` error trackers (static)."""
+    out = {"loss": self._loss_tracker.result()}
+    for tracker in self._term_trackers + self._error_trackers[:error_count]:
+      out[tracker.name] = tracker.result()
+    return out
+
+
+def _one_sample_weight(sample_weight, dtype: tf.DType) -> tf.Tensor:
+  """One `[B]` weight per example from what Keras passes.
+
+  Keras copies one `sample_weight` to every entry of a tuple `y`; different
+  weights per target are rejected (at run time) rather than ignored.
+  """
+  if not isinstance(sample_weight, (list, tuple)):
+    return tf.cast(sample_weight, dtype)
+  weights = [tf.cast(w, dtype) for w in sample_weight]
+  checks = [tf.debugging.assert_equal(
+      weights[0], w, message="SobolevModel takes one sample weight per "
+      "example for all orders; the weights given per target differ.")
+            for w in weights[1:]]
+  with tf.control_dependencies([c for c in checks if c is not None]):
+    return tf.identity(weights[0])
+
+
+def _derivatives(fn, x, count: int) -> list:
+  """`[values, jacobians, hessians][:count]` of `fn` at `x`."""
+  if count <= 1:
+    return [derivatives.as_2d_output(fn(x), x)]
+  if count == 2:
+    return list(derivatives.value_and_jacobian(fn, x))
+  return list(derivatives.value_and_hessian(fn, x))

@@ -1,0 +1,267 @@
+"""Tests for sobolev.keras (Sobolev training with Keras 3 `Model.fit`)."""
+
+import glob
+import os
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import sonnet as snt
+from tensorboard.backend.event_processing import event_accumulator
+import tensorflow as tf
+
+from sobolev import derivatives
+from sobolev import keras as sobolev_keras
+from sobolev import sobolev_loss
+from sobolev import training
+
+
+def _booth(u: np.ndarray):
+  """Booth (a Figure-2 function) on [-1, 1]^2: booth(10 u) / 1000.
+
+  Returns values `[N, 1]` and the analytic gradient `[N, 2]` (float32).
+  """
+  x, y = 10.0 * u[:, 0], 10.0 * u[:, 1]
+  value = ((x + 2 * y - 7)**2 + (2 * x + y - 5)**2) / 1000.0
+  grad = np.stack([10 * x + 8 * y - 34, 8 * x + 10 * y - 38], axis=1) / 100.0
+  return value[:, None].astype(np.float32), grad.astype(np.float32)
+
+
+def _booth_tf(u: tf.Tensor) -> tf.Tensor:
+  x, y = 10.0 * u[:, 0], 10.0 * u[:, 1]
+  return ((x + 2 * y - 7)**2 + (2 * x + y - 5)**2)[:, None] / 1000.0
+
+
+def _points(n, seed):
+  return np.random.RandomState(seed).uniform(-1, 1, (n, 2)).astype(np.float32)
+
+
+def _net(seed=0, widths=(32, 32)):
+  keras.utils.set_random_seed(seed)
+  layers = [keras.Input((2,))]
+  layers += [keras.layers.Dense(w, activation="softplus") for w in widths]
+  layers += [keras.layers.Dense(1)]
+  return keras.Sequential(layers)
+
+
+class FitTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_fit_lowers_value_and_gradient_test_error(self):
+    x = _points(20, 0)
+    y, dy = _booth(x)
+    xt = _points(500, 1)
+    yt, dyt = _booth(xt)
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(xt, (yt, dyt), verbose=0, return_dict=True)
+    history = model.fit(np.tile(x, (40, 1)), (np.tile(y, (40, 1)),
+                                             np.tile(dy, (40, 1))),
+                        batch_size=20, epochs=5, shuffle=False, verbose=0)
+    after = model.evaluate(xt, (yt, dyt), verbose=0, return_dict=True)
+    self.assertEqual(set(history.history), {"loss", "order_0", "order_1"})
+    self.assertEqual(set(after), {"loss", "order_0", "order_1", "value_mse",
+                                  "jacobian_mse"})
+    self.assertLess(after["value_mse"], 0.2 * before["value_mse"])
+    self.assertLess(after["jacobian_mse"], 0.2 * before["jacobian_mse"])
+    # Exact mode with the L2 loss: the terms are the errors.
+    self.assertAllClose(after["order_0"], after["value_mse"], rtol=1e-5)
+    self.assertAllClose(after["order_1"], after["jacobian_mse"], rtol=1e-5)
+
+  @parameterized.parameters(0, 1)
+  def test_fit_matches_the_sonnet_path_step_by_step(self, order):
+    x = _points(16, 2)
+    y, dy = _booth(x)
+    keras_net = _net(3, widths=(8, 8))
+    sonnet_net = snt.nets.MLP([8, 8, 1], activation=tf.nn.softplus)
+    sonnet_net(tf.zeros([1, 2]))
+    pairs = [(pair, keras_layer.weights[i])
+             for sonnet_layer, keras_layer in zip(
+                 sorted((m for m in sonnet_net.submodules
+                         if isinstance(m, snt.Linear)), key=lambda m: m.name),
+                 keras_net.layers)
+             for i, pair in enumerate((sonnet_layer.w, sonnet_layer.b))]
+    for s, k in pairs:
+      s.assign(k.numpy())
+    model = sobolev_keras.SobolevModel(keras_net, order=order)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    history = model.fit(x, (y, dy), batch_size=16, epochs=4, shuffle=False,
+                        verbose=0)
+    step = training.make_train_step(sonnet_net, snt.optimizers.SGD(0.05),
+                                    sobolev_loss.SobolevLoss(order=order))
+    losses = [float(step({"x": x, "targets": (y, dy)[:order + 1]})["loss"])
+              for _ in range(4)]
+    self.assertAllClose(history.history["loss"], losses, rtol=1e-4)
+    for s, k in pairs:
+      self.assertAllClose(s, k.numpy(), atol=1e-5)
+
+  def test_evaluate_errors_match_hand_computation(self):
+    x = _points(12, 4)
+    y, dy = _booth(x)
+    net = _net(5, widths=(8,))
+    model = sobolev_keras.SobolevModel(net, order=0)
+    model.compile(optimizer="adam")
+    out = model.evaluate(x, (y, dy), batch_size=5, verbose=0,
+                         return_dict=True)
+    pred, grad = derivatives.value_and_gradient(net, tf.constant(x))
+    self.assertAllClose(out["value_mse"], np.mean((pred.numpy() - y)**2),
+                        rtol=1e-5)
+    self.assertAllClose(out["jacobian_mse"],
+                        np.mean(np.sum((grad.numpy() - dy)**2, axis=1)),
+                        rtol=1e-5)
+    self.assertNotIn("order_1", out)
+
+  def test_sample_weights_select_examples(self):
+    x = _points(8, 5)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(_net(6, widths=(8,)), order=1)
+    model.compile(optimizer="adam")
+    weights = np.array([2.0] * 5 + [0.0] * 3, np.float32)
+    weighted = model.evaluate(x, (y, dy), sample_weight=weights, verbose=0,
+                              return_dict=True)
+    subset = model.evaluate(x[:5], (y[:5], dy[:5]), verbose=0,
+                            return_dict=True)
+    self.assertAllClose(weighted, subset, rtol=1e-5)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "one sample weight per example"):
+      model.evaluate(x, (y, dy), sample_weight=(weights, 1.0 + weights),
+                     verbose=0)
+    # Training on zero-weight examples changes nothing.
+    before = [w.numpy() for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(x[5:], (y[5:], dy[5:]), sample_weight=np.zeros(3, np.float32),
+              epochs=1, verbose=0)
+    for a, b in zip(before, model.trainable_weights):
+      self.assertAllClose(a, b.numpy())
+
+  def test_order_2_reports_the_hessian_error(self):
+    x = _points(8, 6)
+    y, dy = _booth(x)
+    xt = tf.constant(x)
+    _, _, hess = derivatives.value_and_hessian(_booth_tf, xt)
+    model = sobolev_keras.SobolevModel(_net(7, widths=(8,)), order=2)
+    model.compile(optimizer="adam")
+    model.fit(x, (y, dy, hess.numpy()), epochs=1, verbose=0)
+    out = model.evaluate(x, (y, dy, hess.numpy()), verbose=0,
+                         return_dict=True)
+    _, _, model_hess = derivatives.value_and_hessian(model.model, xt)
+    self.assertAllClose(
+        out["hessian_mse"],
+        np.mean(np.sum((model_hess.numpy() - hess.numpy())**2,
+                       axis=(1, 2, 3))), rtol=1e-4)
+
+  def test_target_fn_stochastic(self):
+    x = _points(20, 8)
+    model = sobolev_keras.SobolevModel(
+        _net(9), order=1, target_fn=_booth_tf,
+        loss_options={"mode": "stochastic", "seed": 0})
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(x, verbose=0, return_dict=True)
+    history = model.fit(np.tile(x, (20, 1)), batch_size=20, epochs=3,
+                        verbose=0)
+    after = model.evaluate(x, verbose=0, return_dict=True)
+    self.assertIn("order_1", history.history)
+    self.assertLess(after["value_mse"], before["value_mse"])
+    self.assertLess(after["jacobian_mse"], before["jacobian_mse"])
+
+
+class CallbacksTest(tf.test.TestCase):
+
+  def _model(self, order=1):
+    model = sobolev_keras.SobolevModel(_net(0, widths=(8,)), order=order)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model
+
+  def test_tensorboard_writes_per_order_metrics(self):
+    x = _points(16, 0)
+    y, dy = _booth(x)
+    log_dir = self.create_tempdir().full_path
+    history = self._model().fit(
+        x, (y, dy), validation_data=(x, (y, dy)), epochs=2, verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir)])
+    for split, prefix, names in (
+        ("train", "", ("loss", "order_0", "order_1")),
+        ("validation", "val_",
+         ("loss", "order_0", "order_1", "value_mse", "jacobian_mse"))):
+      files = glob.glob(os.path.join(log_dir, split, "events.out.tfevents*"))
+      self.assertLen(files, 1)
+      acc = event_accumulator.EventAccumulator(
+          files[0], size_guidance={event_accumulator.TENSORS: 0})
+      acc.Reload()
+      for name in names:
+        events = acc.Tensors(f"epoch_{name}")
+        self.assertEqual([e.step for e in events], [0, 1])
+        self.assertAllClose(
+            [float(tf.make_ndarray(e.tensor_proto)) for e in events],
+            history.history[prefix + name], rtol=1e-6)
+
+  def test_model_checkpoint_and_early_stopping(self):
+    x = _points(16, 1)
+    y, dy = _booth(x)
+    path = os.path.join(self.create_tempdir().full_path, "best.keras")
+    model = self._model()
+    history = model.fit(
+        x, (y, dy), validation_data=(x, (y, dy)), epochs=10, verbose=0,
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(path, monitor="val_jacobian_mse",
+                                            save_best_only=True, mode="min"),
+            # No improvement can reach min_delta: stops after patience + 1.
+            keras.callbacks.EarlyStopping(monitor="val_jacobian_mse",
+                                          min_delta=1e9, patience=1,
+                                          mode="min"),
+        ])
+    self.assertLen(history.history["loss"], 2)
+    self.assertTrue(os.path.exists(path))
+    restored = keras.models.load_model(path)
+    self.assertIsInstance(restored, sobolev_keras.SobolevModel)
+    self.assertEqual(restored.order, 1)
+
+  def test_save_and_load_round_trip(self):
+    x = _points(16, 2)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(
+        _net(1, widths=(8,)), order=1,
+        loss_options={"weights": [1.0, 0.5], "loss_fns": "l1"})
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, (y, dy), epochs=2, verbose=0)
+    path = os.path.join(self.create_tempdir().full_path, "m.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    self.assertEqual(restored.loss_module.weights, (1.0, 0.5))
+    self.assertAllClose(restored.predict(x, verbose=0),
+                        model.predict(x, verbose=0))
+    ours = model.evaluate(x, (y, dy), verbose=0, return_dict=True)
+    theirs = restored.evaluate(x, (y, dy), verbose=0, return_dict=True)
+    self.assertAllClose(ours, theirs)
+    # Training resumes with the restored optimiser state.
+    self.assertEqual(int(restored.optimizer.iterations),
+                     int(model.optimizer.iterations))
+    restored.fit(x, (y, dy), epochs=1, verbose=0)
+
+
+class BadInputTest(tf.test.TestCase):
+
+  def test_errors(self):
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    with self.assertRaisesRegex(TypeError, "`model` must be a Keras model"):
+      sobolev_keras.SobolevModel(lambda z: z, order=1)
+    with self.assertRaisesRegex(TypeError, "`target_fn` must be callable"):
+      sobolev_keras.SobolevModel(_net(), target_fn=3)
+    with self.assertRaisesRegex(TypeError, "Give the order as `order=`"):
+      sobolev_keras.SobolevModel(_net(), loss_options={"order": 1})
+    with self.assertRaisesRegex(ValueError, "`weights` must have one entry"):
+      sobolev_keras.SobolevModel(_net(), loss_options={"weights": [1.0]})
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer="adam")
+    with self.assertRaisesRegex(ValueError, "at least 2 entries"):
+      model.fit(x, y, epochs=1, verbose=0)
+    with self.assertRaisesRegex(TypeError, "one input tensor"):
+      model.fit({"a": x}, (y, dy), epochs=1, verbose=0)
+    with_fn = sobolev_keras.SobolevModel(_net(), target_fn=_booth_tf)
+    with_fn.compile(optimizer="adam")
+    with self.assertRaisesRegex(ValueError, "without `y`"):
+      with_fn.fit(x, (y, dy), epochs=1, verbose=0)
+
+
+if __name__ == "__main__":
+  tf.test.main()
