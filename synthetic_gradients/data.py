@@ -1,8 +1,18 @@
-"""Input pipelines: scikit-learn digits (offline), CIFAR-10 and ImageNet (tfds).
+"""Input pipelines: digits (offline), Fashion-MNIST (Debian), CIFAR-10, ImageNet.
 
 Every pipeline yields dicts `{'image': float32 [B, H, W, C], 'label': int32
 [B]}`. Training batches drop the remainder so that shapes are static (as
 `tf.distribute`/TPU training wants); evaluation batches keep every example.
+
+Splits: `'train'` (shuffled with `seed`, augmented if `augment`), `'test'`
+(the dataset's evaluation split, in order) and `'validation'`: with
+`validation_size=N > 0` the last N examples of the training set in its fixed
+stored order are held out as `'validation'` (in order, never augmented) and
+`'train'` is the rest, so hyper-parameters can be chosen without the test
+set. The stored order is a fixed permutation: the seed-0 stratified split of
+digits, tfds' deterministic write order (examples sorted by a hash of their
+key) for the tfds datasets. `validation_size=0` (default) leaves `'train'`
+whole and `'validation'` undefined. `num_examples` gives the split sizes.
 
 * `digits`: scikit-learn's bundled 8x8 digits (1,797 images, no download),
   scaled to [0, 1], resized bilinearly to `image_size` (default 16, so the
@@ -10,15 +20,31 @@ Every pipeline yields dicts `{'image': float32 [B, H, W, C], 'label': int32
   with the training-set mean and std. A fixed stratified split (seed 0,
   25% test: 1,347 train / 450 test) is the same for every run. No
   augmentation.
+* `fashion_mnist`: Zalando's Fashion-MNIST (60,000 train / 10,000 test,
+  28x28 grey, 10 classes) from the Debian package `dataset-fashion-mnist`
+  (`apt-get install dataset-fashion-mnist`; files in
+  /usr/share/datasets/fashion-mnist, or `manual_dir`). tfds' own
+  `fashion_mnist` builder prepares them into `data_dir` once, offline, with
+  the Debian files' checksums verified (`fashion_mnist/builder.py`); later
+  runs read the prepared records (decoded images are cached in memory).
+  Preprocessing: scaled to [0, 1]; `image_size` (default 28) above 28 pads
+  with background (centred, e.g. 32 for nets that want a power of two),
+  below 28 resizes (bilinear, antialiased); standardised with the real
+  training set's pixel mean 0.2860 and std 0.3530. `augment=True` (default
+  False) adds, for training only, a random crop after 2-pixel background
+  padding and a random horizontal flip, seeded by `seed`.
 * `cifar10` (tfds): standard augmentation (4-pixel reflection padding, random
-  32x32 crop, horizontal flip) and per-channel standardisation.
+  32x32 crop, horizontal flip; `augment=False` turns it off) and
+  per-channel standardisation.
 * `imagenet2012` (tfds, `train` / `validation`): Inception-style random
   resized crop (area 8%-100%, aspect ratio 3/4-4/3) to `image_size` and
-  horizontal flip for training; centre crop (87.5%) and resize for
-  evaluation; per-channel standardisation.
+  horizontal flip for training (`augment=False`: the evaluation
+  preprocessing); centre crop (87.5%) and resize for evaluation;
+  per-channel standardisation.
 
-`--data_dir` is passed to `tfds.load` (use pre-downloaded data; nothing is
-downloaded unless `download=True`).
+`data_dir` is passed to tfds (use pre-downloaded data; CIFAR-10 and ImageNet
+are downloaded only if `download=True`; Fashion-MNIST is prepared from the
+local Debian files whenever needed, never downloaded).
 """
 
 import dataclasses
@@ -27,7 +53,17 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-DATASETS = ("digits", "cifar10", "imagenet2012")
+DATASETS = ("digits", "fashion_mnist", "cifar10", "imagenet2012")
+SPLITS = ("train", "validation", "test")
+
+# Pixel mean and std (population, over all pixels of the 60,000 training
+# images scaled to [0, 1]) of the real Fashion-MNIST training set.
+_FASHION_MEAN = 0.2860406
+_FASHION_STD = 0.3530242
+_FASHION_PAD = 2  # Augmentation: background padding before the random crop.
+# (train, test) sizes, the test split being `info(name).test_split`.
+_SIZES = {"digits": (1347, 450), "fashion_mnist": (60_000, 10_000),
+          "cifar10": (50_000, 10_000), "imagenet2012": (1_281_167, 50_000)}
 
 _CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 _CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -52,6 +88,9 @@ def info(name: str, image_size: Optional[int] = None) -> DatasetInfo:
   if name == "digits":
     size = image_size or 16
     return DatasetInfo(name, 10, (size, size, 1), "test")
+  if name == "fashion_mnist":
+    size = image_size or 28
+    return DatasetInfo(name, 10, (size, size, 1), "test")
   if name == "cifar10":
     size = image_size or 32
     return DatasetInfo(name, 10, (size, size, 3), "test")
@@ -61,7 +100,45 @@ def info(name: str, image_size: Optional[int] = None) -> DatasetInfo:
   raise ValueError(f"`dataset` must be one of {DATASETS}, got {name!r}.")
 
 
-def _digits_arrays(split: str, image_size: int):
+def num_examples(name: str, split: str, *, validation_size: int = 0) -> int:
+  """Number of examples of a split (before `max_examples`).
+
+  Args:
+    name: one of `DATASETS`.
+    split: one of `SPLITS`.
+    validation_size: as for `load`.
+
+  Returns:
+    The split's size.
+
+  Raises:
+    ValueError: for an unknown dataset or split or a bad `validation_size`.
+  """
+  info(name)
+  _check_split(name, split, validation_size)
+  num_train, num_test = _SIZES[name]
+  return {"train": num_train - validation_size,
+          "validation": validation_size, "test": num_test}[split]
+
+
+def _check_split(name: str, split: str, validation_size) -> None:
+  """Raises ValueError for a bad `split` or `validation_size`."""
+  if split not in SPLITS:
+    raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
+  if (isinstance(validation_size, bool)
+      or not isinstance(validation_size, (int, np.integer))):
+    raise TypeError("`validation_size` must be an int, got "
+                    f"{validation_size!r}.")
+  num_train = _SIZES[name][0]
+  if not 0 <= validation_size < num_train:
+    raise ValueError(f"`validation_size` must be in [0, {num_train}) for "
+                     f"{name}, got {validation_size}.")
+  if split == "validation" and validation_size == 0:
+    raise ValueError("`split='validation'` needs `validation_size` > 0 (the "
+                     "number of training examples held out).")
+
+
+def _digits_arrays(split: str, image_size: int, validation_size: int = 0):
   from sklearn import datasets as sk_datasets  # pylint: disable=g-import-not-at-top
   from sklearn import model_selection  # pylint: disable=g-import-not-at-top
   digits = sk_datasets.load_digits()
@@ -72,14 +149,37 @@ def _digits_arrays(split: str, image_size: int):
   resize = lambda x: tf.image.resize(x, [image_size, image_size],
                                      method="bilinear").numpy()
   x_tr, x_te = resize(x_tr), resize(x_te)
-  mean, std = x_tr.mean(), x_tr.std()
+  mean, std = x_tr.mean(), x_tr.std()  # Of all 1,347: fixed per image_size.
+  keep = len(x_tr) - validation_size
   if split == "train":
-    return (x_tr - mean) / std, y_tr
+    return (x_tr[:keep] - mean) / std, y_tr[:keep]
+  if split == "validation":
+    return (x_tr[keep:] - mean) / std, y_tr[keep:]
   return (x_te - mean) / std, y_te
 
 
 def _standardise(image: tf.Tensor, mean, std) -> tf.Tensor:
   return (image - tf.constant(mean)) / tf.constant(std)
+
+
+def _fashion_preprocess(example, augment: bool, image_size: int, seed=None):
+  """[28, 28, 1] uint8 -> standardised float32 [image_size, image_size, 1]."""
+  image = tf.cast(example["image"], tf.float32) / 255.0
+  if image_size > 28:  # Background (0) padding, centred.
+    image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+  elif image_size < 28:
+    image = tf.image.resize(image, [image_size, image_size], antialias=True)
+  if augment:
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 2))
+    padded = image_size + 2 * _FASHION_PAD
+    image = tf.image.resize_with_crop_or_pad(image, padded, padded)
+    image = tf.image.stateless_random_crop(
+        image, [image_size, image_size, 1], seed=crop_seed)
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+  image.set_shape([image_size, image_size, 1])
+  return {"image": _standardise(image, _FASHION_MEAN, _FASHION_STD),
+          "label": tf.cast(example["label"], tf.int32)}
 
 
 def _cifar_preprocess(example, train: bool, image_size: int):
@@ -115,51 +215,102 @@ def _imagenet_preprocess(example, train: bool, image_size: int):
 def load(name: str, split: str, batch_size: int, *,
          data_dir: Optional[str] = None, image_size: Optional[int] = None,
          seed: int = 0, max_examples: Optional[int] = None,
-         download: bool = False) -> tf.data.Dataset:
+         download: bool = False, validation_size: int = 0,
+         augment: Optional[bool] = None,
+         manual_dir: Optional[str] = None) -> tf.data.Dataset:
   """A batched dataset of `{'image', 'label'}` dicts.
 
   Args:
     name: one of `DATASETS`.
-    split: `'train'` (shuffled with `seed`, augmented, remainder dropped) or
-      `'test'` (the dataset's evaluation split, in order, all examples).
+    split: `'train'` (shuffled with `seed`, augmented if `augment`,
+      remainder dropped), `'validation'` (the last `validation_size` training
+      examples, in order, all of them) or `'test'` (the dataset's evaluation
+      split, in order, all examples).
     batch_size: global batch size.
-    data_dir: tfds data directory.
+    data_dir: tfds data directory (tfds' default if None).
     image_size: side of the preprocessed images (dataset default if None).
     seed: shuffling and augmentation seed.
-    max_examples: keep only the first `max_examples` examples (smoke runs).
-    download: let tfds download and prepare the data.
+    max_examples: keep only the first `max_examples` examples of the split
+      (smoke runs).
+    download: let tfds download and prepare CIFAR-10 / ImageNet.
+    validation_size: training examples held out as `'validation'` (0: none,
+      `'train'` is the whole training set).
+    augment: augment `'train'` (dataset default if None: on for CIFAR-10 and
+      ImageNet, off for digits and Fashion-MNIST; digits has none).
+    manual_dir: folder holding the Fashion-MNIST IDX files (the Debian
+      package's folder if None).
 
   Returns:
     A `tf.data.Dataset`.
 
   Raises:
-    ValueError: for an unknown dataset or split, or a bad batch size.
+    ValueError: for an unknown dataset or split, a bad batch size, image
+      size, `validation_size` or `max_examples`, or augmentation of digits.
+    TypeError: for a non-integer `validation_size`.
+    fashion_mnist.builder.MissingDataError: when Fashion-MNIST is not
+      prepared in `data_dir` and its files are not installed.
   """
+  if image_size is not None and int(image_size) < 1:
+    raise ValueError(f"`image_size` must be >= 1 or None, got {image_size}.")
   ds_info = info(name, image_size)
-  if split not in ("train", "test"):
-    raise ValueError(f"`split` must be 'train' or 'test', got {split!r}.")
+  _check_split(name, split, validation_size)
   if int(batch_size) < 1:
     raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
+  if max_examples is not None and int(max_examples) < 1:
+    raise ValueError(f"`max_examples` must be >= 1 or None, got "
+                     f"{max_examples}.")
+  if augment and name == "digits":
+    raise ValueError("`augment` is not available for digits.")
   train = split == "train"
+  if augment is None:
+    augment = name in ("cifar10", "imagenet2012")
+  augment = bool(augment) and train
   size = ds_info.image_shape[0]
   if name == "digits":
-    x, y = _digits_arrays(split, size)
+    x, y = _digits_arrays(split, size, validation_size)
     ds = tf.data.Dataset.from_tensor_slices({"image": x, "label": y})
   else:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    tfds_split = "train" if train else ds_info.test_split
-    ds = tfds.load(name, split=tfds_split, data_dir=data_dir,
-                   download=download, shuffle_files=train,
-                   read_config=tfds.ReadConfig(shuffle_seed=seed))
+    if split == "test":
+      tfds_split = ds_info.test_split
+    elif validation_size == 0:
+      tfds_split = "train"
+    elif train:
+      tfds_split = f"train[:-{validation_size}]"
+    else:
+      tfds_split = f"train[-{validation_size}:]"
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
+    if name == "fashion_mnist":
+      from synthetic_gradients.fashion_mnist import builder as fm_builder  # pylint: disable=g-import-not-at-top
+      ds = fm_builder.prepare(data_dir, manual_dir).as_dataset(
+          split=tfds_split, shuffle_files=train, read_config=read_config)
+    else:
+      ds = tfds.load(name, split=tfds_split, data_dir=data_dir,
+                     download=download, shuffle_files=train,
+                     read_config=read_config)
   if max_examples is not None:
     ds = ds.take(int(max_examples))
+  if name == "fashion_mnist":
+    ds = ds.cache()  # 47 MB of decoded uint8 images instead of PNG decoding.
   if train:
-    ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-  if name == "cifar10":
-    ds = ds.map(lambda e: _cifar_preprocess(e, train, size),
+    buffer = num_examples(name, "train", validation_size=validation_size)
+    buffer = buffer if name == "fashion_mnist" else 10_000
+    ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+  if name == "fashion_mnist":
+    if augment:
+      # One stateless seed pair per example, from `seed`: reproducible.
+      seeds = tf.data.Dataset.random(seed=seed).batch(2)
+      ds = tf.data.Dataset.zip((ds, seeds)).map(
+          lambda e, s: _fashion_preprocess(e, True, size, s),
+          num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+      ds = ds.map(lambda e: _fashion_preprocess(e, False, size),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  elif name == "cifar10":
+    ds = ds.map(lambda e: _cifar_preprocess(e, augment, size),
                 num_parallel_calls=tf.data.AUTOTUNE)
   elif name == "imagenet2012":
-    ds = ds.map(lambda e: _imagenet_preprocess(e, train, size),
+    ds = ds.map(lambda e: _imagenet_preprocess(e, augment, size),
                 num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(int(batch_size), drop_remainder=train)
   return ds.prefetch(tf.data.AUTOTUNE)

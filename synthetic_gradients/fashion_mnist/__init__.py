@@ -1,0 +1,1 @@
+"""Fashion-MNIST from the Debian package `dataset-fashion-mnist` via tfds."""
