@@ -542,6 +542,8 @@ def project_jacobian(jacobian: tf.Tensor, v1: tf.Tensor) -> tf.Tensor:
   Returns:
     `[N, ...]`: `sum_o v1[n, o] J[n, o, ...]`.
   """
+  jacobian = tf.convert_to_tensor(jacobian)
+  v1 = as_dtype(v1, jacobian.dtype, "v1")
   if jacobian.shape.rank == 3:
     # v1^T J as a batched matmul: under XLA on CPU this is ~4x faster than
     # the equivalent einsum (measured, O = 100).
@@ -564,6 +566,9 @@ def project_hessian(hessian: tf.Tensor, v1: tf.Tensor,
   Returns:
     `[N, ...]`, shaped like `v2`.
   """
+  hessian = tf.convert_to_tensor(hessian)
+  v1 = as_dtype(v1, hessian.dtype, "v1")
+  v2 = as_dtype(v2, hessian.dtype, "v2")
   if hessian.shape.rank == 4:
     return tf.einsum("bo,bode,be->bd", v1, hessian, v2)
   batch, out_dim = tf.shape(hessian)[0], tf.shape(hessian)[1]

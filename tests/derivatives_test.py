@@ -179,6 +179,96 @@ class FiniteDifferenceAgreementTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(hess, tf.zeros_like(hess))
 
 
+def image_fn(x):
+  """A smooth two-output function of images `[B, 2, 3, 2]`."""
+  w = tf.reshape(tf.range(12, dtype=x.dtype) / 12.0 - 0.4, [1, 2, 3, 2])
+  return tf.stack([tf.reduce_sum(tf.sin(x * w) * x, axis=[1, 2, 3]),
+                   tf.reduce_sum(x**3, axis=[1, 2, 3]) *
+                   tf.reduce_sum(x * w, axis=[1, 2, 3])], axis=1)
+
+
+class AnyShapeTest(tf.test.TestCase, parameterized.TestCase):
+  """Inputs `[B, ...]`: derivatives shaped like `x`, equal to the flat path."""
+
+  def _flat(self, x):
+    return (lambda z: image_fn(tf.reshape(z, x.shape))), tf.reshape(
+        x, [x.shape[0], -1])
+
+  @parameterized.named_parameters(*[(m, j) for m, j in MODES])
+  def test_jacobian_and_hessian_match_flattened(self, jit):
+    x = tf.constant(np.random.RandomState(0).normal(size=(3, 2, 3, 2)))
+    y, jac, hess = _run(derivatives.value_and_hessian, jit, image_fn, x)
+    self.assertEqual(jac.shape, (3, 2, 2, 3, 2))
+    self.assertEqual(hess.shape, (3, 2, 2, 3, 2, 2, 3, 2))
+    flat_fn, flat_x = self._flat(x)
+    y_f, jac_f, hess_f = derivatives.value_and_hessian(flat_fn, flat_x)
+    self.assertAllClose(y, y_f)
+    self.assertAllClose(tf.reshape(jac, [3, 2, 12]), jac_f, atol=1e-12)
+    self.assertAllClose(tf.reshape(hess, [3, 2, 12, 12]), hess_f, atol=1e-12)
+    for unroll in (True, False):
+      _, jac_u, hess_u = derivatives.value_and_hessian(image_fn, x,
+                                                       unroll=unroll)
+      self.assertAllClose(jac_u, jac, atol=1e-12)
+      self.assertAllClose(hess_u, hess, atol=1e-12)
+
+  @parameterized.named_parameters(*[(m, j) for m, j in MODES])
+  def test_projections_are_shaped_like_x(self, jit):
+    rng = np.random.RandomState(1)
+    x = tf.constant(rng.normal(size=(3, 2, 3, 2)))
+    v1 = tf.constant(rng.normal(size=(3, 2)))
+    v2 = tf.constant(rng.normal(size=(3, 2, 3, 2)))
+    y, p1, p2 = _run(derivatives.value_and_hvp, jit, image_fn, x, v1, v2)
+    self.assertEqual(p1.shape, x.shape)
+    self.assertEqual(p2.shape, x.shape)
+    _, jac, hess = derivatives.value_and_hessian(image_fn, x)
+    # The public contractions of full derivatives give the same numbers.
+    self.assertAllClose(p1, derivatives.project_jacobian(jac, v1), atol=1e-10)
+    self.assertAllClose(p2, derivatives.project_hessian(hess, v1, v2),
+                        atol=1e-10)
+    self.assertAllClose(
+        p2, np.einsum("bo,bode,be->bd", v1, tf.reshape(hess, [3, 2, 12, 12]),
+                      tf.reshape(v2, [3, 12])).reshape(3, 2, 3, 2),
+        atol=1e-10)
+    # A shared v2 (one example's shape) broadcasts over the batch.
+    shared = derivatives.hvp(image_fn, x, v1, v2[0])
+    self.assertAllClose(shared, derivatives.hvp(
+        image_fn, x, v1, tf.tile(v2[:1], [3, 1, 1, 1])))
+
+  def test_project_functions_on_vectors(self):
+    rng = np.random.RandomState(2)
+    jac, hess = rng.normal(size=(4, 3, 2)), rng.normal(size=(4, 3, 2, 2))
+    v1, v2 = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    self.assertAllClose(derivatives.project_jacobian(jac, v1),
+                        np.einsum("bo,bod->bd", v1, jac))
+    self.assertAllClose(derivatives.project_hessian(hess, v1, v2),
+                        np.einsum("bo,bode,be->bd", v1, hess, v2))
+
+  def test_callable_v1_gets_the_output_dimension(self):
+    x = _points(4, 2)
+    seen = []
+
+    def sample(out_dim):
+      seen.append(out_dim)
+      return tf.ones([4, out_dim], tf.float64)
+
+    p1 = derivatives.vjp(two_output_fn, x, sample)
+    self.assertEqual(seen, [2])
+    self.assertAllClose(p1, derivatives.vjp(two_output_fn, x,
+                                            tf.ones([2], tf.float64)))
+
+  def test_dict_inputs(self):
+    x = _points(4, 2)
+    inputs = {"x": x, "shift": tf.ones([4, 1], tf.float64)}
+    fn = lambda d: two_output_fn(d["x"]) + d["shift"]
+    self.assertAllClose(derivatives.jacobian(fn, inputs, wrt="x"),
+                        two_output_jacobian(x.numpy()))
+    with self.assertRaisesRegex(TypeError, r"pass `wrt=`"):
+      derivatives.jacobian(fn, inputs)
+    self.assertAllClose(
+        derivatives.jacobian(lambda t: two_output_fn(t[1]), (1.0, x), wrt=1),
+        two_output_jacobian(x.numpy()))
+
+
 class BadInputTest(tf.test.TestCase):
 
   def test_integer_inputs(self):
@@ -202,6 +292,29 @@ class BadInputTest(tf.test.TestCase):
         [2, 2]), x))
     with self.assertRaisesRegex(ValueError, "does not depend on its input"):
       fn(tf.ones([2, 3]))
+
+  def test_dtype_mismatches_name_both_dtypes(self):
+    with self.assertRaisesRegex(TypeError, "The model returned dtype float64 "
+                                "for inputs `x` of dtype float32"):
+      derivatives.jacobian(lambda x: tf.cast(x, tf.float64), tf.ones([2, 2]))
+    with self.assertRaisesRegex(TypeError, "`v1` has dtype float32 but the "
+                                "model computes in float64"):
+      derivatives.vjp(two_output_fn, _points(2, 2), tf.ones([2]))
+    with self.assertRaisesRegex(TypeError, "`v2` has dtype int64"):
+      derivatives.hvp(two_output_fn, _points(2, 2), np.ones(2),
+                      np.ones(2, np.int64))
+
+  def test_vector_batch_checked_in_graph(self):
+    fn = tf.function(lambda x, v: derivatives.vjp(two_output_fn, x, v),
+                     input_signature=[tf.TensorSpec([None, 2], tf.float64),
+                                      tf.TensorSpec([None, 2], tf.float64)])
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "`v1` and `x` must have the same batch size"):
+      fn(_points(4, 2), tf.ones([1, 2], tf.float64))
+
+  def test_empty_batch(self):
+    with self.assertRaisesRegex(ValueError, "`x` has batch size 0"):
+      derivatives.jacobian(two_output_fn, tf.zeros([0, 2]))
 
   def test_gradient_needs_scalar_output(self):
     with self.assertRaisesRegex(ValueError, "scalar-output"):

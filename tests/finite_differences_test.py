@@ -69,6 +69,17 @@ class FiniteDifferencesTest(tf.test.TestCase, parameterized.TestCase):
     # d/dx x^3 by central differences is 3x^2 + h^2 exactly.
     self.assertAllClose(grad, [[3.0 + 0.01, 3.0 + 1e-10]], atol=1e-8)
 
+  def test_smallest_accepted_step(self):
+    # Steps just above the floor are accepted (and still accurate to ~1e-2
+    # relative for a smooth function), steps just below are refused.
+    f = lambda x: np.sin(x[:, 0])
+    x = np.array([[0.7]])
+    floor = finite_differences.MIN_RELATIVE_STEP
+    grad = finite_differences.gradient(f, x, step=1.01 * floor)
+    self.assertAllClose(grad[0, 0], np.cos(0.7), rtol=5e-2)
+    with self.assertRaisesRegex(ValueError, "too small"):
+      finite_differences.gradient(f, x, step=0.99 * floor)
+
   def test_bad_inputs(self):
     x = np.zeros((3, 2))
     with self.assertRaisesRegex(TypeError, "`f` must be callable"):
@@ -77,6 +88,12 @@ class FiniteDifferencesTest(tf.test.TestCase, parameterized.TestCase):
       finite_differences.gradient(rosenbrock, np.zeros(3))
     with self.assertRaisesRegex(ValueError, "`step` must be finite and > 0"):
       finite_differences.gradient(rosenbrock, x, step=0.0)
+    with self.assertRaisesRegex(ValueError, "`step` is too small for float64"):
+      finite_differences.gradient(rosenbrock, x, step=1e-300)
+    with self.assertRaisesRegex(ValueError, "`step` is too small for float64"):
+      # Absolute steps are compared with |x|: 1e-12 is fine at 0, not at 1e6.
+      finite_differences.gradient(rosenbrock, np.array([[0.0, 1e6]]),
+                                  step=1e-12, relative=False)
     with self.assertRaisesRegex(ValueError, "`step` must be a scalar"):
       finite_differences.gradient(rosenbrock, x, step=np.ones(3))
     with self.assertRaisesRegex(ValueError, "`x` contains NaN"):

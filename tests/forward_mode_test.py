@@ -60,6 +60,28 @@ class ForwardModeTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(forward_mode.supports(
         snt.nets.MLP([3], dropout_rate=0.5)))
     self.assertTrue(forward_mode.supports(snt.nets.MLP([3])))
+
+    class Plain(snt.nets.MLP):
+      pass
+
+    class Overriding(snt.nets.MLP):
+
+      def __call__(self, inputs, is_training=None):
+        return super().__call__(inputs) + 1.0
+
+    # Subclasses only by explicit opt-in, and never one overriding __call__.
+    self.assertFalse(forward_mode.supports(Plain([3])))
+    self.assertTrue(forward_mode.supports(Plain([3]), allow_subclasses=True))
+    self.assertFalse(forward_mode.supports(Overriding([3]),
+                                           allow_subclasses=True))
+    self.assertTrue(forward_mode.overrides_call(Overriding([3])))
+    self.assertFalse(forward_mode.overrides_call(Plain([3])))
+    with self.assertRaisesRegex(ValueError, "needs an snt.nets.MLP"):
+      forward_mode.mlp_value_and_jacobian(Overriding([3]), tf.ones([1, 2]),
+                                          allow_subclasses=True)
+    with self.assertRaisesRegex(ValueError, r"needs inputs \[B, D\]"):
+      forward_mode.mlp_value_and_jacobian(snt.nets.MLP([3]),
+                                          tf.ones([1, 2, 2]))
     with self.assertRaisesRegex(ValueError, "needs an snt.nets.MLP"):
       forward_mode.mlp_value_and_jacobian(lambda x: x, tf.ones([1, 2]))
     with self.assertRaisesRegex(ValueError, "jacobian_mode='forward' needs"):

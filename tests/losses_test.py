@@ -33,6 +33,36 @@ class LossesTest(tf.test.TestCase, parameterized.TestCase):
       value = losses.l2_norm(p, tf.constant([[1.0, 2.0]]))
     self.assertTrue(np.all(np.isfinite(tape.gradient(value, p).numpy())))
 
+  @parameterized.parameters("l2", "l1", "l2_norm")
+  def test_per_example_twins(self, name):
+    p = tf.constant([[[1.0, 2.0]], [[0.0, -1.0]], [[3.0, 0.5]]])
+    t = tf.constant([[[0.0, 0.0]], [[1.0, 1.0]], [[3.0, 0.0]]])
+    per_example = losses.per_example(name)(p, t)
+    self.assertEqual(per_example.shape, (3,))
+    self.assertAllClose(tf.reduce_mean(per_example), losses.get(name)(p, t))
+    error = {"l2": lambda d: np.sum(d**2, (1, 2)),
+             "l1": lambda d: np.sum(np.abs(d), (1, 2)),
+             "l2_norm": lambda d: np.sqrt(np.sum(d**2, (1, 2)) + 1e-12)}[name]
+    self.assertAllClose(per_example, error((p - t).numpy()))
+    self.assertIsNone(losses.per_example(lambda a, b: a - b))
+    self.assertEqual(losses.is_l2(name), name == "l2")
+
+  @parameterized.parameters("l2", "l1", "l2_norm")
+  def test_shapes_that_would_broadcast_are_rejected(self, name):
+    # l2(zeros([4, 1]), ones([4])) used to broadcast to [4, 4] and return 4.0.
+    with self.assertRaisesRegex(ValueError, r"prediction has shape \(4, 1\) "
+                                r"but the target has shape \(4,\)"):
+      losses.get(name)(tf.zeros([4, 1]), tf.ones([4]))
+    with self.assertRaisesRegex(ValueError, "must be equal"):
+      losses.get(name)(tf.zeros([4, 1]), tf.ones([1, 1]))
+    fn = tf.function(losses.get(name), input_signature=[
+        tf.TensorSpec([None, None]), tf.TensorSpec([None, None])])
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "must have equal shapes"):
+      fn(tf.zeros([4, 1]), tf.ones([1, 1]))
+    self.assertAllClose(fn(tf.zeros([4, 1]), tf.ones([4, 1])),
+                        losses.get(name)(tf.zeros([4, 1]), tf.ones([4, 1])))
+
   def test_get(self):
     self.assertIs(losses.get("l1"), losses.l1)
     fn = lambda p, t: tf.reduce_sum(p - t)
@@ -61,7 +91,41 @@ class SamplingTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(sampling.unit_sphere([4], 3, rng=g1),
                         sampling.unit_sphere([4], 3, rng=g2))
 
+  def test_int_seed(self):
+    # An int seed s (as SobolevLoss takes) is the stateless seed [s, 0].
+    a = sampling.unit_sphere([4], 3, seed=0)
+    self.assertAllEqual(a, sampling.unit_sphere([4], 3, seed=[0, 0]))
+    self.assertAllEqual(a, sampling.unit_sphere([4], 3, seed=np.int64(0)))
+    self.assertNotAllClose(a, sampling.unit_sphere([4], 3, seed=1))
+    self.assertAllClose(np.linalg.norm(a, axis=1), np.ones(4))
+    graph = tf.function(lambda: sampling.unit_sphere([4], 3, seed=0))()
+    self.assertAllEqual(a, graph)
+
+  @parameterized.named_parameters(
+      ("string", "abc", TypeError, "`seed` must be an int or a shape"),
+      ("float", 1.5, TypeError, "`seed` must be an int or a shape"),
+      ("bool", True, TypeError, "`seed` must be an int or a shape"),
+      ("shape", [1, 2, 3], ValueError, r"`seed` must be an int or have shape "
+       r"\[2\], got shape \[3\]"),
+      ("float_tensor", tf.constant([1.0, 2.0]), TypeError,
+       "`seed` must have an integer dtype"),
+  )
+  def test_bad_seeds(self, seed, error, regex):
+    with self.assertRaisesRegex(error, regex):
+      sampling.unit_sphere([2], 3, seed=seed)
+
+  def test_check_seed(self):
+    self.assertIsNone(sampling.check_seed(None))
+    self.assertEqual(sampling.check_seed(np.int32(3)), 3)
+    with self.assertRaisesRegex(TypeError, "`seed` must be an int or None, "
+                                "got 'abc'"):
+      sampling.check_seed("abc")
+
   def test_bad_inputs(self):
+    with self.assertRaisesRegex(TypeError, "`rng` must be a tf.random"):
+      sampling.unit_sphere([2], 2, rng=3)
+    with self.assertRaisesRegex(TypeError, "`dtype` must be floating"):
+      sampling.unit_sphere([2], 2, dtype=tf.int32)
     with self.assertRaisesRegex(ValueError, "`dim` must be >= 1"):
       sampling.unit_sphere([2], 0)
     with self.assertRaisesRegex(ValueError, "at most one of `rng` and `seed`"):
