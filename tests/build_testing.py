@@ -260,3 +260,64 @@ def library_modules(build: Build, root: str = ROOT) -> Dict[str, str]:
 def target_of(module: str, provided: Mapping[str, str]) -> Optional[str]:
   """The library providing `module` (by its top-level name), or None."""
   return provided.get(module.split(".")[0])
+
+
+def used_libraries(rel: str, build: Build,
+                   root: str = ROOT) -> Dict[str, List[Import]]:
+  """{library target: [imports]} that the file `rel` uses (not its own)."""
+  provided = library_modules(build, root)
+  own = None
+  for name, (kind, attrs) in build.targets.items():
+    if kind == "py_library" and rel in attrs.get("srcs", ()):
+      own = f":{name}"
+  out = {}
+  for imp in imports_of(os.path.join(root, rel), root):
+    target = target_of(imp.module, provided)
+    if target is not None and target != own:
+      out.setdefault(target, []).append(imp)
+  return out
+
+
+def test_deps_from_sources(build: Build,
+                           root: str = ROOT) -> Dict[str, List[str]]:
+  """What BUILD's TEST_DEPS must be: test name -> sorted library targets."""
+  return {os.path.basename(rel)[:-len(".py")]:
+          sorted(used_libraries(rel, build, root))
+          for rel in glob(["tests/*_test.py"], root=root)}
+
+
+def format_test_deps(deps: Mapping[str, List[str]]) -> str:
+  """`TEST_DEPS = {...}` as it is written in BUILD."""
+  return "TEST_DEPS = {\n" + "".join(
+      f'    "{name}": [' + ", ".join(f'"{t}"' for t in targets) + "],\n"
+      for name, targets in sorted(deps.items())) + "}\n"
+
+
+def write_test_deps(path: str = BUILD_FILE) -> bool:
+  """Rewrites the TEST_DEPS dict in BUILD from the sources.
+
+  Returns:
+    Whether BUILD changed.
+  """
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  start = text.index("TEST_DEPS = {\n")
+  end = text.index("\n}\n", start) + len("\n}\n")
+  new = text[:start] + format_test_deps(
+      test_deps_from_sources(evaluate_build(path),
+                             os.path.dirname(os.path.abspath(path)))
+  ) + text[end:]
+  if new != text:
+    with open(path, "w", encoding="utf-8") as f:
+      f.write(new)
+  return new != text
+
+
+if __name__ == "__main__":
+  # `python tests/build_testing.py`: print TEST_DEPS as the sources need it;
+  # with `--write`: rewrite it in BUILD.
+  import sys  # pylint: disable=g-import-not-at-top
+  if sys.argv[1:] == ["--write"]:
+    print("BUILD updated." if write_test_deps() else "BUILD is up to date.")
+  else:
+    print(format_test_deps(test_deps_from_sources(evaluate_build())), end="")

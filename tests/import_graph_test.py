@@ -125,13 +125,10 @@ class ImportGraphTest(parameterized.TestCase, tf.test.TestCase):
 
   def _in_repo(self, rel):
     """{library target: [imports]} of a file, its own library left out."""
-    own = self._owner(rel)
-    out = {}
-    for imp in self._imports(rel):
-      target = build_testing.target_of(imp.module, self.provided)
-      if target is not None and target != own:
-        out.setdefault(target, []).append(imp)
-    return out
+    if ("libs", rel) not in self._cache:
+      self._cache[("libs", rel)] = build_testing.used_libraries(rel,
+                                                                self.build)
+    return self._cache[("libs", rel)]
 
   def _owner(self, rel):
     for name, (kind, attrs) in self.build.targets.items():
@@ -258,11 +255,13 @@ class ImportGraphTest(parameterized.TestCase, tf.test.TestCase):
     if stale:
       problems.append(f"BUILD: TEST_DEPS has entries for missing test files: "
                       f"{stale}; remove them.")
+    self.assertEqual(expected_all,
+                     build_testing.test_deps_from_sources(self.build))
     if problems:
-      problems.append("The whole TEST_DEPS as the sources need it:\n"
-                      "TEST_DEPS = {\n" + "".join(
-                          f'    "{n}": {_label(d)},\n'
-                          for n, d in sorted(expected_all.items())) + "}")
+      problems.append(
+          "`python tests/build_testing.py --write` rewrites TEST_DEPS in "
+          "BUILD from the sources; the whole dict they need:\n" +
+          build_testing.format_test_deps(expected_all))
     if problems:
       self.fail("\n".join(problems))
 
