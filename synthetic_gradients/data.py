@@ -1,4 +1,4 @@
-"""Input pipelines: digits (offline), Fashion-MNIST (Debian), CIFAR-10, ImageNet.
+"""Input pipelines: digits, Fashion-MNIST (Debian), CIFAR-10, ImageNet.
 
 Every pipeline yields dicts `{'image': float32 [B, H, W, C], 'label': int32
 [B]}`. Training batches drop the remainder so that shapes are static (as
@@ -56,10 +56,10 @@ import tensorflow as tf
 DATASETS = ("digits", "fashion_mnist", "cifar10", "imagenet2012")
 SPLITS = ("train", "validation", "test")
 
-# Pixel mean and std (population, over all pixels of the 60,000 training
-# images scaled to [0, 1]) of the real Fashion-MNIST training set.
-_FASHION_MEAN = 0.2860406
-_FASHION_STD = 0.3530242
+#: Pixel mean and std (population, over all pixels of the 60,000 training
+#: images scaled to [0, 1]) of the real Fashion-MNIST training set.
+FASHION_MNIST_MEAN = 0.2860406
+FASHION_MNIST_STD = 0.3530242
 _FASHION_PAD = 2  # Augmentation: background padding before the random crop.
 # (train, test) sizes, the test split being `info(name).test_split`.
 _SIZES = {"digits": (1347, 450), "fashion_mnist": (60_000, 10_000),
@@ -178,7 +178,7 @@ def _fashion_preprocess(example, augment: bool, image_size: int, seed=None):
         image, [image_size, image_size, 1], seed=crop_seed)
     image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
   image.set_shape([image_size, image_size, 1])
-  return {"image": _standardise(image, _FASHION_MEAN, _FASHION_STD),
+  return {"image": _standardise(image, FASHION_MNIST_MEAN, FASHION_MNIST_STD),
           "label": tf.cast(example["label"], tf.int32)}
 
 
@@ -281,7 +281,9 @@ def load(name: str, split: str, batch_size: int, *,
       tfds_split = f"train[-{validation_size}:]"
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     if name == "fashion_mnist":
-      from synthetic_gradients.fashion_mnist import builder as fm_builder  # pylint: disable=g-import-not-at-top
+      # pylint: disable=g-import-not-at-top
+      from synthetic_gradients.fashion_mnist import builder as fm_builder
+      # pylint: enable=g-import-not-at-top
       ds = fm_builder.prepare(data_dir, manual_dir).as_dataset(
           split=tfds_split, shuffle_files=train, read_config=read_config)
     else:
