@@ -175,6 +175,34 @@ class CsvTest(parameterized.TestCase, tf.test.TestCase):
     with open(path) as f:
       self.assertEqual(f.read(), "a,b,c\n1,2,3\n4,5,6\n7,8,9\n")
 
+  @parameterized.named_parameters(
+      ("nul_tail", b"4,5\0\0\0\0\0\0"),
+      ("cut_utf8", "4,\u00e9t\u00e9,".encode("utf-8")[:-2]),
+      ("cut_quote", b'4,"a\nb'))
+  def test_crash_debris_after_the_last_line_is_dropped(self, tail):
+    path = self._path()
+    with open(path, "wb") as f:
+      f.write("a,b,c\n1,\u00e9,3\n".encode("utf-8") + tail)
+    with self.assertLogs(level="WARNING"):
+      self.assertEqual(files.read_csv(path), [{"a": "1", "b": "\u00e9",
+                                               "c": "3"}])
+    files.append_csv(path, [{"a": 7, "b": 8, "c": 9}])
+    self.assertLen(files.read_csv(path), 2)
+
+  def test_bad_utf8_before_the_last_line_raises(self):
+    path = self._path()
+    with open(path, "wb") as f:
+      f.write(b"a,b\n1,\xff\n2,3\n")
+    with self.assertRaisesRegex(ValueError, "t.csv is not UTF-8 text"):
+      files.read_csv(path)
+
+  def test_crlf_and_quoted_newlines_read_back(self):
+    path = self._path()
+    with open(path, "wb") as f:
+      f.write(b'a,b\r\n1,"x\r\ny"\r\n2,z\r\n')
+    self.assertEqual(files.read_csv(path), [{"a": "1", "b": "x\r\ny"},
+                                            {"a": "2", "b": "z"}])
+
   def test_malformed_middle_line_raises_naming_it(self):
     path = self._path()
     with open(path, "w") as f:

@@ -146,15 +146,24 @@ def read_csv(path: str) -> List[Dict[str, str]]:
   """Reads a CSV file written by `write_csv`/`append_csv` as string dicts.
 
   A missing file reads as no rows. A last line with the wrong number of
-  fields (a partial append by an older version) is dropped with a warning.
+  fields (a partial append by an older version, possibly cut inside a UTF-8
+  character or followed by the NUL bytes a crash can leave) is dropped with
+  a warning.
 
   Raises:
-    ValueError: if a line other than the last is malformed.
+    ValueError: if a line other than the last is malformed or not UTF-8.
   """
   if not os.path.exists(path):
     return []
-  with open(path, newline="", encoding="utf-8") as f:
-    lines = list(csv.reader(f))
+  with open(path, "rb") as f:
+    data = f.read().rstrip(b"\0")
+  cut = data.rfind(b"\n") + 1  # What follows the last newline may be partial.
+  try:
+    text = (data[:cut].decode("utf-8") +
+            data[cut:].decode("utf-8", errors="replace"))
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path} is not UTF-8 text ({e}).") from e
+  lines = list(csv.reader(io.StringIO(text, newline="")))
   if not lines:
     return []
   header, body = lines[0], lines[1:]
