@@ -207,7 +207,8 @@ def make_module_loss(method: str,
     targets = [value_target]
     if core.order >= 1:
       targets.append(tf.reshape(grad_target, tf.shape(flat)))
-    return core(critic, flat, targets=tuple(targets))
+    total, terms = core(critic, flat, targets=tuple(targets))[:2]
+    return total, terms
   return critic_loss
 
 

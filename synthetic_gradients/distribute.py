@@ -17,7 +17,6 @@ static shapes (training batches drop their remainder), as TPU training with
 """
 
 import contextlib
-import math
 from typing import Optional
 
 import sonnet as snt
@@ -106,14 +105,3 @@ def make_optimizer(name: str, learning_rate: tf.Variable) -> snt.Optimizer:
     return snt.optimizers.Momentum(learning_rate=learning_rate, momentum=0.9)
   raise ValueError(f"`optimizer` must be 'adam' or 'momentum', got {name!r}.")
 
-
-def learning_rate_at(base: float, schedule: str, step: int,
-                     total_steps: int) -> float:
-  """`base` (constant) or `base * 0.5 * (1 + cos(pi * step / total))`."""
-  if schedule == "constant":
-    return base
-  if schedule == "cosine":
-    frac = min(1.0, step / max(1, total_steps))
-    return base * 0.5 * (1.0 + math.cos(math.pi * frac))
-  raise ValueError(f"`schedule` must be 'cosine' or 'constant', got "
-                   f"{schedule!r}.")

@@ -1,38 +1,202 @@
 """Table 1 experiment: train every method for every seed, write the results.
 
-`train_and_evaluate(config, workdir)` runs `config.methods x seeds`, skipping
-runs already in `workdir/results.csv` (resumable at run granularity; with
-`checkpoint_every > 0` an interrupted run also resumes from its last
-checkpoint in `workdir/runs/<method>_seed<k>/`). After every run it rewrites
-`results.csv`, `results.md` and `curves.png`.
+`train_and_evaluate(config, workdir)` checks the settings, opens the workdir
+for them (`sobolev.experiment.workdirs`: a workdir of other settings is
+refused unless asked to start fresh or keep a separate run set), records
+provenance, and runs `methods x seeds`. Each run (one method, one seed) is a
+unit of `sobolev.experiment.runs.RunStore` keyed by every setting that
+affects its numbers; its directory `runs/<key>/` holds
+
+* `settings.json`, `result.json` (written last: the run is finished),
+* `checkpoints/` (every `checkpoint_every` epochs: model, SG modules,
+  optimiser state, learning rate, epoch and history; resumed from the newest
+  intact one),
+* `model/` (the final weights, `tf.train.Checkpoint(model=...)`),
+* `saved_model/` (the final network, `images -> logits`, loadable with plain
+  `tf.saved_model.load`),
+* `metrics.csv` (per-epoch losses and test accuracy, also TensorBoard
+  scalars under `<workdir>/tb/<method>_seed<seed>/`).
+
+After every run `results.csv` (typed rows, `Row`), `results.md` (Table 1
+layout) and `curves.png` are rewritten from the finished units.
+
+Resuming gives exactly the numbers of an uninterrupted run: the checkpoint
+holds all state, and the data order of epoch `e` is a function of the seed
+and `e` only. The training set is shuffled by `tf.data` with the run's seed
+and reshuffled every epoch; the shuffle seeds of an iteration are drawn when
+its iterator is created, so epoch `e`'s order is the one of the `(e + 1)`-th
+iterator of the dataset, and a resumed run creates (and drops) `e` iterators
+before its first epoch. This is the order the uninterrupted run uses, so the
+numbers of runs made before checkpointing existed are unchanged too.
 """
 
+import dataclasses
+import json
 import os
+import shutil
 import time
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 import sobolev
-from synthetic_gradients import config as config_lib
+from sobolev.experiment import checkpoints
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import metrics
+from sobolev.experiment import progress
+from sobolev.experiment import provenance
+from sobolev.experiment import results
+from sobolev.experiment import runs
+from sobolev.experiment import saved_models
+from sobolev.experiment import schedules
+from sobolev.experiment import workdirs
 from synthetic_gradients import data
 from synthetic_gradients import decoupled
 from synthetic_gradients import distribute
 from synthetic_gradients import networks
 from synthetic_gradients import reporting
 
+ARCHS = ("convnet", "resnet50")
+OPTIMIZERS = ("adam", "momentum")
+SCHEDULES = ("cosine", "constant")
+STRATEGIES = ("none", "replicator", "multi_worker")
 
-def build_model(config: config_lib.Config, method: str,
+# Fields that may change between invocations of one workdir: which runs a
+# sweep holds, and infrastructure that does not change any run's numbers.
+# A run's key hashes every other field, its method and its seed.
+SWEEP_FIELDS = ("methods", "seeds", "first_seed")
+INFRA_FIELDS = ("data_dir", "download", "checkpoint_every",
+                "export_saved_model")
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Row:
+  """One line of `results.csv`: a finished run (accuracies in [0, 1])."""
+  dataset: str
+  method: str
+  seed: int
+  test_accuracy: float
+  test_top5: float
+  train_ce: float
+  epochs: int
+  num_modules: int
+  wall_s: float
+  sg_cosine: Optional[float] = None  # Mean over modules; SG methods only.
+  key: str = ""  # The run's directory under `runs/`.
+
+
+def methods(config: Any) -> Tuple[str, ...]:
+  """The methods of `config.methods` (a comma-separated string)."""
+  value = config.methods
+  if isinstance(value, (list, tuple)):
+    items = [str(m) for v in value for m in str(v).split(",")]
+  else:
+    items = str(value).split(",")
+  return tuple(m.strip() for m in items if m.strip())
+
+
+def seeds(config: Any) -> range:
+  return range(config.first_seed, config.first_seed + config.seeds)
+
+
+def num_parts(config: Any) -> int:
+  return int(config.num_modules) + 1
+
+
+def validate(config: Any) -> None:
+  """Checks every setting before any work starts.
+
+  Raises:
+    errors.ConfigError: naming the first bad field (a `ValueError`).
+  """
+  configs.check_finite(config)
+  configs.check_choice("dataset", config.dataset, data.DATASETS)
+  ms = methods(config)
+  if not ms:
+    raise errors.ConfigError("`methods` must name at least one method, got "
+                             f"{config.methods!r}.")
+  for m in ms:
+    configs.check_choice("methods", m, decoupled.METHODS)
+  if len(set(ms)) != len(ms):
+    raise errors.ConfigError(f"`methods` has duplicates: {config.methods!r}.")
+  configs.check_int("seeds", config.seeds, 1)
+  configs.check_int("first_seed", config.first_seed, 0)
+  configs.check_int("epochs", config.epochs, 1)
+  configs.check_int("batch_size", config.batch_size, 1)
+  configs.check_choice("arch", config.arch, ARCHS)
+  configs.check_int("num_modules", config.num_modules, 0)
+  widths = tuple(config.widths)
+  if config.arch == "convnet":
+    if not widths:
+      raise errors.ConfigError("`widths` must not be empty.")
+    for i, w in enumerate(widths):
+      configs.check_int(f"widths[{i}]", w, 1)
+    configs.check_int("num_modules", config.num_modules, 0,
+                      len(widths) - 1)
+  else:
+    configs.check_choice("num_modules", config.num_modules, (0, 1, 3))
+    if len(tuple(config.resnet_blocks)) != 4:
+      raise errors.ConfigError("`resnet_blocks` must be 4 ints >= 1, got "
+                               f"{tuple(config.resnet_blocks)}.")
+    for i, b in enumerate(config.resnet_blocks):
+      configs.check_int(f"resnet_blocks[{i}]", b, 1)
+    configs.check_int("resnet_width_divisor", config.resnet_width_divisor, 1)
+  sg = [m for m in ms if m in decoupled.SG_METHODS]
+  if sg and config.num_modules < 1:
+    raise errors.ConfigError(f"methods {sg} need `num_modules` >= 1, got 0.")
+  weights = tuple(config.sobolev_weights)
+  if len(weights) != 2:
+    raise errors.ConfigError("`sobolev_weights` must be two numbers >= 0, "
+                             f"got {weights}.")
+  for i, w in enumerate(weights):
+    configs.check_number(f"sobolev_weights[{i}]", w, 0)
+  configs.check_choice("value_target", config.value_target,
+                       decoupled.VALUE_TARGETS)
+  configs.check_number("critic_width_multiplier",
+                       config.critic_width_multiplier, 0, low_inclusive=False)
+  configs.check_number("direct_hidden_multiplier",
+                       config.direct_hidden_multiplier, 0,
+                       low_inclusive=False)
+  configs.check_choice("optimizer", config.optimizer, OPTIMIZERS)
+  configs.check_number("learning_rate", config.learning_rate, 0,
+                       low_inclusive=False)
+  configs.check_choice("schedule", config.schedule, SCHEDULES)
+  configs.check_number("weight_decay", config.weight_decay, 0)
+  configs.check_choice("strategy", config.strategy, STRATEGIES)
+  for name in ("max_train_examples", "max_test_examples"):
+    if getattr(config, name) is not None:
+      configs.check_int(name, getattr(config, name), 1)
+  if config.image_size is not None:
+    configs.check_int("image_size", config.image_size, 8)
+  configs.check_int("checkpoint_every", config.checkpoint_every, 0)
+  configs.check_choice("export_saved_model", config.export_saved_model,
+                       (True, False))
+  configs.check_choice("download", config.download, (True, False))
+
+
+def unit_settings(config: Any, method: str, seed: int) -> Dict[str, Any]:
+  """Every setting that affects the numbers of one run (its key's input)."""
+  settings = {k: v for k, v in configs.to_dict(config).items()
+              if k not in SWEEP_FIELDS + INFRA_FIELDS}
+  settings.update(method=method, seed=int(seed))
+  return settings
+
+
+def build_model(config: Any, method: str,
                 num_classes: int) -> decoupled.SplitModel:
   """The split model of `config` for `method` (variables not yet created)."""
   if config.arch == "convnet":
-    parts = networks.conv_net_parts(config.widths, config.num_parts,
+    parts = networks.conv_net_parts(tuple(config.widths), num_parts(config),
                                     num_classes)
   else:
-    parts = networks.resnet50_parts(config.num_parts, num_classes,
+    parts = networks.resnet50_parts(num_parts(config), num_classes,
                                     width_divisor=config.resnet_width_divisor,
-                                    blocks=config.resnet_blocks)
+                                    blocks=tuple(config.resnet_blocks))
   return decoupled.SplitModel(
       parts, method, num_classes,
       direct_hidden_multiplier=config.direct_hidden_multiplier,
@@ -54,6 +218,11 @@ def evaluate(forward, dataset: tf.data.Dataset) -> Dict[str, float]:
   return {"top1": correct1 / total, "top5": correct5 / total}
 
 
+def _empty_history() -> Dict[str, list]:
+  return {"epoch": [], "test_accuracy": [], "test_top5": [], "train_ce": [],
+          "wall_s": []}
+
+
 class Trainer:
   """Model, optimiser and compiled step of one method, reused across seeds.
 
@@ -62,9 +231,13 @@ class Trainer:
   it for every seed: the variables get the values of a freshly built model
   under `tf.random.set_seed(seed)` and the optimiser state is zeroed, which
   is exactly a fresh run.
+
+  `checkpoint` holds everything a resumed run needs: the model (main network
+  and SG modules), the optimiser state, the learning rate, the epoch, the
+  steps per epoch and the history (JSON in a string variable).
   """
 
-  def __init__(self, config: config_lib.Config, method: str):
+  def __init__(self, config: Any, method: str):
     self.config = config
     self.method = method
     self.ds_info = data.info(config.dataset, config.image_size)
@@ -82,7 +255,15 @@ class Trainer:
           variables=decoupled.train_variables(self.model))
       self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
                                name="epoch")
+      self.steps_per_epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
+                                         name="steps_per_epoch")
+    self.history = tf.Variable("", trainable=False, dtype=tf.string,
+                               name="history")
     self.forward = tf.function(lambda x: self.model(x, is_training=False))
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, learning_rate=self.lr,
+        epoch=self.epoch, steps_per_epoch=self.steps_per_epoch,
+        history=self.history)
 
   def scope(self):
     return (self.strategy.scope() if self.strategy is not None
@@ -94,7 +275,7 @@ class Trainer:
     return model
 
   def reset(self, seed: int) -> None:
-    """Re-initialises model, optimiser state and epoch counter for `seed`."""
+    """Re-initialises model, optimiser state and counters for `seed`."""
     tf.random.set_seed(seed)
     np.random.seed(seed)
     with self.scope():
@@ -109,32 +290,78 @@ class Trainer:
         var.assign(tf.zeros_like(var))
     self.lr.assign(self.config.learning_rate)
     self.epoch.assign(0)
+    self.steps_per_epoch.assign(0)
+    self.history.assign("")
+
+  def get_history(self) -> Dict[str, list]:
+    text = self.history.numpy().decode("utf-8")
+    return json.loads(text) if text else _empty_history()
+
+  def set_history(self, history: Dict[str, list]) -> None:
+    self.history.assign(json.dumps(history))
 
 
-def train_one(config: config_lib.Config, method: str, seed: int,
-              workdir: str, log=print,
-              trainer: Optional[Trainer] = None) -> Dict:
-  """Trains one method with one seed; returns its results row and history.
+class _null_scope:  # pylint: disable=invalid-name
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *args):
+    return False
+
+
+def _epoch_means(step_metrics: List[Dict[str, float]]) -> Dict[str, float]:
+  names = step_metrics[0].keys()
+  return {n: float(np.mean([m[n] for m in step_metrics])) for n in names}
+
+
+def train_one(config: Any, method: str, seed: int, run_dir: str, *,
+              log: Optional[Log] = None, trainer: Optional[Trainer] = None,
+              tb_dir: Optional[str] = None, desc: str = "",
+              epoch_lines: bool = True) -> Dict[str, Any]:
+  """Trains one method with one seed, resuming from `run_dir/checkpoints`.
 
   Args:
     config: a validated config.
     method: one of `decoupled.METHODS`.
     seed: the run's seed (initialisation, shuffling, augmentation).
-    workdir: experiment directory (checkpoints under `runs/`).
-    log: progress printer.
+    run_dir: the run's directory (checkpoints, `metrics.csv`).
+    log: printer of the resume line and (with `epoch_lines`) one line per
+      epoch; None: only the progress bar.
     trainer: a `Trainer` of this config and method to reuse (built if None).
+    tb_dir: TensorBoard log directory of this run (None: no events).
+    desc: the progress bar's label.
+    epoch_lines: log one line per epoch.
 
   Returns:
-    `{'row': results row dict, 'history': per-epoch dict of lists}`.
+    `{'result': the run's numbers (result.json), 'history': per-epoch dict
+    of lists}`.
+
+  Raises:
+    errors.DivergenceError: on a non-finite loss (nothing is recorded).
+    errors.CheckpointError: if checkpoints exist but none can be read.
+    ValueError: if `trainer` was built for another method or config.
   """
   if trainer is None:
     trainer = Trainer(config, method)
   if trainer.method != method or trainer.config is not config:
     raise ValueError("`trainer` was built for another method or config.")
   trainer.reset(seed)
-  model, optimizer, lr = trainer.model, trainer.optimizer, trainer.lr
-  step, forward, epoch_var = trainer.step, trainer.forward, trainer.epoch
+  model, lr, step = trainer.model, trainer.lr, trainer.step
   strategy = trainer.strategy
+  os.makedirs(run_dir, exist_ok=True)
+  manager = None
+  restored = None
+  if config.checkpoint_every > 0:
+    manager = checkpoints.Manager(trainer.checkpoint,
+                                  os.path.join(run_dir, "checkpoints"))
+    restored = manager.restore_or_initialize()
+  history = trainer.get_history()
+  start_epoch = int(trainer.epoch.numpy())
+  if restored and log is not None:
+    log(f"  resumed {method} seed {seed} at epoch {start_epoch} "
+        f"({os.path.basename(restored)})")
+
   train_ds = data.load(config.dataset, "train", config.batch_size,
                        data_dir=config.data_dir, image_size=config.image_size,
                        seed=seed, max_examples=config.max_train_examples,
@@ -145,148 +372,228 @@ def train_one(config: config_lib.Config, method: str, seed: int,
                       download=config.download)
   dist_train = (strategy.experimental_distribute_dataset(train_ds)
                 if strategy is not None else train_ds)
+  # Epoch e's order is that of the dataset's (e + 1)-th iterator (module
+  # docstring): replay the iterator creations of the epochs already done.
+  for _ in range(start_epoch):
+    iter(dist_train)
 
-  run_dir = os.path.join(workdir, "runs", f"{method}_seed{seed}")
-  history = {"epoch": [], "test_accuracy": [], "test_top5": [],
-             "train_ce": [], "wall_s": []}
-  manager = None
-  if config.checkpoint_every > 0:
-    os.makedirs(run_dir, exist_ok=True)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer,
-                               epoch=epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, run_dir, max_to_keep=1)
-    if manager.latest_checkpoint:
-      ckpt.restore(manager.latest_checkpoint)
-      hist_path = os.path.join(run_dir, "history.json")
-      if os.path.exists(hist_path):
-        import json  # pylint: disable=g-import-not-at-top
-        with open(hist_path) as f:
-          history = json.load(f)
-      log(f"  resumed {method} seed {seed} at epoch {int(epoch_var.numpy())}")
-
-  steps_per_epoch = int(train_ds.cardinality())
-  if steps_per_epoch <= 0:
-    steps_per_epoch = None  # Unknown: measured during the first epoch.
+  steps_per_epoch = int(trainer.steps_per_epoch.numpy()) or None
+  if steps_per_epoch is None and int(train_ds.cardinality()) > 0:
+    steps_per_epoch = int(train_ds.cardinality())
+  writer = metrics.MetricWriter(os.path.join(run_dir, "metrics.csv"),
+                                tb_dir, step_key="epoch")
+  writer.truncate_after(start_epoch)
+  total = config.epochs * (steps_per_epoch or 1)
+  bar = progress.Progress(total=total, desc=desc or f"{method} seed {seed}",
+                          unit="step" if steps_per_epoch else "epoch",
+                          initial=start_epoch * (steps_per_epoch or 1))
   start = time.time() - (history["wall_s"][-1] if history["wall_s"] else 0.0)
-  for epoch in range(int(epoch_var.numpy()), config.epochs):
-    ces = []
-    for i, batch in enumerate(dist_train):
-      if steps_per_epoch is not None:
-        lr.assign(distribute.learning_rate_at(
-            config.learning_rate, config.schedule,
-            epoch * steps_per_epoch + i, config.epochs * steps_per_epoch))
-      out = step(batch)
-      ces.append(float(out["ce"]))
-    if not ces:
-      raise ValueError("The training set has fewer examples than one batch "
-                       f"({config.batch_size}).")
-    steps_per_epoch = steps_per_epoch or len(ces)
-    acc = evaluate(forward, test_ds)
-    epoch_var.assign(epoch + 1)
-    history["epoch"].append(epoch + 1)
-    history["test_accuracy"].append(acc["top1"])
-    history["test_top5"].append(acc["top5"])
-    history["train_ce"].append(float(np.mean(ces)))
-    history["wall_s"].append(time.time() - start)
-    log(f"  {method:8s} seed {seed} epoch {epoch + 1:3d}/{config.epochs} "
-        f"train_ce {np.mean(ces):.4f} test_acc {acc['top1'] * 100:6.2f}% "
-        f"({time.time() - start:.0f}s)")
-    if manager is not None and ((epoch + 1) % config.checkpoint_every == 0 or
-                                epoch + 1 == config.epochs):
-      manager.save()
-      reporting.write_json(os.path.join(run_dir, "history.json"), history)
-  sg_cos = ""
+  try:
+    for epoch in range(start_epoch, config.epochs):
+      step_metrics = []
+      for i, batch in enumerate(dist_train):
+        if steps_per_epoch is not None:
+          lr.assign(schedules.get(
+              config.schedule, config.learning_rate,
+              epoch * steps_per_epoch + i, config.epochs * steps_per_epoch))
+        out = metrics.finite_or_raise(
+            step(batch), f"{method} seed {seed}, epoch {epoch + 1}, "
+            f"step {i + 1}")
+        step_metrics.append({k: float(v) for k, v in out.items()})
+        if steps_per_epoch is not None:
+          bar.update(1, ce=step_metrics[-1]["ce"])
+      if not step_metrics:
+        raise errors.ConfigError(
+            "The training set has fewer examples than one batch "
+            f"(`batch_size` {config.batch_size}).")
+      if steps_per_epoch is None:
+        steps_per_epoch = len(step_metrics)
+        bar.update(1)
+      trainer.steps_per_epoch.assign(steps_per_epoch)
+      means = _epoch_means(step_metrics)
+      acc = evaluate(trainer.forward, test_ds)
+      wall = time.time() - start
+      history["epoch"].append(epoch + 1)
+      history["test_accuracy"].append(acc["top1"])
+      history["test_top5"].append(acc["top5"])
+      history["train_ce"].append(means["ce"])
+      history["wall_s"].append(wall)
+      trainer.epoch.assign(epoch + 1)
+      trainer.set_history(history)
+      row = {"epoch": epoch + 1, "test/accuracy": acc["top1"],
+             "test/top5": acc["top5"], "learning_rate": float(lr.numpy()),
+             "wall_s": wall}
+      row.update({f"train/{k}": v for k, v in means.items()})
+      writer.write(row)
+      if log is not None and epoch_lines:
+        log(f"  {method:8s} seed {seed} epoch {epoch + 1:3d}/{config.epochs} "
+            f"train_ce {means['ce']:.4f} test_acc {acc['top1'] * 100:6.2f}% "
+            f"({wall:.0f}s)")
+      if manager is not None and ((epoch + 1) % config.checkpoint_every == 0
+                                  or epoch + 1 == config.epochs):
+        manager.save(epoch + 1)
+  finally:
+    bar.close()
+    writer.close()
+  result = {"test_accuracy": history["test_accuracy"][-1],
+            "test_top5": history["test_top5"][-1],
+            "train_ce": history["train_ce"][-1],
+            "wall_s": history["wall_s"][-1], "sg_cosine": None,
+            "sg_cosine_per_module": None}
   if method in decoupled.SG_METHODS:
     batch = next(iter(test_ds))
-    cosines = decoupled.sg_alignment(model, batch["image"], batch["label"])
-    history["sg_cosine_per_module"] = [float(c) for c in cosines]
-    sg_cos = f"{np.mean(history['sg_cosine_per_module']):.4f}"
-    log(f"  {method:8s} seed {seed} cosine(SG, true gradient) per module "
-        f"(test batch): {np.round(history['sg_cosine_per_module'], 3)}")
-  row = {"dataset": config.dataset, "method": method, "seed": seed,
-         "test_accuracy": f"{history['test_accuracy'][-1]:.6f}",
-         "test_top5": f"{history['test_top5'][-1]:.6f}",
-         "train_ce": f"{history['train_ce'][-1]:.6f}",
-         "epochs": config.epochs, "num_modules": config.num_modules,
-         "wall_s": f"{history['wall_s'][-1]:.1f}", "sg_cosine": sg_cos}
-  return {"row": row, "history": history}
+    cosines = [float(c) for c in decoupled.sg_alignment(
+        model, batch["image"], batch["label"])]
+    result["sg_cosine_per_module"] = cosines
+    result["sg_cosine"] = float(np.mean(cosines))
+  return {"result": result, "history": history}
 
 
-class _null_scope:  # pylint: disable=invalid-name
-  def __enter__(self):
-    return self
+def save_model(trainer: Trainer, run_dir: str, export: bool = True) -> None:
+  """Saves the final weights (`model/`) and maybe a SavedModel.
 
-  def __exit__(self, *args):
-    return False
+  `run_dir/model/weights` restores into `build_model(...)` with
+  `tf.train.Checkpoint(model=model).read(path)`; `run_dir/saved_model` maps
+  images `[B, H, W, C]` (float32, preprocessed as in `data`) to logits
+  `[B, num_classes]` with plain `tf.saved_model.load`.
+  """
+  model_dir = os.path.join(run_dir, "model")
+  tmp = model_dir + ".tmp"
+  shutil.rmtree(tmp, ignore_errors=True)
+  tf.train.Checkpoint(model=trainer.model).write(os.path.join(tmp, "weights"))
+  shutil.rmtree(model_dir, ignore_errors=True)
+  os.replace(tmp, model_dir)
+  if export:
+    shape = (None,) + tuple(trainer.ds_info.image_shape)
+    saved_models.export(
+        trainer.model, [tf.TensorSpec(shape, tf.float32, name="images")],
+        os.path.join(run_dir, "saved_model"),
+        fn=lambda x: trainer.model(x, is_training=False),
+        output_name="logits")
 
 
-def train_and_evaluate(config: config_lib.Config, workdir: str,
-                       log=print) -> List[Dict]:
-  """Runs every (method, seed) not yet in `workdir/results.csv`.
+def train_and_evaluate(config: Any, workdir: str, *,
+                       if_different: str = "refuse",
+                       log: Optional[Log] = print) -> List[Row]:
+  """Runs every (method, seed) of `config` not yet finished in `workdir`.
 
   Args:
-    config: the experiment configuration (validated here).
+    config: the experiment configuration (`configs/*.py`); checked here.
     workdir: output directory (created).
-    log: progress printer.
+    if_different: what to do if `workdir` holds results of other settings:
+      'refuse', 'fresh' or 'separate' (`workdirs.open_workdir`).
+    log: printer of progress lines (None: quiet).
 
   Returns:
-    All result rows of this configuration's dataset and module count.
+    The result rows of this config's methods and seeds.
 
   Raises:
-    ValueError: for an invalid config.
+    errors.ConfigError: for a bad setting (before anything is written).
+    errors.WorkdirMismatchError: if the workdir holds other settings.
+    errors.DivergenceError: if a run diverges (its row is not written).
   """
-  config_lib.validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  csv_path = os.path.join(workdir, "results.csv")
-  hist_path = os.path.join(workdir, "histories.json")
-  rows = reporting.read_rows(csv_path)
-  histories = {}
-  if os.path.exists(hist_path):
-    import json  # pylint: disable=g-import-not-at-top
-    with open(hist_path) as f:
-      histories = json.load(f)
-  key = lambda m, s: f"{config.dataset}/{config.num_modules}/{m}/{s}"
-  done = {key(r["method"], int(r["seed"])) for r in rows
-          if int(r["num_modules"]) == config.num_modules}
-  seeds = range(config.first_seed, config.first_seed + config.seeds)
-  runs = [(m, s) for m in config.methods for s in seeds]
+  validate(config)
+  say = log or (lambda _: None)
+  opened = workdirs.open_workdir(workdir, config,
+                                 ignore=SWEEP_FIELDS + INFRA_FIELDS,
+                                 if_different=if_different)
+  if os.path.normpath(opened) != os.path.normpath(workdir):
+    say(f"These settings are kept as a separate run set in {opened}")
+  workdir = opened
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    rows = _run_all(config, workdir, say)
+    status = "finished"
+  except KeyboardInterrupt:
+    status = "interrupted"
+    raise
+  except errors.UserError as e:
+    status = f"failed: {e}"
+    raise
+  finally:
+    provenance.finish(workdir, record, status=status)
+  return rows
+
+
+def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
+  store = runs.RunStore(workdir)
+  todo = [(m, s) for m in methods(config) for s in seeds(config)]
   trainer = None
-  for i, (method, seed) in enumerate(runs):
-    if key(method, seed) in done:
-      log(f"[{i + 1}/{len(runs)}] {method} seed {seed}: done, skipped")
+  for i, (method, seed) in enumerate(todo):
+    settings = unit_settings(config, method, seed)
+    label = f"[{i + 1}/{len(todo)}] {method} seed {seed}"
+    if store.result(settings) is not None:
+      say(f"{label}: done, skipped")
       continue
-    log(f"[{i + 1}/{len(runs)}] {method} seed {seed} ({config.dataset}, "
-        f"{config.num_modules} SG modules)")
     if trainer is None or trainer.method != method:
       trainer = Trainer(config, method)
-    result = train_one(config, method, seed, workdir, log=log,
-                       trainer=trainer)
-    rows = [r for r in reporting.read_rows(csv_path)
-            if not (r["dataset"] == config.dataset and
-                    r["method"] == method and int(r["seed"]) == seed and
-                    int(r["num_modules"]) == config.num_modules)]
-    rows.append(result["row"])
-    histories[key(method, seed)] = result["history"]["test_accuracy"]
-    reporting.write_rows(csv_path, rows)
-    reporting.write_json(hist_path, histories)
-    write_summary(workdir, rows, histories, config)
-  write_summary(workdir, rows, histories, config)
-  return [r for r in rows if r["dataset"] == config.dataset and
-          int(r["num_modules"]) == config.num_modules]
+    run_dir = store.unit_dir(settings)
+    files.write_json(os.path.join(run_dir, runs.SETTINGS_FILE),
+                     configs.to_dict(settings))
+    tb_dir = os.path.join(workdir, "tb", f"{method}_seed{seed}")
+    out = train_one(config, method, seed, run_dir, trainer=trainer,
+                    tb_dir=tb_dir, desc=label, log=say, epoch_lines=False)
+    save_model(trainer, run_dir, export=config.export_saved_model)
+    store.save(settings, {**out["result"], "history": out["history"]})
+    say(f"{label}: test accuracy {out['result']['test_accuracy'] * 100:.2f}%"
+        f" ({out['result']['wall_s']:.0f} s, {config.epochs} epochs)")
+    write_summary(workdir, config)
+  return write_summary(workdir, config)
 
 
-def write_summary(workdir: str, rows: List[Dict], histories: Dict,
-                  config: config_lib.Config) -> None:
-  """Writes `results.md` and `curves.png` from the rows and histories."""
-  reporting.atomic_write(
+def finished_runs(workdir: str, config: Any) -> List[Dict[str, Any]]:
+  """`{'key', 'settings', 'result'}` of every finished run of `config`'s
+  settings in `workdir` (any method and seed)."""
+  base = unit_settings(config, "", 0)
+  del base["method"], base["seed"]
+  root = runs.RunStore(workdir).root
+  out = []
+  if not os.path.isdir(root):
+    return out
+  for key in sorted(os.listdir(root)):
+    unit = os.path.join(root, key)
+    result = files.read_json(os.path.join(unit, runs.RESULT_FILE))
+    settings = files.read_json(os.path.join(unit, runs.SETTINGS_FILE))
+    if result is None or settings is None:
+      continue
+    rest = {k: v for k, v in settings.items() if k not in ("method", "seed")}
+    if configs.diff(rest, base):
+      continue
+    out.append({"key": key, "settings": settings, "result": result})
+  return out
+
+
+def _row(config: Any, unit: Dict[str, Any]) -> Row:
+  r = unit["result"]
+  return Row(dataset=config.dataset, method=unit["settings"]["method"],
+             seed=int(unit["settings"]["seed"]),
+             test_accuracy=r["test_accuracy"], test_top5=r["test_top5"],
+             train_ce=r["train_ce"], epochs=int(config.epochs),
+             num_modules=int(config.num_modules), wall_s=r["wall_s"],
+             sg_cosine=r.get("sg_cosine"), key=unit["key"])
+
+
+def write_summary(workdir: str, config: Any) -> List[Row]:
+  """Rewrites `results.csv`, `results.md` and `curves.png` from the finished
+  runs of `config`'s settings; returns the rows of `config`'s sweep."""
+  units = finished_runs(workdir, config)
+  order = {m: i for i, m in enumerate(decoupled.METHODS)}
+  units.sort(key=lambda u: (order[u["settings"]["method"]],
+                            u["settings"]["seed"]))
+  rows = [_row(config, u) for u in units]
+  if not rows:
+    return []
+  results.write(os.path.join(workdir, "results.csv"), rows)
+  files.atomic_write_text(
       os.path.join(workdir, "results.md"),
       reporting.markdown_table(rows, title="Synthetic gradients (Table 1)"))
-  prefix = f"{config.dataset}/{config.num_modules}/"
-  per_method = {}
-  for k, accs in histories.items():
-    if k.startswith(prefix):
-      per_method.setdefault(k[len(prefix):].split("/")[0], []).append(accs)
-  if per_method:
-    reporting.plot_curves(
-        per_method, os.path.join(workdir, "curves.png"),
-        title=f"{config.dataset}, {config.num_modules} SG modules")
+  curves = {}
+  for u in units:
+    curves.setdefault(u["settings"]["method"], []).append(
+        u["result"]["history"]["test_accuracy"])
+  reporting.plot_curves(
+      curves, os.path.join(workdir, "curves.png"),
+      title=f"{config.dataset}, {config.num_modules} SG modules")
+  wanted = {(m, s) for m in methods(config) for s in seeds(config)}
+  return [r for r in rows if (r.method, r.seed) in wanted]

@@ -1,20 +1,16 @@
-"""Results files: `results.csv`, `results.md` (Table 1 layout), `curves.png`.
+"""The Table 1 layout of `results.md` and the curves of `curves.png`.
 
-All files are written atomically (temporary file + `os.replace`).
+`results.csv` itself is written by `sobolev.experiment.results` from
+`experiment.Row`s; figures are written to a temporary file and renamed.
 """
 
-import csv
-import io
-import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from sobolev.experiment import stats
 from synthetic_gradients import decoupled
-
-CSV_COLUMNS = ("dataset", "method", "seed", "test_accuracy", "test_top5",
-               "train_ce", "epochs", "num_modules", "wall_s", "sg_cosine")
 
 # The paper's Table 1 (test accuracy, %): setting -> method -> (mean, std).
 PAPER_TABLE1 = {
@@ -29,62 +25,43 @@ PAPER_TABLE1 = {
                           "backprop": (75.0, None)},
 }
 
-
-def atomic_write(path: str, text: str, mode: str = "w") -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, mode) as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def read_rows(path: str) -> List[Dict[str, str]]:
-  """The rows of a results CSV (empty if the file does not exist)."""
-  if not os.path.exists(path):
-    return []
-  with open(path, newline="") as f:
-    return list(csv.DictReader(f))
-
-
-def write_rows(path: str, rows: Sequence[Mapping]) -> None:
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
-                          lineterminator="\n")
-  writer.writeheader()
-  for row in rows:
-    writer.writerow(row)
-  atomic_write(path, buf.getvalue())
-
-
-def write_json(path: str, obj) -> None:
-  atomic_write(path, json.dumps(obj, indent=1))
+_HEADINGS = {"direct": "Direct SG", "vfbn": "VFBN"}
 
 
 def _mean_std(values: Sequence[float]) -> str:
-  v = np.asarray(values, dtype=float) * 100.0
-  if len(v) == 1:
-    return f"{v[0]:.1f} (n=1)"
-  return f"{v.mean():.1f} +- {v.std(ddof=1):.2f} (n={len(v)})"
+  """`'mean +- std (n=k)'` in %, sample std (`stats.mean_std`, ddof=1)."""
+  mean, std = stats.mean_std([v * 100.0 for v in values])
+  if len(values) == 1:
+    return f"{mean:.1f} (n=1)"
+  return f"{mean:.1f} +- {std:.2f} (n={len(values)})"
 
 
-def markdown_table(rows: Sequence[Mapping], title: Optional[str] = None
-                   ) -> str:
-  """Table 1 layout: one line per setting, one column per method."""
-  settings = sorted({(r["dataset"], int(r["num_modules"])) for r in rows})
+def markdown_table(rows: Sequence[Any], title: Optional[str] = None) -> str:
+  """Table 1 layout: one line per setting, one column per method.
+
+  Args:
+    rows: `experiment.Row`s (attributes `dataset`, `num_modules`, `method`,
+      `test_accuracy`, `test_top5`).
+    title: a heading.
+
+  Returns:
+    Markdown text.
+  """
+  settings = sorted({(r.dataset, int(r.num_modules)) for r in rows})
   header = "| setting | " + " | ".join(
-      m.capitalize() if m != "direct" else "Direct SG"
-      for m in decoupled.METHODS) + " |"
+      _HEADINGS.get(m, m.capitalize()) for m in decoupled.METHODS) + " |"
   lines = [f"## {title}" if title else "", header,
            "|" + "---|" * (len(decoupled.METHODS) + 1)]
   for dataset, modules in settings:
     cells = []
     for m in decoupled.METHODS:
-      sel = [r for r in rows if r["dataset"] == dataset and
-             int(r["num_modules"]) == modules and r["method"] == m]
+      sel = [r for r in rows if r.dataset == dataset and
+             int(r.num_modules) == modules and r.method == m]
       if not sel:
         cells.append("-")
         continue
-      top1 = _mean_std([float(r["test_accuracy"]) for r in sel])
-      top5 = [r.get("test_top5") for r in sel if r.get("test_top5")]
+      top1 = _mean_std([float(r.test_accuracy) for r in sel])
+      top5 = [r.test_top5 for r in sel if r.test_top5 is not None]
       if dataset == "imagenet2012" and len(top5) == len(sel):
         top1 += " / " + _mean_std([float(t) for t in top5])
       cells.append(top1)

@@ -1,119 +1,65 @@
-r"""Command line entry point for the synthetic-gradients experiment (Table 1).
+r"""Command line entry point of the synthetic-gradients experiment (Table 1).
 
-  python -m synthetic_gradients.run --dataset=digits \
-      --methods=noprop,direct,vfbn,critic,sobolev,backprop --seeds=3 \
-      --epochs=30 --workdir=results/sg_digits
+    python -m synthetic_gradients.run --workdir=results/sg_digits \
+        --config.seeds=3 --config.epochs=20
+    python -m synthetic_gradients.run \
+        --config=synthetic_gradients/configs/cifar10.py \
+        --config.data_dir=$TFDS_DIR --workdir=results/sg_cifar10
 
-Flags left unset take the dataset's preset (`synthetic_gradients.config`).
-Writes `results.csv`, `results.md` and `curves.png` in `--workdir`; rerunning
-skips finished runs.
+`--config` is a preset in `synthetic_gradients/configs/` (default: digits);
+every field can be overridden as `--config.<field>=<value>`. Rerunning with
+the same settings resumes (finished runs are kept, an interrupted one
+continues from its last checkpoint); other settings in the same workdir are
+refused unless `--fresh` (move the old results aside) or `--separate` (keep
+them; write these settings to `<workdir>/sets/<hash>`). All the work is in
+`synthetic_gradients.experiment.train_and_evaluate`.
 """
 
-from typing import Any, Mapping
+import os
 
+from sobolev.experiment import cli
+
+cli.quiet()  # Before anything imports TensorFlow.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
-
-from synthetic_gradients import config as config_lib
-from synthetic_gradients import data
-from synthetic_gradients import decoupled
+from absl import logging
+from ml_collections import config_flags
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "configs", "default.py")
 
 
 def define_flags() -> None:
-  """Defines this program's flags.
+  """Defines `--config` and the workdir flags.
 
   Called only when the module runs as a program: the experiment CLIs share
-  flag names (`--seeds`, `--workdir`, ...), so importing a module (as the
-  tests do) must not define them.
+  flag names, so importing this module (as the tests do) defines nothing.
   """
-  flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Dataset.")
-  flags.DEFINE_list("methods", list(decoupled.METHODS),
-                    f"Comma-separated methods among {decoupled.METHODS}.")
-  flags.DEFINE_integer("seeds", 3, "Number of seeds per method.")
-  flags.DEFINE_integer("first_seed", 0, "First seed.")
-  flags.DEFINE_integer("epochs", None, "Training epochs (preset if unset).")
-  flags.DEFINE_string("workdir", None, "Output directory.")
-  flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-  flags.DEFINE_boolean("download", False, "Let tfds download the dataset.")
-  flags.DEFINE_integer("batch_size", None, "Global batch size.")
-  flags.DEFINE_integer("num_modules", None,
-                       "SG modules (= parts - 1); ResNet-50: 1 or 3.")
-  flags.DEFINE_list("widths", None, "Conv net stage widths.")
-  flags.DEFINE_integer("image_size", None, "Preprocessed image side.")
-  flags.DEFINE_integer("resnet_width_divisor", None,
-                       "Divides ResNet-50 channels (tests only).")
-  flags.DEFINE_string("optimizer", None, "adam or momentum.")
-  flags.DEFINE_float("learning_rate", None, "Base learning rate.")
-  flags.DEFINE_string("schedule", None, "cosine or constant.")
-  flags.DEFINE_float("weight_decay", None, "L2 on main-network kernels.")
-  flags.DEFINE_list("sobolev_weights", None,
-                    "w0,w1: value and gradient weights of the sobolev method.")
-  flags.DEFINE_string("value_target", None, "bootstrap or true_loss.")
-  flags.DEFINE_float("critic_width_multiplier", None,
-                     "Critic conv width relative to the main stages above.")
-  flags.DEFINE_string("strategy", None, "none, replicator or multi_worker.")
-  flags.DEFINE_integer("max_train_examples", None, "Truncate the train set.")
-  flags.DEFINE_integer("max_test_examples", None, "Truncate the test set.")
-  flags.DEFINE_integer("checkpoint_every", None,
-                       "Epochs between checkpoints (0: none).")
+  config_flags.DEFINE_config_file(
+      "config", default=DEFAULT_CONFIG,
+      help_string="A preset in synthetic_gradients/configs/ (fields "
+      "overridable as --config.<field>=<value>).", lock_config=True)
+  cli.define_workdir_flags()
 
 
-_OVERRIDES = ("epochs", "data_dir", "batch_size", "image_size",
-              "resnet_width_divisor", "optimizer", "learning_rate", "schedule",
-              "weight_decay", "value_target", "critic_width_multiplier",
-              "strategy", "max_train_examples", "max_test_examples",
-              "checkpoint_every")
-
-
-def config_from_flags(values: Mapping[str, Any]) -> config_lib.Config:
-  """Builds and validates a config from flag values (a name -> value map).
-
-  Raises:
-    ValueError: for any invalid value, naming the flag.
-  """
-  cfg = config_lib.preset(values["dataset"])
-  methods = tuple(m.strip() for m in values["methods"] or [] if m.strip())
-  cfg.methods = methods
-  cfg.seeds = values["seeds"]
-  cfg.first_seed = values.get("first_seed", 0) or 0
-  cfg.download = bool(values.get("download", False))
-  for name in _OVERRIDES:
-    if values.get(name) is not None:
-      setattr(cfg, name, values[name])
-  if values.get("num_modules") is not None:
-    cfg.num_parts = int(values["num_modules"]) + 1
-  if values.get("widths") is not None:
-    try:
-      cfg.widths = tuple(int(w) for w in values["widths"])
-    except ValueError as e:
-      raise ValueError(f"--widths must be integers, got "
-                       f"{values['widths']}.") from e
-  if values.get("sobolev_weights") is not None:
-    try:
-      cfg.sobolev_weights = tuple(float(w) for w in values["sobolev_weights"])
-    except ValueError as e:
-      raise ValueError(f"--sobolev_weights must be two numbers, got "
-                       f"{values['sobolev_weights']}.") from e
-  return config_lib.validate(cfg)
-
-
-def main(argv):
+def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.workdir:
-    raise app.UsageError("--workdir is required.")
-  try:
-    cfg = config_from_flags(FLAGS.flag_values_dict())
-  except (ValueError, TypeError) as e:
-    raise app.UsageError(str(e)) from e
-  # Imported here so that `--help` and flag errors do not initialise TF.
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
+  # Imported here so that `--help` and flag errors do not build anything.
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
-  rows = experiment.train_and_evaluate(cfg, FLAGS.workdir)
-  print(f"{len(rows)} runs in {FLAGS.workdir}/results.csv")
+  rows = experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                                       if_different=cli.if_different())
+  print(f"{len(rows)} runs; results in {FLAGS.workdir} (results.md, "
+        "results.csv, curves.png; TensorBoard: tensorboard --logdir "
+        f"{FLAGS.workdir}/tb)")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -22,14 +22,16 @@ import tensorflow as tf
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-from synthetic_gradients import config as config_lib
 from synthetic_gradients import experiment
+from synthetic_gradients.configs import digits
 
 workdir = sys.argv[1]
-cfg = config_lib.Config(
-    dataset="digits", methods=("sobolev",), seeds=1, epochs=1,
-    batch_size=16, widths=(4, 4, 4, 4), image_size=8, max_train_examples=64,
-    max_test_examples=32, strategy="replicator")
+cfg = digits.get_config()
+cfg.update(dict(
+    methods="sobolev", seeds=1, epochs=1, batch_size=16, widths=(4, 4, 4, 4),
+    image_size=8, max_train_examples=64, max_test_examples=32,
+    strategy="replicator"))
+experiment.validate(cfg)
 trainer = experiment.Trainer(cfg, "sobolev")
 out = experiment.train_one(cfg, "sobolev", 0, workdir, log=print,
                            trainer=trainer)
@@ -54,12 +56,14 @@ idx, ports, workdir = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
 os.environ["TF_CONFIG"] = json.dumps({
     "cluster": {"worker": [f"localhost:{p}" for p in ports]},
     "task": {"type": "worker", "index": idx}})
-from synthetic_gradients import config as config_lib
 from synthetic_gradients import experiment
-cfg = config_lib.Config(
-    dataset="digits", methods=("sobolev",), seeds=1, epochs=1, batch_size=16,
-    widths=(4, 4, 4, 4), image_size=8, max_train_examples=64,
-    max_test_examples=32, strategy="multi_worker")
+from synthetic_gradients.configs import digits
+cfg = digits.get_config()
+cfg.update(dict(
+    methods="sobolev", seeds=1, epochs=1, batch_size=16, widths=(4, 4, 4, 4),
+    image_size=8, max_train_examples=64, max_test_examples=32,
+    strategy="multi_worker"))
+experiment.validate(cfg)
 trainer = experiment.Trainer(cfg, "sobolev")
 out = experiment.train_one(cfg, "sobolev", 0, os.path.join(workdir, str(idx)),
                            log=print, trainer=trainer)

@@ -1,122 +1,368 @@
-"""End-to-end smoke tests: digits, mock CIFAR-10, mock ImageNet ResNet-50, CLI."""
+"""The synthetic-gradients experiment: workdirs, resume, checks, outputs.
 
-import csv
+Tiny digits configs (8x8 images, widths 4) in temporary directories; the
+mock CIFAR-10 and ImageNet runs exercise the tfds code paths.
+"""
+
+import json
 import os
+import shutil
 import tempfile
 
 from absl.testing import parameterized
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from synthetic_gradients import config as config_lib
+from sobolev.experiment import errors
+from sobolev.experiment import results
+from synthetic_gradients import data
 from synthetic_gradients import experiment
 from synthetic_gradients import networks
-from synthetic_gradients import run
+from synthetic_gradients.configs import cifar10
+from synthetic_gradients.configs import digits
+from synthetic_gradients.configs import imagenet2012
 
 
-def _tiny(**kwargs) -> config_lib.Config:
-  base = dict(dataset="digits", methods=("sobolev",), seeds=1, epochs=1,
-              batch_size=16, widths=(4, 4, 4, 4), image_size=8,
-              max_train_examples=48, max_test_examples=32)
-  base.update(kwargs)
-  return config_lib.Config(**base)
+def _tiny(**overrides):
+  """A digits config that trains in about a second per epoch."""
+  config = digits.get_config()
+  config.update(dict(methods="sobolev", seeds=1, epochs=1, batch_size=16,
+                     widths=(4, 4, 4, 4), image_size=8, num_modules=1,
+                     max_train_examples=48, max_test_examples=32,
+                     export_saved_model=False))
+  config.update(overrides)
+  return config
 
 
-def _flags(**kwargs):
-  values = dict(dataset="digits", methods=["sobolev"], seeds=1, first_seed=0)
-  values.update(kwargs)
-  return values
+def _quiet(_):
+  pass
 
 
-class ExperimentTest(parameterized.TestCase, tf.test.TestCase):
+class FinishedSweepTest(tf.test.TestCase):
+  """One finished sweep (backprop and sobolev, seed 0), checked many ways."""
 
-  def test_digits_writes_results_and_resumes(self):
-    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    cfg = _tiny(methods=("noprop", "sobolev"), seeds=2, num_parts=2)
-    logs = []
-    rows = experiment.train_and_evaluate(cfg, workdir, log=logs.append)
-    self.assertLen(rows, 4)
-    with open(os.path.join(workdir, "results.csv")) as f:
-      reader = csv.DictReader(f)
-      self.assertEqual(reader.fieldnames[:4],
-                       ["dataset", "method", "seed", "test_accuracy"])
-      csv_rows = list(reader)
-    self.assertEqual({(r["method"], r["seed"]) for r in csv_rows},
-                     {("noprop", "0"), ("noprop", "1"), ("sobolev", "0"),
-                      ("sobolev", "1")})
-    for r in csv_rows:
-      self.assertBetween(float(r["test_accuracy"]), 0.0, 1.0)
-    for name in ("results.md", "curves.png"):
-      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
-    with open(os.path.join(workdir, "results.md")) as f:
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.workdir = os.path.join(cls.root, "sweep")
+    cls.config = _tiny(methods="backprop,sobolev", epochs=2,
+                       export_saved_model=True)
+    cls.logs = []
+    cls.rows = experiment.train_and_evaluate(cls.config, cls.workdir,
+                                             log=cls.logs.append)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.root, ignore_errors=True)
+    super().tearDownClass()
+
+  def _copy(self, name):
+    path = os.path.join(self.create_tempdir().full_path, name)
+    shutil.copytree(self.workdir, path)
+    return path
+
+  def test_results_files_and_typed_rows(self):
+    self.assertEqual([(r.method, r.seed) for r in self.rows],
+                     [("sobolev", 0), ("backprop", 0)])
+    rows = results.read(os.path.join(self.workdir, "results.csv"),
+                        experiment.Row)
+    self.assertEqual(rows, self.rows)
+    for r in rows:
+      self.assertBetween(r.test_accuracy, 0.0, 1.0)
+      self.assertEqual((r.epochs, r.num_modules, r.dataset), (2, 1, "digits"))
+      unit = os.path.join(self.workdir, "runs", r.key)
+      with open(os.path.join(unit, "result.json")) as f:
+        result = json.load(f)
+      self.assertEqual(result["history"]["epoch"], [1, 2])
+      self.assertEqual(result["test_accuracy"], r.test_accuracy)
+    self.assertIsNone(rows[1].sg_cosine)
+    self.assertIsNotNone(rows[0].sg_cosine)
+    with open(os.path.join(self.workdir, "results.md")) as f:
       md = f.read()
     self.assertIn("| ours: digits, 1 SG modules |", md)
-    self.assertIn("(n=2)", md)
-    # Rerun: everything is skipped, nothing is trained.
-    logs.clear()
-    experiment.train_and_evaluate(cfg, workdir, log=logs.append)
-    self.assertLen([l for l in logs if "skipped" in l], 4)
-    self.assertEmpty([l for l in logs if "epoch" in l])
+    self.assertIn("(n=1)", md)
+    self.assertTrue(os.path.exists(os.path.join(self.workdir, "curves.png")))
+
+  def test_same_settings_resume_without_training(self):
+    workdir = self._copy("same")
+    before = {p: os.path.getmtime(p) for p in self._results(workdir)}
+    logs = []
+    rows = experiment.train_and_evaluate(self.config, workdir,
+                                         log=logs.append)
+    self.assertEqual(rows, self.rows)
+    self.assertLen([l for l in logs if "done, skipped" in l], 2)
+    self.assertEqual(before,
+                     {p: os.path.getmtime(p) for p in self._results(workdir)})
+
+  def _results(self, workdir):
+    root = os.path.join(workdir, "runs")
+    return [os.path.join(root, k, "result.json") for k in os.listdir(root)]
+
+  def test_changed_settings_refused_naming_the_fields(self):
+    workdir = self._copy("refuse")
+    changed = _tiny(methods="backprop", epochs=3, learning_rate=0.01,
+                    batch_size=8)
+    with self.assertRaises(errors.WorkdirMismatchError) as ctx:
+      experiment.train_and_evaluate(changed, workdir, log=_quiet)
+    message = str(ctx.exception)
+    self.assertNotIn("\n", message)
+    for field in ("epochs: 2 -> 3", "learning_rate: 0.002 -> 0.01",
+                  "batch_size: 16 -> 8"):
+      self.assertIn(field, message)
+    with open(os.path.join(workdir, "config.json")) as f:
+      self.assertEqual(json.load(f)["epochs"], 2)
+
+  def test_changed_settings_kept_apart_with_separate(self):
+    workdir = self._copy("separate")
+    changed = _tiny(methods="backprop", epochs=1)
+    rows = experiment.train_and_evaluate(changed, workdir, log=_quiet,
+                                         if_different="separate")
+    self.assertLen(rows, 1)
+    self.assertEqual(rows[0].epochs, 1)
+    sets = os.listdir(os.path.join(workdir, "sets"))
+    self.assertLen(sets, 1)
+    kept = results.read(os.path.join(workdir, "results.csv"), experiment.Row)
+    self.assertEqual(kept, self.rows)  # The old run set is untouched.
+    apart = results.read(os.path.join(workdir, "sets", sets[0],
+                                      "results.csv"), experiment.Row)
+    self.assertEqual(apart, rows)
+
+  def test_fresh_moves_old_results_aside(self):
+    workdir = self._copy("fresh")
+    changed = _tiny(methods="noprop", epochs=1)
+    rows = experiment.train_and_evaluate(changed, workdir, log=_quiet,
+                                         if_different="fresh")
+    self.assertEqual([r.method for r in rows], ["noprop"])
+    parent = os.path.dirname(workdir)
+    aside = [d for d in os.listdir(parent) if d.startswith("fresh.old-")]
+    self.assertLen(aside, 1)
+    self.assertEqual(
+        results.read(os.path.join(parent, aside[0], "results.csv"),
+                     experiment.Row), self.rows)
+    self.assertLen(os.listdir(os.path.join(workdir, "runs")), 1)
+
+  def test_provenance(self):
+    with open(os.path.join(self.workdir, "provenance.json")) as f:
+      record = json.load(f)["invocations"][0]
+    self.assertEqual(record["status"], "finished")
+    self.assertEqual(record["config"]["epochs"], 2)
+    self.assertEqual(record["config"]["methods"], "backprop,sobolev")
+    self.assertIsNotNone(record["versions"]["tensorflow"])
+    self.assertIsNotNone(record["versions"]["numpy"])
+    self.assertIn("commit", record["git"])
+    self.assertGreaterEqual(record["machine"]["cores"], 1)
+    self.assertIn("cpu", record["machine"])
+    self.assertLessEqual(record["start"], record["end"])
+    self.assertTrue(record["command"])
+
+  def test_tensorboard_events_readable(self):
+    from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+    acc = event_accumulator.EventAccumulator(
+        os.path.join(self.workdir, "tb", "sobolev_seed0"))
+    acc.Reload()
+    # TensorBoard 2 scalar summaries: tensors with the scalars plugin.
+    tags = acc.Tags()["tensors"]
+    for tag in ("test/accuracy", "train/ce", "train/sg0_loss",
+                "train/sg0_order_0", "train/sg0_order_1", "learning_rate"):
+      self.assertIn(tag, tags)
+    events = acc.Tensors("test/accuracy")
+    self.assertEqual(acc.SummaryMetadata("test/accuracy").plugin_data
+                     .plugin_name, "scalars")
+    self.assertEqual([e.step for e in events], [1, 2])
+    self.assertAllClose([float(tf.make_ndarray(e.tensor_proto))
+                         for e in events],
+                        self._history("sobolev")["test_accuracy"])
+
+  def _history(self, method):
+    row = [r for r in self.rows if r.method == method][0]
+    with open(os.path.join(self.workdir, "runs", row.key,
+                           "result.json")) as f:
+      return json.load(f)["history"]
+
+  def test_final_weights_and_saved_model_round_trip(self):
+    row = [r for r in self.rows if r.method == "sobolev"][0]
+    unit = os.path.join(self.workdir, "runs", row.key)
+    images = next(iter(data.load("digits", "test", 8, image_size=8)))["image"]
+    model = experiment.build_model(self.config, "sobolev", 10)
+    model.build(tf.zeros([2, 8, 8, 1]))
+    tf.train.Checkpoint(model=model).read(
+        os.path.join(unit, "model", "weights")).assert_existing_objects_matched()
+    expected = model(images, is_training=False).numpy()
+    loaded = tf.saved_model.load(os.path.join(unit, "saved_model"))
+    self.assertAllClose(loaded(images).numpy(), expected, atol=1e-5)
+    out = loaded.signatures["serving_default"](images=images)
+    self.assertAllClose(out["logits"].numpy(), expected, atol=1e-5)
+    # The saved network is the trained one: its test accuracy is the row's.
+    test = data.load("digits", "test", 16, image_size=8, max_examples=32)
+    acc = experiment.evaluate(lambda x: loaded(x), test)
+    self.assertEqual(acc["top1"], row.test_accuracy)
+
+
+class ResumeTest(tf.test.TestCase):
 
   def test_reused_trainer_equals_fresh_run(self):
-    cfg = _tiny(methods=("critic",), num_parts=2)
-    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    cfg = _tiny(methods="critic")
     trainer = experiment.Trainer(cfg, "critic")
-    experiment.train_one(cfg, "critic", 0, workdir, log=lambda _: None,
+    run_dir = self.create_tempdir().full_path
+    experiment.train_one(cfg, "critic", 0, os.path.join(run_dir, "a"),
                          trainer=trainer)
-    reused = experiment.train_one(cfg, "critic", 1, workdir,
-                                  log=lambda _: None, trainer=trainer)
-    fresh = experiment.train_one(cfg, "critic", 1, workdir,
-                                 log=lambda _: None)
-    self.assertAllClose(reused["history"]["train_ce"],
-                        fresh["history"]["train_ce"], rtol=1e-4)
-    self.assertEqual(reused["row"]["test_accuracy"],
-                     fresh["row"]["test_accuracy"])
+    reused = experiment.train_one(cfg, "critic", 1,
+                                  os.path.join(run_dir, "b"), trainer=trainer)
+    fresh = experiment.train_one(cfg, "critic", 1,
+                                 os.path.join(run_dir, "c"))
+    self.assertEqual(reused["history"]["train_ce"],
+                     fresh["history"]["train_ce"])
+    self.assertEqual(reused["history"]["test_accuracy"],
+                     fresh["history"]["test_accuracy"])
 
-  def test_checkpoint_resume(self):
-    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    cfg = _tiny(methods=("backprop",), checkpoint_every=1, epochs=1)
-    experiment.train_one(cfg, "backprop", 0, workdir, log=lambda _: None)
-    cfg2 = _tiny(methods=("backprop",), checkpoint_every=1, epochs=2)
+  def test_corrupt_latest_checkpoint_falls_back_to_older_one(self):
+    # A constant learning rate makes an epochs=2 run a prefix of an
+    # epochs=3 run, so resuming the first gives exactly the second.
+    cfg2 = _tiny(methods="backprop", epochs=2, schedule="constant")
+    cfg3 = _tiny(methods="backprop", epochs=3, schedule="constant")
+    tmp = self.create_tempdir().full_path
+    run_dir = os.path.join(tmp, "resumed")
+    experiment.train_one(cfg2, "backprop", 0, run_dir)
+    ckpts = os.path.join(run_dir, "checkpoints")
+    data_file = os.path.join(ckpts, "ckpt-2.data-00000-of-00001")
+    with open(data_file, "r+b") as f:
+      f.truncate(os.path.getsize(data_file) // 2)
     logs = []
-    out = experiment.train_one(cfg2, "backprop", 0, workdir, log=logs.append)
-    self.assertTrue(any("resumed" in l for l in logs), logs)
-    self.assertEqual(out["history"]["epoch"], [1, 2])
-    self.assertLen([l for l in logs if "epoch" in l and "/2" in l], 1)
+    resumed = experiment.train_one(cfg3, "backprop", 0, run_dir,
+                                   log=logs.append)
+    self.assertTrue(any("resumed backprop seed 0 at epoch 1" in l
+                        for l in logs), logs)
+    self.assertLen([l for l in logs if "epoch" in l and "/3" in l], 2)
+    fresh = experiment.train_one(cfg3, "backprop", 0,
+                                 os.path.join(tmp, "fresh"))
+    self.assertEqual(resumed["history"]["epoch"], [1, 2, 3])
+    self.assertEqual(resumed["history"]["train_ce"],
+                     fresh["history"]["train_ce"])
+    self.assertEqual(resumed["history"]["test_accuracy"],
+                     fresh["history"]["test_accuracy"])
+    # Every checkpoint unreadable: an error, never a silent restart.
+    for name in os.listdir(ckpts):
+      if name.startswith("ckpt-") and ".data-" in name:
+        with open(os.path.join(ckpts, name), "r+b") as f:
+          f.truncate(4)
+    with self.assertRaises(errors.CheckpointError):
+      experiment.train_one(cfg3, "backprop", 0, run_dir)
+
+
+class SettingsTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.named_parameters(
+      ("lr_nan", dict(learning_rate=float("nan")), "learning_rate"),
+      ("lr_inf", dict(learning_rate=float("inf")), "learning_rate"),
+      ("wd_inf", dict(weight_decay=float("inf")), "weight_decay"),
+      ("wd_nan", dict(weight_decay=float("nan")), "weight_decay"),
+      ("weights_nan", dict(sobolev_weights=(1.0, float("nan"))),
+       "sobolev_weights"),
+      ("critic_width_ninf", dict(critic_width_multiplier=float("-inf")),
+       "critic_width_multiplier"),
+  )
+  def test_nonfinite_settings_rejected_before_work(self, overrides, field):
+    workdir = os.path.join(self.create_tempdir().full_path, "w")
+    with self.assertRaisesRegex(errors.ConfigError,
+                                f"`{field}(\\[1\\])?` must be finite"):
+      experiment.train_and_evaluate(_tiny(**overrides), workdir, log=_quiet)
+    self.assertFalse(os.path.exists(workdir))
+
+  @parameterized.named_parameters(
+      ("dataset", dict(dataset="mnist"), "dataset"),
+      ("method", dict(methods="sobolev,magic"), "methods"),
+      ("no_methods", dict(methods=" , "), "methods"),
+      ("duplicate", dict(methods="critic,critic"), "duplicates"),
+      ("seeds", dict(seeds=0), "seeds"),
+      ("epochs", dict(epochs=-1), "epochs"),
+      ("batch", dict(batch_size=0), "batch_size"),
+      ("modules", dict(num_modules=7), "num_modules"),
+      ("no_split", dict(num_modules=0), "num_modules"),
+      ("resnet_modules", dict(arch="resnet50", num_modules=2),
+       "num_modules"),
+      ("widths", dict(widths=(4, 0)), "widths"),
+      ("optimizer", dict(optimizer="sgdx"), "optimizer"),
+      ("lr", dict(learning_rate=0.0), "learning_rate"),
+      ("weights", dict(sobolev_weights=(1.0,)), "sobolev_weights"),
+      ("negative_weight", dict(sobolev_weights=(1.0, -1.0)),
+       "sobolev_weights"),
+      ("value_target", dict(value_target="oracle"), "value_target"),
+      ("strategy", dict(strategy="tpu_pod"), "strategy"),
+      ("image_size", dict(image_size=4), "image_size"),
+      ("checkpoint_every", dict(checkpoint_every=-1), "checkpoint_every"),
+  )
+  def test_bad_settings_rejected(self, overrides, field):
+    with self.assertRaisesRegex(errors.ConfigError, field):
+      experiment.validate(_tiny(**overrides))
+
+  def test_presets_are_valid(self):
+    for module in (digits, cifar10, imagenet2012):
+      experiment.validate(module.get_config())
+    self.assertEqual(imagenet2012.get_config().arch, "resnet50")
+
+  def test_run_key_ignores_only_infrastructure_and_sweep(self):
+    base = experiment.unit_settings(_tiny(), "sobolev", 0)
+    same = experiment.unit_settings(
+        _tiny(seeds=5, methods="noprop,sobolev", checkpoint_every=0,
+              data_dir="/elsewhere", export_saved_model=True), "sobolev", 0)
+    self.assertEqual(base, same)
+    for change in (dict(epochs=2), dict(learning_rate=1e-3),
+                   dict(batch_size=8), dict(sobolev_weights=(1.0, 0.5)),
+                   dict(max_train_examples=40), dict(strategy="replicator")):
+      self.assertNotEqual(
+          experiment.unit_settings(_tiny(**change), "sobolev", 0), base,
+          change)
+    self.assertNotEqual(experiment.unit_settings(_tiny(), "sobolev", 1),
+                        base)
+
+  def test_diverging_run_stops_without_result_row(self):
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(methods="backprop", learning_rate=1e30, epochs=2)
+    with self.assertRaisesRegex(errors.DivergenceError,
+                                "backprop seed 0, epoch 1"):
+      experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.csv")))
+    for key in os.listdir(os.path.join(workdir, "runs")):
+      self.assertFalse(os.path.exists(
+          os.path.join(workdir, "runs", key, "result.json")))
+    with open(os.path.join(workdir, "provenance.json")) as f:
+      status = json.load(f)["invocations"][-1]["status"]
+    self.assertStartsWith(status, "failed: Training diverged")
+
+
+class DatasetsTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_cifar10_mock_data_end_to_end(self):
-    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    cfg = _tiny(dataset="cifar10", methods=("direct",), image_size=16,
-                data_dir=tempfile.mkdtemp(dir=self.get_temp_dir()),
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(dataset="cifar10", methods="direct", image_size=16,
+                num_modules=3, data_dir=self.create_tempdir().full_path,
                 max_train_examples=None, max_test_examples=None)
     with tfds.testing.mock_data(num_examples=32):
-      rows = experiment.train_and_evaluate(cfg, workdir, log=lambda _: None)
+      rows = experiment.train_and_evaluate(cfg, workdir, log=_quiet)
     self.assertLen(rows, 1)
-    self.assertEqual(rows[0]["dataset"], "cifar10")
-    self.assertEqual(int(rows[0]["num_modules"]), 3)
+    self.assertEqual((rows[0].dataset, rows[0].num_modules), ("cifar10", 3))
 
   def test_resnet50_split_mock_imagenet_end_to_end(self):
     """The ResNet-50 split code path (4 parts, 3 modules) on mock ImageNet;
     one bottleneck per stage and 1/32 of the width to keep it fast (the
     full ResNet-50 layout is checked in `test_resnet50_has_50_layers`)."""
-    num_parts = 4
-    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    cfg = _tiny(dataset="imagenet2012", arch="resnet50", num_parts=num_parts,
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(dataset="imagenet2012", arch="resnet50", num_modules=3,
                 resnet_width_divisor=32, resnet_blocks=(1, 1, 1, 1),
                 image_size=32, batch_size=4,
-                data_dir=tempfile.mkdtemp(dir=self.get_temp_dir()),
+                data_dir=self.create_tempdir().full_path,
                 max_train_examples=None, max_test_examples=None)
     with tfds.testing.mock_data(num_examples=8):
-      rows = experiment.train_and_evaluate(cfg, workdir, log=lambda _: None)
+      rows = experiment.train_and_evaluate(cfg, workdir, log=_quiet)
     self.assertLen(rows, 1)
-    self.assertEqual(int(rows[0]["num_modules"]), num_parts - 1)
-    self.assertNotEmpty(rows[0]["test_top5"])
+    self.assertEqual(rows[0].num_modules, 3)
+    self.assertBetween(rows[0].test_top5, 0.0, 1.0)
 
   @parameterized.parameters(2, 4)
   def test_resnet50_has_50_layers(self, num_parts):
     parts = networks.resnet50_parts(num_parts, 10, width_divisor=32)
-    x = tf.zeros([1, 32, 32, 3])
-    h = x
+    h = tf.zeros([1, 32, 32, 3])
     for p in parts:
       h = p(h, is_training=False)
     self.assertEqual(h.shape, (1, 10))
@@ -127,51 +373,6 @@ class ExperimentTest(parameterized.TestCase, tf.test.TestCase):
     specs = [s for p in parts for s in p.stage_specs]
     self.assertEqual(specs, [(8, False), (16, True), (32, True), (64, True)])
     self.assertLen(parts, num_parts)
-
-
-class FlagsTest(parameterized.TestCase):
-
-  def test_good_flags(self):
-    cfg = run.config_from_flags(_flags(
-        methods=["noprop", "backprop"], seeds=3, epochs=5, num_modules=1,
-        widths=["4", "8"], sobolev_weights=["1", "0.5"]))
-    self.assertEqual(cfg.methods, ("noprop", "backprop"))
-    self.assertEqual(cfg.num_parts, 2)
-    self.assertEqual(cfg.sobolev_weights, (1.0, 0.5))
-    cfg = run.config_from_flags(_flags(dataset="imagenet2012", num_modules=3))
-    self.assertEqual((cfg.arch, cfg.num_parts), ("resnet50", 4))
-
-  @parameterized.named_parameters(
-      ("method", dict(methods=["sobolev", "magic"]), "method"),
-      ("no_methods", dict(methods=[]), "methods"),
-      ("duplicate", dict(methods=["critic", "critic"]), "duplicates"),
-      ("seeds", dict(seeds=0), "seeds"),
-      ("epochs", dict(epochs=-1), "epochs"),
-      ("modules", dict(num_modules=7), "num_parts"),
-      ("no_split", dict(num_modules=0), "num_parts"),
-      ("resnet_modules", dict(dataset="imagenet2012", num_modules=2),
-       "num_parts"),
-      ("optimizer", dict(optimizer="sgdx"), "optimizer"),
-      ("lr", dict(learning_rate=0.0), "learning_rate"),
-      ("weights", dict(sobolev_weights=["1"]), "sobolev_weights"),
-      ("weights_nan", dict(sobolev_weights=["a", "b"]), "sobolev_weights"),
-      ("widths", dict(widths=["x"]), "widths"),
-      ("value_target", dict(value_target="oracle"), "value_target"),
-      ("strategy", dict(strategy="tpu_pod"), "strategy"),
-  )
-  def test_bad_flags_rejected(self, overrides, match):
-    with self.assertRaisesRegex(ValueError, match):
-      run.config_from_flags(_flags(**overrides))
-
-  def test_cli_rejects_bad_dataset_before_training(self):
-    import subprocess  # pylint: disable=g-import-not-at-top
-    import sys  # pylint: disable=g-import-not-at-top
-    proc = subprocess.run(
-        [sys.executable, "-m", "synthetic_gradients.run", "--dataset=mnist",
-         "--workdir=/tmp/unused"], capture_output=True, text=True,
-        timeout=300, check=False)
-    self.assertNotEqual(proc.returncode, 0)
-    self.assertIn("dataset", proc.stderr)
 
 
 if __name__ == "__main__":
