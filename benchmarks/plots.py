@@ -7,7 +7,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from benchmarks import config as config_lib
 from benchmarks import functions
 from benchmarks import report
 
@@ -17,16 +16,16 @@ _COLORS = {"regular": "tab:orange", "sobolev": "tab:blue"}
 def figure2(rows: Sequence[report.Row], path: str) -> None:
   """Log10 test MSE per function, regular vs Sobolev, one panel per size.
 
-  Bars are the mean over seeds of log10 test MSE; error bars the std.
+  Bars are the mean over seeds of log10 test MSE; error bars the sample std
+  (ddof=1).
   """
-  names = [n for n in functions.NAMES if any(r["function"] == n
-                                             for r in rows)]
-  sizes = sorted({int(r["size"]) for r in rows})
+  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  sizes = sorted({r.size for r in rows})
   fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4),
                            squeeze=False, sharey=True)
   xs = np.arange(len(names))
   for ax, size in zip(axes[0], sizes):
-    for k, method in enumerate(config_lib.METHODS):
+    for k, method in enumerate(report.METHODS):
       stats = [report.log_stats(rows, n, size, method) for n in names]
       ax.bar(xs + (k - 0.5) * 0.4, [s[0] for s in stats], 0.4,
              yerr=[s[1] for s in stats], color=_COLORS[method],

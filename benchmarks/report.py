@@ -1,104 +1,101 @@
-"""Results I/O: the resumable CSV and the Markdown table (Figure 2 layout)."""
+"""Result rows and the Markdown table (the paper's Figure 2 layout).
 
-import csv
-import os
-from typing import Dict, List, Sequence, Tuple
+`Row` is the public row type of `results.csv`: read a sweep's results with
+`sobolev.experiment.results.read(path, report.Row)` (or `report.read`).
+Spreads are the sample standard deviation over seeds (ddof=1,
+`sobolev.experiment.stats`).
+"""
 
-import numpy as np
+import dataclasses
+import math
+from typing import List, Sequence, Tuple
 
-from benchmarks import config as config_lib
 from benchmarks import functions
+from sobolev.experiment import results
+from sobolev.experiment import stats
 
-COLUMNS = ("function", "size", "method", "seed", "test_mse", "test_grad_mse",
-           "train_seconds")
-
-Row = Dict[str, object]
-Key = Tuple[str, int, str, int]
+METHODS = ("regular", "sobolev")
 
 
-def key(row: Row) -> Key:
-  """The identity of a run: (function, size, method, seed)."""
-  return (str(row["function"]), int(row["size"]), str(row["method"]),
-          int(row["seed"]))
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One trained model's test numbers (a row of `results.csv`).
 
-
-def read_csv(path: str) -> List[Row]:
-  """Reads `results.csv` (missing file: no rows), with typed fields.
-
-  Raises:
-    ValueError: if the file's header is not exactly `COLUMNS`.
+  Attributes:
+    function: benchmark name.
+    size: training-set size.
+    method: 'regular' or 'sobolev'.
+    seed: the run's seed.
+    test_mse: mean squared value error on the function's test set, in the
+      function's original units.
+    test_grad_mse: mean squared Euclidean norm of the gradient error.
+    train_seconds: wall-clock training time of the model's group divided by
+      the number of models in it.
   """
-  if not os.path.exists(path):
-    return []
-  with open(path, newline="") as f:
-    reader = csv.DictReader(f)
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-      raise ValueError(f"{path} has columns {reader.fieldnames}, expected "
-                       f"{list(COLUMNS)}.")
-    rows = []
-    for r in reader:
-      rows.append(dict(function=r["function"], size=int(r["size"]),
-                       method=r["method"], seed=int(r["seed"]),
-                       test_mse=float(r["test_mse"]),
-                       test_grad_mse=float(r["test_grad_mse"]),
-                       train_seconds=float(r["train_seconds"])))
-  return rows
+  function: str
+  size: int
+  method: str
+  seed: int
+  test_mse: float
+  test_grad_mse: float
+  train_seconds: float
+
+  @property
+  def key(self) -> Tuple[str, int, str, int]:
+    return (self.function, self.size, self.method, self.seed)
 
 
-def write_text(path: str, text: str) -> None:
-  """Writes a file atomically (temporary file + `os.replace`)."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
-def write_csv(path: str, rows: Sequence[Row]) -> None:
-  """Writes all rows atomically, sorted by run identity."""
-  tmp = f"{path}.tmp{os.getpid()}"
+def sort_key(row: Row):
+  """Function order of `functions.NAMES`, then size, method and seed."""
   order = {n: i for i, n in enumerate(functions.NAMES)}
-  rows = sorted(rows, key=lambda r: (order.get(r["function"], 99),
-                                     int(r["size"]), str(r["method"]),
-                                     int(r["seed"])))
-  with open(tmp, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=COLUMNS)
-    w.writeheader()
-    for r in rows:
-      w.writerow({c: (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c])
-                  for c in COLUMNS})
-  os.replace(tmp, path)
+  return (order.get(row.function, len(order)), row.size,
+          METHODS.index(row.method) if row.method in METHODS else 99,
+          row.seed)
+
+
+def read(path: str) -> List[Row]:
+  """Reads a `results.csv` as typed rows (a missing file: no rows)."""
+  return results.read(path, Row)
+
+
+def write(path: str, rows: Sequence[Row]) -> None:
+  """Writes `results.csv` atomically, sorted by `sort_key`."""
+  results.write(path, sorted(rows, key=sort_key))
 
 
 def log_stats(rows: Sequence[Row], function: str, size: int, method: str,
               field: str = "test_mse") -> Tuple[float, float, int]:
-  """Mean and std (over seeds) of log10 `field`, and the number of seeds."""
-  vals = [np.log10(max(float(r[field]), 1e-30)) for r in rows
-          if r["function"] == function and int(r["size"]) == size and
-          r["method"] == method]
+  """Mean and sample std (ddof=1) over seeds of log10 `field`, and the count.
+
+  Returns:
+    `(mean, std, n)`; `(nan, nan, 0)` without rows, std 0 for one seed.
+  """
+  vals = [math.log10(max(float(getattr(r, field)), 1e-30)) for r in rows
+          if r.function == function and r.size == size and r.method == method]
   if not vals:
     return float("nan"), float("nan"), 0
-  return float(np.mean(vals)), float(np.std(vals)), len(vals)
+  mean, std = stats.mean_std(vals)
+  return mean, std, len(vals)
 
 
 def _table(rows: Sequence[Row], field: str) -> List[str]:
-  names = [n for n in functions.NAMES if any(r["function"] == n
-                                             for r in rows)]
-  sizes = sorted({int(r["size"]) for r in rows})
+  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  sizes = sorted({r.size for r in rows})
   header = "| Function | " + " | ".join(
-      f"{s} pts: {m}" for s in sizes for m in config_lib.METHODS) + " |"
+      f"{s} pts: {m}" for s in sizes for m in METHODS) + " |"
   lines = [header, "|---|" + "---|" * (2 * len(sizes))]
   for name in names:
     cells = []
     for size in sizes:
       means = {}
-      for method in config_lib.METHODS:
+      for method in METHODS:
         mean, std, n = log_stats(rows, name, size, method, field)
         means[method] = mean
         cells.append("-" if n == 0 else f"{mean:.2f} +- {std:.2f}")
-      if all(np.isfinite(v) for v in means.values()):
+      if all(math.isfinite(v) for v in means.values()):
         better = min(means, key=means.get)
-        cells[-2 + config_lib.METHODS.index(better)] = (
-            f"**{cells[-2 + config_lib.METHODS.index(better)]}**")
+        i = len(cells) - 2 + METHODS.index(better)
+        cells[i] = f"**{cells[i]}**"
     lines.append(f"| {functions.get(name).title} | " + " | ".join(cells) +
                  " |")
   return lines
@@ -111,16 +108,17 @@ def markdown(rows: Sequence[Row]) -> str:
     rows: result rows.
 
   Returns:
-    Markdown text: log10 test MSE (mean +- std over seeds) per function,
-    training-set size and method (the better mean in bold), the same for
-    the test gradient MSE, and the claim checks.
+    Markdown text: log10 test MSE (mean +- sample std over seeds) per
+    function, training-set size and method (the better mean in bold), the
+    same for the test gradient MSE, and the claim checks.
   """
-  seeds = sorted({int(r["seed"]) for r in rows})
+  seeds = sorted({r.seed for r in rows})
   lines = [
-      "## Test MSE (log10, mean +- std over seeds "
+      "## Test MSE (log10, mean +- sample std (ddof=1) over seeds "
       f"{', '.join(map(str, seeds))})", "",
       *_table(rows, "test_mse"), "",
-      "## Test gradient MSE (log10 of mean ||D m - D f||^2, mean +- std)", "",
+      "## Test gradient MSE (log10 of mean ||D m - D f||^2, mean +- sample "
+      "std)", "",
       *_table(rows, "test_grad_mse"), "",
       "## The paper's claims, checked on these numbers", "",
       *claims(rows)
@@ -131,9 +129,8 @@ def markdown(rows: Sequence[Row]) -> str:
 def claims(rows: Sequence[Row]) -> List[str]:
   """Checks the paper's Figure 2 claims per training-set size (Markdown)."""
   out = []
-  names = [n for n in functions.NAMES if any(r["function"] == n
-                                             for r in rows)]
-  for size in sorted({int(r["size"]) for r in rows}):
+  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  for size in sorted({r.size for r in rows}):
     wins, big, gwins = [], [], []
     for name in names:
       reg = log_stats(rows, name, size, "regular")[0]

@@ -11,10 +11,10 @@ measures, in one process and after warm-up, the time of one optimisation step
     (one Hessian-vector projection) on a 2x256 softplus MLP, batch 100;
   * `multi_output`: order-1 `exact` Jacobian matching vs `stochastic`
     projections for a 2x256 ReLU MLP with D = 16 inputs and O outputs,
-    O in {1, 6, 18, 100}, batch 100;
-  * `atari_student`: the distillation student step, `kl` (KL to recorded
-    teacher log-probabilities) vs `kl_sobolev` (KL + stochastic Sobolev term,
-    teacher projections by autodiff through the teacher), batch 32.
+    O in {1, 6, 18, 100}, batch 100.
+
+(The Atari student's step is timed by `distillation.speed`: the experiment
+packages do not import each other.)
 
 Every step is the library's `sobolev.training.make_train_step` with Adam;
 `--steps_per_call` steps run inside one compiled call (as the experiments
@@ -33,7 +33,11 @@ import platform
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from absl import app
+from sobolev.experiment import cli
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import numpy as np
 import sonnet as snt
@@ -42,9 +46,12 @@ import tensorflow as tf
 from sobolev import derivatives
 from sobolev import sobolev_loss
 from sobolev import training
+from sobolev.experiment import errors
+from sobolev.experiment import files
+# pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "variant", "batch", "out_dim", "median_us", "min_us")
-CASES = ("mlp_order1", "mlp_order2", "multi_output", "atari_student")
+CASES = ("mlp_order1", "mlp_order2", "multi_output")
 MULTI_OUTPUT_DIMS = (1, 6, 18, 100)
 MULTI_OUTPUT_IN_DIM = 16
 
@@ -101,6 +108,7 @@ class _Timer:
   def __init__(self, variant: Variant, config: SpeedConfig, jit: bool):
     tf.random.set_seed(config.seed)
     model, objective, batch = variant.build()
+    model(batch["x"])  # Creates the variables of a lazily built module.
     self._step = training.make_train_step(
         model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
         steps_per_call=config.steps_per_call)
@@ -158,33 +166,11 @@ def mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
   else:
     targets = derivatives.value_and_jacobian(teacher, x)[:order + 1]
   model = snt.nets.MLP([256, 256, out_dim], activation=activation)
-  loss = sobolev_loss.SobolevLoss(order=order, mode=mode, seed=seed,
-                                  validate_targets=False)
+  # A seed only where projections are drawn (exact mode takes none).
+  kwargs = {"seed": seed} if mode == "stochastic" else {}
+  loss = sobolev_loss.SobolevLoss(order=order, mode=mode,
+                                  validate_targets=False, **kwargs)
   return model, loss, {"x": x, "targets": tuple(targets)}
-
-
-def atari_student(method: str, seed: int) -> tuple:
-  """The distillation student step on random Atari-shaped states.
-
-  Returns `(student, objective, batch)`: method 'regular' fits recorded
-  teacher log-probabilities (KL only); 'sobolev' adds the stochastic
-  Sobolev term with the teacher differentiated at every step.
-  """
-  # Imported here: distillation is an optional part of the install.
-  from distillation import distill  # pylint: disable=g-import-not-at-top
-  from distillation import networks  # pylint: disable=g-import-not-at-top
-  num_actions, batch = 6, 32
-  rng = np.random.RandomState(seed)
-  states = tf.constant(rng.uniform(0, 1, (batch, networks.STATE_DIM)),
-                       tf.float32)
-  teacher = distill.FlatLogPolicy(networks.TeacherNet(num_actions))
-  student = distill.FlatLogPolicy(networks.StudentNet(num_actions))
-  teacher_log_probs = teacher(states)
-  loss = distill.make_loss(method, sobolev_weight=1.0, seed=seed)
-  if method == "regular":
-    return student, loss, {"x": states, "targets": (teacher_log_probs,)}
-  return student, training.sobolev_objective(loss, target_fn=teacher), {
-      "x": states}
 
 
 def variants(config: SpeedConfig) -> List[Variant]:
@@ -211,18 +197,7 @@ def variants(config: SpeedConfig) -> List[Variant]:
             "multi_output", mode, 100, out_dim,
             lambda o=out_dim, m=mode: mlp_regression(
                 100, MULTI_OUTPUT_IN_DIM, o, 1, m, tf.nn.relu, seed)))
-  if "atari_student" in config.cases:
-    for name, method in (("kl", "regular"), ("kl_sobolev", "sobolev")):
-      out.append(Variant("atari_student", name, 32, 6,
-                         lambda m=method: atari_student(m, seed)))
   return out
-
-
-def _write_atomic(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
@@ -299,14 +274,12 @@ def run(config: SpeedConfig, workdir: str,
           f"batch={variant.batch:<5d} out_dim={variant.out_dim:<4d} "
           f"median={row['median_us']:9.0f}us min={row['min_us']:9.0f}us "
           f"({mode})")
-  lines = [",".join(CSV_COLUMNS)]
-  for row in rows:
-    lines.append(",".join(
-        f"{row[c]:.1f}" if c.endswith("_us") else str(row[c])
-        for c in CSV_COLUMNS))
-  _write_atomic(os.path.join(workdir, "speed.csv"), "\n".join(lines) + "\n")
+  files.write_csv(
+      os.path.join(workdir, "speed.csv"),
+      [{c: f"{row[c]:.1f}" if c.endswith("_us") else row[c]
+        for c in CSV_COLUMNS} for row in rows], CSV_COLUMNS)
   markdown = _markdown(rows, config)
-  _write_atomic(os.path.join(workdir, "speed.md"), markdown)
+  files.atomic_write_text(os.path.join(workdir, "speed.md"), markdown)
   if log:
     log(markdown)
   return rows
@@ -339,10 +312,10 @@ def main(argv):
   try:
     config.validate()
   except ValueError as e:
-    raise app.UsageError(str(e)) from e
+    raise errors.ConfigError(str(e)) from e
   run(config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

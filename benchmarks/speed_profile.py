@@ -2,19 +2,16 @@ r"""Where the time of a Sobolev step goes: a per-part profile.
 
     python -m benchmarks.speed_profile --workdir=./results/speed
 
-complements `benchmarks.speed` for the two cases whose goals depend on more
-than the derivative code:
+complements `benchmarks.speed` for the multi-output case, whose goal depends
+on more than the derivative code:
 
   * `multi_output`: the `regular` step (L2 on values only) of the same MLP
     next to its `stochastic` Sobolev step, per output dimension O, so the
     growth of the network itself (its last layer is 256 x O) is separated
-    from the growth of the projection overhead;
-  * `atari_student` (batch 32): the KL-only step (`kl_step`, the ratio's
-    base) and the parts of the KL + Sobolev step, each compiled and timed
-    alone: `teacher_vjp` (teacher forward and J_T^T v), `student_vjp`
-    (student forward and J_S^T v), `student_grads` (parameter gradients of
-    KL + projection loss given precomputed teacher terms: the student's
-    reverse-over-reverse pass), and the full `kl_sobolev_step`.
+    from the growth of the projection overhead.
+
+(The Atari student's per-part profile is `distillation.speed`: the
+experiment packages do not import each other.)
 
 Parts that are not optimisation steps run `--steps_per_call` times inside one
 compiled call on distinct pre-stacked inputs (so nothing is hoisted out of
@@ -28,7 +25,11 @@ import platform
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from absl import app
+from sobolev.experiment import cli
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import numpy as np
 import sonnet as snt
@@ -37,9 +38,12 @@ import tensorflow as tf
 from benchmarks import speed
 from sobolev import losses
 from sobolev import training
+from sobolev.experiment import errors
+from sobolev.experiment import files
+# pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "part", "batch", "out_dim", "median_us", "min_us")
-CASES = ("multi_output", "atari_student")
+CASES = ("multi_output",)
 
 
 @dataclasses.dataclass
@@ -87,22 +91,8 @@ def _warm(call: Callable[[], Dict[str, tf.Tensor]],
   return block
 
 
-def _repeated(fn: Callable[..., tf.Tensor], stacked: Sequence[tf.Tensor],
-              k: int) -> Callable[[], Dict[str, tf.Tensor]]:
-  """A compiled call running `fn(*inputs_i)` for the k stacked inputs."""
-
-  @tf.function
-  def call():
-    acc = tf.constant(0.0)
-    for i in tf.range(k):
-      outs = fn(*[s[i] for s in stacked])
-      acc += tf.add_n([tf.reduce_sum(o) for o in tf.nest.flatten(outs)])
-    return {"sum": acc}
-
-  return call
-
-
 def _step(model, objective, batch, config: ProfileConfig, jit: bool = False):
+  model(batch["x"])  # Creates the variables of a lazily built module.
   step = training.make_train_step(
       model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
       steps_per_call=config.steps_per_call)
@@ -130,90 +120,12 @@ def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
   return rows
 
 
-def _atari_rows(config: ProfileConfig) -> List[Dict]:
-  """The parts of the Atari student's KL + Sobolev step."""
-  from distillation import distill  # pylint: disable=g-import-not-at-top
-  from distillation import networks  # pylint: disable=g-import-not-at-top
-  num_actions, batch, k = 6, 32, config.steps_per_call
-  tf.random.set_seed(config.seed)
-  rng = np.random.RandomState(config.seed)
-  states = tf.constant(rng.uniform(0, 1, (k, batch, networks.STATE_DIM)),
-                       tf.float32)
-  v = tf.constant(rng.normal(size=(k, batch, num_actions)), tf.float32)
-  v = v / tf.norm(v, axis=-1, keepdims=True)
-  teacher = distill.FlatLogPolicy(networks.TeacherNet(num_actions))
-  student = distill.FlatLogPolicy(networks.StudentNet(num_actions))
-  teacher(states[0])
-  student(states[0])
-
-  def vjp(model):
-    def fn(x, v):
-      with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = model(x)
-      return y, tape.gradient(y, x, output_gradients=v)
-    return fn
-
-  t_logp, t_proj = [], []
-  for i in range(k):
-    y, p = vjp(teacher)(states[i], v[i])
-    t_logp.append(y)
-    t_proj.append(p)
-  t_logp, t_proj = tf.stack(t_logp), tf.stack(t_proj)
-  loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=config.seed)
-
-  def student_grads(x, v, t_logp, t_proj):
-    with tf.GradientTape() as tape:
-      total, _ = loss(student, x, target_fn=_replay(t_logp, t_proj),
-                      vectors=(v, None))
-    return tape.gradient(total, student.trainable_variables)
-
-  rows = []
-  model, objective, single = speed.atari_student("regular", config.seed)
-  parts = [
-      ("kl_step", _step(model, objective, single, config)),
-      ("teacher_vjp", _repeated(vjp(teacher), [states, v], k)),
-      ("student_vjp", _repeated(vjp(student), [states, v], k)),
-      ("student_grads", _repeated(student_grads,
-                                  [states, v, t_logp, t_proj], k)),
-  ]
-  model, objective, single = speed.atari_student("sobolev", config.seed)
-  parts.append(("kl_sobolev_step", _step(model, objective, single, config)))
-  for part, call in parts:
-    rows.append({"case": "atari_student", "part": part, "batch": batch,
-                 "out_dim": num_actions, "timer": _warm(call, config)})
-  return rows
-
-
-def _replay(t_logp: tf.Tensor, t_proj: tf.Tensor) -> Callable:
-  """A target function whose value is `t_logp` and whose vjp is `t_proj`.
-
-  Stands in for the teacher with precomputed terms (the profile passes the
-  v the projections were computed with), so `student_grads` times the
-  student's part of the loss alone.
-  """
-
-  @tf.custom_gradient
-  def fn(x):
-    del x
-    return tf.identity(t_logp), lambda dy: t_proj
-
-  return fn
-
-
-def _write_atomic(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w", newline="") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
   lines = [
       "# Step-time profile (microseconds per step or per part)", "",
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-      f"TensorFlow {tf.__version__}; multi_output compiled with XLA, "
-      f"atari_student as TF graphs (the faster in `benchmarks.speed`); "
+      f"TensorFlow {tf.__version__}; compiled with XLA (the faster for "
+      "these MLPs in `benchmarks.speed`); "
       f"{config.steps_per_call} steps per compiled call, "
       f"{config.repeats} timed blocks of {config.calls} calls per part, "
       "interleaved across parts.", "",
@@ -221,15 +133,14 @@ def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
       "|---|---|---|---|---|---|---|"]
   base = {}
   for row in rows:
-    key = (row["case"], row["out_dim"]) if row["case"] == "multi_output" \
-        else (row["case"],)
+    key = (row["case"], row["out_dim"])
     base.setdefault(key, row["median_us"])
     lines.append(
         f"| {row['case']} | {row['part']} | {row['batch']} | "
         f"{row['out_dim']} | {row['median_us']:.0f} | {row['min_us']:.0f} | "
         f"{row['median_us'] / base[key]:.2f}x |")
-  lines += ["", "`ratio`: over the first part of the same case (and out_dim "
-            "for multi_output)."]
+  lines += ["", "`ratio`: over the first part of the same case and "
+            "out_dim."]
   return "\n".join(lines) + "\n"
 
 
@@ -241,8 +152,6 @@ def run(config: ProfileConfig, workdir: str,
   rows = []
   if "multi_output" in config.cases:
     rows += _multi_output_rows(config)
-  if "atari_student" in config.cases:
-    rows += _atari_rows(config)
   # Timed blocks interleaved round-robin across all parts (see speed.py).
   times = [[] for _ in rows]
   for r in range(config.repeats):
@@ -252,14 +161,12 @@ def run(config: ProfileConfig, workdir: str,
   for row, t in zip(rows, times):
     del row["timer"]
     row["median_us"], row["min_us"] = float(np.median(t)), float(np.min(t))
-  lines = [",".join(CSV_COLUMNS)]
-  for row in rows:
-    lines.append(",".join(
-        f"{row[c]:.1f}" if c.endswith("_us") else str(row[c])
-        for c in CSV_COLUMNS))
-  _write_atomic(os.path.join(workdir, "profile.csv"), "\n".join(lines) + "\n")
+  files.write_csv(
+      os.path.join(workdir, "profile.csv"),
+      [{c: f"{row[c]:.1f}" if c.endswith("_us") else row[c]
+        for c in CSV_COLUMNS} for row in rows], CSV_COLUMNS)
   markdown = _markdown(rows, config)
-  _write_atomic(os.path.join(workdir, "profile.md"), markdown)
+  files.atomic_write_text(os.path.join(workdir, "profile.md"), markdown)
   if log:
     log(markdown)
   return rows
@@ -285,10 +192,10 @@ def main(argv):
   try:
     config.validate()
   except ValueError as e:
-    raise app.UsageError(str(e)) from e
+    raise errors.ConfigError(str(e)) from e
   run(config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

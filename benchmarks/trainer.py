@@ -15,22 +15,31 @@ would otherwise dominate.
 """
 
 import dataclasses
-import math
 import time
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from benchmarks import config as config_lib
 from benchmarks import data
 from benchmarks import functions
+from benchmarks import report
 from benchmarks import scaling
 from benchmarks import stacked_mlp
 from sobolev import derivatives
 from sobolev import sobolev_loss
 from sobolev import training
+from sobolev.experiment import errors
+from sobolev.experiment import metrics
+from sobolev.experiment import schedules
+
+# Training points per model on which the loss terms are logged after every
+# compiled call (all of them for sets up to this size).
+MONITOR_POINTS = 1000
+# Offset between a model's initialisation seed and its mini-batch seed, so
+# that the two stateless streams never share a seed (init seeds are < 2**24).
+_MINIBATCH_SEED_OFFSET = 2**24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +56,31 @@ def model_seed(function: str, seed: int) -> int:
   return 1000 * (functions.NAMES.index(function) + 1) + seed
 
 
+def minibatch_seed(function: str, seed: int) -> int:
+  """Mini-batch seed of a run (its own: independent of the other runs).
+
+  Step t of the run draws its mini-batch indices from a stateless generator
+  seeded by `(minibatch_seed, t)`. Shared by the run's regular and Sobolev
+  models, so both see the same batches.
+  """
+  return _MINIBATCH_SEED_OFFSET + model_seed(function, seed)
+
+
 @dataclasses.dataclass
 class TrainedGroup:
-  """Trained stacked models of a group and what is needed to evaluate them."""
+  """Trained stacked models of a group and what is needed to evaluate them.
+
+  Attributes:
+    runs: the M runs, in stack order.
+    model: the stacked networks.
+    scalers: one scaler per run.
+    grad_weights: `[M]` gradient-term weight of each model (0 for regular).
+    seconds: wall-clock training time of the whole group.
+  """
   runs: List[Run]
   model: stacked_mlp.StackedMLP
   scalers: List[scaling.Scaler]
+  grad_weights: np.ndarray
   seconds: float
 
   def predict(self, index: int, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -64,6 +92,20 @@ class TrainedGroup:
     return self.scalers[index].outputs(
         v.numpy()[index, :, 0].astype(np.float64),
         dv.numpy()[index].astype(np.float64))
+
+  def mlp(self, index: int) -> snt.nets.MLP:
+    """Model `index` as a plain `snt.nets.MLP` (a copy of its weights).
+
+    The MLP maps scaled inputs `[N, 2]` (see `scalers[index]`) to
+    standardised values `[N, 1]`.
+    """
+    sizes = [int(w.shape[-1]) for w in self.model.weights]
+    mlp = snt.nets.MLP(sizes, name="mlp")
+    mlp(tf.zeros([1, 2]))
+    for layer, (w, b) in enumerate(zip(self.model.weights, self.model.biases)):
+      mlp._layers[layer].w.assign(w[index])  # pylint: disable=protected-access
+      mlp._layers[layer].b.assign(b[index])  # pylint: disable=protected-access
+    return mlp
 
 
 def _value_and_gradient(model, u):
@@ -97,11 +139,11 @@ def _stack_targets(runs: Sequence[Run]):
   return scalers, as32(us), as32(vs), as32(dvs)
 
 
-def grad_weights(config: config_lib.Config, dv: tf.Tensor) -> tf.Tensor:
+def grad_weights(config: Any, dv: tf.Tensor) -> tf.Tensor:
   """Per-model gradient weights `[M]`: `grad_weight / mean_n ||dv_n||^2`.
 
   Args:
-    config: the protocol.
+    config: the protocol (`grad_weight`).
     dv: scaled training gradient targets, `[M, N, 2]`.
   """
   mean_sq = tf.reduce_mean(tf.reduce_sum(tf.square(dv), axis=2), axis=1)
@@ -135,30 +177,73 @@ def per_model_l2(weights: tf.Tensor):
   return loss
 
 
-def learning_rate(config: config_lib.Config, step: tf.Tensor) -> tf.Tensor:
+def learning_rate(config: Any, step: Any) -> Any:
   """Cosine decay from `learning_rate` to `learning_rate * final_lr_fraction`."""
-  frac = tf.minimum(tf.cast(step, tf.float32) / float(config.steps), 1.0)
-  final = config.final_lr_fraction
-  cosine = 0.5 * (1.0 + tf.cos(math.pi * frac))
-  return config.learning_rate * (final + (1.0 - final) * cosine)
+  return schedules.cosine(config.learning_rate, step, config.steps,
+                          config.final_lr_fraction)
+
+
+def _monitor(model, u, v, dv, weights):
+  """A function returning each model's loss terms on its training points.
+
+  Args:
+    model: the stack.
+    u, v, dv: `[M, P, 2]`, `[M, P, 1]`, `[M, P, 2]` scaled training inputs
+      and targets (the first P points of each training set).
+    weights: `[M]` gradient-term weights (zeros for regular models).
+
+  Returns:
+    `() -> {'loss', 'value_mse', 'grad_mse'}`, each `[M]` numpy: the mean
+    squared value error, the mean squared norm of the input-gradient error
+    (both in model units) and the model's loss `value_mse + w * grad_mse`.
+  """
+
+  def terms() -> Dict[str, np.ndarray]:
+    pv, pdv = _value_and_gradient(model, u)
+    value = tf.reduce_mean(tf.reduce_sum(tf.square(pv - v), axis=2), axis=1)
+    grad = tf.reduce_mean(tf.reduce_sum(tf.square(pdv - dv), axis=2), axis=1)
+    value, grad = value.numpy(), grad.numpy()
+    return {"loss": value + weights * grad, "value_mse": value,
+            "grad_mse": grad}
+
+  return terms
+
+
+def describe(run: Run) -> str:
+  """`'booth, 20 points, sobolev, seed 0'`."""
+  return f"{run.function}, {run.size} points, {run.method}, seed {run.seed}"
 
 
 def train_group(runs: Sequence[Run],
-                config: config_lib.Config,
-                on_progress: Optional[Callable[[int], None]] = None
+                config: Any,
+                on_progress: Optional[Callable[[int], None]] = None,
+                on_chunk: Optional[Callable[[int, Dict[str, np.ndarray]],
+                                            None]] = None
                ) -> TrainedGroup:
   """Trains the runs of one (size, method) group together.
 
+  Each model's numbers depend only on its own run and the protocol: its
+  initial weights and mini-batches are seeded by its own function and seed,
+  and its gradient is exactly that of its own loss (tested), so a model
+  trained alone and the same model trained in any group agree.
+
   Args:
     runs: M runs sharing `size` and `method`.
-    config: the sweep configuration (protocol hyper-parameters).
+    config: the protocol: `steps`, `learning_rate`, `final_lr_fraction`,
+      `batch_size`, `grad_weight`, `normalize_grad_weight`, `hidden_sizes`,
+      `steps_per_call`, `jit_compile` (a `ConfigDict` or any object with
+      these attributes).
     on_progress: called with the number of steps done after each chunk.
+    on_chunk: called with `(steps done, terms)` after each chunk, where
+      `terms` maps 'loss', 'value_mse', 'grad_mse' and 'learning_rate' to
+      `[M]` arrays (training loss terms of each model, `_monitor`).
 
   Returns:
     The trained group.
 
   Raises:
     ValueError: if runs are empty or do not share size and method.
+    errors.DivergenceError: if a model's loss becomes NaN or infinite.
   """
   runs = list(runs)
   if not runs:
@@ -166,9 +251,9 @@ def train_group(runs: Sequence[Run],
   size, method = runs[0].size, runs[0].method
   if any(r.size != size or r.method != method for r in runs):
     raise ValueError("All runs of a group must share size and method.")
-  if method not in config_lib.METHODS:
+  if method not in report.METHODS:
     raise ValueError(f"Unknown method {method!r}; use one of "
-                     f"{config_lib.METHODS}.")
+                     f"{report.METHODS}.")
   m = len(runs)
   scalers, u, v, dv = _stack_targets(runs)
   model = stacked_mlp.StackedMLP(
@@ -180,6 +265,7 @@ def train_group(runs: Sequence[Run],
   # Targets were checked for finiteness above, once, so the per-step
   # assertion is switched off.
   if not sobolev:
+    weights = tf.zeros([m])
     loss = sobolev_loss.SobolevLoss(order=0, validate_targets=False)
   elif config.normalize_grad_weight:
     weights = grad_weights(config, dv)
@@ -187,25 +273,34 @@ def train_group(runs: Sequence[Run],
         order=1, loss_fns=["l2", per_model_l2(weights)], weights=1.0,
         validate_targets=False)
   else:
+    weights = tf.fill([m], float(config.grad_weight))
     loss = sobolev_loss.SobolevLoss(order=1, weights=[1.0, config.grad_weight],
                                     validate_targets=False)
 
   def objective(net, batch):
-    total, terms = loss(net, batch["x"], targets=batch["targets"])
-    return float(m) * total, terms  # Sum over models of per-model losses.
+    total, terms = loss(net, batch["x"], targets=batch["targets"])[:2]
+    # M times the mean over the M * B rows: the sum over models of each
+    # model's mean loss. The gradient reaching a model is its error terms
+    # times fl(M / (M * B)) = fl(1 / B) (a correctly rounded division), the
+    # same whatever M is.
+    return float(m) * total, terms
 
   step = training.make_train_step(model, optimizer, objective)
   full_batch = size <= config.batch_size
   batch_size = size if full_batch else config.batch_size
-  sampler_seed = sum(model_seed(r.function, r.seed) for r in runs) % (2**31)
+  seeds = tf.constant([minibatch_seed(r.function, r.seed) for r in runs],
+                      tf.int32)
 
   def batch_at(t):
     if full_batch:
       xs, ys, dys = u, v, dv
     else:
-      idx = tf.random.stateless_uniform(
-          [m, batch_size], seed=tf.stack([sampler_seed, t]), maxval=size,
-          dtype=tf.int32)
+      # One stateless draw per model, seeded by (its own seed, step).
+      idx = tf.stack([
+          tf.random.stateless_uniform([batch_size],
+                                      seed=tf.stack([seeds[i], t]),
+                                      maxval=size, dtype=tf.int32)
+          for i in range(m)])
       xs = tf.gather(u, idx, batch_dims=1)
       ys = tf.gather(v, idx, batch_dims=1)
       dys = tf.gather(dv, idx, batch_dims=1)
@@ -224,18 +319,32 @@ def train_group(runs: Sequence[Run],
       last = step(batch_at(t))["loss"]
     return last
 
+  points = min(size, MONITOR_POINTS)
+  monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
+                     weights.numpy())
   begin = time.time()
   done = 0
   while done < config.steps:
     count = min(config.steps_per_call, config.steps - done)
     last_loss = float(train_chunk(tf.constant(done), tf.constant(count)))
-    if not np.isfinite(last_loss):
-      raise FloatingPointError(f"Training diverged (loss {last_loss}) for "
-                               f"size {size}, method {method}.")
     done += count
+    terms = monitor()
+    for i, run in enumerate(runs):
+      metrics.finite_or_raise({k: t[i] for k, t in terms.items()},
+                              where=f"{describe(run)}, step {done}")
+    if not np.isfinite(last_loss):
+      raise errors.DivergenceError(
+          f"Training diverged (size {size}, {method}, step {done}): the "
+          f"group's loss is {last_loss}. No result was written; lower the "
+          "learning rate.")
+    if on_chunk is not None:
+      # The learning rate of the chunk's last step.
+      terms["learning_rate"] = np.full([m], learning_rate(config, done - 1))
+      on_chunk(done, terms)
     if on_progress is not None:
       on_progress(done)
   return TrainedGroup(runs=runs, model=model, scalers=scalers,
+                      grad_weights=weights.numpy().astype(np.float64),
                       seconds=time.time() - begin)
 
 

@@ -1,133 +1,129 @@
-"""Smoke, resume and bad-flag tests of `python -m benchmarks.run`."""
+"""Tests of the `python -m benchmarks.run` command line (subprocesses)."""
 
-import csv
-import dataclasses
+import glob
 import os
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
-from unittest import mock
+import time
 
-from absl.testing import parameterized
-import matplotlib.image
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
+from benchmarks import experiment
 from benchmarks import report
-from benchmarks import run
-from benchmarks import trainer
+from benchmarks.configs import default
+from sobolev.experiment import files
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Two functions x two sizes (full batch and mini-batches) x two methods:
+# four groups, eight models.
+_TINY = {"functions": ("booth", "styblinski_tang"), "sizes": (6, 150),
+         "seeds": 1, "steps": 120, "steps_per_call": 10,
+         "hidden_sizes": (16, 16), "test_size": 50}
 
 
-def _tiny(**kw):
-  config = run.parse_config(["booth", "styblinski_tang"], ["6"], 1, 5)
-  return dataclasses.replace(config, hidden_sizes=(8, 8), steps_per_call=5,
-                             test_size=50, **kw)
+def _flags(**overrides):
+  values = dict(_TINY, **overrides)
+  out = []
+  for name, value in values.items():
+    if isinstance(value, tuple):
+      value = ",".join(str(v) for v in value)
+    out.append(f"--config.{name}={value}")
+  return out
 
 
-class RunTest(tf.test.TestCase, parameterized.TestCase):
+def _command(workdir, *args):
+  return [sys.executable, "-m", "benchmarks.run", f"--workdir={workdir}",
+          *args]
 
-  def _tmpdir(self):
-    path = tempfile.mkdtemp()
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
 
-  def test_smoke_outputs_and_resume(self):
-    workdir = self._tmpdir()
-    config = _tiny()
-    rows = run.train_and_evaluate(config, workdir, show_progress=False)
-    self.assertLen(rows, 4)
-    with open(os.path.join(workdir, "results.csv"), newline="") as f:
-      reader = csv.reader(f)
-      self.assertEqual(next(reader), ["function", "size", "method", "seed",
-                                      "test_mse", "test_grad_mse",
-                                      "train_seconds"])
-      body = list(reader)
-    self.assertLen(body, 4)
-    self.assertCountEqual([(r[0], r[2]) for r in body],
-                          [("booth", "regular"), ("booth", "sobolev"),
-                           ("styblinski_tang", "regular"),
-                           ("styblinski_tang", "sobolev")])
-    for r in body:
-      self.assertEqual(r[1], "6")
-      self.assertGreater(float(r[4]), 0)
-      self.assertGreater(float(r[5]), 0)
-      self.assertGreaterEqual(float(r[6]), 0)
-    with open(os.path.join(workdir, "results.md")) as f:
-      md = f.read()
-    self.assertIn("| Function | 6 pts: regular | 6 pts: sobolev |", md)
-    self.assertIn("| Booth |", md)
-    self.assertIn("| Styblinski-Tang |", md)
-    self.assertIn("+-", md)
-    for name in ("figure2.png", "figure3.png"):
-      image = matplotlib.image.imread(os.path.join(workdir, name))
-      self.assertEqual(image.ndim, 3)
-      self.assertGreater(image.shape[0], 100)
-      self.assertGreater(image.shape[1], 100)
-      self.assertGreater(image.std(), 0.01)  # Not blank.
+def _run(workdir, *args):
+  env = dict(os.environ)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # The CLI must be quiet by itself.
+  return subprocess.run(_command(workdir, *args), cwd=_REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
 
-    # Resume: everything is finished, so nothing is trained again.
-    before = open(os.path.join(workdir, "results.csv")).read()
-    with mock.patch.object(trainer, "train_group",
-                           side_effect=AssertionError("retrained")):
-      again = run.train_and_evaluate(config, workdir, show_progress=False)
-    self.assertLen(again, 4)
-    self.assertEqual(open(os.path.join(workdir, "results.csv")).read(),
-                     before)
 
-    # A killed sweep: drop two rows; only their group is trained again.
-    kept = [r for r in report.read_csv(os.path.join(workdir, "results.csv"))
-            if r["method"] != "sobolev"]
-    report.write_csv(os.path.join(workdir, "results.csv"), kept)
-    real = trainer.train_group
-    calls = []
+def _numbers(rows):
+  return {r.key: (r.test_mse, r.test_grad_mse) for r in rows}
 
-    def spy(runs, *args, **kwargs):
-      calls.append([(r.function, r.method) for r in runs])
-      return real(runs, *args, **kwargs)
 
-    with mock.patch.object(trainer, "train_group", side_effect=spy):
-      again = run.train_and_evaluate(config, workdir, show_progress=False)
-    self.assertEqual(calls, [[("booth", "sobolev"),
-                              ("styblinski_tang", "sobolev")]])
-    self.assertLen(again, 4)
-    kept_after = [r for r in again if r["method"] == "regular"]
-    self.assertCountEqual([report.key(r) for r in kept_after],
-                          [report.key(r) for r in kept])
-    self.assertEqual(
-        {report.key(r): r["test_mse"] for r in kept_after},
-        {report.key(r): r["test_mse"] for r in kept})
+class RunCliTest(tf.test.TestCase):
 
-    # Another protocol in the same workdir is refused.
-    with self.assertRaisesRegex(ValueError, "different protocol"):
-      run.train_and_evaluate(_tiny(grad_weight=3.0), workdir,
-                             show_progress=False)
+  def test_kill_9_then_resume_gives_the_uninterrupted_numbers(self):
+    workdir = self.create_tempdir().full_path
+    proc = subprocess.Popen(_command(workdir, *_flags()), cwd=_REPO,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    results = os.path.join(workdir, "runs", "*", "result.json")
+    deadline = time.time() + 500
+    while not glob.glob(results) and proc.poll() is None:
+      self.assertLess(time.time(), deadline)
+      time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(glob.glob(results))
+    self.assertBetween(finished, 1, 7)  # Killed mid-run.
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.csv")))
 
-  @parameterized.parameters(
-      (["booth", "sphere"], ["20"], "unknown function 'sphere'"),
-      (["booth"], ["0"], "sizes must be > 0"),
-      (["booth"], ["-5"], "sizes must be > 0"),
-      (["booth"], ["ten"], "not an integer"),
-  )
-  def test_bad_flags(self, names, sizes, message):
-    with self.assertRaisesRegex(ValueError, message):
-      run.parse_config(names, sizes, 3, 10)
+    resumed = _run(workdir, *_flags())
+    self.assertEqual(resumed.returncode, 0, msg=resumed.stderr[-3000:])
+    rows = report.read(os.path.join(workdir, "results.csv"))
+    self.assertLen(rows, 8)
+    # Every unit's curves start again after an interruption: no step twice.
+    for unit in glob.glob(os.path.join(workdir, "runs", "*")):
+      steps = [int(r["step"]) for r in files.read_csv(
+          os.path.join(unit, "curves.csv")) if r["train/loss"]]
+      self.assertEqual(steps, list(range(10, 121, 10)))
+    for logdir in glob.glob(os.path.join(workdir, "tb", "*", "*")):
+      acc = event_accumulator.EventAccumulator(
+          logdir, size_guidance={event_accumulator.TENSORS: 0})  # Keep all.
+      acc.Reload()
+      steps = [e.step for e in acc.Tensors("train/loss")]
+      self.assertEqual(steps, list(range(10, 121, 10)))
+    statuses = [r["status"] for r in files.read_json(
+        os.path.join(workdir, "provenance.json"))["invocations"]]
+    self.assertEqual(statuses, ["running", "finished"])  # The killed one.
 
-  def test_bad_seeds_and_steps(self):
-    with self.assertRaisesRegex(ValueError, "--seeds"):
-      run.parse_config(["booth"], ["20"], 0, 10)
-    with self.assertRaisesRegex(ValueError, "--steps"):
-      run.parse_config(["booth"], ["20"], 1, -1)
+    config = default.get_config()
+    config.update(_TINY)
+    uninterrupted = experiment.train_and_evaluate(
+        config, self.create_tempdir().full_path, show_progress=False)
+    self.assertEqual(_numbers(rows), _numbers(uninterrupted.rows))
 
-  def test_cli_rejects_unknown_function(self):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--functions=booth,sphere",
-         "--workdir=" + self._tmpdir()],
-        cwd=_REPO, env=env, capture_output=True, text=True, timeout=300)
-    self.assertNotEqual(proc.returncode, 0)
-    self.assertIn("unknown function 'sphere'", proc.stderr)
+  def test_user_errors_are_one_line_without_chatter(self):
+    workdir = self.create_tempdir().full_path
+    bad = _run(workdir, *_flags(functions=("booth", "sphere")))
+    self.assertEqual(bad.returncode, 2)
+    self.assertEqual(bad.stderr.strip().splitlines(), [
+        "error: `functions` must be one of ('ackley', 'beale', 'booth', "
+        "'bukin', 'mccormick', 'rosenbrock', 'styblinski_tang'), got "
+        "'sphere'."])
+    nan = _run(workdir, *_flags(learning_rate="nan"))
+    self.assertEqual(nan.returncode, 2)
+    self.assertEqual(nan.stderr.strip().splitlines(),
+                     ["error: `learning_rate` must be finite, got nan."])
+    both = _run(workdir, "--fresh", "--separate")
+    self.assertEqual(both.returncode, 2)
+    self.assertIn("at most one of --fresh and --separate", both.stderr)
+    self.assertEqual(os.listdir(workdir), [])
+
+    ok = _run(workdir, *_flags(sizes=(6,), functions=("booth",), steps=20))
+    self.assertEqual(ok.returncode, 0, msg=ok.stderr[-3000:])
+    self.assertNotIn("oneDNN", ok.stderr)
+    self.assertNotIn("cuda", ok.stderr.lower())
+    self.assertNotIn("I0000", ok.stderr)
+    self.assertIn("| Booth |", ok.stdout)
+    self.assertIn("figure3.png not drawn", ok.stderr)
+    self.assertNotIn("figure3.png", ok.stdout)
+    changed = _run(workdir, *_flags(sizes=(6,), functions=("booth",),
+                                    steps=30))
+    self.assertEqual(changed.returncode, 2)
+    lines = changed.stderr.strip().splitlines()
+    self.assertLen(lines, 1)
+    self.assertIn("holds results made with other settings: steps: 20 -> 30",
+                  lines[0])
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class StackedMLPTest(tf.test.TestCase):
     loss = sobolev_loss.SobolevLoss(order=1, weights=[1.0, 0.5])
 
     def summed(net, batch):
-      total, terms = loss(net, batch["x"], targets=batch["targets"])
+      total, terms = loss(net, batch["x"], targets=batch["targets"])[:2]
       return m * total, terms
 
     step = training.make_train_step(stack, snt.optimizers.Adam(0.01), summed)

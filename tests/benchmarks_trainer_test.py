@@ -1,14 +1,24 @@
 """Tests of the batched benchmark trainer and its protocol pieces."""
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import config as config_lib
 from benchmarks import data
 from benchmarks import trainer
+from benchmarks.configs import default
+from sobolev import derivatives
 from sobolev import sobolev_loss
+from sobolev.experiment import errors
+
+
+def _config(**overrides):
+  config = default.get_config()
+  config.update(overrides)
+  return config
+
+
+def _weights(group, index):
+  return [w.numpy()[index] for w in group.model.weights + group.model.biases]
 
 
 class TrainerTest(tf.test.TestCase):
@@ -30,7 +40,7 @@ class TrainerTest(tf.test.TestCase):
     model = lambda z: tf.reduce_sum(z**2, axis=1, keepdims=True)
     stacked = sobolev_loss.SobolevLoss(
         order=1, loss_fns=["l2", trainer.per_model_l2(weights)])
-    total, _ = stacked(model, x, targets=(y, dy))
+    total = stacked(model, x, targets=(y, dy))[0]
     separate = 0.0
     for i in range(m):
       sl = slice(i * b, (i + 1) * b)
@@ -40,23 +50,22 @@ class TrainerTest(tf.test.TestCase):
     self.assertAllClose(m * total, separate, rtol=1e-5)
 
   def test_grad_weights_normalise_by_mean_squared_norm(self):
-    cfg = config_lib.Config(grad_weight=2.0)
+    cfg = _config(grad_weight=2.0)
     dv = tf.constant([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
     self.assertAllClose(trainer.grad_weights(cfg, dv), [2.0 / 12.5, 2.0])
 
   def test_learning_rate_schedule(self):
-    cfg = config_lib.Config(steps=100, learning_rate=1e-2,
-                            final_lr_fraction=0.1)
+    cfg = _config(steps=100, learning_rate=1e-2, final_lr_fraction=0.1)
     self.assertAllClose(trainer.learning_rate(cfg, 0), 1e-2)
     self.assertAllClose(trainer.learning_rate(cfg, 50), 0.55e-2)
     self.assertAllClose(trainer.learning_rate(cfg, 100), 1e-3)
-    const = dataclasses.replace(cfg, final_lr_fraction=1.0)
+    const = _config(steps=100, learning_rate=1e-2, final_lr_fraction=1.0)
     self.assertAllClose(trainer.learning_rate(const, 70), 1e-2)
 
   def test_evaluate_in_original_units(self):
     runs = [trainer.Run("booth", 5, "sobolev", 0),
             trainer.Run("rosenbrock", 5, "sobolev", 0)]
-    cfg = config_lib.Config(steps=2, steps_per_call=2, hidden_sizes=(4,))
+    cfg = _config(steps=2, steps_per_call=2, hidden_sizes=(4,))
     group = trainer.train_group(runs, cfg)
     for w in group.model.weights + group.model.biases:
       w.assign(tf.zeros_like(w))  # The model predicts 0 in model units.
@@ -69,8 +78,8 @@ class TrainerTest(tf.test.TestCase):
 
   def test_training_fits_a_tiny_problem(self):
     runs = [trainer.Run("booth", 8, m, 0) for m in ("regular",)]
-    cfg = config_lib.Config(steps=300, steps_per_call=150,
-                            hidden_sizes=(32, 32), learning_rate=1e-2)
+    cfg = _config(steps=300, steps_per_call=150, hidden_sizes=(32, 32),
+                  learning_rate=1e-2)
     seen = []
     group = trainer.train_group(runs, cfg, on_progress=seen.append)
     self.assertEqual(seen, [150, 300])
@@ -80,8 +89,7 @@ class TrainerTest(tf.test.TestCase):
 
   def test_minibatch_path_and_bad_groups(self):
     runs = [trainer.Run("booth", 30, "sobolev", s) for s in range(2)]
-    cfg = config_lib.Config(steps=4, steps_per_call=2, hidden_sizes=(4,),
-                            batch_size=8)
+    cfg = _config(steps=4, steps_per_call=2, hidden_sizes=(4,), batch_size=8)
     group = trainer.train_group(runs, cfg)
     self.assertLen(group.runs, 2)
     with self.assertRaisesRegex(ValueError, "share size and method"):
@@ -89,6 +97,90 @@ class TrainerTest(tf.test.TestCase):
                           cfg)
     with self.assertRaisesRegex(ValueError, "empty"):
       trainer.train_group([], cfg)
+
+
+  def test_a_model_trains_the_same_alone_and_in_any_group(self):
+    # Mini-batches (30 points, batches of 8) and full batches (6 points):
+    # each model's seeds are its own, so its weights after training are
+    # exactly those of the same model trained alone.
+    for size in (30, 6):
+      for method in ("regular", "sobolev"):
+        cfg = _config(steps=6, steps_per_call=3, hidden_sizes=(8, 8),
+                      batch_size=8)
+        alone = trainer.train_group(
+            [trainer.Run("booth", size, method, 1)], cfg)
+        group = trainer.train_group(
+            [trainer.Run(f, size, method, s) for f in ("beale", "booth")
+             for s in (0, 1, 2)], cfg)
+        for a, b in zip(_weights(alone, 0), _weights(group, 4)):
+          self.assertAllEqual(a, b)
+        # A different seed does get different batches and weights.
+        self.assertNotAllClose(_weights(group, 3)[0], _weights(group, 4)[0])
+
+  def test_minibatch_seeds_are_per_run(self):
+    self.assertEqual(trainer.minibatch_seed("booth", 2),
+                     trainer.minibatch_seed("booth", 2))
+    seeds = {trainer.minibatch_seed(f, s) for f in ("ackley", "booth")
+             for s in range(3)}
+    self.assertLen(seeds, 6)
+    self.assertNotIn(trainer.model_seed("booth", 2), seeds)
+
+  def test_steps_per_call_does_not_change_the_numbers(self):
+    runs = [trainer.Run("booth", 30, "sobolev", 0)]
+    a = trainer.train_group(runs, _config(steps=6, steps_per_call=6,
+                                          hidden_sizes=(8,), batch_size=8))
+    b = trainer.train_group(runs, _config(steps=6, steps_per_call=4,
+                                          hidden_sizes=(8,), batch_size=8))
+    for wa, wb in zip(_weights(a, 0), _weights(b, 0)):
+      self.assertAllEqual(wa, wb)
+
+  def test_chunk_terms_are_each_models_training_loss(self):
+    runs = [trainer.Run("booth", 12, "sobolev", 0),
+            trainer.Run("mccormick", 12, "sobolev", 1)]
+    seen = []
+    group = trainer.train_group(
+        runs, _config(steps=4, steps_per_call=2, hidden_sizes=(8,)),
+        on_chunk=lambda step, terms: seen.append((step, terms)))
+    self.assertEqual([s for s, _ in seen], [2, 4])
+    terms = seen[-1][1]
+    for i, run in enumerate(runs):
+      train = data.train_set(run.function, run.size, run.seed)
+      sc = group.scalers[i]
+      v, dv = sc.targets(train.y, train.dy)
+      pv, pdv = derivatives.value_and_gradient(
+          group.mlp(i), tf.constant(sc.inputs(train.x), tf.float32))
+      value = np.mean((pv.numpy()[:, 0] - v)**2)
+      grad = np.mean(np.sum((pdv.numpy() - dv)**2, axis=1))
+      self.assertAllClose(terms["value_mse"][i], value, rtol=1e-4)
+      self.assertAllClose(terms["grad_mse"][i], grad, rtol=1e-4)
+      self.assertAllClose(terms["loss"][i],
+                          value + group.grad_weights[i] * grad, rtol=1e-4)
+    self.assertAllClose(terms["learning_rate"],
+                        [trainer.learning_rate(_config(steps=4), 3)] * 2)
+
+  def test_mlp_copy_predicts_like_the_stack(self):
+    runs = [trainer.Run("booth", 10, "regular", s) for s in range(3)]
+    group = trainer.train_group(runs, _config(steps=2, steps_per_call=2,
+                                              hidden_sizes=(8, 4)))
+    x = data.test_set("booth", 25).x
+    for i in range(3):
+      v, dv = group.predict(i, x)
+      sc = group.scalers[i]
+      pv, pdv = derivatives.value_and_gradient(
+          group.mlp(i), tf.constant(sc.inputs(x), tf.float32))
+      ov, odv = sc.outputs(pv.numpy()[:, 0], pdv.numpy())
+      self.assertAllClose(v, ov, rtol=1e-5)
+      self.assertAllClose(dv, odv, rtol=1e-4, atol=1e-6)
+
+  def test_divergence_stops_naming_the_model(self):
+    runs = [trainer.Run("booth", 10, "sobolev", 0),
+            trainer.Run("beale", 10, "sobolev", 0)]
+    with self.assertRaisesRegex(errors.DivergenceError,
+                                "diverged .*(booth|beale), 10 points, "
+                                "sobolev, seed 0, step 5"):
+      trainer.train_group(runs, _config(steps=20, steps_per_call=5,
+                                        hidden_sizes=(8,),
+                                        learning_rate=1e30))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Configs of the benchmarks experiment (`get_config()` presets)."""

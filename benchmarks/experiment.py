@@ -1,0 +1,737 @@
+"""The benchmarks experiment: Figures 2 and 3 of the paper, and protocol tuning.
+
+`train_and_evaluate(config, workdir)` runs (or resumes) a sweep
+(`configs/default.py`): for every function, training-set size and seed, a
+regular and a Sobolev MLP, tested on each function's fixed test set.
+`tune(config, workdir)` scores candidate protocols on validation data
+(`configs/tune.py`).
+
+Every trained model is a *unit* of `sobolev.experiment.runs.RunStore`, kept
+in `<workdir>/runs/<hash of its settings>/`: its settings (function, size,
+method, seed and every protocol setting that changes its numbers),
+`result.json` (its numbers, written last), `model/` (its final weights, a
+`tf.train.Checkpoint` of a plain `snt.nets.MLP`) and `curves.csv` (training
+loss terms). A finished unit is reused only for identical settings;
+`results.csv`/`results.md` and the figures are rebuilt from the units of the
+current sweep. TensorBoard curves go to `<workdir>/tb/<function>/<size>pts_
+<method>_seed<seed>` (loss terms during training, test metrics at the end),
+and `provenance.json` records every invocation.
+
+Models of one (size, method) are trained together as one batched
+computation (`benchmarks.trainer`); a model's numbers do not depend on which
+other models share its group (its seeds are its own; tested).
+"""
+
+import collections
+import dataclasses
+import math
+import os
+import shutil
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import ml_collections
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from benchmarks import data
+from benchmarks import functions
+from benchmarks import plots
+from benchmarks import report
+from benchmarks import scaling
+from benchmarks import trainer
+from benchmarks.configs import tune as tune_config
+from sobolev import derivatives
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import metrics
+from sobolev.experiment import progress
+from sobolev.experiment import provenance
+from sobolev.experiment import results
+from sobolev.experiment import runs
+from sobolev.experiment import tuning
+from sobolev.experiment import workdirs
+
+# Which models a sweep covers and how it is displayed: may change between
+# invocations into one workdir (units are keyed by their own settings).
+SWEEP_EXTENT = ("functions", "sizes", "seeds", "figure3_function",
+                "steps_per_call")
+# Tuning: which candidates, sizes, seeds and functions are tried.
+TUNE_EXTENT = SWEEP_EXTENT + ("candidates",)
+# Settings that change a model's numbers.
+PROTOCOL_FIELDS = ("steps", "learning_rate", "final_lr_fraction",
+                   "batch_size", "grad_weight", "normalize_grad_weight",
+                   "hidden_sizes", "jit_compile")
+# Protocol fields that do not affect regular models.
+SOBOLEV_ONLY = ("grad_weight", "normalize_grad_weight")
+# Version of a unit's definition: 2 = per-model mini-batch seeds (issue 13).
+UNIT_VERSION = 2
+# First tuning seed (the sweep uses seeds 0, 1, ...).
+TUNING_SEED = 100
+# Cost model of the progress bar's ETA: per-step overhead in units of one
+# example's cost, and the cost of a Sobolev step relative to a regular one.
+_STEP_OVERHEAD = 200
+_SOBOLEV_COST = 1.6
+
+
+@dataclasses.dataclass
+class Outcome:
+  """What a sweep (or tuning run) produced.
+
+  Attributes:
+    workdir: the directory written (the workdir, or its `sets/<hash>` for
+      `if_different='separate'`).
+    rows: the result rows of the sweep's models.
+    outputs: paths of the files written (CSV, Markdown, figures).
+  """
+  workdir: str
+  rows: List[Any]
+  outputs: List[str]
+
+
+# ----------------------------------------------------------------- settings
+
+
+def resolve(config: Any) -> ml_collections.ConfigDict:
+  """A copy of `config` with `functions` split on commas.
+
+  `--config.functions=booth,beale` arrives as the 1-tuple `('booth,beale',)`
+  (ml-collections parses only Python literals into tuples).
+  """
+  if hasattr(config, "to_dict"):
+    config = config.to_dict()
+  if not isinstance(config, Mapping):
+    raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
+                    f"{type(config).__name__}.")
+  config = ml_collections.ConfigDict(dict(config))
+  names = []
+  for item in config.functions:
+    if not isinstance(item, str):
+      raise errors.ConfigError(
+          f"`functions` must be benchmark names, got {item!r}.")
+    names.extend(n.strip() for n in item.split(",") if n.strip())
+  config.functions = tuple(names)
+  return config
+
+
+def check(config: Any, tune: bool = False) -> None:
+  """Checks a (resolved) sweep or tuning config before any work.
+
+  Raises:
+    errors.ConfigError: naming the field, for a non-finite number, an
+      unknown function or candidate, a size <= 0, a duplicate, ...
+  """
+  configs.check_finite(config)
+  if not config.functions:
+    raise errors.ConfigError("`functions` must name at least one benchmark.")
+  for name in config.functions:
+    configs.check_choice("functions", name, functions.NAMES)
+  if len(set(config.functions)) != len(config.functions):
+    raise errors.ConfigError(
+        f"`functions` has duplicates: {tuple(config.functions)}.")
+  if not config.sizes:
+    raise errors.ConfigError("`sizes` must hold at least one size.")
+  for size in config.sizes:
+    configs.check_int("sizes", size, 1)
+  if len(set(config.sizes)) != len(config.sizes):
+    raise errors.ConfigError(f"`sizes` has duplicates: {tuple(config.sizes)}.")
+  for field in ("seeds", "steps", "batch_size", "steps_per_call"):
+    configs.check_int(field, config[field], 1)
+  check_protocol(config)
+  if tune:
+    configs.check_int("validation_size", config.validation_size, 1)
+    configs.check_choice("score_method", config.score_method, report.METHODS)
+    if not config.candidates:
+      raise errors.ConfigError("`candidates` must name at least one.")
+    for name in config.candidates:
+      configs.check_choice("candidates", name,
+                           tuple(tune_config.CANDIDATES))
+    if len(set(config.candidates)) != len(config.candidates):
+      raise errors.ConfigError(
+          f"`candidates` has duplicates: {tuple(config.candidates)}.")
+  else:
+    configs.check_int("test_size", config.test_size, 1)
+    configs.check_choice("figure3_function", config.figure3_function,
+                         functions.NAMES)
+
+
+def check_protocol(protocol: Any) -> None:
+  """Checks the protocol fields (`PROTOCOL_FIELDS`).
+
+  Raises:
+    errors.ConfigError: naming the field.
+  """
+  configs.check_int("steps", protocol.steps, 1)
+  configs.check_int("batch_size", protocol.batch_size, 1)
+  configs.check_number("learning_rate", protocol.learning_rate, 0,
+                       low_inclusive=False)
+  configs.check_number("final_lr_fraction", protocol.final_lr_fraction, 0, 1,
+                       low_inclusive=False)
+  configs.check_number("grad_weight", protocol.grad_weight, 0)
+  for field in ("normalize_grad_weight", "jit_compile"):
+    if not isinstance(protocol[field], bool):
+      raise errors.ConfigError(
+          f"`{field}` must be True or False, got {protocol[field]!r}.")
+  if not protocol.hidden_sizes:
+    raise errors.ConfigError("`hidden_sizes` must hold at least one width.")
+  for width in protocol.hidden_sizes:
+    configs.check_int("hidden_sizes", width, 1)
+
+
+def unit_settings(run: trainer.Run, protocol: Any,
+                  evaluation: Mapping[str, Any]) -> Dict[str, Any]:
+  """Every setting that affects a model's numbers (its unit's key).
+
+  Args:
+    run: function, size, method, seed.
+    protocol: the protocol fields (`PROTOCOL_FIELDS`).
+    evaluation: `{'set': 'test' | 'validation', 'size': points}`.
+
+  Returns:
+    A JSON-safe dict. Regular models leave out the Sobolev-only fields, so
+    protocols that differ only there share their regular models.
+  """
+  settings = {"function": run.function, "size": run.size,
+              "method": run.method, "seed": run.seed,
+              "version": UNIT_VERSION, "evaluation": dict(evaluation)}
+  for field in PROTOCOL_FIELDS:
+    if run.method == "regular" and field in SOBOLEV_ONLY:
+      continue
+    value = protocol[field]
+    settings[field] = list(value) if isinstance(value, tuple) else value
+  return configs.to_dict(settings)
+
+
+def _protocol(config: Any, **overrides) -> ml_collections.ConfigDict:
+  fields = {f: config[f] for f in PROTOCOL_FIELDS}
+  fields.update(overrides)
+  fields["steps_per_call"] = config.steps_per_call
+  return ml_collections.ConfigDict(fields)
+
+
+def tb_name(run: trainer.Run, key: Optional[str] = None) -> str:
+  """A unit's TensorBoard run name, e.g. 'booth/20pts_sobolev_seed0'."""
+  name = f"{run.function}/{run.size}pts_{run.method}_seed{run.seed}"
+  return f"{name}_{key[:8]}" if key else name
+
+
+# ------------------------------------------------------------------- units
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+  run: trainer.Run
+  protocol: Any
+  evaluation: Dict[str, Any]
+  settings: Dict[str, Any]
+  key: str
+
+
+def _requests(run_list: Sequence[trainer.Run], protocol: Any,
+              evaluation: Mapping[str, Any]) -> List[_Request]:
+  out = []
+  for run in run_list:
+    settings = unit_settings(run, protocol, evaluation)
+    out.append(_Request(run, protocol, dict(evaluation), settings,
+                        runs.RunStore.key(settings)))
+  return out
+
+
+def _eval_set(request: _Request) -> data.DataSet:
+  ev = request.evaluation
+  if ev["set"] == "test":
+    return data.test_set(request.run.function, ev["size"])
+  return data.validation_set(request.run.function, request.run.seed,
+                             ev["size"])
+
+
+def _work(requests: Sequence[_Request]) -> float:
+  """Estimated cost of training a group, in regular model-steps at batch 100.
+
+  Per-step overhead dominates at these batch sizes (21 regular models take
+  about as long at 20 as at 100 points per step), plus a per-example part.
+  """
+  first = requests[0]
+  batch = min(first.run.size, first.protocol.batch_size)
+  cost = _SOBOLEV_COST if first.run.method == "sobolev" else 1.0
+  return (len(requests) * first.protocol.steps * cost *
+          (_STEP_OVERHEAD + batch) / (_STEP_OVERHEAD + 100))
+
+
+def train_units(requests: Sequence[_Request], store: runs.RunStore,
+                workdir: str, *, tb_with_key: bool = False,
+                show_progress: Optional[bool] = None
+               ) -> Dict[str, Dict[str, Any]]:
+  """Trains the units not finished yet; returns every unit's result.
+
+  Units are grouped by everything but function and seed and each group is
+  trained as one batched computation. A unit is saved (weights, then
+  result) as soon as its group is evaluated, so a killed run loses at most
+  the group in training.
+
+  Args:
+    requests: the units wanted (duplicates allowed).
+    store: the workdir's run store.
+    workdir: for TensorBoard events (`<workdir>/tb`).
+    tb_with_key: add the unit key to TensorBoard run names (tuning, where
+      one workdir holds several protocols).
+    show_progress: draw a progress bar (None: when stderr is a terminal).
+
+  Returns:
+    `{key: result dict}` for every requested unit.
+
+  Raises:
+    errors.DivergenceError: if a model diverges (nothing of its group is
+      saved).
+  """
+  unique = collections.OrderedDict((r.key, r) for r in requests)
+  done = {}
+  groups = collections.OrderedDict()
+  for key, request in unique.items():
+    result = store.result(request.settings)
+    if result is not None:
+      done[key] = result
+      continue
+    shared = {k: v for k, v in request.settings.items()
+              if k not in ("function", "seed")}
+    groups.setdefault(configs.settings_hash(shared), []).append(request)
+  if not groups:
+    return done
+  groups = list(groups.values())
+  total = sum(_work(g) for g in groups)
+  interactive = sys.stderr.isatty() if show_progress is None else show_progress
+  begin = time.time()
+  finished = 0.0
+  with progress.Progress(total=total, desc="benchmarks",
+                         unit="model-steps",
+                         disable=not interactive) as bar:
+    for number, group in enumerate(groups, 1):
+      run0 = group[0].run
+      note = f"group {number}/{len(groups)}: {run0.size} pts {run0.method}"
+      bar.set_description(note)
+      gwork = _work(group)
+      steps = group[0].protocol.steps
+      writers = []
+      for request in group:
+        unit_dir = store.unit_dir(request.settings)
+        tb_dir = os.path.join(workdir, "tb", tb_name(
+            request.run, request.key if tb_with_key else None))
+        # A unit without a result was interrupted: start its curves again.
+        shutil.rmtree(tb_dir, ignore_errors=True)
+        curves = os.path.join(unit_dir, "curves.csv")
+        if os.path.exists(curves):
+          os.remove(curves)
+        writers.append(metrics.MetricWriter(curves, tb_dir))
+      state = {"steps": 0}
+
+      def on_chunk(step, terms, writers=writers, gwork=gwork, steps=steps):
+        for i, writer in enumerate(writers):
+          writer.write({"step": step,
+                        **{f"train/{k}": float(v[i]) for k, v in
+                           terms.items()}})
+        bar.update(gwork * (step - state["steps"]) / steps)
+        state["steps"] = step
+
+      try:
+        trained = trainer.train_group([r.run for r in group],
+                                      group[0].protocol, on_chunk=on_chunk)
+        scores = trainer.evaluate(trained, [_eval_set(r) for r in group])
+        for i, (request, (mse, gmse)) in enumerate(zip(group, scores)):
+          result = _save_unit(store, request, trained, i, mse, gmse)
+          writers[i].write({"step": steps, f"{request.evaluation['set']}/mse":
+                            mse, f"{request.evaluation['set']}/grad_mse": gmse,
+                            f"{request.evaluation['set']}/log10_mse":
+                            math.log10(max(mse, 1e-30))})
+          done[request.key] = result
+      finally:
+        for writer in writers:
+          writer.close()
+      finished += gwork
+      elapsed = time.time() - begin
+      eta = elapsed / finished * (total - finished)
+      if not interactive:
+        print(f"[{number}/{len(groups)}] {run0.size} points {run0.method}: "
+              f"{len(group)} models in {trained.seconds:.0f} s; elapsed "
+              f"{elapsed / 60:.1f} min, ETA {eta / 60:.1f} min", file=sys.stderr,
+              flush=True)
+  for key, request in unique.items():
+    if key not in done:
+      done[key] = store.result(request.settings)
+  return done
+
+
+def _save_unit(store: runs.RunStore, request: _Request,
+               trained: trainer.TrainedGroup, index: int, mse: float,
+               gmse: float) -> Dict[str, Any]:
+  """Saves a unit's weights, then its result (which marks it finished)."""
+  metrics.finite_or_raise({"mse": mse, "grad_mse": gmse},
+                          where=trainer.describe(request.run))
+  unit_dir = store.unit_dir(request.settings)
+  mlp = trained.mlp(index)
+  tf.train.Checkpoint(model=mlp).write(os.path.join(unit_dir, "model",
+                                                    "weights"))
+  sc = trained.scalers[index]
+  result = {
+      "mse": mse, "grad_mse": gmse,
+      "train_seconds": trained.seconds / len(trained.runs),
+      "grad_weight": float(trained.grad_weights[index]),
+      "scaler": {"center": sc.center.tolist(),
+                 "half_width": sc.half_width.tolist(),
+                 "mean": sc.mean, "std": sc.std},
+  }
+  store.save(request.settings, result)
+  return result
+
+
+def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
+  """A finished unit's trained MLP and its scaler.
+
+  Args:
+    unit_dir: `<workdir>/runs/<key>`.
+
+  Returns:
+    `(mlp, scaler)`: `mlp` maps `scaler.inputs(x)` `[N, 2]` to standardised
+    values `[N, 1]`; `scaler.outputs` maps back to the function's units.
+
+  Raises:
+    ValueError: if the directory holds no finished unit.
+  """
+  settings = files.read_json(os.path.join(unit_dir, runs.SETTINGS_FILE))
+  result = files.read_json(os.path.join(unit_dir, runs.RESULT_FILE))
+  if settings is None or result is None:
+    raise ValueError(f"{unit_dir} holds no finished unit.")
+  mlp = snt.nets.MLP(list(settings["hidden_sizes"]) + [1], name="mlp")
+  mlp(tf.zeros([1, 2]))
+  tf.train.Checkpoint(model=mlp).read(
+      os.path.join(unit_dir, "model", "weights")).assert_consumed()
+  sc = result["scaler"]
+  scaler = scaling.Scaler(center=np.asarray(sc["center"]),
+                          half_width=np.asarray(sc["half_width"]),
+                          mean=float(sc["mean"]), std=float(sc["std"]))
+  return mlp, scaler
+
+
+def predict(unit_dir: str, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+  """Values `[N]` and gradients `[N, 2]` of a saved model at `x [N, 2]`."""
+  mlp, scaler = load_model(unit_dir)
+  v, dv = derivatives.value_and_gradient(
+      mlp, tf.constant(scaler.inputs(x), tf.float32))
+  return scaler.outputs(v.numpy()[:, 0].astype(np.float64),
+                        dv.numpy().astype(np.float64))
+
+
+# ------------------------------------------------------------------- sweep
+
+
+def sweep_runs(config: Any) -> List[trainer.Run]:
+  """The runs of a sweep: sizes, then methods, then functions and seeds."""
+  return [trainer.Run(f, size, method, seed) for size in config.sizes
+          for method in report.METHODS for f in config.functions
+          for seed in range(config.seeds)]
+
+
+def figure3_size(config: Any) -> int:
+  """Figure 3 uses 20 points if swept, else the smallest size."""
+  return 20 if 20 in config.sizes else min(config.sizes)
+
+
+def _grid(name: str, n: int = 41) -> np.ndarray:
+  bench = functions.get(name)
+  gx = np.linspace(bench.low[0], bench.high[0], n)
+  gy = np.linspace(bench.low[1], bench.high[1], n)
+  return np.stack(np.meshgrid(gx, gy, indexing="xy"), axis=-1)
+
+
+def _figure3(config: Any, workdir: str, store: runs.RunStore,
+             protocol: Any, evaluation: Mapping[str, Any]) -> Optional[str]:
+  name, size = config.figure3_function, figure3_size(config)
+  if name not in config.functions:
+    return None
+  pts = _grid(name)
+  v, g = functions.value_and_gradient(name, pts.reshape(-1, 2))
+  grid = {"x": pts, "true_v": v.reshape(pts.shape[:2]),
+          "true_g": g.reshape(pts.shape),
+          "train_x": data.train_set(name, size, 0).x}
+  for method in report.METHODS:
+    settings = unit_settings(trainer.Run(name, size, method, 0), protocol,
+                             evaluation)
+    mv, mg = predict(store.unit_dir(settings, create=False),
+                     pts.reshape(-1, 2))
+    grid[f"{method}_v"] = mv.reshape(pts.shape[:2])
+    grid[f"{method}_g"] = mg.reshape(pts.shape)
+  out = os.path.join(workdir, "figure3.png")
+  plots.figure3(grid, name, size, out)
+  return out
+
+
+def train_and_evaluate(config: Any, workdir: str, *,
+                       if_different: str = "refuse",
+                       show_progress: Optional[bool] = None) -> Outcome:
+  """Runs (or resumes) a sweep and writes its outputs.
+
+  Writes into the workdir: `results.csv` (`report.Row` columns),
+  `results.md`, `figure2.png`, `figure3.png` (if its function is swept),
+  `config.json`, `provenance.json`, `runs/` and `tb/`.
+
+  Args:
+    config: the sweep (`configs/default.py`).
+    workdir: the output directory.
+    if_different: what to do if the workdir holds results of other protocol
+      settings: 'refuse' (a `WorkdirMismatchError` naming the fields),
+      'fresh' or 'separate' (`sobolev.experiment.workdirs`).
+    show_progress: draw a progress bar (None: when stderr is a terminal;
+      otherwise one line per trained group).
+
+  Returns:
+    The outcome: the directory written, the sweep's rows and output files.
+
+  Raises:
+    errors.ConfigError: for invalid settings (before any work).
+    errors.WorkdirMismatchError: see `if_different`.
+    errors.DivergenceError: if a model diverges (no row is written for it).
+  """
+  config = resolve(config)
+  check(config)
+  workdir = workdirs.open_workdir(workdir, config, ignore=SWEEP_EXTENT,
+                                  if_different=if_different)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    outcome = _sweep(config, workdir, show_progress)
+    status = "finished"
+  except errors.DivergenceError:
+    status = "diverged"
+    raise
+  except KeyboardInterrupt:
+    status = "interrupted"
+    raise
+  finally:
+    provenance.finish(workdir, record, status)
+  return outcome
+
+
+def _sweep(config: Any, workdir: str,
+           show_progress: Optional[bool]) -> Outcome:
+  store = runs.RunStore(workdir)
+  protocol = _protocol(config)
+  evaluation = {"set": "test", "size": config.test_size}
+  requests = _requests(sweep_runs(config), protocol, evaluation)
+  done = train_units(requests, store, workdir, show_progress=show_progress)
+  rows = []
+  for request in requests:
+    result = done[request.key]
+    rows.append(report.Row(
+        function=request.run.function, size=request.run.size,
+        method=request.run.method, seed=request.run.seed,
+        test_mse=result["mse"], test_grad_mse=result["grad_mse"],
+        train_seconds=result["train_seconds"]))
+  rows.sort(key=report.sort_key)
+  outputs = [os.path.join(workdir, n) for n in ("results.csv", "results.md",
+                                                "figure2.png")]
+  report.write(outputs[0], rows)
+  files.atomic_write_text(outputs[1], report.markdown(rows))
+  plots.figure2(rows, outputs[2])
+  figure3 = _figure3(config, workdir, store, protocol, evaluation)
+  if figure3 is None:
+    print(f"figure3.png not drawn: it needs {config.figure3_function} in "
+          "`functions`.", file=sys.stderr)
+  else:
+    outputs.append(figure3)
+  return Outcome(workdir=workdir, rows=rows, outputs=outputs)
+
+
+# ------------------------------------------------------------------ tuning
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneRow:
+  """One tuning model's validation numbers (a row of `tuning.csv`)."""
+  candidate: str
+  function: str
+  size: int
+  method: str
+  seed: int
+  val_mse: float
+  val_grad_mse: float
+  train_seconds: float
+
+
+def candidate_protocol(config: Any, name: str) -> ml_collections.ConfigDict:
+  """The protocol of candidate `name`: the config's, with its overrides.
+
+  Raises:
+    errors.ConfigError: for an unknown candidate, an override of a field
+      outside `configs.tune.TUNABLE`, or an invalid value.
+  """
+  configs.check_choice("candidates", name, tuple(tune_config.CANDIDATES))
+  overrides = dict(tune_config.CANDIDATES[name])
+  for field in overrides:
+    configs.check_choice(f"CANDIDATES[{name!r}] field", field,
+                         tune_config.TUNABLE)
+  protocol = _protocol(config, **overrides)
+  check_protocol(protocol)
+  return protocol
+
+
+def tune(config: Any, workdir: str, *, if_different: str = "refuse",
+         show_progress: Optional[bool] = None) -> Outcome:
+  """Scores candidate protocols on validation data (`configs/tune.py`).
+
+  Each candidate is a grid-search trial (`sobolev.experiment.tuning`,
+  trials in `trials.csv`, keyed by the candidate's protocol and the
+  functions, sizes, seeds and score method); its score is the mean over
+  functions, sizes and seeds of log10 validation MSE of `score_method`.
+  Writes `tuning.csv` (one `TuneRow` per model) and `tuning.md` (per
+  candidate, size and method; the best candidate).
+
+  Args:
+    config: the tuning config.
+    workdir: the output directory.
+    if_different: see `train_and_evaluate`.
+    show_progress: see `train_and_evaluate`.
+
+  Returns:
+    The outcome (rows are `TuneRow`s).
+
+  Raises:
+    errors.ConfigError: for invalid settings or candidates (before work).
+    errors.WorkdirMismatchError: see `if_different`.
+    errors.DivergenceError: if a model diverges.
+  """
+  config = resolve(config)
+  check(config, tune=True)
+  protocols = {name: candidate_protocol(config, name)
+               for name in config.candidates}
+  workdir = workdirs.open_workdir(workdir, config, ignore=TUNE_EXTENT,
+                                  if_different=if_different)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    outcome = _tune(config, workdir, protocols, show_progress)
+    status = "finished"
+  except errors.DivergenceError:
+    status = "diverged"
+    raise
+  finally:
+    provenance.finish(workdir, record, status)
+  return outcome
+
+
+def _tune(config: Any, workdir: str, protocols: Mapping[str, Any],
+          show_progress: Optional[bool]) -> Outcome:
+  store = runs.RunStore(workdir)
+  seeds = [TUNING_SEED + i for i in range(config.seeds)]
+  run_list = [trainer.Run(f, size, method, seed) for size in config.sizes
+              for method in report.METHODS for f in config.functions
+              for seed in seeds]
+  evaluation = {"set": "validation", "size": config.validation_size}
+
+  def requests_of(name):
+    return _requests(run_list, protocols[name], evaluation)
+
+  names_by_protocol = {}
+  for name in config.candidates:
+    trial = {f: protocols[name][f] for f in tune_config.TUNABLE}
+    names_by_protocol[configs.settings_hash(trial)] = name
+
+  def evaluate(candidate):
+    name = names_by_protocol[configs.settings_hash(candidate)]
+    print(f"candidate {name}: {_describe_overrides(name)}", file=sys.stderr)
+    done = train_units(requests_of(name), store, workdir, tb_with_key=True,
+                       show_progress=show_progress)
+    return _score(requests_of(name), done, config.score_method)
+
+  grid = [{f: protocols[name][f] for f in tune_config.TUNABLE}
+          for name in config.candidates]
+  fixed = {"functions": list(config.functions), "sizes": list(config.sizes),
+           "seeds": seeds, "score_method": config.score_method,
+           "validation_size": config.validation_size,
+           "hidden_sizes": list(config.hidden_sizes),
+           "jit_compile": config.jit_compile, "version": UNIT_VERSION}
+  best, trials = tuning.grid_search(
+      grid, evaluate, store_path=os.path.join(workdir, "trials.csv"),
+      fixed=fixed)
+  best_name = names_by_protocol[configs.settings_hash(best)]
+  rows = []
+  for name in config.candidates:
+    requests = requests_of(name)
+    done = train_units(requests, store, workdir, tb_with_key=True,
+                       show_progress=show_progress)
+    for request in requests:
+      result = done[request.key]
+      r = request.run
+      rows.append(TuneRow(candidate=name, function=r.function, size=r.size,
+                          method=r.method, seed=r.seed,
+                          val_mse=result["mse"],
+                          val_grad_mse=result["grad_mse"],
+                          train_seconds=result["train_seconds"]))
+  outputs = [os.path.join(workdir, "tuning.csv"),
+             os.path.join(workdir, "tuning.md")]
+  results.write(outputs[0], rows)
+  scores = {names_by_protocol[configs.settings_hash(
+      {f: t[f] for f in tune_config.TUNABLE})]: t["score"] for t in trials}
+  files.atomic_write_text(outputs[1], tuning_markdown(
+      rows, config.candidates, scores, best_name, config.score_method))
+  return Outcome(workdir=workdir, rows=rows, outputs=outputs)
+
+
+def _describe_overrides(name: str) -> str:
+  overrides = tune_config.CANDIDATES[name]
+  return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
+
+
+def _score(requests: Sequence[_Request], done: Mapping[str, Mapping],
+           method: str) -> float:
+  vals = [math.log10(max(done[r.key]["mse"], 1e-30)) for r in requests
+          if r.run.method == method]
+  return float(np.mean(vals))
+
+
+def tuning_markdown(rows: Sequence[TuneRow], candidates: Sequence[str],
+                    scores: Mapping[str, float], best: str,
+                    score_method: str) -> str:
+  """Per candidate, size and method: mean log10 validation MSE.
+
+  Args:
+    rows: the models' validation numbers.
+    candidates: candidate names in display order.
+    scores: each candidate's score.
+    best: the best candidate.
+    score_method: the method the score is taken over.
+
+  Returns:
+    Markdown text.
+  """
+  names = list(functions.NAMES)
+  present = [n for n in names if any(r.function == n for r in rows)]
+  lines = [
+      f"Score: mean log10 validation MSE of `{score_method}` models over "
+      "functions, sizes and seeds (lower is better). Best: "
+      f"**{best}** ({scores[best]:.3f}).", "",
+      "| candidate | changes from base | score |", "|---|---|---|"]
+  for name in candidates:
+    lines.append(f"| {name} | {_describe_overrides(name)} | "
+                 f"{scores[name]:.3f} |")
+  lines += ["", "| candidate | size | method | mean log10 val MSE | mean "
+            "log10 val grad MSE | " + " | ".join(present) + " |",
+            "|" + "---|" * (5 + len(present))]
+  sizes = sorted({r.size for r in rows})
+  for size in sizes:
+    for name in candidates:
+      for method in report.METHODS:
+        sel = [r for r in rows if r.candidate == name and r.size == size and
+               r.method == method]
+        if not sel:
+          continue
+        per_fn = []
+        for fn in present:
+          vals = [math.log10(r.val_mse) for r in sel if r.function == fn]
+          per_fn.append(f"{np.mean(vals):.2f}" if vals else "-")
+        mse = np.mean([math.log10(r.val_mse) for r in sel])
+        gmse = np.mean([math.log10(r.val_grad_mse) for r in sel])
+        lines.append(f"| {name} | {size} | {method} | {mse:.2f} | "
+                     f"{gmse:.2f} | " + " | ".join(per_fn) + " |")
+  return "\n".join(lines) + "\n"
