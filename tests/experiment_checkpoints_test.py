@@ -101,6 +101,20 @@ class ManagerTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(state.model_checkpoint_path, paths[2])
     self.assertEqual(list(state.all_model_checkpoint_paths), paths)
 
+  def test_repaired_index_survives_moving_the_directory(self):
+    paths = self._save_three()
+    with open(os.path.join(self.directory, "checkpoint"), "w") as f:
+      f.write("garbled {")
+    with self.assertLogs(level="WARNING"):
+      self._restore()  # Repairs the index.
+    moved = self.directory + "-moved"
+    os.rename(self.directory, moved)
+    self.directory = moved
+    path, weight, step, printed = self._restore()
+    self.assertEqual((path, weight, step, printed),
+                     (os.path.join(moved, "ckpt-300"), 3.0, 300, ""))
+    del paths
+
   def test_missing_index_is_rebuilt(self):
     paths = self._save_three()
     os.remove(os.path.join(self.directory, "checkpoint"))

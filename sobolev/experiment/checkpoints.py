@@ -21,6 +21,7 @@ from absl import logging
 import tensorflow as tf
 
 from sobolev.experiment import errors
+from sobolev.experiment import files
 
 _CKPT_RE = re.compile(r"-(\d+)\.index$")
 
@@ -46,6 +47,12 @@ def is_intact(path: str) -> bool:
     # (A truncated data file raises IndexError "Read less bytes than
     # requested" from the reader in TF 2.21.)
     return False
+
+
+def _quote(path: str) -> str:
+  """A checkpoint's file name as a quoted text-proto string."""
+  name = os.path.basename(path)
+  return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class Manager:
@@ -93,9 +100,11 @@ class Manager:
                       "rebuilt it from %d checkpoint files.", index,
                       len(paths))
     if paths:
-      tf.compat.v1.train.update_checkpoint_state(
-          self._directory, paths[0],
-          all_model_checkpoint_paths=list(reversed(paths)))
+      # Paths relative to the directory (as CheckpointManager writes them),
+      # so that the workdir can still be moved or renamed (`--fresh`).
+      lines = [f"model_checkpoint_path: {_quote(paths[0])}"] + [
+          f"all_model_checkpoint_paths: {_quote(p)}" for p in reversed(paths)]
+      files.atomic_write_text(index, "\n".join(lines) + "\n")
 
   def restore_or_initialize(self) -> Optional[str]:
     """Restores the newest intact checkpoint; None if there is none at all.
