@@ -108,6 +108,38 @@ class MetricWriterTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(rows[2]["phase"], "")
     with metrics.MetricWriter(os.path.join(self.dir, "none.csv")) as writer:
       writer.truncate_after(0)  # No file yet: nothing happens.
+    # The events match the CSV: the dropped steps are gone, 30 is there once.
+    events, _ = _events(self.logdir)
+    self.assertEqual([s for s, _ in events["loss/total"]], [10, 20, 30])
+    self.assertAllClose([v for _, v in events["loss/total"]],
+                        [0.1, 0.05, 0.1])
+    self.assertEqual([s for s, _ in events["test/acc"]], [10, 20])
+
+  def test_resumed_process_truncates_events_of_the_earlier_one(self):
+    sub = os.path.join(self.logdir, "other_run")
+    with metrics.MetricWriter(logdir=sub, step_key="frames") as other:
+      other.write({"frames": 500, "x": 1.0})
+    with metrics.MetricWriter(logdir=self.logdir, step_key="frames") as w:
+      for frames in (100, 200, 300):
+        w.write({"frames": frames, "return": frames / 100})
+    # Killed mid-write: a partial record at the end of the event file.
+    (name,) = [n for n in os.listdir(self.logdir) if "tfevents" in n]
+    with open(os.path.join(self.logdir, name), "ab") as f:
+      f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00\x01\x02")
+    with metrics.MetricWriter(logdir=self.logdir, step_key="frames") as w:
+      w.truncate_after(200)
+      w.write({"frames": 300, "return": 3.5})
+      w.write({"frames": 400, "return": 4.0})
+    events, _ = _events(self.logdir)
+    self.assertEqual(events["return"], [(100, 1.0), (200, 2.0), (300, 3.5),
+                                        (400, 4.0)])
+    self.assertEqual(_events(sub)[0]["x"], [(500, 1.0)])  # Untouched.
+    self.assertEqual(metrics.truncate_events(self.logdir, 10**6), 0)
+    self.assertEqual(metrics.truncate_events(self.logdir, 300), 1)
+    self.assertEqual(metrics.truncate_events(os.path.join(self.dir, "none"),
+                                             0), 0)
+    self.assertEmpty([n for n in os.listdir(self.logdir)
+                      if n.startswith(".")])
 
 
 class FiniteOrRaiseTest(parameterized.TestCase, tf.test.TestCase):

@@ -10,6 +10,7 @@ curves appear live under `tensorboard --logdir <workdir>/tb`.
 import math
 import numbers
 import os
+import tempfile
 from typing import Any, Dict, Mapping, Optional
 
 from sobolev.experiment import files
@@ -72,13 +73,25 @@ class MetricWriter:
       self._tb.flush()
 
   def truncate_after(self, step: int) -> None:
-    """Drops CSV rows with a step above `step` (before resuming from it)."""
-    if self.csv_path is None or not os.path.exists(self.csv_path):
-      return
-    rows = files.read_csv(self.csv_path)
-    kept = [r for r in rows if float(r[self._step_key]) <= step]
-    if len(kept) != len(rows):
-      files.write_csv(self.csv_path, kept, list(rows[0]))
+    """Drops rows with a step above `step` (before resuming from it).
+
+    CSV rows are dropped atomically. TensorBoard events with a higher step in
+    `logdir` itself (not its subdirectories) are dropped by rewriting their
+    event files atomically, so that a resumed run's curves are those of an
+    uninterrupted run, not both.
+    """
+    if self.csv_path is not None and os.path.exists(self.csv_path):
+      rows = files.read_csv(self.csv_path)
+      kept = [r for r in rows if float(r[self._step_key]) <= step]
+      if len(kept) != len(rows):
+        files.write_csv(self.csv_path, kept, list(rows[0]))
+    if self._tb is not None:
+      from tensorboard import summary as tb_summary  # pylint: disable=g-import-not-at-top
+      self._tb.close()
+      try:
+        truncate_events(self.logdir, step)
+      finally:
+        self._tb = tb_summary.Writer(self.logdir)
 
   def close(self) -> None:
     if self._tb is not None:
@@ -90,6 +103,63 @@ class MetricWriter:
 
   def __exit__(self, *exc) -> None:
     self.close()
+
+
+def truncate_events(logdir: str, step: int) -> int:
+  """Drops summaries with a step above `step` from the event files in `logdir`.
+
+  Each event file (`*tfevents*` directly in `logdir`) that holds such
+  summaries is rewritten to a temporary file and renamed over the old one,
+  so that TensorBoard never reads a half-written file. A partial last record
+  (a writer killed mid-write) is dropped as well.
+
+  Args:
+    logdir: the TensorBoard log directory (a missing one holds nothing).
+    step: the last step to keep.
+
+  Returns:
+    The number of events dropped.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorboard.backend.event_processing import event_file_loader
+  from tensorboard.compat.proto import event_pb2
+  from tensorboard.summary.writer import record_writer
+  # pylint: enable=g-import-not-at-top
+  if not os.path.isdir(logdir):
+    return 0
+  dropped = 0
+  for name in sorted(os.listdir(logdir)):
+    path = os.path.join(logdir, name)
+    if "tfevents" not in name or not os.path.isfile(path):
+      continue
+    records = list(event_file_loader.RawEventFileLoader(path).Load())
+    kept = []
+    for raw in records:
+      event = event_pb2.Event.FromString(raw)
+      if event.HasField("summary") and event.step > step:
+        continue
+      kept.append(raw)
+    with open(path, "rb") as f:
+      size = len(f.read())
+    written = sum(len(r) + 16 for r in records)  # 16 bytes of framing each.
+    if len(kept) == len(records) and written == size:
+      continue
+    dropped += len(records) - len(kept)
+    fd, tmp = tempfile.mkstemp(dir=logdir, prefix=".truncating-")
+    try:
+      with os.fdopen(fd, "wb") as f:
+        writer = record_writer.RecordWriter(f)
+        for raw in kept:
+          writer.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+      os.chmod(tmp, os.stat(path).st_mode & 0o777)
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+      raise
+  return dropped
 
 
 def _plain(value: Any) -> Any:
