@@ -35,10 +35,9 @@ Metrics (logged per epoch, also by the TensorBoard callback):
     These are exact derivative errors even when training is stochastic.
 """
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sobolev import derivatives
