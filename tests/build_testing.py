@@ -6,7 +6,8 @@ the rules recording their targets, so the BUILD checks run without Bazel.
 (module-level and function-level imports, `importlib.import_module` with a
 constant name, `python -m <module>` command lines and embedded `-c` scripts),
 so that tests can compare BUILD dependencies and package boundaries with the
-real code.
+real code. `python tests/build_testing.py [--write]` prints (or rewrites in
+BUILD) the `TEST_DEPS` that the test files need.
 """
 
 import ast
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_FILE = os.path.join(ROOT, "BUILD")
+Target = Tuple[str, Dict[str, Any]]  # (rule kind, attributes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Build:
     scope: the BUILD file's top-level variables after evaluation (e.g. a
       dict of test deps).
   """
-  targets: Mapping[str, Tuple[str, Dict[str, Any]]]
+  targets: Mapping[str, Target]
   scope: Mapping[str, Any]
 
 
@@ -86,8 +88,7 @@ def evaluate_build(path: str = BUILD_FILE) -> Build:
   return Build(targets=targets, scope=variables)
 
 
-def load_build(path: str = BUILD_FILE) -> Dict[str, Tuple[str, Dict[str,
-                                                                   Any]]]:
+def load_build(path: str = BUILD_FILE) -> Dict[str, Target]:
   """Evaluates BUILD, returning {name: (rule, attributes)}."""
   return dict(evaluate_build(path).targets)
 
@@ -229,7 +230,7 @@ def python_files(directory: str, root: str = ROOT) -> List[str]:
                              recursive=True))
 
 
-def library_modules(build: Build, root: str = ROOT) -> Dict[str, str]:
+def library_modules(build: Build) -> Dict[str, str]:
   """Top-level importable name -> py_library target (':name').
 
   A library whose sources live in `pkg/...` provides `pkg`; one with
@@ -253,7 +254,6 @@ def library_modules(build: Build, root: str = ROOT) -> Dict[str, str]:
       if top in provided and provided[top] != f":{name}":
         raise ValueError(f"both {provided[top]} and :{name} provide {top!r}")
       provided[top] = f":{name}"
-  del root
   return provided
 
 
@@ -265,7 +265,7 @@ def target_of(module: str, provided: Mapping[str, str]) -> Optional[str]:
 def used_libraries(rel: str, build: Build,
                    root: str = ROOT) -> Dict[str, List[Import]]:
   """{library target: [imports]} that the file `rel` uses (not its own)."""
-  provided = library_modules(build, root)
+  provided = library_modules(build)
   own = None
   for name, (kind, attrs) in build.targets.items():
     if kind == "py_library" and rel in attrs.get("srcs", ()):
