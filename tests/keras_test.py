@@ -1,7 +1,10 @@
 """Tests for sobolev.keras (Sobolev training with Keras 3 `Model.fit`)."""
 
 import glob
+import json
 import os
+import subprocess
+import sys
 
 from absl.testing import parameterized
 import keras
@@ -261,6 +264,69 @@ class BadInputTest(tf.test.TestCase):
     with_fn.compile(optimizer="adam")
     with self.assertRaisesRegex(ValueError, "without `y`"):
       with_fn.fit(x, (y, dy), epochs=1, verbose=0)
+
+
+_MIRRORED_SCRIPT = r"""
+import json
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from sobolev import keras as sobolev_keras
+
+rng = np.random.RandomState(0)
+x = rng.uniform(-1, 1, (8, 2)).astype(np.float32)
+y = (np.sin(2 * x[:, :1]) * x[:, 1:]).astype(np.float32)
+dy = np.concatenate([2 * np.cos(2 * x[:, :1]) * x[:, 1:],
+                     np.sin(2 * x[:, :1])], axis=1).astype(np.float32)
+
+def build():
+  keras.utils.set_random_seed(0)
+  net = keras.Sequential([keras.Input((2,)),
+                          keras.layers.Dense(8, activation="softplus"),
+                          keras.layers.Dense(1)])
+  model = sobolev_keras.SobolevModel(net, order=1)
+  model.compile(optimizer=keras.optimizers.SGD(0.1))
+  return model
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  model_d = build()
+model_s = build()
+hist_d = model_d.fit(x, (y, dy), batch_size=8, epochs=3, shuffle=False,
+                     verbose=0).history
+hist_s = model_s.fit(x, (y, dy), batch_size=8, epochs=3, shuffle=False,
+                     verbose=0).history
+diff = max(float(np.abs(a.numpy() - b.numpy()).max())
+           for a, b in zip(model_d.trainable_weights, model_s.trainable_weights))
+print("RESULT" + json.dumps({"replicas": strategy.num_replicas_in_sync,
+                             "loss_d": hist_d["loss"], "loss_s": hist_s["loss"],
+                             "order_1_d": hist_d["order_1"],
+                             "order_1_s": hist_s["order_1"],
+                             "max_param_diff": diff}))
+"""
+
+
+class DistributedFitTest(tf.test.TestCase):
+
+  def test_mirrored_fit_over_two_cpus_matches_one_device(self):
+    # Logical devices must be configured before TF initialises, hence the
+    # fresh process. Each replica sees half the batch; the per-replica loss
+    # scaling makes the summed gradient the full-batch mean gradient.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT],
+                         capture_output=True, text=True, env=env, timeout=600,
+                         check=False)
+    self.assertEqual(out.returncode, 0, msg=out.stderr[-3000:])
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT")]
+    self.assertLen(line, 1, out.stdout[-2000:])
+    result = json.loads(line[0][len("RESULT"):])
+    self.assertEqual(result["replicas"], 2)
+    self.assertAllClose(result["loss_d"], result["loss_s"], rtol=1e-5)
+    self.assertAllClose(result["order_1_d"], result["order_1_s"], rtol=1e-5)
+    self.assertLess(result["max_param_diff"], 1e-5)
 
 
 if __name__ == "__main__":
