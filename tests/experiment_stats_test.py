@@ -101,6 +101,11 @@ class IntervalTest(parameterized.TestCase, tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "`level` must be in"):
       stats.bootstrap_interval([1.0, 2.0], level=level)
 
+  @parameterized.parameters(0, -5, 2.5)
+  def test_bootstrap_bad_samples_raise(self, samples):
+    with self.assertRaisesRegex(ValueError, "`samples` must be an integer"):
+      stats.bootstrap_interval([1.0, 2.0], samples=samples)
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -64,6 +64,8 @@ def bootstrap_interval(values: Sequence[float],
   v = _values(values)
   if not 0 < level < 1:
     raise ValueError(f"`level` must be in (0, 1), got {level}.")
+  if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+    raise ValueError(f"`samples` must be an integer >= 1, got {samples!r}.")
   rng = np.random.default_rng(seed)
   idx = rng.integers(0, v.size, size=(samples, v.size))
   stats = np.array([statistic(v[i]) for i in idx])
