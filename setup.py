@@ -42,7 +42,9 @@ setuptools.setup(
                  "synthetic_gradients.*"]),
     # The teachers (not their training state, which only training resumes).
     package_data={"distillation": ["teachers/*/teacher.*",
-                                   "teachers/*/*.csv"]},
+                                   "teachers/*/*.csv"],
+                  # The Debian Fashion-MNIST files' checksums (tfds).
+                  "synthetic_gradients": ["fashion_mnist/checksums.tsv"]},
     install_requires=CORE,
     extras_require=EXTRAS,
     classifiers=[
