@@ -53,6 +53,7 @@ projection losses (the paper's distillation objective,
 `lambda * E_v ||...||`).
 """
 
+import functools
 from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 import warnings
@@ -99,6 +100,15 @@ class LossOutput(NamedTuple):
   per_example: Optional[tf.Tensor]
   per_example_terms: Dict[str, tf.Tensor]
   values: tf.Tensor
+
+
+_ORIGINALS = {}
+
+
+def _keep_original(method):
+  """Records a method before `snt.Module` wraps it in a name scope."""
+  _ORIGINALS[method.__name__] = method
+  return method
 
 
 def _per_order(arg, order: int, name: str) -> list:
@@ -323,6 +333,7 @@ class SobolevLoss(snt.Module):
     """Per order, whether its stochastic term is scaled (False for order 0)."""
     return tuple(self._scale)
 
+  @_keep_original
   def __call__(
       self,
       model: Model,
@@ -848,6 +859,12 @@ class SobolevLoss(snt.Module):
           "output) have zero second derivatives: use a smooth activation "
           "(softplus, tanh, sigmoid) or order=1. Pass check_curvature=False "
           "to skip this check.")
+
+
+# `snt.Module` wraps methods in a name scope without `functools.wraps`; give
+# the wrapper the docstring and signature so `help(SobolevLoss.__call__)`
+# documents the call.
+functools.update_wrapper(SobolevLoss.__call__, _ORIGINALS["__call__"])
 
 
 def _tile_structure(structure, times: int):

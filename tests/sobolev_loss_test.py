@@ -1,5 +1,6 @@
 """Tests for sobolev.sobolev_loss.SobolevLoss against hand computations."""
 
+import inspect
 from unittest import mock
 
 from absl.testing import parameterized
@@ -11,6 +12,7 @@ from sobolev import derivatives
 from sobolev import forward_mode
 from sobolev import sampling
 from sobolev import sobolev_loss
+from sobolev import strided_conv
 
 SobolevLoss = sobolev_loss.SobolevLoss
 
@@ -396,10 +398,11 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
 
 
-def _conv_net(seed):
+def _conv_net(seed, strided=False):
   """A small smooth conv net `[B, 4, 4, 2] -> [B, 3]`."""
   tf.random.set_seed(seed)
-  conv = snt.Conv2D(3, 3, name="conv")
+  conv = (strided_conv.Conv2D(3, 2, stride=2, name="conv") if strided else
+          snt.Conv2D(3, 3, name="conv"))
   head = snt.Linear(3, name="head")
 
   def net(x):
@@ -551,6 +554,18 @@ class LossOutputTest(tf.test.TestCase, parameterized.TestCase):
                         np.where(m, per_example, 0.0))
     self.assertAllClose(out.terms["order_1"], per_example[m].mean())
 
+  def test_xla_weights_and_masks_match_eager(self):
+    model, x, t, tj, _, _, _ = self._problem()
+    loss = SobolevLoss(order=1, mode="stochastic", seed=0)
+    v1 = sampling.unit_sphere([5], 2, tf.float64, seed=3)
+    s = tf.constant([0.5, 1.0, 0.0, 2.0, 3.0], tf.float64)
+    m = tf.constant([True, False, True, True, False])
+    fn = lambda: loss(model, x, targets=(t, tj), vectors=(v1, None),
+                      sample_weights=s, masks=[None, m])
+    eager, xla = fn(), tf.function(fn, jit_compile=True)()
+    self.assertAllClose(xla.total, eager.total)
+    self.assertAllClose(xla.per_example, eager.per_example)
+
   def test_compiled_weights_and_masks_match_eager(self):
     model, x, t, tj, _, _, _ = self._problem()
     loss = SobolevLoss(order=1)
@@ -619,15 +634,22 @@ class LossOutputTest(tf.test.TestCase, parameterized.TestCase):
 class InputShapeTest(tf.test.TestCase, parameterized.TestCase):
   """Inputs of any shape `[B, ...]`, and dict inputs."""
 
+  def test_help_shows_the_call_docstring(self):
+    self.assertIn("LossOutput", SobolevLoss.__call__.__doc__)
+    self.assertIn("sample_weights", SobolevLoss.__call__.__doc__)
+    self.assertIn("wrt", str(inspect.signature(SobolevLoss.__call__)))
+
   @parameterized.named_parameters(
       ("exact_1", dict(order=1)),
       ("exact_2", dict(order=2)),
       ("stochastic_1", dict(order=1, mode="stochastic", seed=3)),
       ("stochastic_2", dict(order=2, mode="stochastic", seed=3,
                             num_projections=2)),
+      ("strided_conv", dict(order=1, mode="stochastic", seed=3,
+                            loss_fns=["l2", "l2_norm"]), True),
   )
-  def test_images_match_the_flattened_path(self, kwargs):
-    model, teacher = _conv_net(0), _conv_net(1)
+  def test_images_match_the_flattened_path(self, kwargs, strided=False):
+    model, teacher = _conv_net(0, strided), _conv_net(1, strided)
     x = tf.random.stateless_normal([3, 4, 4, 2], seed=[1, 2])
     flat_x = tf.reshape(x, [3, 32])
     flat = lambda net: lambda z: net(tf.reshape(z, [-1, 4, 4, 2]))
