@@ -92,10 +92,16 @@ class SobolevModel(keras.Model):
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
+      RuntimeError: if Keras does not run on its TensorFlow backend.
       TypeError: if `model` is not a Keras layer, `target_fn` not callable or
         `loss_options` not a mapping.
       ValueError: for invalid `SobolevLoss` arguments (raised by it).
     """
+    if keras.backend.backend() != "tensorflow":
+      raise RuntimeError(
+          "sobolev.keras needs the TensorFlow backend of Keras (set "
+          f"KERAS_BACKEND=tensorflow); the backend is "
+          f"{keras.backend.backend()!r}.")
     super().__init__(**kwargs)
     if not isinstance(model, keras.layers.Layer):
       raise TypeError(
@@ -150,6 +156,9 @@ class SobolevModel(keras.Model):
     x, targets, sample_weight = self._unpack(data)
     with tf.GradientTape() as tape:
       total, terms = self._loss(x, targets, sample_weight, training=True)
+      total = tf.debugging.assert_all_finite(
+          total, "SobolevModel: the training loss is NaN or Inf (training "
+          "diverged; lower the learning rate).")
       # Keras optimisers sum gradients over replicas: scale the per-replica
       # mean so that the sum is the global mean.
       replicas = tf.distribute.get_strategy().num_replicas_in_sync

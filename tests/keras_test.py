@@ -260,6 +260,13 @@ class BadInputTest(tf.test.TestCase):
       model.fit(x, y, epochs=1, verbose=0)
     with self.assertRaisesRegex(TypeError, "one input tensor"):
       model.fit({"a": x}, (y, dy), epochs=1, verbose=0)
+    diverging = sobolev_keras.SobolevModel(_net(), order=1)
+    diverging.compile(optimizer=keras.optimizers.SGD(1e30))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "training diverged"):
+      diverging.fit(np.tile(x, (10, 1)), (np.tile(y, (10, 1)),
+                                          np.tile(dy, (10, 1))),
+                    batch_size=4, epochs=1, verbose=0)
     with_fn = sobolev_keras.SobolevModel(_net(), target_fn=_booth_tf)
     with_fn.compile(optimizer="adam")
     with self.assertRaisesRegex(ValueError, "without `y`"):
