@@ -96,10 +96,14 @@ class Outcome:
 
 
 def resolve(config: Any) -> ml_collections.ConfigDict:
-  """A copy of `config` with `functions` split on commas.
+  """A copy of `config` with `functions` (and `candidates`) split on commas.
 
   `--config.functions=booth,beale` arrives as the 1-tuple `('booth,beale',)`
   (ml-collections parses only Python literals into tuples).
+
+  Raises:
+    TypeError: if `config` is not a `ConfigDict` or mapping.
+    errors.ConfigError: if those fields hold something other than names.
   """
   if hasattr(config, "to_dict"):
     config = config.to_dict()
@@ -107,13 +111,18 @@ def resolve(config: Any) -> ml_collections.ConfigDict:
     raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
                     f"{type(config).__name__}.")
   config = ml_collections.ConfigDict(dict(config))
-  names = []
-  for item in config.functions:
-    if not isinstance(item, str):
-      raise errors.ConfigError(
-          f"`functions` must be benchmark names, got {item!r}.")
-    names.extend(n.strip() for n in item.split(",") if n.strip())
-  config.functions = tuple(names)
+  for field in ("functions", "candidates"):
+    if field not in config:
+      continue
+    items = config[field]
+    if isinstance(items, str):
+      items = (items,)
+    names = []
+    for item in items:
+      if not isinstance(item, str):
+        raise errors.ConfigError(f"`{field}` must be names, got {item!r}.")
+      names.extend(n.strip() for n in item.split(",") if n.strip())
+    config[field] = tuple(names)
   return config
 
 

@@ -204,9 +204,13 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
                                     show_progress=False)
     self.assertFalse(os.path.exists(workdir))
 
-  def test_functions_flag_with_commas_is_split(self):
+  def test_name_lists_with_commas_are_split(self):
     config = experiment.resolve(_tiny(functions=("booth, beale",)))
     self.assertEqual(tuple(config.functions), ("booth", "beale"))
+    config = tune_config.get_config()
+    config.candidates = ("naive,base", "nw0.3")
+    self.assertEqual(tuple(experiment.resolve(config).candidates),
+                     ("naive", "base", "nw0.3"))
 
   def test_divergence_stops_without_a_result_row(self):
     workdir = self.create_tempdir().full_path
