@@ -143,6 +143,29 @@ class SobolevModel(keras.Model):
   def call(self, inputs, training=None):
     return self.model(inputs, training=training)
 
+  def compile(self, optimizer="rmsprop", **kwargs):
+    """`keras.Model.compile`; the loss and metrics are the Sobolev ones.
+
+    Args:
+      optimizer: a Keras optimiser or its name.
+      **kwargs: other `keras.Model.compile` arguments (`jit_compile`,
+        `steps_per_execution`, ...).
+
+    Raises:
+      ValueError: if `loss`, `loss_weights`, `metrics` or `weighted_metrics`
+        is given: they would be ignored (the loss is `loss_module`; its terms
+        and the value/derivative errors are the metrics).
+    """
+    given = [k for k in ("loss", "loss_weights", "metrics",
+                         "weighted_metrics") if kwargs.get(k) is not None]
+    if given:
+      raise ValueError(
+          f"SobolevModel.compile does not take {given}: the loss is the "
+          "SobolevLoss given at construction (`order`, `loss_options`) and "
+          "the metrics are its per-order terms and the value/derivative "
+          "errors.")
+    super().compile(optimizer=optimizer, **kwargs)
+
   @property
   def metrics(self):
     # Listed so that Keras resets them at the start of every epoch and of

@@ -70,8 +70,8 @@ class FitTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(after["order_0"], after["value_mse"], rtol=1e-5)
     self.assertAllClose(after["order_1"], after["jacobian_mse"], rtol=1e-5)
 
-  @parameterized.parameters(0, 1)
-  def test_fit_matches_the_sonnet_path_step_by_step(self, order):
+  @parameterized.parameters((0, False), (1, False), (1, True))
+  def test_fit_matches_the_sonnet_path_step_by_step(self, order, jit):
     x = _points(16, 2)
     y, dy = _booth(x)
     keras_net = _net(3, widths=(8, 8))
@@ -86,7 +86,8 @@ class FitTest(tf.test.TestCase, parameterized.TestCase):
     for s, k in pairs:
       s.assign(k.numpy())
     model = sobolev_keras.SobolevModel(keras_net, order=order)
-    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    # jit_compile is what Keras picks by default on GPUs ("auto").
+    model.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=jit)
     history = model.fit(x, (y, dy), batch_size=16, epochs=4, shuffle=False,
                         verbose=0)
     step = training.make_train_step(sonnet_net, snt.optimizers.SGD(0.05),
@@ -255,6 +256,10 @@ class BadInputTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "`weights` must have one entry"):
       sobolev_keras.SobolevModel(_net(), loss_options={"weights": [1.0]})
     model = sobolev_keras.SobolevModel(_net(), order=1)
+    with self.assertRaisesRegex(ValueError, "does not take \\['loss'\\]"):
+      model.compile(optimizer="adam", loss="mse")
+    with self.assertRaisesRegex(ValueError, "does not take \\['metrics'\\]"):
+      model.compile(optimizer="adam", metrics=["mae"])
     model.compile(optimizer="adam")
     with self.assertRaisesRegex(ValueError, "at least 2 entries"):
       model.fit(x, y, epochs=1, verbose=0)
