@@ -296,7 +296,7 @@ def not_connected_error(what: str) -> ValueError:
 
 def _check_vector(v: tf.Tensor, shape: list, batch, dtype: tf.DType,
                   name: str) -> tf.Tensor:
-  """Checks a vector `[*shape]` (shared) or `[B, *shape]`; returns the latter."""
+  """Checks a shared vector `[*shape]` or a batch `[B, *shape]` of them."""
   v = as_dtype(v, dtype, name)
   rank = len(shape)
   described = "[" + ", ".join(str(d) if isinstance(d, int) else "?"

@@ -112,7 +112,7 @@ def _keep_original(method):
 
 
 def _per_order(arg, order: int, name: str) -> list:
-  """Broadcasts a scalar/str/callable to one entry per order, or checks length."""
+  """Broadcasts a scalar/str/callable to one entry per order; checks lengths."""
   if isinstance(arg, (list, tuple)):
     if len(arg) != order + 1:
       raise ValueError(
@@ -129,7 +129,7 @@ def _check_bool(value, name: str) -> bool:
 
 
 def _tile(t, times: int):
-  """Repeats a batch `[B, ...]` `times` times along axis 0 (projection-major)."""
+  """Repeats a batch `[B, ...]` `times` times on axis 0 (projection-major)."""
   if times == 1:
     return t
   if tf.is_tensor(t) or isinstance(t, (np.ndarray, tf.Variable)):

@@ -594,7 +594,8 @@ class LossOutputTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsNone(out.per_example)
     self.assertEqual(list(out.per_example_terms), ["order_1"])
     self.assertAllClose(out.terms["order_0"], l0.mean())
-    with self.assertRaisesRegex(ValueError, r"`loss_fns\[0\]` returns a scalar"):
+    with self.assertRaisesRegex(ValueError,
+                                r"`loss_fns\[0\]` returns a scalar"):
       SobolevLoss(order=1, loss_fns=[scalar, "l2"])(
           model, x, targets=(t, tj), sample_weights=np.ones(5))
     out = SobolevLoss(order=1, loss_fns=per_example)(
@@ -726,7 +727,7 @@ def _tile_like(t, z):
 
 
 class ProjectionPathTest(tf.test.TestCase, parameterized.TestCase):
-  """The loss uses the public `derivatives` projections; pre-projected targets."""
+  """The loss uses the public `derivatives` projections; projected targets."""
 
   @parameterized.parameters(1, 2)
   def test_pre_projected_targets(self, order):
