@@ -166,6 +166,16 @@ class SobolevModel(keras.Model):
           "errors.")
     super().compile(optimizer=optimizer, **kwargs)
 
+  def compile_from_config(self, config):
+    """Recompiles a loaded model (Keras asks overriders of `compile`)."""
+    config = keras.saving.deserialize_keras_object(config)
+    config = {k: v for k, v in config.items()
+              if k not in ("loss", "loss_weights", "metrics",
+                           "weighted_metrics")}
+    self.compile(**config)
+    if self.built:
+      self.optimizer.build(self.trainable_variables)
+
   @property
   def metrics(self):
     # Listed so that Keras resets them at the start of every epoch and of
