@@ -63,6 +63,7 @@ ARCHS = ("convnet", "resnet50")
 OPTIMIZERS = ("adam", "momentum")
 SCHEDULES = ("cosine", "constant")
 STRATEGIES = ("none", "replicator", "multi_worker")
+EVAL_SPLITS = ("test", "validation")
 
 # Fields that may change between invocations of one workdir: which runs a
 # sweep holds, and infrastructure that does not change any run's numbers.
@@ -88,6 +89,9 @@ class Row:
   wall_s: float
   sg_cosine: Optional[float] = None  # Mean over modules; SG methods only.
   key: str = ""  # The run's directory under `runs/`.
+  # The split the `test_*` accuracies were measured on ('test' or
+  # 'validation', the held-out training examples used for tuning).
+  eval_split: str = "test"
 
 
 def methods(config: Any) -> Tuple[str, ...]:
@@ -173,6 +177,15 @@ def validate(config: Any) -> None:
       configs.check_int(name, getattr(config, name), 1)
   if config.image_size is not None:
     configs.check_int("image_size", config.image_size, 8)
+  configs.check_int("validation_size", config.validation_size, 0)
+  configs.check_choice("eval_split", config.eval_split, EVAL_SPLITS)
+  if config.eval_split == "validation" and config.validation_size == 0:
+    raise errors.ConfigError("`eval_split` 'validation' needs "
+                             "`validation_size` >= 1 (held-out training "
+                             "examples), got 0.")
+  configs.check_choice("augment", config.augment, (None, True, False))
+  if config.augment and config.dataset == "digits":
+    raise errors.ConfigError("`augment` is not available for digits.")
   configs.check_int("checkpoint_every", config.checkpoint_every, 0)
   configs.check_choice("export_saved_model", config.export_saved_model,
                        (True, False))
@@ -365,11 +378,14 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
   train_ds = data.load(config.dataset, "train", config.batch_size,
                        data_dir=config.data_dir, image_size=config.image_size,
                        seed=seed, max_examples=config.max_train_examples,
-                       download=config.download)
-  test_ds = data.load(config.dataset, "test", config.batch_size,
+                       download=config.download,
+                       validation_size=config.validation_size,
+                       augment=config.augment)
+  test_ds = data.load(config.dataset, config.eval_split, config.batch_size,
                       data_dir=config.data_dir, image_size=config.image_size,
                       max_examples=config.max_test_examples,
-                      download=config.download)
+                      download=config.download,
+                      validation_size=config.validation_size)
   dist_train = (strategy.experimental_distribute_dataset(train_ds)
                 if strategy is not None else train_ds)
   # Epoch e's order is that of the dataset's (e + 1)-th iterator (module
@@ -420,8 +436,9 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
       history["wall_s"].append(wall)
       trainer.epoch.assign(epoch + 1)
       trainer.set_history(history)
-      row = {"epoch": epoch + 1, "test/accuracy": acc["top1"],
-             "test/top5": acc["top5"], "learning_rate": float(lr.numpy()),
+      split = config.eval_split
+      row = {"epoch": epoch + 1, f"{split}/accuracy": acc["top1"],
+             f"{split}/top5": acc["top5"], "learning_rate": float(lr.numpy()),
              "wall_s": wall}
       row.update({f"train/{k}": v for k, v in means.items()})
       writer.write(row)
@@ -571,7 +588,8 @@ def _row(config: Any, unit: Dict[str, Any]) -> Row:
              test_accuracy=r["test_accuracy"], test_top5=r["test_top5"],
              train_ce=r["train_ce"], epochs=int(config.epochs),
              num_modules=int(config.num_modules), wall_s=r["wall_s"],
-             sg_cosine=r.get("sg_cosine"), key=unit["key"])
+             sg_cosine=r.get("sg_cosine"), key=unit["key"],
+             eval_split=config.eval_split)
 
 
 def write_summary(workdir: str, config: Any) -> List[Row]:
@@ -587,7 +605,11 @@ def write_summary(workdir: str, config: Any) -> List[Row]:
   results.write(os.path.join(workdir, "results.csv"), rows)
   files.atomic_write_text(
       os.path.join(workdir, "results.md"),
-      reporting.markdown_table(rows, title="Synthetic gradients (Table 1)"))
+      reporting.markdown_table(
+          rows, title="Synthetic gradients (Table 1)" + (
+              "" if config.eval_split == "test" else
+              f": accuracy on the validation split ({config.validation_size}"
+              " held-out training examples), not the test set")))
   curves = {}
   for u in units:
     curves.setdefault(u["settings"]["method"], []).append(

@@ -20,6 +20,7 @@ from synthetic_gradients import experiment
 from synthetic_gradients import networks
 from synthetic_gradients.configs import cifar10
 from synthetic_gradients.configs import digits
+from synthetic_gradients.configs import fashion_mnist
 from synthetic_gradients.configs import imagenet2012
 
 
@@ -291,13 +292,17 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
       ("strategy", dict(strategy="tpu_pod"), "strategy"),
       ("image_size", dict(image_size=4), "image_size"),
       ("checkpoint_every", dict(checkpoint_every=-1), "checkpoint_every"),
+      ("eval_split", dict(eval_split="train"), "eval_split"),
+      ("no_validation", dict(eval_split="validation"), "validation_size"),
+      ("validation_size", dict(validation_size=-1), "validation_size"),
+      ("augment_digits", dict(augment=True), "augment"),
   )
   def test_bad_settings_rejected(self, overrides, field):
     with self.assertRaisesRegex(errors.ConfigError, field):
       experiment.validate(_tiny(**overrides))
 
   def test_presets_are_valid(self):
-    for module in (digits, cifar10, imagenet2012):
+    for module in (digits, fashion_mnist, cifar10, imagenet2012):
       experiment.validate(module.get_config())
     self.assertEqual(imagenet2012.get_config().arch, "resnet50")
 
@@ -332,6 +337,19 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
 
 
 class DatasetsTest(parameterized.TestCase, tf.test.TestCase):
+
+  def test_validation_split_is_held_out_and_measured(self):
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(methods="backprop", validation_size=7,
+                eval_split="validation", max_test_examples=None)
+    row, = experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self.assertEqual(row.eval_split, "validation")
+    for acc in (row.test_accuracy, row.test_top5):  # Over 7 images.
+      self.assertAlmostEqual(acc * 7, round(acc * 7), places=9)
+    self.assertEqual(results.read(os.path.join(workdir, "results.csv"),
+                                  experiment.Row), [row])
+    with open(os.path.join(workdir, "results.md")) as f:
+      self.assertIn("validation split (7 held-out", f.read())
 
   def test_cifar10_mock_data_end_to_end(self):
     workdir = self.create_tempdir().full_path

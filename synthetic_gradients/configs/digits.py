@@ -31,6 +31,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.image_size = config_dict.placeholder(int)  # None: dataset default.
   config.max_train_examples = config_dict.placeholder(int)  # None: all.
   config.max_test_examples = config_dict.placeholder(int)  # None: all.
+  # Training examples held out as the 'validation' split (0: none).
+  config.validation_size = 0
+  # Split the accuracies are measured on: 'test' or 'validation' (tuning).
+  config.eval_split = "test"
+  # Training-set augmentation; None: the dataset's default (on for CIFAR-10
+  # and ImageNet, off for Fashion-MNIST; digits has none).
+  config.augment = config_dict.placeholder(bool)
   # Network: 'convnet' (stage `widths`) or 'resnet50'; SG modules = splits.
   config.arch = "convnet"
   config.num_modules = 3  # The network has num_modules + 1 parts.
