@@ -136,6 +136,35 @@ def _show(value: Any) -> str:
   return repr(value) if not isinstance(value, _Missing) else "(unset)"
 
 
+def split_names(name: str, value: Any) -> tuple:
+  """A tuple of names from a string or sequence of strings split on commas.
+
+  `--config.functions=booth,beale` reaches a tuple field of a config as the
+  1-tuple `('booth,beale',)` (ml-collections parses only Python literals into
+  tuples); `split_names('functions', ('booth,beale',))` gives `('booth',
+  'beale')`. Blanks around names and empty names are dropped.
+
+  Args:
+    name: the field, for the error message.
+    value: a string or a sequence of strings.
+
+  Returns:
+    The names, in order.
+
+  Raises:
+    errors.ConfigError: naming the field if an item is not a string.
+  """
+  items = (value,) if isinstance(value, str) else value
+  if not isinstance(items, (list, tuple)):
+    raise errors.ConfigError(f"`{name}` must be names, got {value!r}.")
+  out = []
+  for item in items:
+    if not isinstance(item, str):
+      raise errors.ConfigError(f"`{name}` must be names, got {item!r}.")
+    out.extend(n.strip() for n in item.split(",") if n.strip())
+  return tuple(out)
+
+
 def check_finite(config: Any) -> None:
   """Raises `ConfigError` naming the first non-finite number in a config.
 
