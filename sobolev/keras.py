@@ -21,8 +21,9 @@ jacobians [B, O, D] or [B, D], hessians [B, O, D, D])` up to the loss order;
 extra trailing entries (e.g. Jacobians for an order-0 model) are not trained
 on but are used by `evaluate` to report derivative errors, so a plain
 (order-0) model and a Sobolev model can be compared on the same data.
-`sample_weight` (`[B]`, one weight per example for all orders) is passed to
-`SobolevLoss(sample_weights=...)` and weights the error metrics.
+`sample_weight` (`[B]`) is passed to `SobolevLoss(sample_weights=...)` and
+weights the error metrics; a tuple of `[B]` weights, one per target, gives
+per-order weights (e.g. zero where an example has no derivative target).
 Alternatively `target_fn=` gives a differentiable target (an analytic
 function or a teacher network) and `fit(x)` needs no `y`.
 
@@ -252,7 +253,17 @@ class SobolevModel(keras.Model):
     x = tf.cast(x, self.compute_dtype)
     targets = tuple(tf.cast(t, self.compute_dtype) for t in _as_tuple(y))
     if sample_weight is not None:
-      sample_weight = _one_sample_weight(sample_weight, self.compute_dtype)
+      sample_weight = tf.nest.map_structure(
+          lambda w: tf.cast(w, self.compute_dtype), sample_weight)
+      if isinstance(sample_weight, (list, tuple)):
+        # Keras copies one `sample_weight` to every entry of a tuple `y`;
+        # a tuple given by the user has one entry per target.
+        sample_weight = list(sample_weight)
+        if len(sample_weight) != max(len(targets), 1):
+          raise ValueError(
+              f"`sample_weight` has {len(sample_weight)} entries but `y` has "
+              f"{len(targets)} targets; give one [B] array, or one per "
+              "target.")
     if self._target_fn is None:
       if len(targets) < self.order + 1:
         raise ValueError(
@@ -275,6 +286,8 @@ class SobolevModel(keras.Model):
 
   def _loss(self, x, targets, sample_weight, training: bool):
     model_fn = self._model_fn(training)
+    if isinstance(sample_weight, list):
+      sample_weight = sample_weight[:self.order + 1]
     if self._target_fn is not None:
       out = self.loss_module(model_fn, x, target_fn=self._target_fn,
                              sample_weights=sample_weight)
@@ -285,15 +298,18 @@ class SobolevModel(keras.Model):
     return total, terms
 
   def _update_loss_metrics(self, x, total, terms, sample_weight):
-    # Batch means, weighted by the batch's total example weight, so the
-    # epoch value is the (weighted) mean over all examples.
-    if sample_weight is None:
-      batch = tf.cast(tf.shape(x)[0], total.dtype)
-    else:
-      batch = tf.cast(tf.reduce_sum(sample_weight), total.dtype)
-    self._loss_tracker.update_state(total, sample_weight=batch)
+    # Batch means, weighted by the batch's total example weight (per order),
+    # so the epoch value is the (weighted) mean over all examples; the total
+    # is weighted by the example count when weights are given per order.
+    count = tf.cast(tf.shape(x)[0], total.dtype)
+    weight_sum = lambda j: (
+        count if sample_weight is None else
+        tf.cast(tf.reduce_sum(_weight_of(sample_weight, j)), total.dtype))
+    self._loss_tracker.update_state(
+        total, sample_weight=(count if isinstance(sample_weight, list) else
+                              weight_sum(0)))
     for j, tracker in enumerate(self._term_trackers):
-      tracker.update_state(terms[f"order_{j}"], sample_weight=batch)
+      tracker.update_state(terms[f"order_{j}"], sample_weight=weight_sum(j))
 
   def _update_error_metrics(self, x, targets, sample_weight) -> int:
     """Exact value/Jacobian/Hessian errors; returns how many (static)."""
@@ -309,7 +325,7 @@ class SobolevModel(keras.Model):
       target = tf.reshape(truth[j], tf.shape(preds[j]))
       self._error_trackers[j].update_state(
           _per_example_sq_error(preds[j], target),
-          sample_weight=sample_weight)
+          sample_weight=_weight_of(sample_weight, j))
     return count
 
   def _results(self, error_count: int) -> Dict[str, tf.Tensor]:
@@ -320,21 +336,11 @@ class SobolevModel(keras.Model):
     return out
 
 
-def _one_sample_weight(sample_weight, dtype: tf.DType) -> tf.Tensor:
-  """One `[B]` weight per example from what Keras passes.
-
-  Keras copies one `sample_weight` to every entry of a tuple `y`; different
-  weights per target are rejected (at run time) rather than ignored.
-  """
-  if not isinstance(sample_weight, (list, tuple)):
-    return tf.cast(sample_weight, dtype)
-  weights = [tf.cast(w, dtype) for w in sample_weight]
-  checks = [tf.debugging.assert_equal(
-      weights[0], w, message="SobolevModel takes one sample weight per "
-      "example for all orders; the weights given per target differ.")
-            for w in weights[1:]]
-  with tf.control_dependencies([c for c in checks if c is not None]):
-    return tf.identity(weights[0])
+def _weight_of(sample_weight, j: int):
+  """The `[B]` weights of target j: one tensor for all, or one per target."""
+  if isinstance(sample_weight, list):
+    return sample_weight[j]
+  return sample_weight
 
 
 def _derivatives(fn, x, count: int) -> list:

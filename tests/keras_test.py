@@ -125,10 +125,17 @@ class FitTest(tf.test.TestCase, parameterized.TestCase):
     subset = model.evaluate(x[:5], (y[:5], dy[:5]), verbose=0,
                             return_dict=True)
     self.assertAllClose(weighted, subset, rtol=1e-5)
-    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                "one sample weight per example"):
-      model.evaluate(x, (y, dy), sample_weight=(weights, 1.0 + weights),
-                     verbose=0)
+    # Per-target weights: no derivative targets for the last 3 examples.
+    has_grad = np.array([1.0] * 5 + [0.0] * 3, np.float32)
+    per_order = model.evaluate(x, (y, dy),
+                               sample_weight=(np.ones(8, np.float32),
+                                              has_grad),
+                               verbose=0, return_dict=True)
+    full = model.evaluate(x, (y, dy), verbose=0, return_dict=True)
+    for name in ("order_0", "value_mse"):
+      self.assertAllClose(per_order[name], full[name], rtol=1e-5)
+    for name in ("order_1", "jacobian_mse"):
+      self.assertAllClose(per_order[name], subset[name], rtol=1e-5)
     # Training on zero-weight examples changes nothing.
     before = [w.numpy() for w in model.trainable_weights]
     model.compile(optimizer=keras.optimizers.SGD(0.1))
