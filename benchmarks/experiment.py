@@ -112,17 +112,8 @@ def resolve(config: Any) -> ml_collections.ConfigDict:
                     f"{type(config).__name__}.")
   config = ml_collections.ConfigDict(dict(config))
   for field in ("functions", "candidates"):
-    if field not in config:
-      continue
-    items = config[field]
-    if isinstance(items, str):
-      items = (items,)
-    names = []
-    for item in items:
-      if not isinstance(item, str):
-        raise errors.ConfigError(f"`{field}` must be names, got {item!r}.")
-      names.extend(n.strip() for n in item.split(",") if n.strip())
-    config[field] = tuple(names)
+    if field in config:
+      config[field] = configs.split_names(field, config[field])
   return config
 
 

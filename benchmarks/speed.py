@@ -3,7 +3,7 @@ r"""Step-time benchmark: the cost of Sobolev training against regular training.
     python -m benchmarks.speed --workdir=./results/speed
 
 measures, in one process and after warm-up, the time of one optimisation step
-(microseconds; median and min over `--repeats` timed blocks) of:
+(microseconds; median and min over `repeats` timed blocks) of:
 
   * `mlp_order1`: `regular` (L2 on values) vs `sobolev` (L2 on values and
     input gradients) on the paper's 2x256 ReLU MLP, D = 2, batch 100 and 1000;
@@ -16,22 +16,25 @@ measures, in one process and after warm-up, the time of one optimisation step
 (The Atari student's step is timed by `distillation.speed`: the experiment
 packages do not import each other.)
 
+Settings: `configs/speed.py`, every field overridable as `--config.<field>=`
+(e.g. `--config.cases=mlp_order1 --config.repeats=3`).
+
 Every step is the library's `sobolev.training.make_train_step` with Adam;
-`--steps_per_call` steps run inside one compiled call (as the experiments
+`steps_per_call` steps run inside one compiled call (as the experiments
 train), and the time per step is the call's time divided by it. Each variant
 is compiled both as a TF graph and with XLA (`jit_compile=True`) and the
 faster on a pilot block is kept (the `compiled` column of `speed.md`); the
 timed blocks of all variants are then interleaved round-robin, so that load
 changes on a shared machine affect the compared variants alike. Results:
 `speed.csv` with columns `case,variant,batch,out_dim,median_us,min_us` and
-`speed.md` in `--workdir`.
+`speed.md` (and `provenance.json`: versions, machine) in `--workdir`.
 """
 
 import dataclasses
 import os
 import platform
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 from sobolev.experiment import cli
 
@@ -39,6 +42,8 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
+import ml_collections
+from ml_collections import config_flags
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -46,43 +51,44 @@ import tensorflow as tf
 from sobolev import derivatives
 from sobolev import sobolev_loss
 from sobolev import training
+from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
+from sobolev.experiment import provenance
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "variant", "batch", "out_dim", "median_us", "min_us")
 CASES = ("mlp_order1", "mlp_order2", "multi_output")
-MULTI_OUTPUT_DIMS = (1, 6, 18, 100)
 MULTI_OUTPUT_IN_DIM = 16
 
 
-@dataclasses.dataclass
-class SpeedConfig:
-  """What to measure and how long."""
-  cases: Sequence[str] = CASES
-  repeats: int = 7
-  calls: int = 10
-  steps_per_call: int = 10
-  warmup_calls: int = 3
-  compile_modes: Sequence[str] = ("graph", "xla")
-  mlp_batches: Sequence[int] = (100, 1000)
-  multi_output_dims: Sequence[int] = MULTI_OUTPUT_DIMS
-  seed: int = 0
+def check(config: Any) -> ml_collections.ConfigDict:
+  """Checks a `configs/speed.py` config; returns it with name lists split.
 
-  def validate(self) -> None:
-    """Raises ValueError naming the first bad field."""
-    for case in self.cases:
-      if case not in CASES:
-        raise ValueError(f"`cases`: unknown case {case!r}; expected some of "
-                         f"{CASES}.")
-    for name in ("repeats", "calls", "steps_per_call"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
-    if not self.compile_modes or any(
-        m not in ("graph", "xla") for m in self.compile_modes):
-      raise ValueError("`compile_modes` must be a non-empty subset of "
-                       f"('graph', 'xla'), got {self.compile_modes}.")
+  Raises:
+    errors.ConfigError: naming the first bad field.
+  """
+  config = ml_collections.ConfigDict(configs.to_dict(config))
+  configs.check_finite(config)
+  for field in ("cases", "compile_modes"):
+    config[field] = configs.split_names(field, config[field])
+  if not config.cases:
+    raise errors.ConfigError("`cases` must name at least one case.")
+  for case in config.cases:
+    if case not in CASES:
+      raise errors.ConfigError(f"`cases`: unknown case {case!r}; expected "
+                               f"some of {CASES}.")
+  for name in ("repeats", "calls", "steps_per_call", "warmup_calls"):
+    configs.check_int(name, config[name], 1)
+  if not config.compile_modes or any(
+      m not in ("graph", "xla") for m in config.compile_modes):
+    raise errors.ConfigError("`compile_modes` must be a non-empty subset of "
+                             f"('graph', 'xla'), got {config.compile_modes}.")
+  for name in ("mlp_batches", "multi_output_dims"):
+    for value in config[name]:
+      configs.check_int(name, value, 1)
+  configs.check_int("seed", config.seed, 0)
+  return config
 
 
 @dataclasses.dataclass
@@ -105,7 +111,7 @@ def stack_batches(batch, k: int):
 class _Timer:
   """A built, warmed-up step of one variant under one compiler."""
 
-  def __init__(self, variant: Variant, config: SpeedConfig, jit: bool):
+  def __init__(self, variant: Variant, config: Any, jit: bool):
     tf.random.set_seed(config.seed)
     model, objective, batch = variant.build()
     model(batch["x"])  # Creates the variables of a lazily built module.
@@ -133,7 +139,7 @@ class _Timer:
     return elapsed / (self._config.calls * self._config.steps_per_call) * 1e6
 
 
-def time_variant(variant: Variant, config: SpeedConfig,
+def time_variant(variant: Variant, config: Any,
                  jit: bool) -> Dict[str, float]:
   """Median and min time per step (us) of one variant under one compiler.
 
@@ -173,7 +179,7 @@ def mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
   return model, loss, {"x": x, "targets": tuple(targets)}
 
 
-def variants(config: SpeedConfig) -> List[Variant]:
+def variants(config: Any) -> List[Variant]:
   """All variants of the requested cases, in report order."""
   seed = config.seed
   out = []
@@ -200,7 +206,7 @@ def variants(config: SpeedConfig) -> List[Variant]:
   return out
 
 
-def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
+def _markdown(rows: List[Dict], config: Any) -> str:
   lines = [
       "# Step time (microseconds per optimisation step)", "",
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
@@ -224,20 +230,37 @@ def _markdown(rows: List[Dict], config: SpeedConfig) -> str:
   return "\n".join(lines) + "\n"
 
 
-def run(config: SpeedConfig, workdir: str,
+def run(config: Any, workdir: str,
         log: Optional[Callable[[str], None]] = print) -> List[Dict]:
   """Measures every variant and writes `speed.csv` and `speed.md`.
 
+  Also records the invocation in `provenance.json` (versions, machine).
+
   Args:
-    config: what to measure.
+    config: what to measure (`configs/speed.py`).
     workdir: output directory (created).
     log: progress printer (None for silence).
 
   Returns:
     One dict per variant with the CSV columns plus `compiled`.
+
+  Raises:
+    errors.ConfigError: for invalid settings (before any work).
   """
-  config.validate()
+  config = check(config)
   os.makedirs(workdir, exist_ok=True)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    rows = _measure(config, workdir, log)
+    status = "finished"
+  finally:
+    provenance.finish(workdir, record, status)
+  return rows
+
+
+def _measure(config: Any, workdir: str,
+             log: Optional[Callable[[str], None]]) -> List[Dict]:
   todo = variants(config)
   # 1. Build every variant under each compiler and keep the faster on one
   # pilot block (the other is dropped).
@@ -285,35 +308,23 @@ def run(config: SpeedConfig, workdir: str,
   return rows
 
 
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "speed.py")
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  """Defines this program's flags.
-
-  Called only when the module runs as a program: the experiment CLIs share
-  flag names (`--seeds`, `--workdir`, ...), so importing a module (as the
-  tests do) must not define them.
-  """
+  """Defines this program's flags (only when it runs as a program: the CLIs
+  share flag names, so importing the module must not define them)."""
+  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
+                                  help_string="What to measure.")
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
-  flags.DEFINE_list("cases", list(CASES), f"Cases to measure, from {CASES}.")
-  flags.DEFINE_integer("repeats", 7, "Timed blocks per variant.")
-  flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
-  flags.DEFINE_integer("steps_per_call", 10, "Optimisation steps per call.")
-  flags.DEFINE_list("compile_modes", ["graph", "xla"],
-                    "Compilers to try per variant (the faster is reported).")
 
 
 def main(argv):
-  del argv
-  config = SpeedConfig(cases=tuple(FLAGS.cases), repeats=FLAGS.repeats,
-                       calls=FLAGS.calls, steps_per_call=FLAGS.steps_per_call,
-                       compile_modes=tuple(FLAGS.compile_modes))
-  try:
-    config.validate()
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from e
-  run(config, FLAGS.workdir)
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,20 @@ on more than the derivative code:
 (The Atari student's per-part profile is `distillation.speed`: the
 experiment packages do not import each other.)
 
-Parts that are not optimisation steps run `--steps_per_call` times inside one
+Settings: `configs/speed_profile.py`, every field overridable as
+`--config.<field>=<value>`.
+
+Parts that are not optimisation steps run `steps_per_call` times inside one
 compiled call on distinct pre-stacked inputs (so nothing is hoisted out of
 the loop), like the steps. Results: `profile.csv` with columns
-`case,part,batch,out_dim,median_us,min_us` and `profile.md` in `--workdir`.
+`case,part,batch,out_dim,median_us,min_us`, `profile.md` and
+`provenance.json` in `--workdir`.
 """
 
-import dataclasses
 import os
 import platform
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 from sobolev.experiment import cli
 
@@ -31,6 +34,8 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
+import ml_collections
+from ml_collections import config_flags
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -38,43 +43,43 @@ import tensorflow as tf
 from benchmarks import speed
 from sobolev import losses
 from sobolev import training
+from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
+from sobolev.experiment import provenance
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "part", "batch", "out_dim", "median_us", "min_us")
 CASES = ("multi_output",)
 
 
-@dataclasses.dataclass
-class ProfileConfig:
-  """What to profile and how long (see `speed.SpeedConfig`)."""
-  cases: Sequence[str] = CASES
-  repeats: int = 7
-  calls: int = 10
-  steps_per_call: int = 10
-  warmup_calls: int = 3
-  multi_output_dims: Sequence[int] = speed.MULTI_OUTPUT_DIMS
-  seed: int = 0
+def check(config: Any) -> ml_collections.ConfigDict:
+  """Checks a `configs/speed_profile.py` config; returns it, names split.
 
-  def validate(self) -> None:
-    """Raises ValueError naming the first bad field."""
-    for case in self.cases:
-      if case not in CASES:
-        raise ValueError(f"`cases`: unknown case {case!r}; expected some of "
-                         f"{CASES}.")
-    for name in ("repeats", "calls", "steps_per_call", "warmup_calls"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
-    if not self.multi_output_dims or any(
-        int(o) < 1 for o in self.multi_output_dims):
-      raise ValueError("`multi_output_dims` must be positive, got "
-                       f"{self.multi_output_dims}.")
+  Raises:
+    errors.ConfigError: naming the first bad field.
+  """
+  config = ml_collections.ConfigDict(configs.to_dict(config))
+  configs.check_finite(config)
+  config.cases = configs.split_names("cases", config.cases)
+  if not config.cases:
+    raise errors.ConfigError("`cases` must name at least one case.")
+  for case in config.cases:
+    if case not in CASES:
+      raise errors.ConfigError(f"`cases`: unknown case {case!r}; expected "
+                               f"some of {CASES}.")
+  for name in ("repeats", "calls", "steps_per_call", "warmup_calls"):
+    configs.check_int(name, config[name], 1)
+  if not config.multi_output_dims:
+    raise errors.ConfigError("`multi_output_dims` must not be empty.")
+  for value in config.multi_output_dims:
+    configs.check_int("multi_output_dims", value, 1)
+  configs.check_int("seed", config.seed, 0)
+  return config
 
 
 def _warm(call: Callable[[], Dict[str, tf.Tensor]],
-          config: ProfileConfig) -> Callable[[], float]:
+          config: Any) -> Callable[[], float]:
   """Warms a compiled `call` up; returns a timer of one block (us/step)."""
   for _ in range(config.warmup_calls):
     out = call()
@@ -91,7 +96,7 @@ def _warm(call: Callable[[], Dict[str, tf.Tensor]],
   return block
 
 
-def _step(model, objective, batch, config: ProfileConfig, jit: bool = False):
+def _step(model, objective, batch, config: Any, jit: bool = False):
   model(batch["x"])  # Creates the variables of a lazily built module.
   step = training.make_train_step(
       model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
@@ -100,7 +105,7 @@ def _step(model, objective, batch, config: ProfileConfig, jit: bool = False):
   return lambda: step(stacked)
 
 
-def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
+def _multi_output_rows(config: Any) -> List[Dict]:
   rows = []
   for out_dim in config.multi_output_dims:
     for part, order in (("regular", 0), ("stochastic", 1)):
@@ -120,7 +125,7 @@ def _multi_output_rows(config: ProfileConfig) -> List[Dict]:
   return rows
 
 
-def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
+def _markdown(rows: List[Dict], config: Any) -> str:
   lines = [
       "# Step-time profile (microseconds per step or per part)", "",
       f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
@@ -144,11 +149,37 @@ def _markdown(rows: List[Dict], config: ProfileConfig) -> str:
   return "\n".join(lines) + "\n"
 
 
-def run(config: ProfileConfig, workdir: str,
+def run(config: Any, workdir: str,
         log: Optional[Callable[[str], None]] = print) -> List[Dict]:
-  """Profiles the requested cases; writes `profile.csv` and `profile.md`."""
-  config.validate()
+  """Profiles the requested cases; writes `profile.csv` and `profile.md`.
+
+  Also records the invocation in `provenance.json` (versions, machine).
+
+  Args:
+    config: what to profile (`configs/speed_profile.py`).
+    workdir: output directory (created).
+    log: progress printer (None for silence).
+
+  Returns:
+    One dict per part with the CSV columns.
+
+  Raises:
+    errors.ConfigError: for invalid settings (before any work).
+  """
+  config = check(config)
   os.makedirs(workdir, exist_ok=True)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    rows = _profile(config, workdir, log)
+    status = "finished"
+  finally:
+    provenance.finish(workdir, record, status)
+  return rows
+
+
+def _profile(config: Any, workdir: str,
+             log: Optional[Callable[[str], None]]) -> List[Dict]:
   rows = []
   if "multi_output" in config.cases:
     rows += _multi_output_rows(config)
@@ -172,28 +203,22 @@ def run(config: ProfileConfig, workdir: str,
   return rows
 
 
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "speed_profile.py")
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
+  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
+                                  help_string="What to profile.")
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
-  flags.DEFINE_list("cases", list(CASES), f"Cases to profile, from {CASES}.")
-  flags.DEFINE_integer("repeats", 7, "Timed blocks per part.")
-  flags.DEFINE_integer("calls", 10, "Compiled calls per timed block.")
-  flags.DEFINE_integer("steps_per_call", 10, "Steps per compiled call.")
 
 
 def main(argv):
-  del argv
-  config = ProfileConfig(cases=tuple(FLAGS.cases), repeats=FLAGS.repeats,
-                         calls=FLAGS.calls,
-                         steps_per_call=FLAGS.steps_per_call)
-  try:
-    config.validate()
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from e
-  run(config, FLAGS.workdir)
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

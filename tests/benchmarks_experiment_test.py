@@ -1,7 +1,6 @@
 """Tests of `benchmarks.experiment`: units, resume, settings, outputs."""
 
 import glob
-import json
 import os
 from unittest import mock
 
