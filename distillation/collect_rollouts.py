@@ -1,59 +1,82 @@
 r"""Records teacher rollouts (states, log-probs, actions, episode ids).
 
 Usage:
-  python -m distillation.collect_rollouts --game=Pong --num_states=100000 \
-      --output_dir=results/rollouts_pong
+  python -m distillation.collect_rollouts --output_dir=results/rollouts_pong \
+      --config.game=Pong --config.num_states=100000
+
+Collection settings are the Figure 4 config's (`configs/default.py`:
+`game`, `teacher_dir`, `num_states`, `collect_seed`, `collect_envs`); the
+directory's `meta.json` records them with the teacher's weights digest, so
+`python -m distillation.run --config.rollouts_dir=<output_dir> ...` uses the
+states only for the same teacher and settings. A directory holding a
+complete collection of other settings is refused.
 """
 
-from absl import app
-from absl import flags
+import os
 
-from distillation import atari_env
+from sobolev.experiment import cli
+from sobolev.experiment import errors
 
-_GAME = None
-_NUM_STATES = None
-_SEED = None
-_NUM_ENVS = None
-_SHARD = None
-_TEACHER_DIR = None
-_OUTPUT_DIR = None
+cli.quiet()
 
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ml_collections import config_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-def define_flags() -> None:
-  """Defines this program's flags.
-
-  Called only when the module runs as a program: the CLIs share flag names
-  (`--game`, `--seeds`, `--workdir`, ...), so importing a module (as the
-  tests do) must not define them.
-  """
-  global _GAME, _NUM_STATES, _SEED, _NUM_ENVS, _SHARD, _TEACHER_DIR, _OUTPUT_DIR
-  _GAME = flags.DEFINE_string("game", "Pong",
-                              f"One of {sorted(atari_env.GAMES)}.")
-  _NUM_STATES = flags.DEFINE_integer("num_states", 100_000, "States to record.")
-  _SEED = flags.DEFINE_integer("seed", 0, "Seed of the games and sampling.")
-  _NUM_ENVS = flags.DEFINE_integer("num_envs", 8, "Parallel games.")
-  _SHARD = flags.DEFINE_integer("shard_size", 10_000, "States per shard.")
-  _TEACHER_DIR = flags.DEFINE_string("teacher_dir", None,
-                                     "Teacher directory (default: committed).")
-  _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output directory.")
-  flags.mark_flag_as_required("output_dir")
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "configs", "default.py")
 
 
 def main(argv):
-  del argv
-  atari_env.check_game(_GAME.value)
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  from distillation import settings  # pylint: disable=g-import-not-at-top
+  config = flags.FLAGS.config
+  settings.check_config(config)  # Before TensorFlow starts.
+  from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import rollouts  # pylint: disable=g-import-not-at-top
-  from distillation import teachers  # pylint: disable=g-import-not-at-top
-  net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
-  out = rollouts.collect(
-      net.log_policy, _GAME.value, _OUTPUT_DIR.value, _NUM_STATES.value,
-      seed=_SEED.value, num_envs=_NUM_ENVS.value, shard_size=_SHARD.value,
-      extra_meta={"teacher_frames": meta.get("frames")},
-      progress=lambda n: None)
+  from sobolev.experiment import configs  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import provenance  # pylint: disable=g-import-not-at-top
+  output_dir = flags.FLAGS.output_dir
+  if os.path.realpath(output_dir) == os.path.realpath(os.getcwd()):
+    raise errors.ConfigError("`--output_dir` must not be the current "
+                             "directory.")
+  teacher, teacher_meta, digest = experiment.load_teacher(config)
+  wanted = experiment.rollout_settings(config, digest)
+  meta = rollouts.read_meta(output_dir)
+  if meta is not None:
+    differences = configs.diff(meta.get("settings", {}), wanted)
+    if differences:
+      raise errors.ConfigError(
+          f"{output_dir} holds rollouts of other settings "
+          f"({'; '.join(differences)}); give another --output_dir.")
+    print(f"{output_dir} already holds these rollouts "
+          f"({meta['num_states']} states).")
+    return
+  collection = {k: configs.to_dict(config)[k] for k in (
+      "game", "teacher_dir", "num_states", "collect_seed", "collect_envs")}
+  collection["teacher_digest"] = digest
+  os.makedirs(output_dir, exist_ok=True)
+  record = provenance.start(output_dir, collection)
+  config = configs.to_dict(config)
+  config["rollouts_dir"] = output_dir
+  from ml_collections import ConfigDict  # pylint: disable=g-import-not-at-top
+  config = ConfigDict(config)
+  status = "failed"
+  try:
+    _, out, _ = experiment.get_rollouts(config, output_dir, teacher,
+                                        teacher_meta, digest)
+    status = "finished"
+  finally:
+    provenance.finish(output_dir, record, status)
   print(f"Recorded {out['num_states']} states in {len(out['shards'])} shards "
-        f"to {_OUTPUT_DIR.value}.")
+        f"to {output_dir}.")
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  config_flags.DEFINE_config_file("config", CONFIG_FILE,
+                                  "Collection settings (configs/default.py).")
+  flags.DEFINE_string("output_dir", None, "Output directory.")
+  flags.mark_flag_as_required("output_dir")
+  cli.run(main)

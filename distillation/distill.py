@@ -36,6 +36,7 @@ import tensorflow as tf
 
 import sobolev
 from sobolev import training
+from sobolev.experiment import metrics
 from distillation import networks
 
 METHODS = ("regular", "sobolev")
@@ -161,8 +162,25 @@ def _batch_objective(loss: sobolev.SobolevLoss, method: str,
     x = tf.cast(tf.gather(states, idx), tf.float32) / 255.0
     x = tf.reshape(x, [-1, networks.STATE_DIM])
     if method == "regular":
-      return loss(model, x, targets=(tf.gather(log_probs, idx),))
-    return loss(model, x, target_fn=teacher_fn)
+      return loss(model, x, targets=(tf.gather(log_probs, idx),))[:2]
+    return loss(model, x, target_fn=teacher_fn)[:2]
+
+  return loss_fn
+
+
+def host_objective(loss: sobolev.SobolevLoss, method: str,
+                   teacher_fn: Callable[[tf.Tensor], tf.Tensor]):
+  """A `loss_fn(model, batch)` for host-side batches.
+
+  'regular' batches are `{'x': [B, D], 'targets': ([B, A] teacher
+  log-probabilities,)}`; 'sobolev' batches `{'x': [B, D]}` (the teacher is
+  differentiated through).
+  """
+
+  def loss_fn(model, batch):
+    if method == "regular":
+      return loss(model, batch["x"], targets=batch["targets"])[:2]
+    return loss(model, batch["x"], target_fn=teacher_fn)[:2]
 
   return loss_fn
 
@@ -200,8 +218,10 @@ def train_student(config: StudentConfig,
                   eval_states: np.ndarray,
                   eval_log_probs: np.ndarray,
                   num_actions: int,
-                  log: Optional[Callable[[str], None]] = None
-                  ) -> List[Dict[str, float]]:
+                  log: Optional[Callable[[str], None]] = None,
+                  on_record: Optional[Callable[[Dict[str, float]],
+                                               None]] = None,
+                  return_model: bool = False):
   """Trains one student and evaluates it every `eval_every` steps.
 
   The minibatch sequence depends only on `config.seed`, so regular and
@@ -216,15 +236,22 @@ def train_student(config: StudentConfig,
     eval_states: `[M, 84, 84, 4]` uint8 held-out states.
     eval_log_probs: `[M, A]` the teacher's log-probabilities there.
     num_actions: A.
-    log: optional progress printer.
+    log: optional progress printer (one line per evaluation).
+    on_record: optional callback with each evaluation's row, as it is made
+      (progress bars, TensorBoard).
+    return_model: also return the trained student.
 
   Returns:
     One dict per evaluation (step 0, eval_every, ..., steps) with `step`,
     `test_action_error`, `test_kl`, `train_loss` (mean over the interval)
-    and, for 'sobolev', `train_sobolev_term`.
+    and, for 'sobolev', `train_sobolev_term`; with `return_model`,
+    `(history, student)` where `student` is the `FlatLogPolicy`
+    (`[B, 84*84*4]` float -> `[B, A]` log-probabilities).
 
   Raises:
     ValueError: for a bad config or mismatched data.
+    errors.DivergenceError: (from `sobolev.experiment`) if the loss or a
+      test metric becomes NaN or inf; nothing is returned.
   """
   config.validate()
   if train_states.shape[0] != train_log_probs.shape[0]:
@@ -238,10 +265,6 @@ def train_student(config: StudentConfig,
   teacher_fn = FlatLogPolicy(teacher)
   loss = make_loss(config.method, config.sobolev_weight, seed=config.seed,
                    num_projections=config.num_projections)
-  if config.method == "regular":
-    objective = loss  # Batches carry the recorded teacher log-probs.
-  else:
-    objective = training.sobolev_objective(loss, target_fn=teacher_fn)
   optimizer = snt.optimizers.Adam(config.learning_rate)
   rng = np.random.default_rng(config.seed)
   history = []
@@ -250,12 +273,16 @@ def train_student(config: StudentConfig,
 
   def record(step):
     nonlocal sums, count
-    metrics = evaluate(student, eval_states, eval_log_probs)
-    row = {"step": step, "test_action_error": metrics["action_error"],
-           "test_kl": metrics["kl"]}
+    scores = evaluate(student, eval_states, eval_log_probs)
+    row = {"step": step, "test_action_error": scores["action_error"],
+           "test_kl": scores["kl"]}
     for k, v in sums.items():
       row[f"train_{k}"] = v / max(count, 1)
+    row = metrics.finite_or_raise(
+        row, f"{config.method} student, seed {config.seed}, step {step}")
     history.append(row)
+    if on_record is not None:
+      on_record(row)
     if log is not None:
       log(f"  [{config.method} seed={config.seed}] step={step} "
           f"test_action_error={row['test_action_error']:.4f} "
@@ -295,12 +322,9 @@ def train_student(config: StudentConfig,
       accumulate(step_fns[k](batch), k)
       step += k
       record(step)
-    return history
+    return (history, student) if return_model else history
 
-  if config.method == "regular":
-    objective = loss  # Batches carry the recorded teacher log-probs.
-  else:
-    objective = training.sobolev_objective(loss, target_fn=teacher_fn)
+  objective = host_objective(loss, config.method, teacher_fn)
   step_fn = training.make_train_step(student, optimizer, objective)
   for step in range(1, config.steps + 1):
     idx = rng.integers(0, n, size=config.batch_size)
@@ -310,4 +334,4 @@ def train_student(config: StudentConfig,
     accumulate(step_fn(batch), 1)
     if step % config.eval_every == 0 or step == config.steps:
       record(step)
-  return history
+  return (history, student) if return_model else history

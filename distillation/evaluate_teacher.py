@@ -3,16 +3,24 @@ r"""Evaluates a teacher on full games (no life-loss resets).
 Usage:
   python -m distillation.evaluate_teacher --game=Pong --episodes=10
 
-Prints one line per game and, last, `mean_return=<float> std_return=<float>`.
+Prints one line per game and, last, `mean_return=<float> std_return=<float>`
+(sample std, ddof=1).
 The teacher is loaded from `distillation/teachers/<game>/` unless
 `--teacher_dir` is given. Actions are sampled from the policy (as A3C is
 evaluated) unless `--greedy`.
 """
 
-from absl import app
+from sobolev.experiment import cli
+from sobolev.experiment import errors
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
+from absl import logging
 
 from distillation import atari_env
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _GAME = None
 _EPISODES = None
@@ -45,15 +53,25 @@ def define_flags() -> None:
 
 
 def main(argv):
-  del argv
-  atari_env.check_game(_GAME.value)
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  try:
+    atari_env.check_game(_GAME.value)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
   if _EPISODES.value < 1:
-    raise app.UsageError(f"--episodes must be >= 1, got {_EPISODES.value}.")
+    raise errors.ConfigError(f"`--episodes` must be >= 1, got "
+                             f"{_EPISODES.value}.")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import evaluation  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
-  net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+  from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
+  try:
+    net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+  except ValueError as e:
+    raise errors.ConfigError(f"`--teacher_dir`: {e}") from None
   print(f"Teacher: {meta.get('game')} trained {meta.get('frames')} frames.",
         flush=True)
   returns = evaluation.evaluate(
@@ -61,15 +79,15 @@ def main(argv):
       greedy=_GREEDY.value,
       progress=lambda i, r: print(f"episode={i} return={r}", flush=True))
   if _RECORD.value:
-    import numpy as np  # pylint: disable=g-import-not-at-top
+    mean, std = stats.mean_std(returns)
     teachers.update_meta(
         _TEACHER_DIR.value or teachers.default_dir(_GAME.value),
-        eval_mean_return=float(np.mean(returns)),
-        eval_std_return=float(np.std(returns)), eval_episodes=len(returns),
+        eval_mean_return=mean, eval_std_return=std,
+        eval_std_kind="sample (ddof=1)", eval_episodes=len(returns),
         eval_seed=_SEED.value, eval_greedy=_GREEDY.value)
   print(evaluation.summarize(returns), flush=True)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from distillation import atari_env
+from sobolev.experiment import stats
 
 # `policy(obs [B, 84, 84, 4] uint8) -> logits or log-probs [B, A]`.
 Policy = Callable[[tf.Tensor], tf.Tensor]
@@ -81,8 +82,8 @@ def evaluate(policy: Policy,
 
 
 def summarize(returns: List[float]) -> str:
-  """`mean_return=<float> std_return=<float>` (population std)."""
+  """`mean_return=<float> std_return=<float>` (sample std, ddof=1)."""
   if not returns:
     return f"mean_return={math.nan} std_return={math.nan}"
-  return (f"mean_return={float(np.mean(returns)):.4f} "
-          f"std_return={float(np.std(returns)):.4f}")
+  mean, std = stats.mean_std(returns)
+  return f"mean_return={mean:.4f} std_return={std:.4f}"

@@ -1,157 +1,86 @@
 """The Figure 4 experiment: regular vs Sobolev policy distillation.
 
-`train_and_evaluate(config, workdir)`:
-  1. loads the teacher (default `distillation/teachers/<game>/`);
-  2. collects `num_states` teacher states into `workdir/rollouts/` (reused if
-     a complete collection with the same game, size and seed is there);
+`train_and_evaluate(config, workdir)` (config: `configs/default.py`):
+  1. checks every setting, loads the teacher (default
+     `distillation/teachers/<game>/`) and opens the workdir: a workdir made
+     with other settings (or another teacher) is refused, unless
+     `if_different` is 'fresh' or 'separate' (`--fresh`, `--separate`);
+  2. collects `num_states` teacher states into
+     `<workdir>/rollouts/<key>/`, keyed by the teacher's weights digest and
+     the collection settings (reused only for exactly those);
   3. for every training fraction splits the games into train / validation /
      test (`rollouts.split_by_episodes`; the same split for all seeds and
      both methods);
   4. optionally tunes each method on the validation games (same number of
-     trials for both; see `RunConfig.regular_grid` / `sobolev_grid`), once
-     on one split (`tune_fraction`, default the smallest fraction) or, with
-     `tune_per_fraction`, separately on every fraction's split;
+     trials for both), once on one split (`tune_fraction`, default the
+     smallest fraction) or, with `tune_per_fraction`, on every fraction's
+     split; trials are kept in `tuning.csv`, keyed by all their settings
+     (split, trial length, teacher, ...);
   5. trains regular and Sobolev students for every fraction and seed (same
      initial weights and minibatches for both methods at a given seed),
-     evaluating on held-out test games every `eval_every` steps;
-  6. writes `results.csv`, `results.md` and `figure4.png`.
+     evaluating on held-out test games every `eval_every` steps; each
+     finished student is a unit `runs/<key>/` (key: a hash of every setting
+     behind its numbers, teacher digest included) holding `settings.json`,
+     `curve.csv`, its weights `model/` (a `tf.train.Checkpoint`), optionally
+     `saved_model/`, and, written last, `result.json`;
+  6. writes `results.csv`, `results.md` and `figure4.png`; TensorBoard
+     curves go to `<workdir>/tb`, the invocation to `provenance.json`.
 
-Every finished student run is stored in `workdir/runs/` and skipped when the
-command is re-run (resumable; an interrupted run restarts from step 0).
+Re-running the same settings skips finished students; an interrupted
+student restarts from step 0 and, being deterministic, gives the numbers of
+an uninterrupted run. A loss or metric that becomes NaN/inf stops the run
+with `DivergenceError`; no result is written for it.
 """
 
 import dataclasses
-import json
 import os
-import time
-from typing import Dict, List, Optional, Sequence, Tuple
+import shutil
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 from distillation import atari_env
 from distillation import distill
 from distillation import reporting
 from distillation import rollouts
+from distillation import settings
 from distillation import teachers
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import metrics
+from sobolev.experiment import progress
+from sobolev.experiment import provenance
+from sobolev.experiment import results
+from sobolev.experiment import runs
+from sobolev.experiment import saved_models
+from sobolev.experiment import tuning
+from sobolev.experiment import workdirs
 
-RUN_FIELDS = ["step", "test_action_error", "test_kl", "train_loss",
-              "train_sobolev_term"]
-TUNING_FIELDS = ["train_fraction", "tune_steps", "method", "learning_rate",
-                 "sobolev_weight", "val_action_error", "val_kl"]
+# Config fields that may change between invocations of one workdir: finished
+# students are keyed by their own settings (seed included), and these do not
+# change any number.
+WORKDIR_IGNORE = ("seeds", "tf_threads", "export_students")
+# The student network (`distill.StudentConfig` defaults).
+STUDENT_SIZES = {"channels": [16, 32], "hidden": 128}
 
 
 @dataclasses.dataclass
-class RunConfig:
-  """Configuration of the distillation experiment."""
-  game: str = "Pong"
-  train_fractions: Tuple[float, ...] = (0.01, 0.05, 0.1)
-  seeds: int = 3
-  steps: int = 2000
-  eval_every: int = 100
-  batch_size: int = 32
-  learning_rate_regular: float = 1e-3
-  learning_rate_sobolev: float = 1e-3
-  sobolev_weight: float = 1.0
-  num_projections: int = 1
-  num_states: int = 100_000
-  collect_seed: int = 0
-  collect_envs: int = 8
-  validation_fraction: float = 0.1
-  max_eval_states: int = 5000
-  teacher_dir: Optional[str] = None
-  rollouts_dir: Optional[str] = None
-  tune: bool = False
-  tune_fraction: Optional[float] = None  # Default: the smallest fraction.
-  tune_per_fraction: bool = False  # Tune on every fraction's own split.
-  tune_steps: Optional[int] = None  # Default: `steps`.
-  # Equal budgets: 6 trials each.
-  regular_grid: Tuple[Tuple[float, float], ...] = tuple(
-      (lr, 0.0) for lr in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3))
-  sobolev_grid: Tuple[Tuple[float, float], ...] = tuple(
-      (lr, w) for lr in (5e-4, 2e-3) for w in (0.01, 0.1, 1.0))
-
-  def validate(self) -> None:
-    """Raises ValueError (or TypeError) naming the first bad field."""
-    atari_env.check_game(self.game)
-    if isinstance(self.train_fractions, (str, bytes)) or not isinstance(
-        self.train_fractions, Sequence) or not self.train_fractions:
-      raise ValueError("`train_fractions` must be a non-empty sequence of "
-                       f"numbers in (0, 1), got {self.train_fractions!r}.")
-    if self.tune_fraction is not None and self.tune_per_fraction:
-      raise ValueError("Give `tune_fraction` or `tune_per_fraction`, not "
-                       "both.")
-    named = [("train_fractions", f) for f in self.train_fractions]
-    if self.tune_fraction is not None:
-      named.append(("tune_fraction", self.tune_fraction))
-    for name, f in named:
-      rollouts.check_fraction(f, name)
-      if f + self.validation_fraction >= 1.0:
-        raise ValueError(f"`{name}` {f} + validation_fraction "
-                         f"{self.validation_fraction} must be < 1.")
-    for name in ("seeds", "steps", "eval_every", "batch_size",
-                 "num_projections", "num_states", "collect_envs",
-                 "max_eval_states"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
-    if not 0.0 <= self.validation_fraction < 1.0:
-      raise ValueError(f"`validation_fraction` must be in [0, 1), got "
-                       f"{self.validation_fraction}.")
-    if self.tune and self.validation_fraction <= 0.0:
-      raise ValueError("`tune` needs `validation_fraction` > 0.")
-    for name in ("learning_rate_regular", "learning_rate_sobolev"):
-      if not getattr(self, name) > 0:
-        raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}.")
-    if not self.sobolev_weight >= 0:
-      raise ValueError(f"`sobolev_weight` must be >= 0, got "
-                       f"{self.sobolev_weight}.")
-    if self.tune:
-      if not self.regular_grid or not self.sobolev_grid:
-        raise ValueError("`regular_grid` and `sobolev_grid` must be "
-                         "non-empty when tuning.")
-      if len(self.regular_grid) != len(self.sobolev_grid):
-        raise ValueError(
-            f"Tuning budgets differ: `regular_grid` has "
-            f"{len(self.regular_grid)} trials, `sobolev_grid` "
-            f"{len(self.sobolev_grid)}; give both methods the same number.")
-      for name in ("regular_grid", "sobolev_grid"):
-        for lr, weight in getattr(self, name):
-          if not lr > 0 or not weight >= 0:
-            raise ValueError(f"`{name}` entries must be (lr > 0, lambda >= "
-                             f"0), got ({lr}, {weight}).")
+class Row:
+  """One row of `results.csv` (read back with `results.read(path, Row)`)."""
+  game: str
+  train_fraction: float
+  method: str
+  seed: int
+  step: int
+  test_action_error: float
+  test_kl: float
 
 
-def _log(msg: str) -> None:
-  print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def get_rollouts(config: RunConfig, workdir: str, teacher,
-                 teacher_meta: Dict) -> Tuple[Dict[str, np.ndarray], Dict]:
-  """Loads the rollouts, collecting them first unless reusable ones exist."""
-  directory = config.rollouts_dir or os.path.join(workdir, "rollouts")
-  meta = rollouts.read_meta(directory)
-  wanted = {"game": config.game, "num_states": config.num_states,
-            "seed": config.collect_seed}
-  if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
-    _log(f"Collecting {config.num_states} states of the {config.game} "
-         f"teacher into {directory} ...")
-    last = [0.0]
-
-    def progress(n):
-      if time.time() - last[0] > 60:
-        last[0] = time.time()
-        _log(f"  {n}/{config.num_states} states")
-
-    meta = rollouts.collect(
-        teacher.log_policy, config.game, directory, config.num_states,
-        seed=config.collect_seed, num_envs=config.collect_envs,
-        extra_meta={"teacher": {k: teacher_meta.get(k) for k in
-                                ("frames", "mean_return_last20",
-                                 "eval_mean_return", "eval_std_return")}},
-        progress=progress)
-  else:
-    _log(f"Reusing the rollouts in {directory}.")
-  return rollouts.load(directory), meta
+check_config = settings.check_config
+tuning_grids = settings.tuning_grids
+_fractions = settings.fractions
 
 
 def _subsample(idx: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -161,193 +90,386 @@ def _subsample(idx: np.ndarray, limit: int, seed: int) -> np.ndarray:
                                                     replace=False))
 
 
-def _student_config(config: RunConfig, method: str, seed: int,
-                    learning_rate: float, weight: float,
-                    steps: int) -> distill.StudentConfig:
-  return distill.StudentConfig(
-      method=method, learning_rate=learning_rate, sobolev_weight=weight,
-      batch_size=config.batch_size, steps=steps,
-      eval_every=config.eval_every, seed=seed,
-      num_projections=config.num_projections)
+def rollout_settings(config: Any, teacher_digest: str) -> Dict[str, Any]:
+  """Everything the recorded states depend on (the rollout unit's key)."""
+  return {"kind": "rollouts", "game": config.game, "teacher": teacher_digest,
+          "num_states": config.num_states, "seed": config.collect_seed,
+          "num_envs": config.collect_envs}
 
 
-def run_filename(fraction: float, method: str, seed: int,
-                 learning_rate: float, weight: float) -> str:
-  """The name of a finished student run in `workdir/runs/`.
-
-  The settings are part of the name, so a re-run with other (e.g. re-tuned)
-  settings trains new students instead of reusing runs made with old ones.
+def get_rollouts(config: Any, root: str, teacher, teacher_meta: Dict,
+                 teacher_digest: str) -> Tuple[Dict[str, np.ndarray], Dict,
+                                               str]:
+  """Loads the rollouts of this teacher and settings, collecting if needed.
 
   Args:
-    fraction: training fraction.
-    method: `regular` or `sobolev`.
-    seed: student seed.
-    learning_rate: the student's learning rate.
-    weight: the Sobolev weight lambda (0 for regular students).
+    config: the experiment config.
+    root: the top workdir (rollouts are shared by its run sets).
+    teacher: the teacher network.
+    teacher_meta: its `teacher.json`.
+    teacher_digest: `teachers.digest(teacher)`.
 
   Returns:
-    e.g. `frac0.01_sobolev_lr0.001_lambda0.1_seed2.csv`.
+    `(data, meta, key)`: the arrays, `meta.json` and the rollouts' key.
+
+  Raises:
+    errors.ConfigError: if `rollouts_dir` holds rollouts of other settings
+      (another teacher, size, seed, ...).
   """
-  return (f"frac{fraction:g}_{method}_lr{learning_rate:g}_lambda{weight:g}"
-          f"_seed{seed}.csv")
+  settings = rollout_settings(config, teacher_digest)
+  key = runs.RunStore.key(settings)
+  store = runs.RunStore(root, "rollouts")
+  if config.rollouts_dir:
+    directory = config.rollouts_dir
+    meta = rollouts.read_meta(directory)
+    if meta is not None:
+      differences = configs.diff(meta.get("settings", {}), settings)
+      if differences:
+        raise errors.ConfigError(
+            f"`rollouts_dir` {directory} holds rollouts of other settings "
+            f"({'; '.join(differences)}); give another directory.")
+  else:
+    directory = store.unit_dir(settings, create=False)
+    meta = rollouts.read_meta(directory)
+    if store.result(settings) is None:
+      meta = None
+  if meta is None:
+    with progress.Progress(total=config.num_states,
+                           desc=f"{config.game} rollouts",
+                           unit="state") as bar:
+      done = [0]
+
+      def advance(n):
+        bar.update(n - done[0])
+        done[0] = n
+
+      meta = rollouts.collect(
+          teacher.log_policy, config.game, directory, config.num_states,
+          seed=config.collect_seed, num_envs=config.collect_envs,
+          extra_meta={"settings": settings, "teacher": {
+              k: teacher_meta.get(k) for k in
+              ("frames", "mean_return_last20", "eval_mean_return",
+               "eval_std_return")}},
+          progress=advance)
+    if not config.rollouts_dir:
+      store.save(settings, {"num_states": meta["num_states"],
+                            "num_actions": meta["num_actions"],
+                            "shards": meta["shards"]})
+  return rollouts.load(directory), meta, key
 
 
-def _tune(config: RunConfig, workdir: str, teacher, data, num_actions: int,
-          fraction: float) -> Dict[str, Tuple[float, float]]:
+class _Context:
+  """What every unit of one invocation shares."""
+
+  def __init__(self, config, workdir, teacher, teacher_digest, data,
+               num_actions, rollouts_key, bar):
+    self.config = config
+    self.workdir = workdir
+    self.teacher = teacher
+    self.teacher_digest = teacher_digest
+    self.data = data
+    self.num_actions = num_actions
+    self.rollouts_key = rollouts_key
+    self.bar = bar
+
+  def settings(self, fraction: float, method: str, seed: int, lr: float,
+               weight: float, steps: int, eval_set: str) -> Dict[str, Any]:
+    """Every setting behind one student's numbers."""
+    c = self.config
+    return {"kind": "student", "game": c.game, "teacher": self.teacher_digest,
+            "rollouts": self.rollouts_key,
+            "validation_fraction": c.validation_fraction,
+            "train_fraction": fraction, "eval_set": eval_set,
+            "max_eval_states": c.max_eval_states, "method": method,
+            "learning_rate": lr,
+            "sobolev_weight": weight if method == "sobolev" else 0.0,
+            "num_projections": c.num_projections,
+            "batch_size": c.batch_size, "steps": steps,
+            "eval_every": c.eval_every, "seed": seed,
+            "student": dict(STUDENT_SIZES)}
+
+  def split(self, fraction: float):
+    return rollouts.split_by_episodes(
+        self.data["episode_ids"], fraction, self.config.validation_fraction,
+        seed=self.config.collect_seed)
+
+  def train(self, settings: Dict[str, Any], train_idx, eval_idx,
+            on_record=None):
+    c = distill.StudentConfig(
+        method=settings["method"], learning_rate=settings["learning_rate"],
+        sobolev_weight=settings["sobolev_weight"],
+        batch_size=settings["batch_size"], steps=settings["steps"],
+        eval_every=settings["eval_every"], seed=settings["seed"],
+        num_projections=settings["num_projections"],
+        hidden=STUDENT_SIZES["hidden"],
+        channels=tuple(STUDENT_SIZES["channels"]))
+    last = [0]
+
+    def record(row):
+      self.bar.update(row["step"] - last[0], kl=row["test_kl"])
+      last[0] = row["step"]
+      if on_record is not None:
+        on_record(row)
+
+    d = self.data
+    return distill.train_student(
+        c, self.teacher, d["states"][train_idx], d["log_probs"][train_idx],
+        d["states"][eval_idx], d["log_probs"][eval_idx], self.num_actions,
+        on_record=record, return_model=True)
+
+
+def _tune(ctx: _Context, fraction: float) -> Dict[str, Tuple[float, float]]:
   """Grid search per method on validation games; returns the best settings.
-
-  Trials are stored in `workdir/tuning.csv` with the split they were tuned on
-  and their length, and reused only for the same split and length.
-
-  Args:
-    config: the run's configuration.
-    workdir: output directory.
-    teacher: the teacher network.
-    data: the rollouts (`states`, `log_probs`, `episode_ids`).
-    num_actions: size of the action space.
-    fraction: the training fraction whose split the trials train on.
 
   Returns:
     `{"regular": (lr, 0.0), "sobolev": (lr, lambda)}`.
   """
-  train, val, _ = rollouts.split_by_episodes(
-      data["episode_ids"], fraction, config.validation_fraction,
-      seed=config.collect_seed)
+  config = ctx.config
+  train, val, _ = ctx.split(fraction)
   val = _subsample(val, config.max_eval_states, config.collect_seed)
-  path = os.path.join(workdir, "tuning.csv")
-  done = reporting.read_csv(path) if os.path.exists(path) else []
-  rows = list(done)
   steps = config.tune_steps or config.steps
-  def same_split(r):
-    # Rows of older tuning files lack the split and length: never matched.
-    return (r.get("train_fraction") not in (None, "") and
-            float(r["train_fraction"]) == fraction and
-            r.get("tune_steps") not in (None, "") and
-            int(r["tune_steps"]) == steps)
-
-  for method, grid in (("regular", config.regular_grid),
-                       ("sobolev", config.sobolev_grid)):
-    for lr, weight in grid:
-      if any(same_split(r) and r["method"] == method and
-             float(r["learning_rate"]) == lr and
-             float(r["sobolev_weight"]) == weight for r in rows):
-        continue
-      _log(f"Tuning {method}: lr={lr} lambda={weight} (fraction {fraction},"
-           f" {steps} steps, validation games)")
-      history = distill.train_student(
-          _student_config(config, method, 0, lr, weight, steps), teacher,
-          data["states"][train], data["log_probs"][train],
-          data["states"][val], data["log_probs"][val], num_actions)
-      rows.append({"train_fraction": fraction, "tune_steps": steps,
-                   "method": method, "learning_rate": lr,
-                   "sobolev_weight": weight,
-                   "val_action_error": history[-1]["test_action_error"],
-                   "val_kl": history[-1]["test_kl"]})
-      reporting.write_csv(path, rows, TUNING_FIELDS)
+  regular, sob = tuning_grids(config)
   best = {}
-  for method, grid in (("regular", config.regular_grid),
-                       ("sobolev", config.sobolev_grid)):
-    # Only this grid's trials compete (tuning.csv may hold trials of an
-    # earlier grid; mixing them would break the equal-budget comparison).
-    cands = [r for r in rows if same_split(r) and r["method"] == method and
-             (float(r["learning_rate"]), float(r["sobolev_weight"])) in
-             {(float(lr), float(w)) for lr, w in grid}]
-    r = min(cands, key=lambda r: float(r["val_kl"]))
-    best[method] = (float(r["learning_rate"]), float(r["sobolev_weight"]))
-    _log(f"Tuned {method} on fraction {fraction}: lr={best[method][0]} "
-         f"lambda={best[method][1]} (validation KL {float(r['val_kl']):.4g})")
+  for method, grid in (("regular", regular), ("sobolev", sob)):
+    fixed = ctx.settings(fraction, method, 0, 0.0, 0.0, steps, "validation")
+    del fixed["learning_rate"], fixed["sobolev_weight"]
+
+    def evaluate(candidate, method=method, fixed=fixed):
+      settings = dict(fixed, learning_rate=candidate["learning_rate"],
+                      sobolev_weight=candidate["sobolev_weight"])
+      ctx.bar.set_description(
+          f"{config.game} tuning {method} lr={candidate['learning_rate']:g}"
+          f" lambda={candidate['sobolev_weight']:g} (fraction {fraction:g})")
+      history, _ = ctx.train(settings, train, val)
+      return history[-1]["test_kl"]
+
+    candidates = [{"learning_rate": lr, "sobolev_weight": w}
+                  for lr, w in grid]
+    chosen, trials = tuning.grid_search(
+        candidates, evaluate,
+        store_path=os.path.join(ctx.workdir, "tuning.csv"), fixed=fixed)
+    for t in trials:
+      if t["reused"]:
+        ctx.bar.update(steps)
+    best[method] = (chosen["learning_rate"], chosen["sobolev_weight"])
+    score = min(t["score"] for t in trials if t["learning_rate"] ==
+                chosen["learning_rate"] and t["sobolev_weight"] ==
+                chosen["sobolev_weight"])
+    print(f"Tuned {method} on fraction {fraction:g}: lr={best[method][0]:g} "
+          f"lambda={best[method][1]:g} (validation KL {score:.4g})",
+          flush=True)
   return best
 
 
-def train_and_evaluate(config: RunConfig, workdir: str) -> List[Dict]:
+def _student(ctx: _Context, fraction: float, method: str, seed: int,
+             lr: float, weight: float, train_idx, test_idx,
+             store: runs.RunStore) -> List[Dict[str, Any]]:
+  """One student: its stored history, or trained, saved and recorded now."""
+  config = ctx.config
+  settings = ctx.settings(fraction, method, seed, lr, weight, config.steps,
+                          "test")
+  done = store.result(settings)
+  if done is not None:
+    ctx.bar.update(config.steps)
+    return done["history"]
+  unit = store.unit_dir(settings)
+  tb_dir = os.path.join(ctx.workdir, "tb", f"frac{fraction:g}", method,
+                        f"seed{seed}")
+  for stale in (os.path.join(unit, "curve.csv"), os.path.join(unit, "model"),
+                os.path.join(unit, "saved_model"), tb_dir):
+    # Leftovers of an interrupted attempt (the student restarts at step 0).
+    if os.path.isdir(stale):
+      shutil.rmtree(stale)
+    elif os.path.exists(stale):
+      os.remove(stale)
+  ctx.bar.set_description(f"{config.game} {method} fraction {fraction:g} "
+                          f"seed {seed}")
+  writer = metrics.MetricWriter(os.path.join(unit, "curve.csv"), tb_dir)
+  try:
+    def on_record(row):
+      writer.write({"step": row["step"],
+                    "test/action_error": row["test_action_error"],
+                    "test/kl": row["test_kl"],
+                    **{f"train/{k[len('train_'):]}": v for k, v in row.items()
+                       if k.startswith("train_")}})
+
+    history, student = ctx.train(settings, train_idx, test_idx, on_record)
+  finally:
+    writer.close()
+  save_student(student.net, unit)
+  if config.export_students:
+    export_student(student.net, os.path.join(unit, "saved_model"))
+  store.save(settings, {"history": history, "num_actions": ctx.num_actions,
+                        "final": history[-1]})
+  return history
+
+
+def save_student(net: tf.Module, unit: str) -> str:
+  """Writes `net`'s weights to `<unit>/model/student` (atomic directory).
+
+  Returns:
+    The checkpoint prefix.
+  """
+  tmp = os.path.join(unit, ".model.tmp")
+  if os.path.isdir(tmp):
+    shutil.rmtree(tmp)
+  tf.train.Checkpoint(student=net).write(os.path.join(tmp, "student"))
+  final = os.path.join(unit, "model")
+  if os.path.isdir(final):
+    shutil.rmtree(final)
+  os.replace(tmp, final)
+  return os.path.join(final, "student")
+
+
+def load_student(unit: str) -> tf.Module:
+  """Rebuilds a finished student (`StudentNet`) from its unit directory.
+
+  Raises:
+    ValueError: if `unit` holds no finished student.
+  """
+  from distillation import networks  # pylint: disable=g-import-not-at-top
+  result = files.read_json(os.path.join(unit, runs.RESULT_FILE))
+  settings = files.read_json(os.path.join(unit, runs.SETTINGS_FILE))
+  if result is None or settings is None or settings.get("kind") != "student":
+    raise ValueError(f"{unit!r} holds no finished student (no "
+                     f"{runs.RESULT_FILE}).")
+  sizes = settings["student"]
+  net = networks.StudentNet(int(result["num_actions"]),
+                            channels=tuple(sizes["channels"]),
+                            hidden=int(sizes["hidden"]))
+  net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
+  tf.train.Checkpoint(student=net).read(os.path.join(
+      unit, "model", "student")).assert_existing_objects_matched()
+  return net
+
+
+def export_student(net: tf.Module, path: str) -> str:
+  """A SavedModel of a student: uint8 `[None, 84, 84, 4]` -> log-probs."""
+  return saved_models.export(
+      net, [tf.TensorSpec([None, *atari_env.FRAME_SHAPE], tf.uint8,
+                          name="states")], path, fn=net.log_policy,
+      output_name="log_probs")
+
+
+def load_teacher(config: Any):
+  """`(net, meta, digest)` of the config's teacher.
+
+  Raises:
+    errors.ConfigError: if there is no such teacher.
+  """
+  try:
+    net, meta = teachers.load(config.game, config.teacher_dir)
+  except ValueError as e:
+    raise errors.ConfigError(f"`teacher_dir`: {e}") from None
+  return net, meta, teachers.digest(net)
+
+
+def train_and_evaluate(config: Any, workdir: str,
+                       if_different: str = "refuse") -> List[Dict]:
   """Runs the experiment (see the module docstring).
 
   Args:
-    config: the configuration; validated before any compute.
+    config: the `ConfigDict` (`configs/default.py`); checked before any
+      compute.
     workdir: output directory.
+    if_different: what to do when `workdir` holds results of other settings:
+      'refuse' (raise), 'fresh' (move them aside) or 'separate' (write to
+      `workdir/sets/<hash>`).
 
   Returns:
-    The rows of `results.csv`.
+    The rows of `results.csv` (dicts).
 
   Raises:
-    ValueError: for an invalid config or a missing teacher.
+    errors.ConfigError: for an invalid setting or a missing teacher.
+    errors.WorkdirMismatchError: if the workdir holds other settings' results
+      and `if_different` is 'refuse'.
+    errors.DivergenceError: if a student's training diverges.
   """
-  config.validate()
-  os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
-  teacher, teacher_meta = teachers.load(config.game, config.teacher_dir)
-  data, meta = get_rollouts(config, workdir, teacher, teacher_meta)
+  check_config(config)
+  teacher, teacher_meta, digest = load_teacher(config)
+  root = workdir
+  recorded = dict(configs.to_dict(config), teacher_identity={
+      "digest": digest, "frames": teacher_meta.get("frames")})
+  workdir = workdirs.open_workdir(workdir, recorded, ignore=WORKDIR_IGNORE,
+                                  if_different=if_different)
+  record = provenance.start(workdir, recorded)
+  status = "failed"
+  try:
+    rows = _run(config, root, workdir, teacher, teacher_meta, digest)
+    status = "finished"
+  finally:
+    provenance.finish(workdir, record, status)
+  return rows
+
+
+def _run(config, root, workdir, teacher, teacher_meta, digest) -> List[Dict]:
+  data, meta, rollouts_key = get_rollouts(config, root, teacher, teacher_meta,
+                                          digest)
   num_actions = int(meta["num_actions"])
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(dataclasses.asdict(config), f, indent=2, default=str)
+  fractions = _fractions(config)
+  regular, sob = tuning_grids(config) if config.tune else ([], [])
+  tune_steps = config.tune_steps or config.steps
+  tune_splits = ((len(fractions) if config.tune_per_fraction else 1)
+                 if config.tune else 0)
+  total = (tune_splits * (len(regular) + len(sob)) * tune_steps +
+           len(fractions) * config.seeds * len(distill.METHODS) *
+           config.steps)
+  store = runs.RunStore(workdir, "runs")
+  with progress.Progress(total=total, desc=f"{config.game} distillation",
+                         unit="step") as bar:
+    ctx = _Context(config, workdir, teacher, digest, data, num_actions,
+                   rollouts_key, bar)
+    fixed = {"regular": (config.learning_rate_regular, 0.0),
+             "sobolev": (config.learning_rate_sobolev,
+                         config.sobolev_weight)}
+    tune_on = config.tune_fraction or min(fractions)
+    settings = {f: fixed for f in fractions}
+    if config.tune and config.tune_per_fraction:
+      settings = {f: _tune(ctx, f) for f in fractions}
+    elif config.tune:
+      tuned = _tune(ctx, tune_on)
+      settings = {f: tuned for f in fractions}
+    rows = []
+    for fraction in fractions:
+      train, _, test = ctx.split(fraction)
+      test = _subsample(test, config.max_eval_states, config.collect_seed + 1)
+      for seed in range(config.seeds):
+        for method in distill.METHODS:
+          lr, weight = settings[fraction][method]
+          history = _student(ctx, fraction, method, seed, lr, weight, train,
+                             test, store)
+          for h in history:
+            rows.append({"game": config.game, "train_fraction": fraction,
+                         "method": method, "seed": seed,
+                         "step": int(h["step"]),
+                         "test_action_error": float(h["test_action_error"]),
+                         "test_kl": float(h["test_kl"])})
+  results.write(os.path.join(workdir, "results.csv"),
+                [Row(**r) for r in rows])
 
-  fixed = {"regular": (config.learning_rate_regular, 0.0),
-           "sobolev": (config.learning_rate_sobolev, config.sobolev_weight)}
-  tune_on = config.tune_fraction or min(config.train_fractions)
-  settings = {f: fixed for f in config.train_fractions}
-  if config.tune and config.tune_per_fraction:
-    settings = {f: _tune(config, workdir, teacher, data, num_actions, f)
-                for f in config.train_fractions}
-  elif config.tune:
-    tuned = _tune(config, workdir, teacher, data, num_actions, tune_on)
-    settings = {f: tuned for f in config.train_fractions}
-
-  rows = []
-  for fraction in config.train_fractions:
-    train, _, test = rollouts.split_by_episodes(
-        data["episode_ids"], fraction, config.validation_fraction,
-        seed=config.collect_seed)
-    test = _subsample(test, config.max_eval_states, config.collect_seed + 1)
-    _log(f"fraction {fraction}: {train.size} training states, "
-         f"{test.size} test states")
-    for seed in range(config.seeds):
-      for method in distill.METHODS:
-        lr, weight = settings[fraction][method]
-        name = run_filename(fraction, method, seed, lr, weight)
-        path = os.path.join(workdir, "runs", name)
-        if os.path.exists(path):
-          history = reporting.read_csv(path)
-        else:
-          _log(f"Training {method} student: fraction {fraction}, seed "
-               f"{seed}, lr={lr}, lambda={weight}")
-          history = distill.train_student(
-              _student_config(config, method, seed, lr, weight,
-                              config.steps), teacher,
-              data["states"][train], data["log_probs"][train],
-              data["states"][test], data["log_probs"][test], num_actions,
-              log=_log)
-          reporting.write_csv(path, history, RUN_FIELDS)
-        for h in history:
-          rows.append({"game": config.game, "train_fraction": fraction,
-                       "method": method, "seed": seed,
-                       "step": int(h["step"]),
-                       "test_action_error": float(h["test_action_error"]),
-                       "test_kl": float(h["test_kl"])})
-  reporting.write_csv(os.path.join(workdir, "results.csv"), rows,
-                      reporting.RESULT_FIELDS)
   def describe(s):
-    return (f"regular lr={s['regular'][0]}; Sobolev lr={s['sobolev'][0]}, "
-            f"lambda={s['sobolev'][1]}")
+    return (f"regular lr={s['regular'][0]:g}; Sobolev lr={s['sobolev'][0]:g},"
+            f" lambda={s['sobolev'][1]:g}")
+
   if config.tune_per_fraction and config.tune:
-    described = "; ".join(f"fraction {f}: {describe(s)}"
+    described = "; ".join(f"fraction {f:g}: {describe(s)}"
                           for f, s in settings.items())
     described += " (each tuned on its fraction's validation games)"
   else:
-    described = describe(settings[config.train_fractions[0]])
+    described = describe(settings[fractions[0]])
     if config.tune:
-      described += f" (tuned on validation games, fraction {tune_on})"
+      described += f" (tuned on validation games, fraction {tune_on:g})"
   note = (f"Teacher: {config.game}, trained {teacher_meta.get('frames')} "
-          f"frames; evaluation score "
+          f"frames (weights digest {digest}); evaluation score "
           f"{teacher_meta.get('eval_mean_return', 'not recorded')}. "
           f"Settings: {described}.")
-  table = reporting.markdown_table(rows, config.game, note)
-  tmp = os.path.join(workdir, "results.md.tmp")
-  with open(tmp, "w") as f:
-    f.write(table)
-  os.replace(tmp, os.path.join(workdir, "results.md"))
+  files.atomic_write_text(os.path.join(workdir, "results.md"),
+                          reporting.markdown_table(rows, config.game, note))
   score = teacher_meta.get("eval_mean_return")
   title = (f"{config.game} policy distillation (teacher: "
            f"{teacher_meta.get('frames')} frames"
            f"{'' if score is None else f', score {score:.1f}'})")
   reporting.plot_figure4(rows, os.path.join(workdir, "figure4.png"), title)
-  _log(f"Wrote results.csv, results.md and figure4.png to {workdir}")
+  print(f"Wrote results.csv, results.md and figure4.png to {workdir}",
+        flush=True)
   return rows

@@ -10,12 +10,18 @@ game: frames, unclipped score) for every game that has one.
 
 import os
 
-from absl import app
+from sobolev.experiment import cli
+from sobolev.experiment import errors
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
 from distillation import atari_env
 from distillation import reporting
 from distillation import teachers
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _OUTPUT = None
 _MARK = None
@@ -47,19 +53,23 @@ def define_flags() -> None:
 
 
 def main(argv):
-  del argv
-  marks = parse_marks(_MARK.value)
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    marks = parse_marks(_MARK.value)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
   logs = {}
   for game in atari_env.GAMES:
     path = os.path.join(teachers.default_dir(game), "train_log.csv")
     if os.path.exists(path):
       logs[game] = path
   if not logs:
-    raise ValueError("No teacher has a train_log.csv.")
+    raise errors.UserError("No teacher has a train_log.csv.")
   reporting.plot_teacher_curves(logs, _OUTPUT.value, marks, _MARK_LABEL.value)
   print(f"Wrote {_OUTPUT.value}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

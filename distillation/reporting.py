@@ -1,31 +1,18 @@
 """results.csv, results.md and figure4.png of the distillation experiment."""
 
 import collections
-import csv
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
+
+from sobolev.experiment import files
+from sobolev.experiment import stats
 
 RESULT_FIELDS = ["game", "train_fraction", "method", "seed", "step",
                  "test_action_error", "test_kl"]
 METHOD_STYLE = {"regular": ("tab:blue", "regular distillation"),
                 "sobolev": ("tab:red", "Sobolev distillation")}
-
-
-def write_csv(path: str, rows: List[Dict], fields: Sequence[str]) -> None:
-  """Writes rows atomically (tmp file + os.replace)."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(tmp, path)
-
-
-def read_csv(path: str) -> List[Dict[str, str]]:
-  with open(path, newline="") as f:
-    return list(csv.DictReader(f))
 
 
 def _curves(rows: List[Dict]) -> Dict:
@@ -48,7 +35,7 @@ def markdown_table(rows: List[Dict], game: str,
     lines += [teacher_note, ""]
   lines += [
       "Test metrics on held-out games (mean +- std over seeds; std is the "
-      "population std). `final` is the last evaluation, `min` the best "
+      "sample std, ddof=1). `final` is the last evaluation, `min` the best "
       "evaluation over training (per seed, then averaged).", "",
       "| train fraction | method | seeds | steps | final action error | "
       "final KL(student‖teacher) | min action error | min KL |",
@@ -60,7 +47,7 @@ def markdown_table(rows: List[Dict], game: str,
     mins_e = [v[1].min() for v in seeds.values()]
     mins_k = [v[2].min() for v in seeds.values()]
     steps = max(int(v[0][-1]) for v in seeds.values())
-    fmt = lambda x: f"{np.mean(x):.4g} ± {np.std(x):.2g}"
+    fmt = lambda x: "{:.4g} ± {:.2g}".format(*stats.mean_std(x))
     lines.append(f"| {fraction:g} | {method} | {len(seeds)} | {steps} | "
                  f"{fmt(finals_e)} | {fmt(finals_k)} | {fmt(mins_e)} | "
                  f"{fmt(mins_k)} |")
@@ -70,7 +57,8 @@ def markdown_table(rows: List[Dict], game: str,
 def plot_figure4(rows: List[Dict], path: str, title: str) -> None:
   """Test action error and test KL vs steps, one column per fraction.
 
-  Lines are means over seeds, bands +- one std; y-axes start at 0 (linear).
+  Lines are means over seeds, bands +- one sample std (ddof=1, as in the
+  tables); y-axes start at 0 (linear).
   """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -88,7 +76,8 @@ def plot_figure4(rows: List[Dict], path: str, title: str) -> None:
       for row, idx in ((0, 1), (1, 2)):
         ys = np.stack([v[idx] for v in seeds.values()
                        if len(v[idx]) == len(steps)])
-        mean, std = ys.mean(0), ys.std(0)
+        mean = ys.mean(0)
+        std = ys.std(0, ddof=1) if len(ys) > 1 else np.zeros_like(mean)
         ax = axes[row, col]
         ax.plot(steps, mean, color=color, label=f"{label} (n={len(ys)})")
         ax.fill_between(steps, mean - std, mean + std, color=color,
@@ -126,7 +115,7 @@ def plot_teacher_curves(logs: Dict[str, str], path: str,
   fig, axes = plt.subplots(1, len(logs), squeeze=False,
                            figsize=(4.2 * len(logs), 3.4))
   for ax, (game, log) in zip(axes[0], logs.items()):
-    rows = read_csv(log)
+    rows = files.read_csv(log)
     frames = np.array([float(r["frames"]) for r in rows])
     returns = np.array([float(r["episode_return"]) for r in rows])
     ax.plot(frames, returns, ".", alpha=0.25, markersize=3,

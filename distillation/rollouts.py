@@ -21,7 +21,7 @@ build.
 contributes to two sides (no temporal overlap between them).
 """
 
-import json
+import io
 import os
 from typing import Callable, Dict, Optional, Tuple
 
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from distillation import atari_env
+from sobolev.experiment import files
 
 # `policy(obs [B, 84, 84, 4] uint8) -> log-probabilities [B, A]`.
 LogPolicy = Callable[[tf.Tensor], tf.Tensor]
@@ -43,10 +44,9 @@ def _shard_name(index: int) -> str:
 def _write_shard(directory: str, index: int,
                  arrays: Dict[str, np.ndarray]) -> str:
   name = _shard_name(index)
-  tmp = os.path.join(directory, f".tmp-{name}")
-  with open(tmp, "wb") as f:
-    np.savez_compressed(f, **arrays)
-  os.replace(tmp, os.path.join(directory, name))
+  buf = io.BytesIO()
+  np.savez_compressed(buf, **arrays)
+  files.atomic_write_bytes(os.path.join(directory, name), buf.getvalue())
   return name
 
 
@@ -146,19 +146,13 @@ def collect(log_policy: LogPolicy,
   meta = dict(extra_meta or {}, game=game, num_states=num_states, seed=seed,
               num_envs=num_envs, shard_size=shard_size,
               num_actions=int(num_actions), shards=shards)
-  with open(meta_path + ".tmp", "w") as f:
-    json.dump(meta, f, indent=2, sort_keys=True)
-  os.replace(meta_path + ".tmp", meta_path)
+  files.write_json(meta_path, meta)  # Written last: marks it complete.
   return meta
 
 
 def read_meta(directory: str) -> Optional[Dict]:
   """`meta.json` of a complete collection, or None if there is none."""
-  path = os.path.join(directory, META_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return files.read_json(os.path.join(directory, META_FILE))
 
 
 def load(directory: str) -> Dict[str, np.ndarray]:

@@ -1,23 +1,29 @@
 """Training A2C teachers on Atari (resumable, logged, exported).
 
-`train(config, workdir)` writes into `workdir`:
-  checkpoints/       `tf.train.CheckpointManager` (network, optimiser, RNG,
-                     counters), every `checkpoint_every_s` seconds
+`train(config, workdir)` (config: `configs/teacher.py`) writes into
+`workdir`:
+  config.json        the settings (a workdir of other settings is refused)
+  provenance.json    command line, config, versions, commit, machine, times
+  checkpoints/       `sobolev.experiment.checkpoints.Manager` (network,
+                     optimiser, RNG, counters), every `checkpoint_every_s`
+                     seconds and at the end
   episodes.csv       one row per finished game (unclipped return, all lives)
   progress.csv       one row per log interval (losses, entropy, frames/s)
-  tb/                TensorBoard summaries
+  tb/                TensorBoard scalars (`metrics.MetricWriter`)
   export/            the latest network as a teacher directory (see
                      `distillation.teachers`), with the full training state
                      (`train_state.*`), written at each checkpoint
 
-A killed run resumes from its latest checkpoint and loses at most one
-checkpoint interval; CSV rows logged after that checkpoint are dropped on
-resume. Frames are emulator frames (4 per agent step).
+A killed run resumes from its newest intact checkpoint (a truncated one is
+skipped for an older one, a garbled `checkpoints/checkpoint` index is
+rebuilt, both with a warning; if checkpoints exist but none is readable it
+stops with `CheckpointError` instead of restarting from frame 0) and loses
+at most one checkpoint interval; CSV rows logged after the restored frame
+are dropped on resume. CSV files are written atomically. A NaN/inf loss
+stops training with `DivergenceError` (the last checkpoint stays).
+Frames are emulator frames (4 per agent step).
 """
 
-import csv
-import dataclasses
-import json
 import os
 import shutil
 import time
@@ -29,9 +35,17 @@ import tensorflow as tf
 from distillation import a2c
 from distillation import atari_env
 from distillation import networks
-from distillation import summaries
 from distillation import teachers
+from distillation.configs import teacher as teacher_configs
 from sobolev import training
+from sobolev.experiment import checkpoints
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import metrics
+from sobolev.experiment import progress
+from sobolev.experiment import provenance
+from sobolev.experiment import workdirs
 
 EPISODE_FIELDS = ["frames", "updates", "env", "episode_return",
                   "episode_length", "wall_time"]
@@ -40,97 +54,69 @@ PROGRESS_FIELDS = ["frames", "updates", "loss", "policy_loss", "value_loss",
                    "wall_time"]
 
 
-@dataclasses.dataclass
-class TeacherConfig:
-  """A2C hyper-parameters (defaults: the A2C/A3C Atari settings)."""
-  game: str = "Pong"
-  seed: int = 0
-  num_envs: int = 16
-  n_steps: int = 5
-  total_frames: int = 20_000_000
-  learning_rate: float = 7e-4
-  rmsprop_decay: float = 0.99
-  # Sonnet's RMSProp divides by sqrt(ms + epsilon); 1e-10 there matches
-  # the A2C implementations' sqrt(ms) + 1e-5 (PyTorch/Keras form). With
-  # 1e-5 inside the root the denominator never drops below 3.2e-3, while
-  # the actor's and torso's gradient RMS is ~1e-5..1e-3: their steps were
-  # 15-200x too small and the policy stayed near uniform (measured from the
-  # optimiser's own `ms` slots after 7M Pong frames).
-  rmsprop_epsilon: float = 1e-10
-  gamma: float = 0.99
-  entropy_coef: float = 0.01
-  value_coef: float = 0.5
-  max_grad_norm: float = 0.5
-  channels: tuple = (16, 32, 32)
-  hidden: int = 256
-  checkpoint_every_s: float = 600.0
-  log_every_s: float = 30.0
-  env_threads: int = 1
-
-  def validate(self) -> None:
-    """Raises ValueError naming the first bad field."""
-    atari_env.check_game(self.game)
-    for name in ("num_envs", "n_steps", "total_frames", "hidden",
-                 "env_threads"):
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
-    for name in ("learning_rate", "max_grad_norm", "checkpoint_every_s",
-                 "log_every_s", "rmsprop_epsilon"):
-      if not getattr(self, name) > 0:
-        raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}.")
-    for name in ("gamma", "rmsprop_decay"):
-      if not 0.0 <= getattr(self, name) <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1], got "
-                         f"{getattr(self, name)}.")
-    for name in ("entropy_coef", "value_coef"):
-      if not getattr(self, name) >= 0:
-        raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}.")
+# Settings that may change when a run is resumed: they do not change what
+# is learnt (total_frames only says when to stop).
+WORKDIR_IGNORE = ("total_frames", "checkpoint_every_s", "log_every_s",
+                  "env_threads", "tf_threads", "init_from")
 
 
-class _CsvLog:
-  """An append-only CSV file whose rows past a frame count can be dropped."""
+def make_config(**overrides: Any):
+  """`configs/teacher.py`'s config with `overrides` (e.g. for tests).
 
-  def __init__(self, path: str, fields: List[str]):
-    self.path = path
-    self.fields = fields
+  Raises:
+    errors.ConfigError: for an unknown field.
+  """
+  config = teacher_configs.get_config()
+  for name, value in overrides.items():
+    if name not in config:
+      raise errors.ConfigError(f"Unknown teacher setting `{name}`.")
+    config[name] = value
+  return config
 
-  def truncate_after(self, frames: int) -> None:
-    """Keeps only rows with `frames <= frames` (atomically), or starts one."""
-    rows = []
-    if os.path.exists(self.path):
-      with open(self.path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["frames"]) <= frames]
-    tmp = self.path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-      writer = csv.DictWriter(f, fieldnames=self.fields)
-      writer.writeheader()
-      writer.writerows(rows)
-    os.replace(tmp, self.path)
 
-  def append(self, rows: List[Dict[str, Any]]) -> None:
-    if not rows:
-      return
-    with open(self.path, "a", newline="") as f:
-      csv.DictWriter(f, fieldnames=self.fields).writerows(rows)
+def check_config(config: Any) -> None:
+  """Checks every setting before any work starts.
+
+  Raises:
+    errors.ConfigError: naming the first bad field.
+  """
+  configs.check_finite(config)
+  try:
+    atari_env.check_game(config.game)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
+  for name in ("num_envs", "n_steps", "total_frames", "hidden",
+               "env_threads", "tf_threads"):
+    configs.check_int(name, config[name], low=1)
+  configs.check_int("seed", config.seed, low=0)
+  for name in ("learning_rate", "max_grad_norm", "checkpoint_every_s",
+               "log_every_s", "rmsprop_epsilon"):
+    configs.check_number(name, config[name], 0.0, low_inclusive=False)
+  for name in ("gamma", "rmsprop_decay"):
+    configs.check_number(name, config[name], 0.0, 1.0)
+  for name in ("entropy_coef", "value_coef"):
+    configs.check_number(name, config[name], 0.0)
+  channels = config.channels
+  if (isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__")
+      or len(channels) != 3):
+    raise errors.ConfigError(f"`channels` must be 3 ints, got {channels!r}.")
+  for c in channels:
+    configs.check_int("channels", c, low=1)
 
 
 def read_episodes(workdir: str) -> List[Dict[str, float]]:
   """Rows of `workdir/episodes.csv` as dicts of floats."""
-  path = os.path.join(workdir, "episodes.csv")
-  if not os.path.exists(path):
-    return []
-  with open(path, newline="") as f:
-    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+  return [{k: float(v) for k, v in r.items()}
+          for r in files.read_csv(os.path.join(workdir, "episodes.csv"))]
 
 
 class A2CLearner:
   """Network, optimiser, compiled step and actor of one A2C run."""
 
-  def __init__(self, config: TeacherConfig, num_actions: int):
+  def __init__(self, config: Any, num_actions: int):
     self.config = config
     tf.random.set_seed(config.seed)
-    self.net = networks.TeacherNet(num_actions, config.channels,
+    self.net = networks.TeacherNet(num_actions, tuple(config.channels),
                                    config.hidden)
     self.net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
     self.optimizer = a2c.make_optimizer(
@@ -157,7 +143,7 @@ class A2CLearner:
 
 def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
                 updates: tf.Variable, frames: tf.Variable, init_from: str,
-                workdir: str, config: TeacherConfig) -> None:
+                workdir: str, config: Any) -> None:
   """Starts a new workdir from a teacher directory.
 
   If the directory has a `train_state` checkpoint (exported by `train`
@@ -168,10 +154,13 @@ def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
   are up to ~10x the learning rate). The training logs (`train_log.csv`,
   `progress.csv`) are copied so the learning curve continues.
   """
-  net, meta = teachers.load(config.game, init_from)
+  try:
+    net, meta = teachers.load(config.game, init_from)
+  except ValueError as e:
+    raise errors.ConfigError(f"`init_from`: {e}") from None
   if (list(net.channels) != list(config.channels) or
       net.hidden != config.hidden):
-    raise ValueError(f"The teacher in {init_from!r} has sizes "
+    raise errors.ConfigError(f"The teacher in {init_from!r} has sizes "
                      f"{net.channels}/{net.hidden}, the config "
                      f"{config.channels}/{config.hidden}.")
   state = teachers.train_state_path(init_from)
@@ -193,71 +182,86 @@ def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
         f"({what}).", flush=True)
 
 
-def train(config: TeacherConfig, workdir: str,
+def train(config: Any, workdir: str,
           max_updates: Optional[int] = None,
-          init_from: Optional[str] = None) -> Dict[str, float]:
+          init_from: Optional[str] = None,
+          if_different: str = "refuse") -> Dict[str, float]:
   """Trains (or resumes) an A2C teacher.
 
   Args:
-    config: the hyper-parameters; validated first.
+    config: the settings (`configs/teacher.py`, or `make_config(...)`);
+      checked first.
     workdir: output directory (created if needed).
     max_updates: stop after this many updates in this call (for tests); by
       default train until `config.total_frames`.
-    init_from: optional teacher directory (e.g. a committed
-      `distillation/teachers/<game>/`) to start from when `workdir` has no
-      checkpoint yet: its full training state if it has a `train_state`
-      checkpoint (then training continues exactly as a resumed run), else
-      its weights and frame/update counters with a fresh optimiser; its
-      training logs are copied. Ignored when resuming from a checkpoint.
+    init_from: teacher directory to start from when `workdir` has no
+      checkpoint yet (default `config.init_from`): its full training state
+      if it has a `train_state` checkpoint (then training continues exactly
+      as a resumed run), else its weights and frame/update counters with a
+      fresh optimiser; its training logs are copied. Ignored when resuming.
+    if_different: 'refuse', 'fresh' or 'separate' when the workdir holds a
+      run of other settings (see `workdirs.open_workdir`).
 
   Returns:
     A summary dict: `frames`, `updates`, `episodes`, `mean_return_last20`.
 
   Raises:
-    ValueError: for an invalid config, or a workdir holding a run with a
-      different config.
+    errors.ConfigError: for an invalid setting.
+    errors.WorkdirMismatchError: for a workdir holding a run of other
+      settings (with `if_different='refuse'`).
+    errors.CheckpointError: if checkpoints exist but none can be read.
+    errors.DivergenceError: if the loss becomes NaN or inf.
   """
-  config.validate()
-  os.makedirs(workdir, exist_ok=True)
-  config_path = os.path.join(workdir, "config.json")
-  config_dict = dataclasses.asdict(config)
-  config_dict["channels"] = list(config.channels)
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      old = json.load(f)
-    changed = {k for k in config_dict
-               if k not in ("total_frames", "checkpoint_every_s",
-                            "log_every_s", "env_threads")
-               and old.get(k) != config_dict[k]}
-    if changed:
-      raise ValueError(f"{workdir!r} holds a run with a different config "
-                       f"({sorted(changed)}); use a new workdir.")
-  with open(config_path + ".tmp", "w") as f:
-    json.dump(config_dict, f, indent=2, sort_keys=True)
-  os.replace(config_path + ".tmp", config_path)
+  check_config(config)
+  if init_from is None:
+    init_from = config.init_from
+  workdir = workdirs.open_workdir(workdir, config, ignore=WORKDIR_IGNORE,
+                                  if_different=if_different)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    summary = _train(config, workdir, max_updates, init_from)
+    status = "finished"
+  finally:
+    provenance.finish(workdir, record, status)
+  return summary
 
+
+def _train(config: Any, workdir: str, max_updates: Optional[int],
+           init_from: Optional[str]) -> Dict[str, float]:
+  """`train` after the settings and the workdir are checked."""
   learner = A2CLearner(config, atari_env.num_actions(config.game))
   updates = tf.Variable(0, dtype=tf.int64, name="updates")
   frames = tf.Variable(0, dtype=tf.int64, name="frames")
   ckpt = tf.train.Checkpoint(net=learner.net, optimizer=learner.optimizer,
                              rng=learner.rng, updates=updates, frames=frames)
-  manager = tf.train.CheckpointManager(
-      ckpt, os.path.join(workdir, "checkpoints"), max_to_keep=3)
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    print(f"Resumed from {manager.latest_checkpoint} at "
-          f"{int(frames.numpy())} frames.", flush=True)
+  manager = checkpoints.Manager(ckpt, os.path.join(workdir, "checkpoints"),
+                                max_to_keep=3)
+  restored = manager.restore_or_initialize()
+  if restored is not None:
+    print(f"Resumed from {restored} at {int(frames.numpy())} frames.",
+          flush=True)
   elif init_from is not None:
     _warm_start(learner, ckpt, updates, frames, init_from, workdir,
                 config)
-  episodes_log = _CsvLog(os.path.join(workdir, "episodes.csv"),
-                         EPISODE_FIELDS)
-  progress_log = _CsvLog(os.path.join(workdir, "progress.csv"),
-                         PROGRESS_FIELDS)
-  episodes_log.truncate_after(int(frames.numpy()))
+  episodes_path = os.path.join(workdir, "episodes.csv")
+  # Rows logged after the restored checkpoint are dropped (atomically).
+  metrics.MetricWriter(episodes_path, step_key="frames").truncate_after(
+      int(frames.numpy()))
+  if not os.path.exists(episodes_path):
+    files.write_csv(episodes_path, [], EPISODE_FIELDS)  # Header only.
+  progress_log = metrics.MetricWriter(os.path.join(workdir, "progress.csv"),
+                                      step_key="frames")
   progress_log.truncate_after(int(frames.numpy()))
+  tb = metrics.MetricWriter(logdir=os.path.join(workdir, "tb"),
+                            step_key="frames")
   recent = [r["episode_return"] for r in read_episodes(workdir)][-20:]
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tb"))
+  pending_episodes: List[Dict[str, Any]] = []
+
+  def flush_episodes() -> None:
+    if pending_episodes:
+      files.append_csv(episodes_path, pending_episodes, EPISODE_FIELDS)
+      pending_episodes.clear()
 
   # A resumed run seeds its games differently so it does not replay the
   # games of the first segment.
@@ -272,9 +276,16 @@ def train(config: TeacherConfig, workdir: str,
   done_updates = 0
   metrics_sum: Dict[str, float] = {}
   metrics_n = 0
+  total = config.total_frames
+  if max_updates is not None:
+    total = min(total, start_frames + max_updates * frames_per_update)
+  bar = progress.Progress(total=max(total, start_frames),
+                          desc=f"{config.game} teacher", unit="frame",
+                          initial=start_frames)
 
   def save(final: bool = False) -> None:
-    manager.save(checkpoint_number=int(updates.numpy()))
+    flush_episodes()
+    manager.save(int(updates.numpy()))
     teachers.export(learner.net, os.path.join(workdir, "export"), {
         "game": config.game, "frames": int(frames.numpy()),
         "updates": int(updates.numpy()),
@@ -311,44 +322,40 @@ def train(config: TeacherConfig, workdir: str,
           "actions": np.concatenate(act_buf, axis=0),
           "returns": returns.reshape(-1),
       }
-      out = learner.train_step(batch)
+      out = metrics.finite_or_raise(
+          learner.train_step(batch),
+          f"{config.game} teacher, update {int(updates.numpy()) + 1}")
       updates.assign_add(1)
       frames.assign_add(frames_per_update)
       done_updates += 1
       for k, v in out.items():
-        metrics_sum[k] = metrics_sum.get(k, 0.0) + float(v.numpy())
+        metrics_sum[k] = metrics_sum.get(k, 0.0) + float(v)
       metrics_n += 1
       now = time.time()
       n_frames = int(frames.numpy())
-      rows = []
-      with writer.as_default(step=n_frames):
-        for env_id, ret, length in new_episodes:
-          recent = (recent + [ret])[-20:]
-          rows.append({"frames": n_frames, "updates": int(updates.numpy()),
-                       "env": env_id, "episode_return": ret,
-                       "episode_length": length,
-                       "wall_time": round(now, 1)})
-          summaries.scalar("episode_return", ret, n_frames)
-      episodes_log.append(rows)
+      bar.update(frames_per_update)
+      for env_id, ret, length in new_episodes:
+        recent = (recent + [ret])[-20:]
+        pending_episodes.append({
+            "frames": n_frames, "updates": int(updates.numpy()),
+            "env": env_id, "episode_return": ret, "episode_length": length,
+            "wall_time": round(now, 1)})
+        tb.write({"frames": n_frames, "episode_return": ret})
       if now - last_log >= config.log_every_s:
         fps = (n_frames - start_frames) / max(now - start, 1e-9)
         means = {k: v / metrics_n for k, v in metrics_sum.items()}
         mean_ret = float(np.mean(recent)) if recent else float("nan")
-        progress_log.append([{
+        flush_episodes()
+        progress_log.write({
             "frames": n_frames, "updates": int(updates.numpy()),
             "loss": means["loss"], "policy_loss": means["policy_loss"],
             "value_loss": means["value_loss"], "entropy": means["entropy"],
             "mean_return_last20": mean_ret, "frames_per_sec": round(fps, 1),
-            "wall_time": round(now, 1)}])
-        with writer.as_default(step=n_frames):
-          for k, v in means.items():
-            summaries.scalar(f"train/{k}", v, n_frames)
-          summaries.scalar("frames_per_sec", fps, n_frames)
-        writer.flush()
-        print(f"[{config.game}] frames={n_frames:,} updates="
-              f"{int(updates.numpy())} return(last20)={mean_ret:.2f} "
-              f"entropy={means['entropy']:.3f} loss={means['loss']:.4f} "
-              f"fps={fps:.0f}", flush=True)
+            "wall_time": round(now, 1)})
+        tb.write({"frames": n_frames, "frames_per_sec": fps,
+                  "mean_return_last20": mean_ret,
+                  **{f"train/{k}": v for k, v in means.items()}})
+        bar.update(0, ret20=mean_ret, entropy=means["entropy"])
         metrics_sum, metrics_n, last_log = {}, 0, now
       if now - last_ckpt >= config.checkpoint_every_s:
         save()
@@ -356,7 +363,8 @@ def train(config: TeacherConfig, workdir: str,
     save(final=True)
   finally:
     env.close()
-    writer.close()
+    bar.close()
+    tb.close()
   return {"frames": int(frames.numpy()), "updates": int(updates.numpy()),
           "episodes": len(read_episodes(workdir)),
           "mean_return_last20": float(np.mean(recent)) if recent else

@@ -11,6 +11,7 @@ and, for the committed teachers, the training log `train_log.csv` and
                                     exactly where the run stopped
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import tensorflow as tf
 
 from distillation import atari_env
 from distillation import networks
+from sobolev.experiment import files
 
 TEACHERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "teachers")
@@ -146,7 +148,33 @@ def update_meta(directory: str, **fields: Any) -> Dict[str, Any]:
   with open(path) as f:
     meta = json.load(f)
   meta.update(fields)
-  with open(path + ".tmp", "w") as f:
-    json.dump(meta, f, indent=2, sort_keys=True)
-  os.replace(path + ".tmp", path)
+  files.write_json(path, meta)
   return meta
+
+
+def digest(net: tf.Module, length: int = 16) -> str:
+  """A hex digest of a network's weights: the teacher's identity.
+
+  Hashes every variable's name, shape, dtype and values (in name order), so
+  two teachers with the same weights share it wherever they are stored, and
+  any retrained or other teacher gets another one.
+
+  Args:
+    net: a built network (e.g. a `TeacherNet`).
+    length: hex characters kept.
+
+  Returns:
+    The digest.
+
+  Raises:
+    ValueError: if `net` has no variables (not built).
+  """
+  variables = sorted(net.variables, key=lambda v: v.name)
+  if not variables:
+    raise ValueError("`net` has no variables; build it before hashing.")
+  h = hashlib.sha256()
+  for v in variables:
+    value = v.numpy()
+    h.update(f"{v.name}|{value.shape}|{value.dtype}|".encode("utf-8"))
+    h.update(value.tobytes())
+  return h.hexdigest()[:length]

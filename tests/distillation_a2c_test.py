@@ -1,6 +1,9 @@
 """Tests of A2C (returns, loss, updates on a real game) and teacher I/O."""
 
+import contextlib
 import csv
+import glob
+import io
 import os
 import shutil
 import tempfile
@@ -14,6 +17,9 @@ from distillation import atari_env
 from distillation import networks
 from distillation import teacher_training
 from distillation import teachers
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from tensorboard.backend.event_processing import event_accumulator
 
 TINY = dict(channels=(4, 4, 4), hidden=8)
 
@@ -75,7 +81,7 @@ class A2CMathTest(tf.test.TestCase):
 class A2CTrainingTest(tf.test.TestCase):
 
   def test_updates_on_a_real_game_change_the_parameters(self):
-    config = teacher_training.TeacherConfig(game="Pong", num_envs=2,
+    config = teacher_training.make_config(game="Pong", num_envs=2,
                                             n_steps=3, **TINY)
     learner = teacher_training.A2CLearner(config, 6)
     before = [v.numpy().copy() for v in learner.net.trainable_variables]
@@ -99,7 +105,7 @@ class A2CTrainingTest(tf.test.TestCase):
   def test_learner_solves_a_bandit(self):
     # One-step episodes with reward 1 for action 2 only: the policy must
     # concentrate on action 2 (a sign error or a broken step would not).
-    config = teacher_training.TeacherConfig(num_envs=16, n_steps=1, **TINY)
+    config = teacher_training.make_config(num_envs=16, n_steps=1, **TINY)
     learner = teacher_training.A2CLearner(config, 4)
     obs = np.random.default_rng(0).integers(
         0, 256, size=(16, 84, 84, 4)).astype(np.uint8)
@@ -125,7 +131,7 @@ class A2CTrainingTest(tf.test.TestCase):
         obs[i, row:row + 8, col:col + 8] = 255
       return obs, np.where(side == 1, 2, 3)
 
-    config = teacher_training.TeacherConfig(channels=(16, 16, 16), hidden=64)
+    config = teacher_training.make_config(channels=(16, 16, 16), hidden=64)
     learner = teacher_training.A2CLearner(config, 6)
     for _ in range(150):
       obs, wanted = frames(80)
@@ -138,7 +144,7 @@ class A2CTrainingTest(tf.test.TestCase):
 
   def test_train_resumes_from_its_checkpoint(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    config = teacher_training.TeacherConfig(
+    config = teacher_training.make_config(
         game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
         log_every_s=1e9, **TINY)
     first = teacher_training.train(config, workdir, max_updates=2)
@@ -154,11 +160,19 @@ class A2CTrainingTest(tf.test.TestCase):
     self.assertTrue(any(np.any(a != b) for a, b in zip(w1, w2)))
     with open(os.path.join(workdir, "episodes.csv")) as f:
       self.assertEqual(next(csv.reader(f)), teacher_training.EPISODE_FIELDS)
-    # A different config in the same workdir is refused.
-    with self.assertRaisesRegex(ValueError, "different config"):
+    # A different config in the same workdir is refused, naming the field;
+    # a longer run (total_frames) resumes.
+    with self.assertRaisesRegex(errors.WorkdirMismatchError,
+                                "num_envs: 2 -> 3"):
       teacher_training.train(
-          teacher_training.TeacherConfig(game="Pong", num_envs=3, **TINY),
+          teacher_training.make_config(game="Pong", num_envs=3, n_steps=2,
+                                       **TINY),
           workdir, max_updates=1)
+    longer = teacher_training.make_config(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, total_frames=10**9, **TINY)
+    self.assertEqual(
+        teacher_training.train(longer, workdir, max_updates=1)["updates"], 4)
 
   def test_warm_start_from_a_teacher_directory(self):
     teacher_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
@@ -170,7 +184,7 @@ class A2CTrainingTest(tf.test.TestCase):
       f.write(",".join(teacher_training.EPISODE_FIELDS) + "\n")
       f.write("320,4,0,-21.0,800,0.0\n")
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    config = teacher_training.TeacherConfig(
+    config = teacher_training.make_config(
         game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
         log_every_s=1e9, **TINY)
     out = teacher_training.train(config, workdir, max_updates=0,
@@ -186,7 +200,7 @@ class A2CTrainingTest(tf.test.TestCase):
     # The export holds the full training state, so a fresh workdir started
     # from it makes exactly the update that resuming the run would make
     # (same weights, RMSProp statistics, RNG, counters and game seeds).
-    config = teacher_training.TeacherConfig(
+    config = teacher_training.make_config(
         game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
         log_every_s=1e9, **TINY)
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
@@ -211,10 +225,101 @@ class A2CTrainingTest(tf.test.TestCase):
                         for va, vc in zip(a.variables, c.variables)))
 
   def test_bad_config_is_rejected(self):
-    with self.assertRaisesRegex(ValueError, "Unknown game"):
-      teacher_training.TeacherConfig(game="Tetris").validate()
-    with self.assertRaisesRegex(ValueError, "n_steps"):
-      teacher_training.TeacherConfig(n_steps=0).validate()
+    workdir = os.path.join(self.get_temp_dir(), "never")
+    for overrides, message in (
+        (dict(game="Tetris"), "Unknown game"),
+        (dict(n_steps=0), "n_steps"),
+        (dict(learning_rate=float("nan")), "`learning_rate` must be finite"),
+        (dict(entropy_coef=float("inf")), "`entropy_coef` must be finite"),
+        (dict(gamma=1.5), "gamma"),
+        (dict(channels=(4, 4)), "channels")):
+      with self.assertRaisesRegex(errors.ConfigError, message):
+        teacher_training.train(teacher_training.make_config(**overrides),
+                               workdir)
+    self.assertFalse(os.path.exists(workdir))
+    with self.assertRaisesRegex(errors.ConfigError, "Unknown teacher"):
+      teacher_training.make_config(learning_rat=1e-3)
+
+  def test_diverging_training_stops(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = teacher_training.make_config(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, learning_rate=1e38, max_grad_norm=1e38, **TINY)
+    with self.assertRaisesRegex(errors.DivergenceError, "Pong teacher"):
+      teacher_training.train(config, workdir, max_updates=20)
+    self.assertFalse(os.path.exists(os.path.join(workdir, "checkpoints",
+                                                 "checkpoint")))
+    data = files.read_json(os.path.join(workdir, "provenance.json"))
+    self.assertEqual(data["invocations"][-1]["status"], "failed")
+
+
+class TeacherResumeTest(tf.test.TestCase):
+  """Checkpoint fallback and logs on resume (a tiny teacher on Pong)."""
+
+  def _config(self):
+    return teacher_training.make_config(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e-9, **TINY)
+
+  def _two_checkpoints(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    teacher_training.train(self._config(), workdir, max_updates=2)
+    teacher_training.train(self._config(), workdir, max_updates=1)
+    ckpts = os.path.join(workdir, "checkpoints")
+    self.assertTrue(os.path.exists(os.path.join(ckpts, "ckpt-2.index")))
+    self.assertTrue(os.path.exists(os.path.join(ckpts, "ckpt-3.index")))
+    return workdir, ckpts
+
+  def test_truncated_newest_checkpoint_falls_back_to_an_older_one(self):
+    workdir, ckpts = self._two_checkpoints()
+    (data,) = glob.glob(os.path.join(ckpts, "ckpt-3.data-*"))
+    with open(data, "r+b") as f:
+      f.truncate(os.path.getsize(data) // 2)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      summary = teacher_training.train(self._config(), workdir, max_updates=1)
+    self.assertIn("ckpt-3 is unreadable; resumed from the older", out.getvalue())
+    self.assertIn("ckpt-2", out.getvalue())
+    self.assertEqual(summary["updates"], 3)  # 2 restored + 1.
+    # Progress rows logged after the restored frame were dropped first.
+    frames = [int(r["frames"]) for r in files.read_csv(
+        os.path.join(workdir, "progress.csv"))]
+    self.assertEqual(frames, sorted(frames))
+    self.assertEqual(frames, [16, 32, 48])
+
+  def test_garbled_index_is_repaired(self):
+    workdir, ckpts = self._two_checkpoints()
+    with open(os.path.join(ckpts, "checkpoint"), "w") as f:
+      f.write("garbage {{{\n")
+    summary = teacher_training.train(self._config(), workdir, max_updates=1)
+    self.assertEqual(summary["updates"], 4)  # Resumed from ckpt-3, not 0.
+    self.assertTrue(os.path.exists(os.path.join(ckpts, "checkpoint.corrupt")))
+
+  def test_no_readable_checkpoint_stops_instead_of_restarting(self):
+    workdir, ckpts = self._two_checkpoints()
+    for data in glob.glob(os.path.join(ckpts, "ckpt-*.data-*")):
+      with open(data, "r+b") as f:
+        f.truncate(10)
+    with self.assertRaises(errors.CheckpointError):
+      teacher_training.train(self._config(), workdir, max_updates=1)
+
+  def test_tensorboard_events_and_provenance(self):
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    teacher_training.train(self._config(), workdir, max_updates=2)
+    acc = event_accumulator.EventAccumulator(os.path.join(workdir, "tb"))
+    acc.Reload()
+    self.assertIn("train/loss", acc.Tags()["tensors"])
+    self.assertEqual([e.step for e in acc.Tensors("train/loss")], [16, 32])
+    progress = files.read_csv(os.path.join(workdir, "progress.csv"))
+    self.assertAllClose(
+        [float(tf.make_ndarray(e.tensor_proto))
+         for e in acc.Tensors("train/loss")],
+        [float(r["loss"]) for r in progress], rtol=1e-6)
+    record = files.read_json(os.path.join(
+        workdir, "provenance.json"))["invocations"][-1]
+    self.assertEqual(record["status"], "finished")
+    self.assertEqual(record["config"]["num_envs"], 2)
+    self.assertIn("tensorflow", record["versions"])
 
 
 class TeacherCheckpointTest(tf.test.TestCase):

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -16,11 +17,20 @@ from distillation import experiment
 from distillation import networks
 from distillation import plot_teachers
 from distillation import reporting
-from distillation import run
+from distillation.configs import default as default_config
 from sobolev import derivatives
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import results
 import distillation_testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_env():
+  """The environment of a user who set no TensorFlow log level (the tests'
+  conftest sets one)."""
+  return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
 def _states(n, seed=0):
@@ -58,12 +68,12 @@ class ObjectiveTest(tf.test.TestCase):
     net = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
     x = tf.constant(distill.to_flat_float(_states(3)))
     loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=0)
-    total, terms = loss(net, x, target_fn=net)
+    total, terms = loss(net, x, target_fn=net)[:2]
     self.assertAllClose(terms["order_0"], 0.0, atol=1e-6)
     self.assertAllClose(terms["order_1"], 0.0, atol=1e-3)
     self.assertAllClose(total, 0.0, atol=1e-3)
     other = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
-    _, terms = loss(other, x, target_fn=net)
+    _, terms = loss(other, x, target_fn=net)[:2]
     self.assertGreater(float(terms["order_1"]), 1e-3)
 
   def test_sobolev_term_matches_the_papers_formula(self):
@@ -75,7 +85,8 @@ class ObjectiveTest(tf.test.TestCase):
     v = tf.math.l2_normalize(tf.constant([[1.0, -2.0, 0.5],
                                           [0.3, 0.3, -1.0]]), axis=-1)
     loss = distill.make_loss("sobolev", sobolev_weight=2.0)
-    total, terms = loss(student, x, target_fn=teacher, vectors=(v, None))
+    total, terms = loss(student, x, target_fn=teacher,
+                        vectors=(v, None))[:2]
     # E_v || D_s<log pi*, v> - D_s<log pi, v> ||, one v per state.
     diff = (derivatives.vjp(teacher, x, v) - derivatives.vjp(student, x, v))
     expected = tf.reduce_mean(tf.norm(diff, axis=-1))
@@ -94,14 +105,21 @@ class ExperimentTest(tf.test.TestCase):
     return distillation_testing.tiny_teacher_dir(
         tempfile.mkdtemp(dir=self.get_temp_dir()))
 
+  def _units(self, workdir):
+    out = {}
+    runs_dir = os.path.join(workdir, "runs")
+    for key in os.listdir(runs_dir):
+      with open(os.path.join(runs_dir, key, "settings.json")) as f:
+        s = json.load(f)
+      out[key] = (s["train_fraction"], s["method"], s["learning_rate"],
+                  s["sobolev_weight"], s["seed"])
+    return out
+
   def test_smoke_run_writes_results_and_resumes(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    config = experiment.RunConfig(
-        game="Pong", train_fractions=(0.25,), seeds=1, steps=4,
-        eval_every=2, batch_size=4, num_states=48, collect_envs=4,
-        validation_fraction=0.1, max_eval_states=16,
-        teacher_dir=self._teacher_dir(), tune=True, tune_steps=2,
-        regular_grid=((1e-3, 0.0),), sobolev_grid=((1e-3, 1.0),))
+    config = distillation_testing.tiny_config(
+        self._teacher_dir(), tune=True, tune_steps=2,
+        tune_regular_lrs=(1e-3,), tune_sobolev_grid=((1e-3, 1.0),))
     rows = experiment.train_and_evaluate(config, workdir)
     with open(os.path.join(workdir, "results.csv")) as f:
       reader = csv.reader(f)
@@ -109,70 +127,75 @@ class ExperimentTest(tf.test.TestCase):
           "game", "train_fraction", "method", "seed", "step",
           "test_action_error", "test_kl"])
       self.assertLen(list(reader), 6)  # 2 methods x steps 0, 2, 4.
+    typed = results.read(os.path.join(workdir, "results.csv"),
+                         experiment.Row)
+    self.assertEqual([dataclasses.asdict(r) for r in typed], rows)
     self.assertEqual({r["method"] for r in rows}, {"regular", "sobolev"})
     for r in rows:
       self.assertBetween(r["test_action_error"], 0.0, 1.0)
       self.assertGreaterEqual(r["test_kl"], -1e-6)
-    for name in ("results.md", "figure4.png", "tuning.csv"):
+    for name in ("results.md", "figure4.png", "tuning.csv", "config.json",
+                 "provenance.json"):
       self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
     with open(os.path.join(workdir, "results.md")) as f:
-      self.assertIn("| 0.25 | sobolev | 1 | 4 |", f.read())
-    # Re-running reuses the rollouts and the finished runs.
-    runs = os.path.join(workdir, "runs")
-    mtimes = {n: os.path.getmtime(os.path.join(runs, n))
-              for n in os.listdir(runs)}
+      text = f.read()
+    self.assertIn("| 0.25 | sobolev | 1 | 4 |", text)
+    self.assertIn("sample std", text)
+    # Re-running the same settings reuses the rollouts and the students.
+    units = self._units(workdir)
+    self.assertCountEqual(units.values(), [(0.25, "regular", 1e-3, 0.0, 0),
+                                           (0.25, "sobolev", 1e-3, 1.0, 0)])
+    mtimes = {k: os.path.getmtime(os.path.join(workdir, "runs", k,
+                                               "result.json"))
+              for k in units}
     again = experiment.train_and_evaluate(config, workdir)
     self.assertEqual(again, rows)
-    self.assertEqual(mtimes, {n: os.path.getmtime(os.path.join(runs, n))
-                              for n in os.listdir(runs)})
-    self.assertCountEqual(mtimes, [
-        "frac0.25_regular_lr0.001_lambda0_seed0.csv",
-        "frac0.25_sobolev_lr0.001_lambda1_seed0.csv"])
-    # A new grid: only its trials compete (the old, better-or-worse trial
-    # stays in tuning.csv but is not chosen), and students trained with
-    # other settings are not reused.
-    retuned = dataclasses.replace(
-        config, regular_grid=((2e-3, 0.0),), sobolev_grid=((1e-3, 0.5),))
-    experiment.train_and_evaluate(retuned, workdir)
-    self.assertCountEqual(os.listdir(runs), list(mtimes) + [
-        "frac0.25_regular_lr0.002_lambda0_seed0.csv",
-        "frac0.25_sobolev_lr0.001_lambda0.5_seed0.csv"])
-    with open(os.path.join(workdir, "tuning.csv")) as f:
-      self.assertLen(list(csv.DictReader(f)), 4)
-    with open(os.path.join(workdir, "results.md")) as f:
+    self.assertEqual(mtimes, {k: os.path.getmtime(
+        os.path.join(workdir, "runs", k, "result.json")) for k in units})
+    # A new grid is another setting: refused in this workdir, kept apart
+    # with 'separate' (where only its trials compete and new students are
+    # trained), and the old results stay untouched.
+    retuned = distillation_testing.tiny_config(
+        config.teacher_dir, tune=True, tune_steps=2,
+        tune_regular_lrs=(2e-3,), tune_sobolev_grid=((1e-3, 0.5),))
+    with self.assertRaisesRegex(errors.WorkdirMismatchError,
+                                "tune_regular_lrs"):
+      experiment.train_and_evaluate(retuned, workdir)
+    experiment.train_and_evaluate(retuned, workdir, if_different="separate")
+    (set_dir,) = [os.path.join(workdir, "sets", d)
+                  for d in os.listdir(os.path.join(workdir, "sets"))]
+    self.assertCountEqual(self._units(set_dir).values(), [
+        (0.25, "regular", 2e-3, 0.0, 0), (0.25, "sobolev", 1e-3, 0.5, 0)])
+    with open(os.path.join(set_dir, "results.md")) as f:
       self.assertIn("regular lr=0.002; Sobolev lr=0.001, lambda=0.5", f.read())
+    self.assertEqual(self._units(workdir), units)
+    # The rollouts of the same teacher and settings are shared by the sets.
+    self.assertLen(os.listdir(os.path.join(workdir, "rollouts")), 1)
+    self.assertFalse(os.path.exists(os.path.join(set_dir, "rollouts")))
 
   def test_tune_per_fraction_tunes_every_split(self):
     workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    # A tuning file of the old format (no split, no length): never reused.
-    with open(os.path.join(workdir, "tuning.csv"), "w") as f:
-      f.write("method,learning_rate,sobolev_weight,val_action_error,val_kl\n"
-              "regular,0.001,0.0,0.0,0.0\n")
-    config = experiment.RunConfig(
-        game="Pong", train_fractions=(0.2, 0.4), seeds=1, steps=2,
-        eval_every=2, batch_size=4, num_states=48, collect_envs=4,
-        validation_fraction=0.1, max_eval_states=8,
-        teacher_dir=self._teacher_dir(), tune=True, tune_per_fraction=True,
-        tune_steps=1, regular_grid=((1e-3, 0.0), (1e-2, 0.0)),
-        sobolev_grid=((1e-3, 0.1), (1e-3, 1.0)))
+    config = distillation_testing.tiny_config(
+        self._teacher_dir(), train_fractions=(0.2, 0.4), steps=2,
+        max_eval_states=8, tune=True, tune_per_fraction=True, tune_steps=1,
+        tune_regular_lrs=(1e-3, 1e-2),
+        tune_sobolev_grid=((1e-3, 0.1), (1e-3, 1.0)))
     experiment.train_and_evaluate(config, workdir)
-    with open(os.path.join(workdir, "tuning.csv")) as f:
-      trials = list(csv.DictReader(f))
-    new = [t for t in trials if t["train_fraction"]]
-    self.assertLen(new, 8)  # 2 fractions x 2 methods x 2 settings.
-    self.assertCountEqual({(t["train_fraction"], t["tune_steps"])
-                           for t in new}, {("0.2", "1"), ("0.4", "1")})
+    trials = files.read_csv(os.path.join(workdir, "tuning.csv"))
+    self.assertLen(trials, 8)  # 2 fractions x 2 methods x 2 settings.
+    self.assertCountEqual({(t["train_fraction"], t["steps"], t["eval_set"])
+                           for t in trials},
+                          {("0.2", "1", "validation"),
+                           ("0.4", "1", "validation")})
     best = {}
     for fraction in ("0.2", "0.4"):
       for method in ("regular", "sobolev"):
-        t = min((t for t in new if t["train_fraction"] == fraction and
-                 t["method"] == method), key=lambda t: float(t["val_kl"]))
-        best[fraction, method] = (float(t["learning_rate"]),
-                                  float(t["sobolev_weight"]))
-    expected = {experiment.run_filename(float(f), m, 0, *best[f, m])
-                for f, m in best}
-    self.assertEqual(set(os.listdir(os.path.join(workdir, "runs"))),
-                     expected)
+        t = min((t for t in trials if t["train_fraction"] == fraction and
+                 t["method"] == method), key=lambda t: float(t["score"]))
+        best[float(fraction), method] = (float(t["learning_rate"]),
+                                         float(t["sobolev_weight"]))
+    self.assertCountEqual(self._units(workdir).values(),
+                          [(f, m, *best[f, m], 0) for f, m in best])
     with open(os.path.join(workdir, "results.md")) as f:
       text = f.read()
     self.assertIn("fraction 0.2: regular lr=", text)
@@ -214,7 +237,10 @@ class ExperimentTest(tf.test.TestCase):
       for fast, ref in zip(hist[True], hist[False]):
         self.assertEqual(fast.keys(), ref.keys())
         for key in ref:
-          self.assertAllClose(fast[key], ref[key], rtol=1e-4, atol=1e-6,
+          # rtol 1e-2: the two graphs order float operations differently
+          # (oneDNN); at 7475d0b with TF 2.21 the Sobolev test KL (~3e-4)
+          # already differed by 0.7% between the loops.
+          self.assertAllClose(fast[key], ref[key], rtol=1e-2, atol=1e-6,
                               msg=f"{method} {key}")
       # Training moved the student, so the comparison is not vacuous.
       self.assertNotAllClose(hist[True][0]["test_kl"],
@@ -229,40 +255,44 @@ class FlagsTest(tf.test.TestCase, parameterized.TestCase):
       (dict(train_fractions=(0.0,)), "train_fractions"),
       (dict(train_fractions=()), "train_fractions"),
       (dict(seeds=0), "seeds"),
+      (dict(learning_rate_regular=float("nan")), "learning_rate_regular"),
+      (dict(learning_rate_sobolev=float("inf")), "learning_rate_sobolev"),
+      (dict(sobolev_weight=-1.0), "sobolev_weight"),
+      (dict(sobolev_weight=float("nan")), "sobolev_weight"),
+      (dict(validation_fraction=float("inf")), "validation_fraction"),
       (dict(tune=True, validation_fraction=0.0), "validation_fraction"),
-      (dict(tune=True, regular_grid=((1e-3, 0.0),)), "budgets differ"),
+      (dict(tune=True, tune_regular_lrs=(1e-3,)), "budgets differ"),
+      (dict(tune=True, tune_sobolev_grid=((1e-3, float("nan")),) * 6),
+       "tune_sobolev_grid"),
       (dict(tune_fraction=0.05, tune_per_fraction=True), "not both"),
       (dict(tune_fraction=1.0), "tune_fraction"),
       (dict(tune_fraction=0.95), "tune_fraction"))
-  def test_bad_config_is_rejected_before_compute(self, kwargs, message):
-    with self.assertRaisesRegex(ValueError, message):
-      experiment.train_and_evaluate(experiment.RunConfig(**kwargs),
-                                    "/nonexistent/never/written")
-
-  def test_parse_fractions(self):
-    self.assertEqual(run.parse_fractions(["0.01", "0.5"]), (0.01, 0.5))
-    for bad in (["1"], ["0"], ["-0.2"], ["x"]):
-      with self.assertRaisesRegex(ValueError, "train_fractions"):
-        run.parse_fractions(bad)
-
-  def test_parse_grids(self):
-    self.assertEqual(run.parse_grids(["1e-3"], ["2e-3:10"]),
-                     (((1e-3, 0.0),), ((2e-3, 10.0),)))
-    with self.assertRaisesRegex(ValueError, "tune_sobolev_grid"):
-      run.parse_grids(["1e-3"], ["2e-3"])
+  def test_bad_config_is_rejected_before_compute(self, overrides, message):
+    config = default_config.get_config()
+    config.update(overrides)
+    with self.assertRaisesRegex(errors.ConfigError, message):
+      experiment.train_and_evaluate(config, "/nonexistent/never/written")
+    self.assertFalse(os.path.exists("/nonexistent"))
 
   @parameterized.parameters(
-      (["--game=Tetris"], "Unknown game 'Tetris'"),
-      (["--train_fractions=0.1,1.2"], "train_fractions"),
-      (["--tune_fraction=1.5"], "`tune_fraction` must be in (0, 1)"),
-      (["--tune_fraction=0.05", "--tune_per_fraction"], "not both"))
+      (["--config.game=Tetris"], "Unknown game 'Tetris'"),
+      (["--config.train_fractions=0.1,1.2"], "train_fractions"),
+      (["--config.learning_rate_regular=nan"],
+       "`learning_rate_regular` must be finite"),
+      (["--config.tune_fraction=1.5"], "`tune_fraction` must be < 1.0"),
+      (["--config.tune_fraction=0.05", "--config.tune_per_fraction=True"],
+       "not both"))
   def test_command_line_rejects_bad_flags(self, flags, message):
     proc = subprocess.run(
         [sys.executable, "-m", "distillation.run", "--workdir=/nonexistent",
          *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    self.assertNotEqual(proc.returncode, 0)
+        env=_user_env())
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
     self.assertIn(message, proc.stderr)
+    # One line, no traceback and no TensorFlow start-up chatter (the
+    # settings are checked before TensorFlow starts).
+    self.assertEqual(proc.stderr.strip().splitlines(),
+                     [f"error: {proc.stderr.strip().split('error: ')[-1]}"])
     self.assertFalse(os.path.exists("/nonexistent"))
 
 
@@ -276,9 +306,10 @@ class ReportingTest(tf.test.TestCase):
                      "method": "regular", "seed": seed, "step": step,
                      "test_action_error": e, "test_kl": 2 * e})
     table = reporting.markdown_table(rows, "Pong")
-    # Final errors 0.2, 0.4 -> 0.3 +- 0.1; KL 0.6 +- 0.2.
-    self.assertIn("| 0.1 | regular | 2 | 10 | 0.3 ± 0.1 | 0.6 ± 0.2 | "
-                  "0.3 ± 0.1 | 0.6 ± 0.2 |", table)
+    # Final errors 0.2, 0.4 -> 0.3 +- 0.1414 (sample std, ddof=1); KL 0.6
+    # +- 0.2828.
+    self.assertIn("| 0.1 | regular | 2 | 10 | 0.3 ± 0.14 | 0.6 ± 0.28 | "
+                  "0.3 ± 0.14 | 0.6 ± 0.28 |", table)
 
   def test_teacher_curves_with_marks(self):
     log = os.path.join(self.get_temp_dir(), "train_log.csv")

@@ -16,6 +16,12 @@ import distillation_testing
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _user_env():
+  """The environment of a user who set no TensorFlow log level (the tests'
+  conftest sets one)."""
+  return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
 def _constant_policy(action: int, num_actions: int):
   def policy(obs):
     batch = tf.shape(obs)[0]
@@ -26,8 +32,9 @@ def _constant_policy(action: int, num_actions: int):
 class EvaluationTest(tf.test.TestCase):
 
   def test_summarize_hand_computed(self):
+    # Sample std (ddof=1): sqrt(((1-2)^2 + (3-2)^2) / 1) = 1.4142.
     self.assertEqual(evaluation.summarize([1.0, 3.0]),
-                     "mean_return=2.0000 std_return=1.0000")
+                     "mean_return=2.0000 std_return=1.4142")
     self.assertEqual(evaluation.summarize([5.0]),
                      "mean_return=5.0000 std_return=0.0000")
 
@@ -71,10 +78,22 @@ class EvaluationTest(tf.test.TestCase):
     returns = [float(l.split("return=")[1]) for l in lines
                if l.startswith("episode=")]
     self.assertAlmostEqual(float(match.group(1)), np.mean(returns), places=3)
-    self.assertAlmostEqual(float(match.group(2)), np.std(returns), places=3)
+    self.assertAlmostEqual(float(match.group(2)), np.std(returns, ddof=1),
+                           places=3)
     _, meta = teachers.load(directory=directory)
     self.assertAlmostEqual(meta["eval_mean_return"], np.mean(returns))
     self.assertEqual(meta["eval_episodes"], 2)
+    self.assertAlmostEqual(meta["eval_std_return"], np.std(returns, ddof=1))
+
+  def test_command_line_errors_are_one_line(self):
+    proc = subprocess.run(
+        [sys.executable, "-m", "distillation.evaluate_teacher",
+         "--game=Tetris"], cwd=REPO, capture_output=True, text=True,
+        timeout=300, env=_user_env())
+    self.assertEqual(proc.returncode, 2)
+    self.assertEqual(proc.stderr.strip().splitlines(),
+                     ["error: Unknown game 'Tetris': `game` must be one of "
+                      "['Breakout', 'Pong', 'SpaceInvaders']."])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Configs of the distillation experiments (`get_config()` per file)."""

@@ -1,0 +1,293 @@
+r"""Step time of the Atari distillation student: KL vs KL + Sobolev.
+
+    python -m distillation.speed --workdir=results/distill_speed
+
+measures, in one process and after warm-up, the time of one optimisation
+step (microseconds; median and min over `repeats` timed blocks) of the
+distillation student (batch 32, 6 actions):
+
+  * `kl`: KL to recorded teacher log-probabilities (regular distillation);
+  * `kl_sobolev`: KL + the stochastic Sobolev term, the teacher's
+    projections by autodiff through the teacher at every step;
+
+and, with `profile`, the parts of the Sobolev step compiled and timed
+alone: `teacher_vjp` (teacher forward and J_T^T v), `student_vjp` (student
+forward and J_S^T v) and `student_grads` (parameter gradients of KL +
+projection loss given precomputed teacher terms).
+
+Steps are the library's `sobolev.training.make_train_step` with Adam;
+`steps_per_call` steps run inside one compiled call and the time per step is
+the call's time divided by it. Each step is compiled as a TF graph and with
+XLA and the faster on a pilot block is kept (`compiled`); timed blocks of
+all variants are interleaved round-robin so that load changes on a shared
+machine hit them alike. Writes `speed.csv`
+(`variant,batch,num_actions,median_us,min_us,compiled`), `speed.md` and
+`provenance.json` into the workdir. (Moved here from `benchmarks.speed`, so
+that `benchmarks` no longer imports `distillation`.)
+"""
+
+import dataclasses
+import os
+import platform
+import time
+from typing import Any, Callable, Dict, List
+
+if __name__ == "__main__":
+  from sobolev.experiment import cli  # pylint: disable=g-import-not-at-top
+  cli.quiet()  # Before TensorFlow is imported.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+import sonnet as snt
+import tensorflow as tf
+
+from distillation import distill
+from distillation import networks
+from sobolev import training
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import files
+from sobolev.experiment import progress
+from sobolev.experiment import provenance
+from sobolev.experiment import results
+from sobolev.experiment import workdirs
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+COMPILE_MODES = ("graph", "xla")
+
+
+@dataclasses.dataclass
+class Row:
+  """One row of `speed.csv`."""
+  variant: str
+  batch: int
+  num_actions: int
+  median_us: float
+  min_us: float
+  compiled: str
+
+
+def check_config(config: Any) -> None:
+  """Raises `errors.ConfigError` naming the first bad setting."""
+  configs.check_finite(config)
+  for name in ("batch_size", "num_actions", "repeats", "calls",
+               "steps_per_call", "warmup_calls", "tf_threads"):
+    configs.check_int(name, config[name], low=1)
+  configs.check_int("num_actions", config.num_actions, low=2)
+  configs.check_int("seed", config.seed, low=0)
+  modes = config.compile_modes
+  if isinstance(modes, str):
+    modes = (modes,)
+  if not modes:
+    raise errors.ConfigError("`compile_modes` must not be empty.")
+  for mode in modes:
+    configs.check_choice("compile_modes", mode, COMPILE_MODES)
+
+
+def stack_batches(batch, k: int):
+  """k copies of `batch`, each rolled by its index, stacked on a new axis 0."""
+  return tf.nest.map_structure(
+      lambda t: tf.stack([tf.roll(t, shift=i, axis=0) for i in range(k)]),
+      batch)
+
+
+def student_step(method: str, config: Any) -> tuple:
+  """`(student, objective, batch)` of one distillation step.
+
+  Random Atari-shaped float states in [0, 1]; method 'regular' fits recorded
+  teacher log-probabilities (KL only), 'sobolev' adds the stochastic Sobolev
+  term with the teacher differentiated at every step.
+  """
+  rng = np.random.RandomState(config.seed)
+  states = tf.constant(rng.uniform(0, 1, (config.batch_size,
+                                          networks.STATE_DIM)), tf.float32)
+  teacher = distill.FlatLogPolicy(networks.TeacherNet(config.num_actions))
+  student = distill.FlatLogPolicy(networks.StudentNet(config.num_actions))
+  student(states)  # Builds the variables.
+  loss = distill.make_loss(method, sobolev_weight=1.0, seed=config.seed)
+  objective = distill.host_objective(loss, method, teacher)
+  if method == "regular":
+    return student, objective, {"x": states, "targets": (teacher(states),)}
+  return student, objective, {"x": states}
+
+
+def _timer(call: Callable[[], Any], config: Any) -> Callable[[], float]:
+  """Warms `call` up; returns a timer of one block (us per step)."""
+  for _ in range(config.warmup_calls):
+    out = call()
+  tf.nest.map_structure(lambda t: t.numpy(), out)
+
+  def block() -> float:
+    start = time.perf_counter()
+    for _ in range(config.calls):
+      out = call()
+    tf.nest.map_structure(lambda t: t.numpy(), out)  # Waits for the last.
+    elapsed = time.perf_counter() - start
+    return elapsed / (config.calls * config.steps_per_call) * 1e6
+
+  return block
+
+
+def _step_call(method: str, config: Any, jit: bool) -> Callable[[], Any]:
+  tf.random.set_seed(config.seed)
+  model, objective, batch = student_step(method, config)
+  step = training.make_train_step(
+      model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
+      steps_per_call=config.steps_per_call)
+  stacked = (stack_batches(batch, config.steps_per_call)
+             if config.steps_per_call > 1 else batch)
+  return lambda: step(stacked)
+
+
+def _repeated(fn: Callable[..., Any], stacked, k: int):
+  """A compiled call running `fn(*inputs_i)` for the k stacked inputs."""
+
+  @tf.function
+  def call():
+    acc = tf.constant(0.0)
+    for i in tf.range(k):
+      outs = fn(*[s[i] for s in stacked])
+      acc += tf.add_n([tf.reduce_sum(o) for o in tf.nest.flatten(outs)])
+    return {"sum": acc}
+
+  return call
+
+
+def _replay(t_logp: tf.Tensor, t_proj: tf.Tensor) -> Callable:
+  """A target whose value is `t_logp` and whose vjp is `t_proj`."""
+
+  @tf.custom_gradient
+  def fn(x):
+    del x
+    return tf.identity(t_logp), lambda dy: t_proj
+
+  return fn
+
+
+def _profile_parts(config: Any) -> Dict[str, Callable[[], Any]]:
+  """The parts of the KL + Sobolev step, each a compiled call."""
+  a, b, k = config.num_actions, config.batch_size, config.steps_per_call
+  tf.random.set_seed(config.seed)
+  rng = np.random.RandomState(config.seed)
+  states = tf.constant(rng.uniform(0, 1, (k, b, networks.STATE_DIM)),
+                       tf.float32)
+  v = tf.constant(rng.normal(size=(k, b, a)), tf.float32)
+  v = v / tf.norm(v, axis=-1, keepdims=True)
+  teacher = distill.FlatLogPolicy(networks.TeacherNet(a))
+  student = distill.FlatLogPolicy(networks.StudentNet(a))
+  teacher(states[0])
+  student(states[0])
+
+  def vjp(model):
+    def fn(x, v):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = model(x)
+      return y, tape.gradient(y, x, output_gradients=v)
+    return fn
+
+  t_logp, t_proj = zip(*[vjp(teacher)(states[i], v[i]) for i in range(k)])
+  t_logp, t_proj = tf.stack(t_logp), tf.stack(t_proj)
+  loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=config.seed)
+
+  def student_grads(x, v, t_logp, t_proj):
+    with tf.GradientTape() as tape:
+      total = loss(student, x, target_fn=_replay(t_logp, t_proj),
+                   vectors=(v, None))[0]
+    return tape.gradient(total, student.trainable_variables)
+
+  return {
+      "teacher_vjp": _repeated(vjp(teacher), [states, v], k),
+      "student_vjp": _repeated(vjp(student), [states, v], k),
+      "student_grads": _repeated(student_grads, [states, v, t_logp, t_proj],
+                                 k),
+  }
+
+
+def _markdown(rows: List[Row], config: Any) -> str:
+  lines = [
+      "# Distillation student step time (microseconds per step)", "",
+      f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+      f"TensorFlow {tf.__version__}. {config.steps_per_call} steps per "
+      f"compiled call, {config.repeats} timed blocks of {config.calls} calls "
+      "per variant, interleaved across variants.", "",
+      "| variant | batch | actions | median_us | min_us | compiled | ratio |",
+      "|---|---|---|---|---|---|---|"]
+  base = rows[0].median_us
+  for r in rows:
+    lines.append(f"| {r.variant} | {r.batch} | {r.num_actions} | "
+                 f"{r.median_us:.0f} | {r.min_us:.0f} | {r.compiled} | "
+                 f"{r.median_us / base:.2f}x |")
+  lines += ["", "`ratio`: median over the `kl` step's."]
+  return "\n".join(lines) + "\n"
+
+
+def measure(config: Any) -> List[Row]:
+  """Times every variant (see the module docstring); returns the rows."""
+  check_config(config)
+  modes = config.compile_modes
+  modes = (modes,) if isinstance(modes, str) else tuple(modes)
+  timers = []  # (variant, compiled, timer)
+  for variant, method in (("kl", "regular"), ("kl_sobolev", "sobolev")):
+    best = None
+    for mode in modes:
+      timer = _timer(_step_call(method, config, jit=(mode == "xla")), config)
+      pilot = timer()
+      if best is None or pilot < best[2]:
+        best = (mode, timer, pilot)
+    timers.append((variant, best[0], best[1]))
+  if config.profile:
+    for part, call in _profile_parts(config).items():
+      timers.append((part, "graph", _timer(call, config)))
+  times = [[] for _ in timers]
+  with progress.Progress(total=config.repeats * len(timers),
+                         desc="student step time", unit="block") as bar:
+    for r in range(config.repeats):
+      for k in range(len(timers)):
+        idx = (k + r) % len(timers)
+        times[idx].append(timers[idx][2]())
+        bar.update(1)
+  return [Row(variant, config.batch_size, config.num_actions,
+              float(np.median(t)), float(np.min(t)), mode)
+          for (variant, mode, _), t in zip(timers, times)]
+
+
+def run(config: Any, workdir: str, if_different: str = "refuse"
+        ) -> List[Row]:
+  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
+  check_config(config)
+  workdir = workdirs.open_workdir(workdir, config, ignore=("tf_threads",),
+                                  if_different=if_different)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    rows = measure(config)
+    results.write(os.path.join(workdir, "speed.csv"), rows)
+    markdown = _markdown(rows, config)
+    files.atomic_write_text(os.path.join(workdir, "speed.md"), markdown)
+    print(markdown)
+    status = "finished"
+  finally:
+    provenance.finish(workdir, record, status)
+  return rows
+
+
+if __name__ == "__main__":
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+  def main(argv):
+    if len(argv) > 1:
+      raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    config = flags.FLAGS.config
+    check_config(config)
+    tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
+    run(config, flags.FLAGS.workdir, if_different=cli.if_different())
+
+  config_flags.DEFINE_config_file(
+      "config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "configs", "speed.py"), "Timing settings.")
+  cli.define_workdir_flags(default="./results/distill_speed")
+  cli.run(main)
