@@ -105,16 +105,22 @@ def check_inputs(x: tf.Tensor, name: str = "x") -> tf.Tensor:
   return x
 
 
+WrtPath = Union[str, int, Tuple[Union[str, int], ...]]
+
+
 def with_respect_to(model: Model, inputs: Any,
-                    wrt: Optional[Union[str, int]] = None,
+                    wrt: Optional[WrtPath] = None,
                     name: str = "x") -> Tuple[Model, Any]:
   """Binds a model of several inputs to the entry `wrt` of `inputs`.
 
   Args:
-    model: callable taking `inputs` (a tensor, or a dict or tuple of them).
+    model: callable taking `inputs` (a tensor, or a dict or tuple of them,
+      possibly nested).
     inputs: the model's input: a tensor `[B, ...]`, or a dict or tuple.
     wrt: for a dict, the key of the entry to differentiate with respect to;
-      for a tuple or list, its index; None for a plain tensor.
+      for a tuple or list, its index (or, for a namedtuple, its field name);
+      for nested inputs, a tuple path of keys and indices (e.g.
+      `('obs', 'image')`); None for a plain tensor.
     name: the argument's name, used in error messages.
 
   Returns:
@@ -123,41 +129,74 @@ def with_respect_to(model: Model, inputs: Any,
     `wrt` is None).
 
   Raises:
-    TypeError: if `inputs` is a dict or tuple and `wrt` is None, or `wrt` is
-      given for a plain tensor.
+    TypeError: if `inputs` is a dict or tuple and `wrt` is None, `wrt` is
+      given for a plain tensor, or `wrt` selects a dict or tuple.
     ValueError: if `wrt` names no entry of `inputs`.
   """
   if wrt is None:
     if _is_structure(inputs):
       raise _structure_error(inputs, name)
     return model, inputs
-  if isinstance(inputs, Mapping):
-    if wrt not in inputs:
-      raise ValueError(f"`wrt`={wrt!r} is not a key of `{name}` "
-                       f"(keys: {sorted(map(str, inputs))}).")
+  path = tuple(wrt) if isinstance(wrt, (tuple, list)) else (wrt,)
+  if not path:
+    raise ValueError("`wrt` must name an entry, got an empty path.")
+  node, where = inputs, name
+  resolved = []
+  for key in path:
+    if isinstance(node, Mapping):
+      if key not in node:
+        raise ValueError(f"`wrt`={wrt!r}: {key!r} is not a key of `{where}` "
+                         f"(keys: {sorted(map(str, node))}).")
+    elif isinstance(node, (list, tuple)):
+      fields = getattr(type(node), "_fields", ())
+      if isinstance(key, str) and key in fields:  # A namedtuple field.
+        key = fields.index(key)
+      if (isinstance(key, bool) or not isinstance(key, (int, np.integer)) or
+          not -len(node) <= key < len(node)):
+        raise ValueError(f"`wrt`={wrt!r}: `{where}` is a "
+                         f"{type(node).__name__} of {len(node)} entries, so "
+                         f"{key!r} must be an index into it.")
+    else:
+      raise TypeError(f"`wrt`={wrt!r} is only for inputs given as a dict or "
+                      f"tuple; `{where}` is a {type(node).__name__}.")
+    node, where = node[key], f"{where}[{key!r}]"
+    resolved.append(key)
+  path = tuple(resolved)
+  if _is_structure(node):
+    raise TypeError(f"`wrt`={wrt!r} selects `{where}`, itself a "
+                    f"{type(node).__name__}: give the path to one tensor, "
+                    f"e.g. wrt={path + (_first_key(node),)!r}.")
 
-    def fn(z):
-      replaced = dict(inputs)
-      replaced[wrt] = z
-      return model(type(inputs)(replaced) if type(inputs) is not dict
-                   else replaced)
+  def fn(z):
+    return model(_replace(inputs, path, z))
 
-    return fn, inputs[wrt]
-  if isinstance(inputs, (list, tuple)):
-    if (isinstance(wrt, bool) or not isinstance(wrt, (int, np.integer)) or
-        not -len(inputs) <= wrt < len(inputs)):
-      raise ValueError(f"`wrt` must be an index into `{name}` (a "
-                       f"{type(inputs).__name__} of {len(inputs)} entries), "
-                       f"got {wrt!r}.")
+  return fn, node
 
-    def fn_seq(z):
-      replaced = list(inputs)
-      replaced[wrt] = z
-      return model(type(inputs)(replaced))
 
-    return fn_seq, inputs[wrt]
-  raise TypeError(f"`wrt`={wrt!r} is only for inputs given as a dict or "
-                  f"tuple; `{name}` is a {type(inputs).__name__}.")
+def _first_key(node):
+  """An example key of a dict, namedtuple or tuple, for error messages."""
+  if isinstance(node, Mapping):
+    return sorted(node)[0] if node else "<key>"
+  fields = getattr(type(node), "_fields", ())
+  return fields[0] if fields else 0
+
+
+def _replace(node, path, z):
+  """`node` with the entry at `path` replaced by `z` (containers copied)."""
+  if not path:
+    return z
+  key, rest = path[0], path[1:]
+  if isinstance(node, Mapping):
+    replaced = dict(node)
+    replaced[key] = _replace(node[key], rest, z)
+    if type(node) is dict:  # pylint: disable=unidiomatic-typecheck
+      return replaced
+    return type(node)(replaced)
+  items = list(node)
+  items[key] = _replace(node[key], rest, z)
+  if hasattr(type(node), "_fields"):  # A namedtuple.
+    return type(node)(*items)
+  return type(node)(items)
 
 
 def as_dtype(value: Any, dtype: tf.DType, name: str) -> tf.Tensor:
@@ -315,7 +354,7 @@ def _check_vector(v: tf.Tensor, shape: list, batch, dtype: tf.DType,
 
 
 def value_and_gradient(model: Model, x: tf.Tensor,
-                       wrt: Optional[Union[str, int]] = None
+                       wrt: Optional[WrtPath] = None
                       ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and input gradients of a scalar-output model.
 
@@ -359,7 +398,7 @@ def _unroll(unroll: Optional[bool], count) -> bool:
 def value_and_jacobian(model: Model,
                        x: tf.Tensor,
                        unroll: Optional[bool] = None,
-                       wrt: Optional[Union[str, int]] = None
+                       wrt: Optional[WrtPath] = None
                       ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and per-example input Jacobians.
 
@@ -406,7 +445,7 @@ def value_and_hessian(
     model: Model,
     x: tf.Tensor,
     unroll: Optional[bool] = None,
-    wrt: Optional[Union[str, int]] = None
+    wrt: Optional[WrtPath] = None
 ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Values, per-example Jacobians and per-example Hessians (nested tapes).
 
@@ -462,7 +501,7 @@ def _sum_per_example(t: tf.Tensor) -> tf.Tensor:
 
 
 def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
-                  wrt: Optional[Union[str, int]] = None
+                  wrt: Optional[WrtPath] = None
                  ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and the order-1 projection `D_x<m, v1> = J^T v1`.
 
@@ -499,7 +538,7 @@ def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
 
 def value_and_hvp(
     model: Model, x: tf.Tensor, v1: Vector, v2: tf.Tensor,
-    wrt: Optional[Union[str, int]] = None
+    wrt: Optional[WrtPath] = None
 ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Values and the order-1 and order-2 projections (nested tapes).
 
@@ -580,30 +619,30 @@ def project_hessian(hessian: tf.Tensor, v1: tf.Tensor,
 
 
 def gradient(model: Model, x: tf.Tensor,
-             wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+             wrt: Optional[WrtPath] = None) -> tf.Tensor:
   """Input gradients (shaped like `x`) of a scalar-output model."""
   return value_and_gradient(model, x, wrt=wrt)[1]
 
 
 def jacobian(model: Model, x: tf.Tensor,
-             wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+             wrt: Optional[WrtPath] = None) -> tf.Tensor:
   """Per-example input Jacobians `[B, O, ...]`."""
   return value_and_jacobian(model, x, wrt=wrt)[1]
 
 
 def hessian(model: Model, x: tf.Tensor,
-            wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+            wrt: Optional[WrtPath] = None) -> tf.Tensor:
   """Per-example input Hessians `[B, O, ..., ...]`."""
   return value_and_hessian(model, x, wrt=wrt)[2]
 
 
 def vjp(model: Model, x: tf.Tensor, v1: Vector,
-        wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+        wrt: Optional[WrtPath] = None) -> tf.Tensor:
   """Order-1 projections `D_x<m, v1>`, shaped like `x`."""
   return value_and_vjp(model, x, v1, wrt=wrt)[1]
 
 
 def hvp(model: Model, x: tf.Tensor, v1: Vector, v2: tf.Tensor,
-        wrt: Optional[Union[str, int]] = None) -> tf.Tensor:
+        wrt: Optional[WrtPath] = None) -> tf.Tensor:
   """Order-2 projections `D_x<D_x<m, v1>, v2>`, shaped like `x`."""
   return value_and_hvp(model, x, v1, v2, wrt=wrt)[2]

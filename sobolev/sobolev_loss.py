@@ -345,7 +345,7 @@ class SobolevLoss(snt.Module):
       sample_weights: Optional[Any] = None,
       masks: Optional[Sequence[Optional[tf.Tensor]]] = None,
       projected_targets: bool = False,
-      wrt: Optional[Union[str, int]] = None,
+      wrt: Optional[derivatives.WrtPath] = None,
   ) -> LossOutput:
     """Computes the Sobolev loss of `model` at `x`.
 
@@ -384,7 +384,8 @@ class SobolevLoss(snt.Module):
         computed along the given `vectors` (required): `J_f^T v1` for order
         1 and `(sum_o v1_o H_f,o) v2` for order 2.
       wrt: for dict (or tuple) inputs `x`, the key (or index) of the entry
-        to differentiate with respect to.
+        to differentiate with respect to; for nested inputs a tuple path,
+        e.g. `('obs', 'image')`.
 
     Returns:
       A `LossOutput` `(total, terms, weighted_terms, per_example,

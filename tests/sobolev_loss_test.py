@@ -1,5 +1,6 @@
 """Tests for sobolev.sobolev_loss.SobolevLoss against hand computations."""
 
+import collections
 import inspect
 from unittest import mock
 
@@ -704,6 +705,31 @@ class InputShapeTest(tf.test.TestCase, parameterized.TestCase):
     out = SobolevLoss(order=1, **kwargs)(
         on_tuple(model), (image, scale), target_fn=on_tuple(teacher), wrt=0)
     self.assertAllClose(out.total, expected.total, rtol=1e-5)
+
+  @parameterized.parameters("exact", "stochastic")
+  def test_nested_inputs_with_a_path(self, mode):
+    model, teacher = _conv_net(0), _conv_net(1)
+    image = tf.random.stateless_normal([3, 4, 4, 2], seed=[5, 7])
+    scale = tf.constant([[1.0], [2.0], [0.5]])
+    pair = collections.namedtuple("Pair", ["image", "scale"])
+    inputs = {"obs": pair(image, scale), "step": 3}
+    on_nested = lambda net: lambda d: net(d["obs"].image) * d["obs"].scale
+    kwargs = dict(mode=mode, seed=2, num_projections=2) if (
+        mode == "stochastic") else {}
+    out = SobolevLoss(order=1, **kwargs)(
+        on_nested(model), inputs, target_fn=on_nested(teacher),
+        wrt=("obs", "image"))
+    closed = lambda net: lambda z: net(z) * _tile_like(scale, z)
+    expected = SobolevLoss(order=1, **kwargs)(
+        closed(model), image, target_fn=closed(teacher))
+    self.assertAllClose(out.total, expected.total, rtol=1e-5)
+    with self.assertRaisesRegex(TypeError, r"selects `x\['obs'\]`, itself a "
+                                r"Pair: give the path to one tensor"):
+      SobolevLoss(order=1)(on_nested(model), inputs,
+                           target_fn=on_nested(teacher), wrt="obs")
+    with self.assertRaisesRegex(ValueError, "must be an index into it"):
+      SobolevLoss(order=1)(on_nested(model), inputs,
+                           target_fn=on_nested(teacher), wrt=("obs", 2))
 
   def test_dict_inputs_without_wrt(self):
     model = _conv_net(0)
