@@ -27,6 +27,7 @@ print("result", float(snt.Linear(1)(tf.ones([1, 2])).shape[1]))
 _CLI_SCRIPT = """
 from sobolev.experiment import cli
 from absl import flags
+from absl import logging
 from sobolev.experiment import errors
 cli.define_workdir_flags()
 flags.DEFINE_string("do", "ok", "What main does.")
@@ -46,6 +47,9 @@ def main(argv):
     raise RuntimeError("a bug keeps its traceback")
   if FLAGS.do == "interrupt":
     raise KeyboardInterrupt
+  if FLAGS.do == "log":
+    logging.info("an info line")
+    logging.warning("a warning line")
   print("policy", policy, "workdir", FLAGS.workdir)
 
 if __name__ == "__main__":
@@ -137,6 +141,14 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     out = _run(_CLI_SCRIPT, "--workdir=/tmp/w", *flags)
     self.assertEqual(out.returncode, 0, msg=out.stderr)
     self.assertEqual(out.stdout, f"policy {policy} workdir /tmp/w\n")
+
+  def test_absl_info_lines_only_with_verbosity(self):
+    out = _run(_CLI_SCRIPT, "--workdir=/w", "--do=log")
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertIn("a warning line", out.stderr)
+    self.assertNotIn("an info line", out.stderr)
+    out = _run(_CLI_SCRIPT, "--workdir=/w", "--do=log", "--verbosity=0")
+    self.assertIn("an info line", out.stderr)
 
   def test_fresh_and_separate_together_are_refused(self):
     out = _run(_CLI_SCRIPT, "--workdir=/w", "--fresh", "--separate")

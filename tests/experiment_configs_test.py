@@ -232,6 +232,18 @@ class CheckTest(parameterized.TestCase, tf.test.TestCase):
                                   f"{error}"):
         configs.check_number("lr", value, low, high, **kwargs)
 
+  @parameterized.parameters(
+      ("booth", ("booth",)), (("booth,beale",), ("booth", "beale")),
+      (["a, b", "c", ""], ("a", "b", "c")), ((), ()), (" ,", ()))
+  def test_split_names(self, value, expected):
+    self.assertEqual(configs.split_names("functions", value), expected)
+
+  @parameterized.parameters((3,), (("a", 1),), (None,))
+  def test_split_names_rejects_non_names(self, value):
+    with self.assertRaisesRegex(errors.ConfigError,
+                                "`functions` must be names"):
+      configs.split_names("functions", value)
+
   def test_check_choice(self):
     configs.check_choice("method", "sobolev", ("regular", "sobolev"))
     with self.assertRaisesRegex(
