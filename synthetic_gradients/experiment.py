@@ -328,6 +328,23 @@ def _epoch_means(step_metrics: List[Dict[str, float]]) -> Dict[str, float]:
   return {n: float(np.mean([m[n] for m in step_metrics])) for n in names}
 
 
+def _rewrite_events(tb_dir: str, csv_path: str) -> None:
+  """TensorBoard events of the epochs in `csv_path` only.
+
+  An interrupted attempt may have logged epochs after the checkpoint it is
+  resumed from; the events are rewritten from the (truncated) CSV so that
+  every epoch appears once.
+  """
+  shutil.rmtree(tb_dir, ignore_errors=True)
+  rows = files.read_csv(csv_path)
+  if not rows:
+    return
+  with metrics.MetricWriter(None, tb_dir, step_key="epoch") as replay:
+    for row in rows:
+      replay.write({k: (int(v) if k == "epoch" else float(v))
+                    for k, v in row.items() if v != ""})
+
+
 def train_one(config: Any, method: str, seed: int, run_dir: str, *,
               log: Optional[Log] = None, trainer: Optional[Trainer] = None,
               tb_dir: Optional[str] = None, desc: str = "",
@@ -396,9 +413,11 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
   steps_per_epoch = int(trainer.steps_per_epoch.numpy()) or None
   if steps_per_epoch is None and int(train_ds.cardinality()) > 0:
     steps_per_epoch = int(train_ds.cardinality())
-  writer = metrics.MetricWriter(os.path.join(run_dir, "metrics.csv"),
-                                tb_dir, step_key="epoch")
-  writer.truncate_after(start_epoch)
+  csv_path = os.path.join(run_dir, "metrics.csv")
+  metrics.MetricWriter(csv_path, step_key="epoch").truncate_after(start_epoch)
+  if tb_dir is not None:
+    _rewrite_events(tb_dir, csv_path)
+  writer = metrics.MetricWriter(csv_path, tb_dir, step_key="epoch")
   total = config.epochs * (steps_per_epoch or 1)
   bar = progress.Progress(total=total, desc=desc or f"{method} seed {seed}",
                           unit="step" if steps_per_epoch else "epoch",

@@ -160,7 +160,8 @@ class FinishedSweepTest(tf.test.TestCase):
   def test_tensorboard_events_readable(self):
     from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
     acc = event_accumulator.EventAccumulator(
-        os.path.join(self.workdir, "tb", "sobolev_seed0"))
+        os.path.join(self.workdir, "tb", "sobolev_seed0"),
+        size_guidance={event_accumulator.TENSORS: 0})  # 0: keep all.
     acc.Reload()
     # TensorBoard 2 scalar summaries: tensors with the scalars plugin.
     tags = acc.Tags()["tensors"]

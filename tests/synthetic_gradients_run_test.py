@@ -96,6 +96,18 @@ class RunTest(tf.test.TestCase):
     drop = lambda lines: [[c for i, c in enumerate(l.split(",")) if i != wall]
                           for l in lines]
     self.assertEqual(drop(rows[0]), drop(rows[1]))
+    # So do the TensorBoard events (the killed attempt's are rewritten).
+    from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+    curves = []
+    for w in (straight, killed):
+      acc = event_accumulator.EventAccumulator(
+          os.path.join(w, "tb", "sobolev_seed0"),
+          size_guidance={event_accumulator.TENSORS: 0})  # 0: keep all.
+      acc.Reload()
+      curves.append([(e.step, float(tf.make_ndarray(e.tensor_proto)))
+                     for e in acc.Tensors("train/ce")])
+    self.assertEqual([step for step, _ in curves[1]], list(range(1, 13)))
+    self.assertAllClose(curves[0], curves[1])
     with open(os.path.join(killed, "provenance.json")) as f:
       statuses = [r["status"] for r in json.load(f)["invocations"]]
     self.assertEqual(statuses, ["running", "finished"])  # The kill, then us.
