@@ -7,9 +7,12 @@ mock CIFAR-10 and ImageNet runs exercise the tfds code paths.
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -195,6 +198,22 @@ class FinishedSweepTest(tf.test.TestCase):
     self.assertAllClose(loaded(images).numpy(), expected, atol=1e-5)
     out = loaded.signatures["serving_default"](images=images)
     self.assertAllClose(out["logits"].numpy(), expected, atol=1e-5)
+    # Plain TensorFlow in a fresh process loads it without this project.
+    np_path = os.path.join(self.create_tempdir().full_path, "images.npy")
+    np.save(np_path, images.numpy())
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "f = tf.saved_model.load(sys.argv[1])\n"
+        "out = f.signatures['serving_default'](images=tf.constant("
+        "np.load(sys.argv[2])))['logits'].numpy()\n"
+        "assert not {'sobolev', 'synthetic_gradients'} & set(sys.modules)\n"
+        "np.save(sys.argv[2], out)\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, os.path.join(unit, "saved_model"),
+         np_path], cwd=self.create_tempdir().full_path, capture_output=True,
+        text=True, timeout=600, check=False)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertAllClose(np.load(np_path), expected, atol=1e-5)
     # The saved network is the trained one: its test accuracy is the row's.
     test = data.load("digits", "test", 16, image_size=8, max_examples=32)
     acc = experiment.evaluate(lambda x: loaded(x), test)
