@@ -117,7 +117,8 @@ def make_optimizer(learning_rate: float, max_grad_norm: float,
 
   `snt.optimizers.RMSProp` updates by `lr * g / sqrt(ms + epsilon)`;
   `epsilon=1e-10` equals the usual A2C setting `lr * g / (sqrt(ms) + 1e-5)`
-  up to ~1e-5 in the denominator (see `TeacherConfig.rmsprop_epsilon`).
+  up to ~1e-5 in the denominator (see `rmsprop_epsilon` in
+  `configs/teacher.py`).
   """
   return ClippedOptimizer(
       snt.optimizers.RMSProp(learning_rate, decay=decay, epsilon=epsilon),
