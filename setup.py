@@ -5,6 +5,7 @@ import setuptools
 # Tested versions (pinned). The core needs only TF, Sonnet, numpy and absl.
 CORE = [
     "tensorflow==2.21.0",
+    "keras==3.15.1",  # Installed by tensorflow; sobolev.keras is tested on it.
     "dm-sonnet==2.0.2",
     "numpy>=1.26,<3",
     "absl-py>=2.1,<3",

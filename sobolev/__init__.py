@@ -11,6 +11,7 @@ Modules:
   strided_conv: `Conv2D`, an `snt.Conv2D` with a fast input gradient for
     strided VALID layers (conv networks under Sobolev losses).
   training: `make_train_step`, a compiled (optionally distributed) step.
+  keras: `SobolevModel`, Sobolev training with Keras 3 `Model.fit`.
   experiment: utilities shared by the experiment packages (workdirs, run
     keys, metrics, checkpoints, provenance, progress; needs `.[experiments]`).
 """
@@ -19,7 +20,7 @@ import importlib
 
 _MODULES = ("derivatives", "finite_differences", "forward_mode", "losses",
             "sampling", "sobolev_loss", "strided_conv", "training",
-            "experiment")
+            "experiment", "keras")
 
 
 def __getattr__(name):
@@ -27,18 +28,19 @@ def __getattr__(name):
   # can run before TensorFlow is imported.
   if name in _MODULES:
     return importlib.import_module(f"sobolev.{name}")
-  if name == "SobolevLoss":
-    return importlib.import_module("sobolev.sobolev_loss").SobolevLoss
+  if name in ("SobolevLoss", "LossOutput"):
+    return getattr(importlib.import_module("sobolev.sobolev_loss"), name)
   raise AttributeError(f"module 'sobolev' has no attribute {name!r}")
 
 
 def __dir__():
-  return sorted(list(globals()) + list(_MODULES) + ["SobolevLoss"])
+  return sorted(list(globals()) + list(_MODULES) + ["SobolevLoss", "LossOutput"])
 
 
 __version__ = "0.1.0"
 
 __all__ = [
     "derivatives", "finite_differences", "forward_mode", "losses", "sampling",
-    "sobolev_loss", "strided_conv", "training", "SobolevLoss",
+    "sobolev_loss", "strided_conv", "training", "experiment", "keras",
+    "SobolevLoss", "LossOutput",
 ]
