@@ -16,12 +16,4 @@ def get_config() -> ml_collections.ConfigDict:
   `--config.tune_per_fraction=True` gives the per-fraction variant
   (docs/distillation_breakout_perfraction_*).
   """
-  config = default.get_config()
-  config.game = "Breakout"
-  config.seeds = 3
-  config.tune = True
-  config.tune_steps = 1000
-  config.tune_regular_lrs = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-  config.tune_sobolev_grid = ((3e-4, 0.1), (1e-3, 0.01), (1e-3, 0.1),
-                              (1e-3, 1.0), (3e-3, 0.1), (3e-3, 1.0))
-  return config
+  return default.published("Breakout", seeds=3)
