@@ -381,6 +381,26 @@ class DatasetsTest(parameterized.TestCase, tf.test.TestCase):
     self.assertLen(rows, 1)
     self.assertEqual((rows[0].dataset, rows[0].num_modules), ("cifar10", 3))
 
+  @parameterized.parameters(3, 1)
+  def test_fashion_mnist_preset_end_to_end_on_mock_data(self, num_modules):
+    """The Table 1 preset itself (its validation split, learning rate and
+    schedule), shrunk to a tiny network and subset, on mock Fashion-MNIST."""
+    workdir = self.create_tempdir().full_path
+    cfg = fashion_mnist.get_config()
+    cfg.update(dict(methods="critic,sobolev", seeds=1, epochs=1,
+                    batch_size=8, widths=(4, 4, 4, 4), num_modules=num_modules,
+                    max_train_examples=24, max_test_examples=16,
+                    export_saved_model=False,
+                    data_dir=self.create_tempdir().full_path))
+    with tfds.testing.mock_data(num_examples=32):
+      rows = experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self.assertLen(rows, 2)
+    for row in rows:
+      self.assertEqual((row.dataset, row.num_modules),
+                       ("fashion_mnist", num_modules))
+      self.assertBetween(row.test_accuracy, 0.0, 1.0)
+    self.assertTrue(os.path.exists(os.path.join(workdir, "results.md")))
+
   def test_resnet50_split_mock_imagenet_end_to_end(self):
     """The ResNet-50 split code path (4 parts, 3 modules) on mock ImageNet;
     one bottleneck per stage and 1/32 of the width to keep it fast (the
