@@ -15,8 +15,12 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from distillation import experiment
+from distillation import settings
 from distillation import export
 from distillation import teachers
+from distillation.configs import breakout
+from distillation.configs import pong
+from distillation.configs import spaceinvaders
 from sobolev.experiment import errors
 from sobolev.experiment import files
 import distillation_testing
@@ -32,6 +36,25 @@ def _user_env():
 
 def _finished_units(workdir):
   return sorted(glob.glob(os.path.join(workdir, "runs", "*", "result.json")))
+
+
+class PresetTest(tf.test.TestCase):
+  """The published Figure 4 presets: valid, and the settings of the README."""
+
+  def test_published_presets(self):
+    grid = ((3e-4, 0.1), (1e-3, 0.01), (1e-3, 0.1), (1e-3, 1.0), (3e-3, 0.1),
+            (3e-3, 1.0))
+    for module, game, seeds in ((breakout, "Breakout", 3),
+                                (spaceinvaders, "SpaceInvaders", 3),
+                                (pong, "Pong", 5)):
+      cfg = module.get_config()
+      settings.check_config(cfg)
+      self.assertEqual((cfg.game, cfg.seeds), (game, seeds))
+      self.assertTrue(cfg.tune)
+      self.assertEqual(cfg.tune_steps, 1000)
+      self.assertEqual(tuple(cfg.tune_regular_lrs),
+                       (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2))
+      self.assertEqual(tuple(tuple(p) for p in cfg.tune_sobolev_grid), grid)
 
 
 class WorkdirTest(tf.test.TestCase):
