@@ -12,6 +12,21 @@ from sobolev.experiment import configs
 from sobolev.experiment import errors
 
 
+def check_finite_and_game(config: Any) -> None:
+  """Every number of `config` finite, and `config.game` a known game.
+
+  Shared by the Figure 4 and the teacher-training checks.
+
+  Raises:
+    errors.ConfigError: naming the field.
+  """
+  configs.check_finite(config)
+  try:
+    atari_env.check_game(config.game)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
+
+
 def check_config(config: Any) -> None:
   """Checks every setting before any work starts.
 
@@ -21,11 +36,7 @@ def check_config(config: Any) -> None:
   Raises:
     errors.ConfigError: naming the first bad field.
   """
-  configs.check_finite(config)
-  try:
-    atari_env.check_game(config.game)
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from None
+  check_finite_and_game(config)
   fractions = config.train_fractions
   if isinstance(fractions, (int, float)) and not isinstance(fractions, bool):
     fractions = (fractions,)

@@ -35,6 +35,7 @@ import tensorflow as tf
 from distillation import a2c
 from distillation import atari_env
 from distillation import networks
+from distillation import settings
 from distillation import teachers
 from distillation.configs import teacher as teacher_configs
 from sobolev import training
@@ -80,11 +81,7 @@ def check_config(config: Any) -> None:
   Raises:
     errors.ConfigError: naming the first bad field.
   """
-  configs.check_finite(config)
-  try:
-    atari_env.check_game(config.game)
-  except ValueError as e:
-    raise errors.ConfigError(str(e)) from None
+  settings.check_finite_and_game(config)
   for name in ("num_envs", "n_steps", "total_frames", "hidden",
                "env_threads", "tf_threads"):
     configs.check_int(name, config[name], low=1)
