@@ -1,0 +1,247 @@
+r"""Proposition 4 on trained models: how far is each SG module from a gradient field?
+
+    python -m synthetic_gradients.symmetry_report \
+        --config=synthetic_gradients/configs/fashion_mnist.py \
+        --workdir=results/sg_fashion_mnist
+
+For every finished SG run of `--config`'s settings in `--workdir` (the
+workdir of `synthetic_gradients.run` with the same `--config` flags), the
+final weights are restored and, on the first `--num_examples` test images,
+each SG module's synthetic gradient `SG(h_k, y)` at its split `h_k` is
+checked with `symmetry.projected_asymmetry` (`||J - J^T||_F / ||J||_F` from
+`--num_vectors` Gaussian probes; 0 for a gradient field). Two references are
+measured on the same images: the asymmetry of the *true* gradient
+`dL/dh_k` of the run's own network above the split (a gradient field, so
+its value shows the estimator's float32 floor), and the cosine between the
+SG and that true gradient.
+
+Writes `symmetry.csv` (one row per run and module) and `symmetry.md`
+(mean +- sample std over seeds per method and module) into the workdir.
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+from sobolev.experiment import cli
+
+cli.quiet()  # Before anything imports TensorFlow.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+import numpy as np
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+FLAGS = flags.FLAGS
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "configs", "default.py")
+
+
+@dataclasses.dataclass
+class SymmetryRow:
+  """Proposition 4 numbers of one SG module of one trained run."""
+  dataset: str
+  num_modules: int
+  method: str
+  seed: int
+  module: int  # 0 is the bottom split.
+  split_shape: str  # One example's `h_k`, e.g. '14x14x16'.
+  asymmetry_mean: float  # Mean over the examples.
+  asymmetry_median: float
+  true_gradient_asymmetry: float  # Mean; the estimator's floor.
+  cosine: float  # SG vs true gradient, over the flattened batch.
+  num_examples: int
+  num_vectors: int
+
+
+def _true_gradient_fn(parts: List[Any]) -> Callable:
+  """`(h_k, y) -> dL/dh_k` through `parts` (inference mode), a gradient field."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def fn(h, y):
+    with tf.GradientTape() as tape:
+      tape.watch(h)
+      out = h
+      for part in parts:
+        out = part(out, False)
+      loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=y, logits=out))
+    return tape.gradient(loss, h)
+  return fn
+
+
+def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
+                seed: int) -> List[Dict[str, Any]]:
+  """Proposition 4 numbers of every SG module of a trained split model.
+
+  Args:
+    model: a `decoupled.SplitModel` with SG modules (weights restored).
+    images: `[B, H, W, C]` float32 images (preprocessed as in `data`).
+    labels: `[B]` int32 labels.
+    num_vectors: probes per module (`symmetry.projected_asymmetry`).
+    seed: probe seed.
+
+  Returns:
+    One dict per module (bottom first) with the `SymmetryRow` fields
+    `module`, `split_shape`, `asymmetry_mean`, `asymmetry_median`,
+    `true_gradient_asymmetry` and `cosine`.
+
+  Raises:
+    ValueError: if the model has no SG modules.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import symmetry  # pylint: disable=g-import-not-at-top
+  if not model.sg_modules:
+    raise ValueError(f"Method {model.method!r} has no SG modules.")
+  cosines = decoupled.sg_alignment(model, images, labels)
+  out = []
+  h = images
+  for k, module in enumerate(model.sg_modules):
+    h = model.parts[k](h, False)
+    h_k = tf.stop_gradient(h)
+    asym = symmetry.projected_asymmetry(
+        module.synthetic_gradient, h_k, labels, num_vectors=num_vectors,
+        seed=seed).numpy()
+    true = symmetry.projected_asymmetry(
+        _true_gradient_fn(model.parts[k + 1:]), h_k, labels,
+        num_vectors=num_vectors, seed=seed).numpy()
+    out.append({"module": k,
+                "split_shape": "x".join(str(d) for d in h_k.shape[1:]),
+                "asymmetry_mean": float(np.mean(asym)),
+                "asymmetry_median": float(np.median(asym)),
+                "true_gradient_asymmetry": float(np.mean(true)),
+                "cosine": float(cosines[k])})
+  return out
+
+
+def report(config: Any, workdir: str, *, num_examples: int = 256,
+           num_vectors: int = 8, seed: int = 0,
+           log: Optional[Callable[[str], None]] = print) -> List[SymmetryRow]:
+  """Measures every finished SG run of `config` in `workdir`; writes tables.
+
+  Args:
+    config: the configuration the runs were made with.
+    workdir: the run's workdir (`results.csv` and `runs/` inside).
+    num_examples: test images used (the first ones of the test split).
+    num_vectors: probes per module.
+    seed: probe seed.
+    log: printer of progress lines (None: quiet).
+
+  Returns:
+    The rows written to `symmetry.csv`.
+
+  Raises:
+    ValueError: for `num_examples` or `num_vectors` < 1, or a workdir with
+      no finished SG run of these settings.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import results  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import runs  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
+  if int(num_examples) < 1:
+    raise ValueError(f"`num_examples` must be >= 1, got {num_examples}.")
+  if int(num_vectors) < 1:
+    raise ValueError(f"`num_vectors` must be >= 1, got {num_vectors}.")
+  experiment.validate(config)
+  units = [u for u in experiment.finished_runs(workdir, config)
+           if u["settings"]["method"] in decoupled.SG_METHODS]
+  if not units:
+    raise ValueError(f"No finished SG run of these settings in {workdir!r}.")
+  order = {m: i for i, m in enumerate(decoupled.METHODS)}
+  units.sort(key=lambda u: (order[u["settings"]["method"]],
+                            u["settings"]["seed"]))
+  batch = next(iter(data.load(
+      config.dataset, "test", int(num_examples), data_dir=config.data_dir,
+      image_size=config.image_size, max_examples=int(num_examples),
+      validation_size=config.validation_size)))
+  images, labels = batch["image"], tf.cast(batch["label"], tf.int32)
+  ds_info = data.info(config.dataset, config.image_size)
+  store_root = runs.RunStore(workdir).root
+  rows = []
+  for unit in units:
+    method, run_seed = unit["settings"]["method"], unit["settings"]["seed"]
+    model = experiment.build_model(config, method, ds_info.num_classes)
+    model.build(tf.zeros((2,) + tuple(ds_info.image_shape)))
+    path = os.path.join(store_root, unit["key"], "model", "weights")
+    tf.train.Checkpoint(model=model).read(path).assert_consumed()
+    for r in module_rows(model, images, labels, num_vectors=num_vectors,
+                         seed=seed):
+      rows.append(SymmetryRow(
+          dataset=config.dataset, num_modules=int(config.num_modules),
+          method=method, seed=int(run_seed), num_examples=int(images.shape[0]),
+          num_vectors=int(num_vectors), **r))
+      if log is not None:
+        log(f"{method} seed {run_seed} module {r['module']} "
+            f"({r['split_shape']}): asymmetry {r['asymmetry_mean']:.3g} "
+            f"(true gradient {r['true_gradient_asymmetry']:.2g}), "
+            f"cosine {r['cosine']:.3f}")
+  results.write(os.path.join(workdir, "symmetry.csv"), rows)
+  files.atomic_write_text(os.path.join(workdir, "symmetry.md"),
+                          markdown_table(rows))
+  return rows
+
+
+def markdown_table(rows: List[SymmetryRow]) -> str:
+  """Mean +- sample std over seeds, one line per method and module."""
+  from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
+  lines = ["| method | module (split) | seeds | asymmetry ‖J−Jᵀ‖/‖J‖ | "
+           "true-gradient asymmetry | cosine(SG, true grad) |",
+           "|---|---|---|---|---|---|"]
+  keys = []
+  for r in rows:
+    if (r.method, r.module) not in keys:
+      keys.append((r.method, r.module))
+
+  def cell(values, fmt):
+    mean, std = stats.mean_std(values)
+    return (f"{mean:{fmt}}" if len(values) == 1 else
+            f"{mean:{fmt}} +- {std:{fmt}}")
+
+  for method, module in keys:
+    sel = [r for r in rows if r.method == method and r.module == module]
+    lines.append(
+        f"| {method} | {module} ({sel[0].split_shape}) | {len(sel)} | "
+        f"{cell([r.asymmetry_mean for r in sel], '.3g')} | "
+        f"{cell([r.true_gradient_asymmetry for r in sel], '.2g')} | "
+        f"{cell([r.cosine for r in sel], '.3f')} |")
+  first = rows[0]
+  lines.append("")
+  lines.append(f"{first.dataset}, {first.num_modules} SG modules; "
+               f"{first.num_examples} test images, {first.num_vectors} "
+               "Gaussian probes per module (`symmetry.projected_asymmetry`). "
+               "Asymmetry 0 means a gradient field (Proposition 4).")
+  return "\n".join(lines) + "\n"
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program)."""
+  config_flags.DEFINE_config_file(
+      "config", default=DEFAULT_CONFIG,
+      help_string="The preset the runs were made with (same --config.* "
+      "overrides).", lock_config=True)
+  flags.DEFINE_string("workdir", None, "The runs' workdir.", required=True)
+  flags.DEFINE_integer("num_examples", 256, "Test images used.")
+  flags.DEFINE_integer("num_vectors", 8, "Probe vectors per module.")
+  flags.DEFINE_integer("seed", 0, "Probe seed.")
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  rows = report(FLAGS.config, FLAGS.workdir, num_examples=FLAGS.num_examples,
+                num_vectors=FLAGS.num_vectors, seed=FLAGS.seed)
+  print(f"{len(rows)} modules measured; {FLAGS.workdir}/symmetry.md")
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)
