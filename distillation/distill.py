@@ -11,10 +11,13 @@ the first argument). Sobolev distillation adds
     lambda * E_v || D_s<log pi_teacher(s), v> - D_s<log pi_student(s), v> ||
 
 with v uniform on the unit sphere of the action space R^A and s the float
-input in [0, 1] flattened to `[B, 84*84*4]`. It uses the core
+input in [0, 1], image-shaped `[B, 84, 84, 4]` (the core differentiates with
+respect to inputs of any shape, so the projections `D_s<log pi, v>` are
+shaped like s; no flattening). It uses the core
 `sobolev.SobolevLoss(order=1, mode='stochastic', loss_fns=[kl, 'l2_norm'],
-unbiased_scaling=False)` with `target_fn=` the teacher's log-policy, so the
-teacher's projections are computed by autodiff through the teacher with the
+unbiased_scaling=False)` on the student's log-policy
+(`StudentNet.log_policy`) with `target_fn=` the teacher's
+(`TeacherNet.log_policy`), so the teacher's projections are computed by autodiff through the teacher with the
 same v as the student's (one v per state and step, `num_projections` to
 average more). Both methods train with the core `make_train_step`.
 
@@ -69,17 +72,6 @@ def action_error(student_log_probs: tf.Tensor,
   return tf.reduce_mean(tf.cast(
       tf.not_equal(tf.argmax(student_log_probs, -1),
                    tf.argmax(teacher_log_probs, -1)), tf.float32))
-
-
-class FlatLogPolicy(snt.Module):
-  """Adapts a policy net to the core library: `[B, D] float -> [B, A]`."""
-
-  def __init__(self, net: snt.Module, name: Optional[str] = None):
-    super().__init__(name=name)
-    self.net = net
-
-  def __call__(self, flat_states: tf.Tensor) -> tf.Tensor:
-    return self.net.flat_log_policy(flat_states)
 
 
 def make_loss(method: str, sobolev_weight: float = 1.0, seed: int = 0,
@@ -142,45 +134,50 @@ class StudentConfig:
                        f"{self.sobolev_weight}.")
 
 
-def to_flat_float(states: np.ndarray) -> np.ndarray:
-  """uint8 `[B, 84, 84, 4]` -> float32 `[B, 84*84*4]` in [0, 1]."""
-  return (states.reshape(states.shape[0], -1).astype(np.float32) / 255.0)
+def to_float(states: np.ndarray) -> np.ndarray:
+  """uint8 `[B, 84, 84, 4]` -> float32 `[B, 84, 84, 4]` in [0, 1]."""
+  return states.astype(np.float32) / 255.0
 
 
 def _batch_objective(loss: sobolev.SobolevLoss, method: str,
                      teacher_fn: Callable[[tf.Tensor], tf.Tensor],
                      states: tf.Tensor, log_probs: tf.Tensor):
-  """A `loss_fn(model, batch)` whose batch is `{'idx': [B] int32}`.
+  """A `loss_fn(student, batch)` whose batch is `{'idx': [B] int32}`.
 
   The minibatch is gathered from device-resident `states` `[N, 84, 84, 4]`
   uint8 (and, for 'regular', the recorded `log_probs` `[N, A]`) inside the
-  compiled step, and scaled exactly as `to_flat_float` does.
+  compiled step, and scaled exactly as `to_float` does. `student` is a
+  `StudentNet`; the loss differentiates `student.log_policy` (and, for
+  'sobolev', `teacher_fn`) with respect to the image-shaped float states.
   """
 
-  def loss_fn(model, batch):
+  def loss_fn(student, batch):
     idx = batch["idx"]
     x = tf.cast(tf.gather(states, idx), tf.float32) / 255.0
-    x = tf.reshape(x, [-1, networks.STATE_DIM])
     if method == "regular":
-      return loss(model, x, targets=(tf.gather(log_probs, idx),))[:2]
-    return loss(model, x, target_fn=teacher_fn)[:2]
+      return loss(student.log_policy, x,
+                  targets=(tf.gather(log_probs, idx),))[:2]
+    return loss(student.log_policy, x, target_fn=teacher_fn)[:2]
 
   return loss_fn
 
 
 def host_objective(loss: sobolev.SobolevLoss, method: str,
                    teacher_fn: Callable[[tf.Tensor], tf.Tensor]):
-  """A `loss_fn(model, batch)` for host-side batches.
+  """A `loss_fn(student, batch)` for host-side batches.
 
-  'regular' batches are `{'x': [B, D], 'targets': ([B, A] teacher
-  log-probabilities,)}`; 'sobolev' batches `{'x': [B, D]}` (the teacher is
-  differentiated through).
+  'regular' batches are `{'x': [B, 84, 84, 4] float in [0, 1], 'targets':
+  ([B, A] teacher log-probabilities,)}`; 'sobolev' batches `{'x': [B, 84,
+  84, 4]}` (`teacher_fn`, `[B, 84, 84, 4] -> [B, A]` log-probabilities, is
+  differentiated through). `student` is a `StudentNet` (anything with a
+  `log_policy` method); its `log_policy` is the loss's model.
   """
 
-  def loss_fn(model, batch):
+  def loss_fn(student, batch):
     if method == "regular":
-      return loss(model, batch["x"], targets=batch["targets"])[:2]
-    return loss(model, batch["x"], target_fn=teacher_fn)[:2]
+      return loss(student.log_policy, batch["x"],
+                  targets=batch["targets"])[:2]
+    return loss(student.log_policy, batch["x"], target_fn=teacher_fn)[:2]
 
   return loss_fn
 
@@ -191,7 +188,8 @@ def evaluate(model: Callable[[tf.Tensor], tf.Tensor], states: np.ndarray,
   """Action error and D_KL(student || teacher) of `model` on states.
 
   Args:
-    model: `[B, D] float -> [B, A]` student log-policy.
+    model: student log-policy, `[B, 84, 84, 4]` float in [0, 1] -> `[B, A]`
+      (e.g. `StudentNet.log_policy`).
     states: `[N, 84, 84, 4]` uint8.
     teacher_log_probs: `[N, A]` recorded teacher log-probabilities.
     batch_size: evaluation batch size.
@@ -201,7 +199,7 @@ def evaluate(model: Callable[[tf.Tensor], tf.Tensor], states: np.ndarray,
   """
   errors, kls = [], []
   for i in range(0, states.shape[0], batch_size):
-    x = tf.constant(to_flat_float(states[i:i + batch_size]))
+    x = tf.constant(to_float(states[i:i + batch_size]))
     t = tf.constant(teacher_log_probs[i:i + batch_size])
     s = model(x)
     n = float(x.shape[0])
@@ -245,8 +243,9 @@ def train_student(config: StudentConfig,
     One dict per evaluation (step 0, eval_every, ..., steps) with `step`,
     `test_action_error`, `test_kl`, `train_loss` (mean over the interval)
     and, for 'sobolev', `train_sobolev_term`; with `return_model`,
-    `(history, student)` where `student` is the `FlatLogPolicy`
-    (`[B, 84*84*4]` float -> `[B, A]` log-probabilities).
+    `(history, student)` where `student` is the trained `StudentNet`
+    (`student.log_policy`: `[B, 84, 84, 4]` uint8 or float in [0, 1] ->
+    `[B, A]` log-probabilities).
 
   Raises:
     ValueError: for a bad config or mismatched data.
@@ -259,10 +258,10 @@ def train_student(config: StudentConfig,
   if train_states.shape[0] < 1:
     raise ValueError("`train_states` is empty.")
   tf.random.set_seed(config.seed)
-  student = FlatLogPolicy(networks.StudentNet(
-      num_actions, channels=config.channels, hidden=config.hidden))
-  student(tf.zeros([1, networks.STATE_DIM]))
-  teacher_fn = FlatLogPolicy(teacher)
+  student = networks.StudentNet(num_actions, channels=config.channels,
+                                hidden=config.hidden)
+  student(tf.zeros([1, *train_states.shape[1:]]))  # Builds the variables.
+  teacher_fn = teacher.log_policy
   loss = make_loss(config.method, config.sobolev_weight, seed=config.seed,
                    num_projections=config.num_projections)
   optimizer = snt.optimizers.Adam(config.learning_rate)
@@ -273,7 +272,7 @@ def train_student(config: StudentConfig,
 
   def record(step):
     nonlocal sums, count
-    scores = evaluate(student, eval_states, eval_log_probs)
+    scores = evaluate(student.log_policy, eval_states, eval_log_probs)
     row = {"step": step, "test_action_error": scores["action_error"],
            "test_kl": scores["kl"]}
     for k, v in sums.items():
@@ -328,7 +327,7 @@ def train_student(config: StudentConfig,
   step_fn = training.make_train_step(student, optimizer, objective)
   for step in range(1, config.steps + 1):
     idx = rng.integers(0, n, size=config.batch_size)
-    batch = {"x": to_flat_float(train_states[idx])}
+    batch = {"x": to_float(train_states[idx])}
     if config.method == "regular":
       batch["targets"] = (train_log_probs[idx],)
     accumulate(step_fn(batch), 1)

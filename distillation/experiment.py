@@ -296,9 +296,9 @@ def _student(ctx: _Context, fraction: float, method: str, seed: int,
     history, student = ctx.train(settings, train_idx, test_idx, on_record)
   finally:
     writer.close()
-  save_student(student.net, unit)
+  save_student(student, unit)
   if config.export_students:
-    export_student(student.net, os.path.join(unit, "saved_model"))
+    export_student(student, os.path.join(unit, "saved_model"))
   store.save(settings, {"history": history, "num_actions": ctx.num_actions,
                         "final": history[-1]})
   return history
@@ -306,6 +306,15 @@ def _student(ctx: _Context, fraction: float, method: str, seed: int,
 
 def save_student(net: tf.Module, unit: str) -> str:
   """Writes `net`'s weights to `<unit>/model/student` (atomic directory).
+
+  The object graph is `tf.train.Checkpoint(student=<StudentNet>)`, keys
+  `student/_net/...`: the layout of every student saved so far (students
+  were never saved through a wrapper module), so `load_student` reads them
+  all.
+
+  Args:
+    net: the trained `StudentNet` (what `distill.train_student` returns).
+    unit: the student's unit directory.
 
   Returns:
     The checkpoint prefix.

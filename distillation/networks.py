@@ -1,8 +1,9 @@
 """Teacher and student policy networks for Atari (Sonnet 2).
 
 Inputs are stacked frames `[B, 84, 84, 4]`: uint8 (scaled to [0, 1] here) or
-float already in [0, 1]. Sobolev distillation differentiates with respect to
-the float input in [0, 1] (`flat_log_policy` takes `[B, 84*84*4]`).
+float already in [0, 1]. Sobolev distillation differentiates `log_policy`
+with respect to the float input in [0, 1], image-shaped `[B, 84, 84, 4]`
+(the core `sobolev.SobolevLoss` takes inputs of any shape).
 
 Teacher (the paper's "3 convolutional + 2 fully connected layers"), default:
   conv 16 x 8x8 stride 4, ReLU  -> [20, 20, 16]
@@ -35,11 +36,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
-from distillation import atari_env
 from sobolev import strided_conv
-
-STATE_DIM = int(atari_env.FRAME_SHAPE[0] * atari_env.FRAME_SHAPE[1] *
-                atari_env.FRAME_SHAPE[2])
 
 
 def preprocess(states: tf.Tensor) -> tf.Tensor:
@@ -55,11 +52,6 @@ def preprocess(states: tf.Tensor) -> tf.Tensor:
   if states.dtype == tf.uint8:
     return tf.cast(states, tf.float32) / 255.0
   return tf.cast(states, tf.float32)
-
-
-def unflatten(flat_states: tf.Tensor) -> tf.Tensor:
-  """`[B, 84*84*4]` -> `[B, 84, 84, 4]`."""
-  return tf.reshape(flat_states, [-1, *atari_env.FRAME_SHAPE])
 
 
 def _check_sizes(num_actions: int, channels: Sequence[int],
@@ -141,10 +133,6 @@ class TeacherNet(snt.Module):
     """log pi(.|s), `[B, A]`."""
     return tf.nn.log_softmax(self(states)[0])
 
-  def flat_log_policy(self, flat_states: tf.Tensor) -> tf.Tensor:
-    """log pi(.|s) of flattened float states `[B, 84*84*4]` -> `[B, A]`."""
-    return self.log_policy(unflatten(flat_states))
-
 
 class StudentNet(snt.Module):
   """Policy network: 2 conv + 1 smaller fully connected layer + logits."""
@@ -185,10 +173,6 @@ class StudentNet(snt.Module):
   def log_policy(self, states: tf.Tensor) -> tf.Tensor:
     """log pi(.|s), `[B, A]`."""
     return tf.nn.log_softmax(self(states))
-
-  def flat_log_policy(self, flat_states: tf.Tensor) -> tf.Tensor:
-    """log pi(.|s) of flattened float states `[B, 84*84*4]` -> `[B, A]`."""
-    return self.log_policy(unflatten(flat_states))
 
 
 def num_parameters(module: snt.Module) -> int:

@@ -41,6 +41,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from distillation import atari_env
 from distillation import distill
 from distillation import networks
 from sobolev import training
@@ -94,20 +95,24 @@ def stack_batches(batch, k: int):
 def student_step(method: str, config: Any) -> tuple:
   """`(student, objective, batch)` of one distillation step.
 
-  Random Atari-shaped float states in [0, 1]; method 'regular' fits recorded
-  teacher log-probabilities (KL only), 'sobolev' adds the stochastic Sobolev
-  term with the teacher differentiated at every step.
+  Random Atari-shaped float states `[B, 84, 84, 4]` in [0, 1] (the student
+  and teacher are differentiated with respect to them directly); method
+  'regular' fits recorded teacher log-probabilities (KL only), 'sobolev'
+  adds the stochastic Sobolev term with the teacher differentiated at every
+  step. `student` is a `StudentNet`.
   """
   rng = np.random.RandomState(config.seed)
   states = tf.constant(rng.uniform(0, 1, (config.batch_size,
-                                          networks.STATE_DIM)), tf.float32)
-  teacher = distill.FlatLogPolicy(networks.TeacherNet(config.num_actions))
-  student = distill.FlatLogPolicy(networks.StudentNet(config.num_actions))
+                                          *atari_env.FRAME_SHAPE)),
+                       tf.float32)
+  teacher = networks.TeacherNet(config.num_actions)
+  student = networks.StudentNet(config.num_actions)
   student(states)  # Builds the variables.
   loss = distill.make_loss(method, sobolev_weight=1.0, seed=config.seed)
-  objective = distill.host_objective(loss, method, teacher)
+  objective = distill.host_objective(loss, method, teacher.log_policy)
   if method == "regular":
-    return student, objective, {"x": states, "targets": (teacher(states),)}
+    return student, objective, {"x": states,
+                                "targets": (teacher.log_policy(states),)}
   return student, objective, {"x": states}
 
 
@@ -169,13 +174,14 @@ def _profile_parts(config: Any) -> Dict[str, Callable[[], Any]]:
   a, b, k = config.num_actions, config.batch_size, config.steps_per_call
   tf.random.set_seed(config.seed)
   rng = np.random.RandomState(config.seed)
-  states = tf.constant(rng.uniform(0, 1, (k, b, networks.STATE_DIM)),
+  states = tf.constant(rng.uniform(0, 1, (k, b, *atari_env.FRAME_SHAPE)),
                        tf.float32)
   v = tf.constant(rng.normal(size=(k, b, a)), tf.float32)
   v = v / tf.norm(v, axis=-1, keepdims=True)
-  teacher = distill.FlatLogPolicy(networks.TeacherNet(a))
-  student = distill.FlatLogPolicy(networks.StudentNet(a))
-  teacher(states[0])
+  teacher = networks.TeacherNet(a).log_policy
+  student_net = networks.StudentNet(a)
+  student = student_net.log_policy
+  teacher(states[0])  # Builds the variables.
   student(states[0])
 
   def vjp(model):
@@ -194,7 +200,7 @@ def _profile_parts(config: Any) -> Dict[str, Callable[[], Any]]:
     with tf.GradientTape() as tape:
       total = loss(student, x, target_fn=_replay(t_logp, t_proj),
                    vectors=(v, None))[0]
-    return tape.gradient(total, student.trainable_variables)
+    return tape.gradient(total, student_net.trainable_variables)
 
   return {
       "teacher_vjp": _repeated(vjp(teacher), [states, v], k),

@@ -199,15 +199,14 @@ def make_module_loss(method: str,
 
   @tf.autograph.experimental.do_not_convert
   def critic_loss(module, h, y, value_target, grad_target):
-    shape = tf.shape(h)
-    flat = tf.reshape(h, [shape[0], -1])
-    if h.shape[1:].is_fully_defined():
-      flat = tf.reshape(h, [-1, h.shape[1:].num_elements()])
-    critic = lambda hf: module(tf.reshape(hf, shape), y)
+    # The core differentiates the critic with respect to `h` of any shape
+    # (`[B, D]` or `[B, H, W, C]`); the gradient target is shaped like `h`
+    # (the scalar-output form `[B, ...]` of the Jacobian `[B, 1, ...]`).
+    critic = lambda h_: module(h_, y)
     targets = [value_target]
     if core.order >= 1:
-      targets.append(tf.reshape(grad_target, tf.shape(flat)))
-    total, terms = core(critic, flat, targets=tuple(targets))[:2]
+      targets.append(grad_target)
+    total, terms = core(critic, h, targets=tuple(targets))[:2]
     return total, terms
   return critic_loss
 

@@ -21,8 +21,9 @@ from typing import Optional
 
 import sonnet as snt
 from sonnet.src.distribute import replicator as snt_replicator
-from sonnet.src.optimizers import optimizer_utils as snt_optimizer_utils
 import tensorflow as tf
+
+from sobolev import training
 
 
 class MultiWorkerReplicator(tf.distribute.MultiWorkerMirroredStrategy):
@@ -42,18 +43,6 @@ class MultiWorkerReplicator(tf.distribute.MultiWorkerMirroredStrategy):
       stack.enter_context(tf.variable_creator_scope(
           snt_replicator.replica_local_creator))
       yield
-
-
-def _allow_in_sonnet_optimizers(strategy_cls) -> None:
-  """Adds `strategy_cls` to the strategies Sonnet 2 optimisers accept.
-
-  Sonnet 2.0.2 checks `isinstance(strategy, _SUPPORTED_STRATEGIES)` in every
-  `apply`; its update rule works for any strategy with replica-local
-  variables and all-reduced gradients, which `MultiWorkerReplicator` has.
-  """
-  supported = snt_optimizer_utils._SUPPORTED_STRATEGIES  # pylint: disable=protected-access
-  if strategy_cls not in supported:
-    snt_optimizer_utils._SUPPORTED_STRATEGIES = supported + (strategy_cls,)  # pylint: disable=protected-access
 
 
 _STRATEGIES = {}
@@ -87,7 +76,10 @@ def make_strategy(name: str) -> Optional[tf.distribute.Strategy]:
   if name == "multi_worker":
     if name not in _STRATEGIES:
       _STRATEGIES[name] = MultiWorkerReplicator()
-      _allow_in_sonnet_optimizers(MultiWorkerReplicator)
+      # Sonnet optimisers check a private tuple of strategies; the core's
+      # one isolated patch adds this one (replica-local variables and
+      # all-reduced gradients, as Sonnet's update rule assumes).
+      training.allow_strategy_for_sonnet_optimizers(MultiWorkerReplicator)
     return _STRATEGIES[name]
   raise ValueError(f"`strategy` must be 'none', 'replicator' or "
                    f"'multi_worker', got {name!r}.")

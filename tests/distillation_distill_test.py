@@ -65,38 +65,121 @@ class ObjectiveTest(tf.test.TestCase):
 
   def test_sobolev_term_is_zero_when_student_equals_teacher(self):
     tf.random.set_seed(0)
-    net = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
-    x = tf.constant(distill.to_flat_float(_states(3)))
+    net = networks.StudentNet(4, hidden=8)
+    x = tf.constant(distill.to_float(_states(3)))
     loss = distill.make_loss("sobolev", sobolev_weight=1.0, seed=0)
-    total, terms = loss(net, x, target_fn=net)[:2]
+    total, terms = loss(net.log_policy, x, target_fn=net.log_policy)[:2]
     self.assertAllClose(terms["order_0"], 0.0, atol=1e-6)
     self.assertAllClose(terms["order_1"], 0.0, atol=1e-3)
     self.assertAllClose(total, 0.0, atol=1e-3)
-    other = distill.FlatLogPolicy(networks.StudentNet(4, hidden=8))
-    _, terms = loss(other, x, target_fn=net)[:2]
+    other = networks.StudentNet(4, hidden=8)
+    _, terms = loss(other.log_policy, x, target_fn=net.log_policy)[:2]
     self.assertGreater(float(terms["order_1"]), 1e-3)
 
   def test_sobolev_term_matches_the_papers_formula(self):
     tf.random.set_seed(1)
-    student = distill.FlatLogPolicy(networks.StudentNet(3, hidden=8))
-    teacher = distill.FlatLogPolicy(networks.TeacherNet(
-        3, channels=(4, 4, 4), hidden=8))
-    x = tf.constant(distill.to_flat_float(_states(2, seed=1)))
+    student = networks.StudentNet(3, hidden=8).log_policy
+    teacher = networks.TeacherNet(3, channels=(4, 4, 4), hidden=8).log_policy
+    x = tf.constant(distill.to_float(_states(2, seed=1)))
     v = tf.math.l2_normalize(tf.constant([[1.0, -2.0, 0.5],
                                           [0.3, 0.3, -1.0]]), axis=-1)
     loss = distill.make_loss("sobolev", sobolev_weight=2.0)
     total, terms = loss(student, x, target_fn=teacher,
                         vectors=(v, None))[:2]
-    # E_v || D_s<log pi*, v> - D_s<log pi, v> ||, one v per state.
+    # E_v || D_s<log pi*, v> - D_s<log pi, v> ||, one v per state; the
+    # projections are image-shaped [B, 84, 84, 4], the norm is over all of
+    # a state's pixels.
     diff = (derivatives.vjp(teacher, x, v) - derivatives.vjp(student, x, v))
-    expected = tf.reduce_mean(tf.norm(diff, axis=-1))
+    self.assertEqual(diff.shape, (2, 84, 84, 4))
+    expected = tf.reduce_mean(tf.norm(tf.reshape(diff, [2, -1]), axis=-1))
     self.assertAllClose(terms["order_1"], expected, rtol=1e-4)
     kl = distill.kl_student_teacher(student(x), teacher(x))
     self.assertAllClose(total, kl + 2.0 * expected, rtol=1e-4)
 
+  def test_to_float_keeps_the_image_shape(self):
+    states = _states(2)
+    x = distill.to_float(states)
+    self.assertEqual(x.shape, (2, 84, 84, 4))
+    self.assertEqual(x.dtype, np.float32)
+    self.assertAllClose(x[1, 5, 7], states[1, 5, 7] / 255.0)
+
   def test_make_loss_rejects_unknown_method(self):
     with self.assertRaisesRegex(ValueError, "method"):
       distill.make_loss("dagger")
+
+
+def _flattened(policy):
+  """The removed adapter, rebuilt here: `[B, 84*84*4] -> [B, A]`.
+
+  Until commit 1b41540 `distill.FlatLogPolicy` / `flat_log_policy` fed the
+  core flattened states and reshaped them back inside the model; the
+  image-shaped path must give the same numbers.
+  """
+  return lambda flat: policy(tf.reshape(flat, [-1, 84, 84, 4]))
+
+
+class ImageShapedPathTest(tf.test.TestCase, parameterized.TestCase):
+  """Image-shaped states `[B, 84, 84, 4]` vs the old flattened path."""
+
+  @parameterized.product(method=distill.METHODS, num_projections=(1, 2),
+                         compiled=(False, True))
+  def test_loss_and_gradients_equal_the_flattened_path(
+      self, method, num_projections, compiled):
+    tf.random.set_seed(2)
+    student = networks.StudentNet(3, channels=(4, 8), hidden=8)
+    teacher = networks.TeacherNet(3, channels=(4, 4, 4), hidden=8)
+    x = tf.constant(distill.to_float(_states(3, seed=2)))
+    flat_x = tf.reshape(x, [3, -1])
+    targets = (teacher.log_policy(x),)
+    student(x)  # Builds the variables.
+
+    def run(model, inputs, target_fn):
+      # A fresh loss with the same seed draws the same directions v.
+      loss = distill.make_loss(method, sobolev_weight=0.7, seed=5,
+                               num_projections=num_projections)
+
+      def compute(inputs):
+        with tf.GradientTape() as tape:
+          if method == "regular":
+            out = loss(model, inputs, targets=targets)
+          else:
+            out = loss(model, inputs, target_fn=target_fn)
+        grads = tape.gradient(out.total, student.trainable_variables)
+        return out.total, out.terms, out.per_example_terms, grads
+
+      return (tf.function(compute) if compiled else compute)(inputs)
+
+    new = run(student.log_policy, x, teacher.log_policy)
+    old = run(_flattened(student.log_policy), flat_x,
+              _flattened(teacher.log_policy))
+    self.assertAllClose(new[0], old[0], rtol=1e-6, atol=1e-7)
+    self.assertAllClose(new[1], old[1], rtol=1e-6, atol=1e-7)
+    # Per-example Sobolev terms [B] (the KL is a scalar user loss).
+    self.assertEqual(set(new[2]), {"order_1"} if method == "sobolev" else
+                     set())
+    self.assertAllClose(new[2], old[2], rtol=1e-6, atol=1e-7)
+    self.assertLen(new[3], 8)  # w and b of 2 convs and 2 linear layers.
+    for got, want in zip(new[3], old[3]):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-7)
+    # Not vacuous: the loss and its gradients are non-zero.
+    self.assertGreater(float(new[0]), 0.0)
+    self.assertGreater(float(tf.linalg.global_norm(new[3])), 0.0)
+    if method == "sobolev":
+      self.assertGreater(float(new[1]["order_1"]), 0.0)
+
+  def test_projections_are_the_flattened_ones_reshaped(self):
+    tf.random.set_seed(3)
+    teacher = networks.TeacherNet(3, channels=(4, 4, 4), hidden=8)
+    x = tf.constant(distill.to_float(_states(2, seed=3)))
+    v = tf.math.l2_normalize(tf.constant([[1.0, -2.0, 0.5],
+                                          [0.3, 0.3, -1.0]]), axis=-1)
+    image = derivatives.vjp(teacher.log_policy, x, v)
+    flat = derivatives.vjp(_flattened(teacher.log_policy),
+                           tf.reshape(x, [2, -1]), v)
+    self.assertEqual(image.shape, (2, 84, 84, 4))
+    self.assertAllClose(tf.reshape(image, [2, -1]), flat, rtol=1e-6,
+                        atol=1e-9)
+    self.assertGreater(float(tf.reduce_max(tf.abs(image))), 0.0)
 
 
 class ExperimentTest(tf.test.TestCase):

@@ -253,6 +253,41 @@ np.save(sys.argv[3], np.stack([a, b.numpy()]))
 """
 
 
+class StudentCheckpointTest(tf.test.TestCase):
+  """Students saved by earlier code still load."""
+
+  # A unit written by the code at commit 1b41540, when students trained
+  # through the `distill.FlatLogPolicy` wrapper and `_student` saved
+  # `student.net` (see expected.json): 2 Sobolev steps of a tiny student
+  # (channels (2, 2), hidden 4, 3 actions).
+  OLD_UNIT = os.path.join(REPO, "tests", "testdata",
+                          "distillation_student_1b41540")
+
+  def test_student_saved_before_the_adapters_were_deleted_restores(self):
+    expected = files.read_json(os.path.join(self.OLD_UNIT, "expected.json"))
+    net = experiment.load_student(self.OLD_UNIT)  # Asserts all matched.
+    probe = np.random.default_rng(expected["probe_seed"]).integers(
+        0, 256, expected["probe_shape"]).astype(np.uint8)
+    self.assertAllClose(net.log_policy(probe), expected["log_policy"],
+                        rtol=1e-6, atol=1e-6)
+
+  def test_new_students_are_saved_in_the_same_layout(self):
+    net = experiment.load_student(self.OLD_UNIT)
+    unit = tempfile.mkdtemp(dir=self.get_temp_dir())
+    prefix = experiment.save_student(net, unit)
+    old = tf.train.list_variables(os.path.join(self.OLD_UNIT, "model",
+                                               "student"))
+    new = tf.train.list_variables(prefix)
+    self.assertEqual(new, old)
+    self.assertIn(("student/_net/_layers/0/w/.ATTRIBUTES/VARIABLE_VALUE",
+                   [8, 8, 4, 2]), new)
+    for name, _ in old:
+      if name != "_CHECKPOINTABLE_OBJECT_GRAPH":
+        self.assertAllEqual(tf.train.load_variable(prefix, name),
+                            tf.train.load_variable(os.path.join(
+                                self.OLD_UNIT, "model", "student"), name))
+
+
 class SavedModelTest(tf.test.TestCase):
 
   def _round_trip(self, path, expected):

@@ -5,6 +5,7 @@ import tempfile
 
 import tensorflow as tf
 
+from distillation import networks
 from distillation import speed
 from distillation.configs import speed as speed_config
 from sobolev.experiment import errors
@@ -42,6 +43,9 @@ class SpeedTest(tf.test.TestCase):
     config = self._config()
     for method in ("regular", "sobolev"):
       model, objective, batch = speed.student_step(method, config)
+      # The student is differentiated on image-shaped states directly.
+      self.assertIsInstance(model, networks.StudentNet)
+      self.assertEqual(batch["x"].shape, (2, 84, 84, 4))
       total, terms = objective(model, batch)[:2]
       self.assertTrue(bool(tf.math.is_finite(total)))
       if method == "sobolev":

@@ -244,5 +244,75 @@ class DecoupledUpdateTest(parameterized.TestCase, tf.test.TestCase):
       networks.resnet50_parts(3)
 
 
+class CriticLossShapeTest(parameterized.TestCase, tf.test.TestCase):
+  """The critic loss on `[B, H, W, C]` activations vs the old flattened path."""
+
+  @parameterized.product(method=("critic", "vfbn", "sobolev"),
+                         compiled=(False, True))
+  def test_loss_and_gradients_equal_the_flattened_path(self, method,
+                                                       compiled):
+    model = _model(method, num_parts=2)
+    batch = _batch(seed=3)
+    y = batch["label"]
+    h = model.parts[0](batch["image"], is_training=True)
+    self.assertEqual(h.shape.rank, 4)  # Image-shaped activations.
+    module = model.sg_modules[0]
+    rng = np.random.RandomState(4)
+    value_target = tf.constant(rng.rand(4), tf.float32)
+    grad_target = tf.constant(rng.randn(*h.shape), tf.float32)
+    weights = (0.3, 1.7)
+    variables = module.trainable_variables
+
+    def new_path(h):
+      with tf.GradientTape() as tape:
+        total, terms = decoupled.make_module_loss(method, weights)(
+            module, h, y, value_target, grad_target)
+      return total, terms, tape.gradient(total, variables)
+
+    def old_path(h):
+      # The reshape adapter the critic loss had until commit 1b41540.
+      core = {"critic": lambda: sobolev.SobolevLoss(order=0),
+              "vfbn": lambda: sobolev.SobolevLoss(order=1,
+                                                  weights=[0.0, 1.0]),
+              "sobolev": lambda: sobolev.SobolevLoss(
+                  order=1, weights=list(weights))}[method]()
+      flat = tf.reshape(h, [-1, h.shape[1:].num_elements()])
+      critic = lambda hf: module(tf.reshape(hf, tf.shape(h)), y)
+      targets = [value_target]
+      if core.order >= 1:
+        targets.append(tf.reshape(grad_target, tf.shape(flat)))
+      with tf.GradientTape() as tape:
+        total, terms = core(critic, flat, targets=tuple(targets))[:2]
+      return total, terms, tape.gradient(total, variables)
+
+    if compiled:
+      new_path, old_path = tf.function(new_path), tf.function(old_path)
+    new, old = new_path(h), old_path(h)
+    self.assertAllClose(new[0], old[0], rtol=1e-6, atol=1e-7)
+    self.assertAllClose(new[1], old[1], rtol=1e-6, atol=1e-7)
+    self.assertNotEmpty(variables)
+    for got, want in zip(new[2], old[2]):
+      self.assertAllClose(got, want, rtol=1e-5, atol=1e-7)
+    # Not vacuous: every term and the gradient are non-zero.
+    for value in new[1].values():
+      self.assertGreater(float(value), 0.0)
+    self.assertGreater(float(tf.linalg.global_norm(new[2])), 0.0)
+
+  def test_gradient_term_is_the_squared_error_of_dm_dh(self):
+    # order_1 = mean_b ||dm/dh_b - grad_target_b||^2 over all of h's axes.
+    model = _model("vfbn", num_parts=2)
+    batch = _batch(seed=5)
+    h = model.parts[0](batch["image"], is_training=True)
+    module = model.sg_modules[0]
+    grad_target = tf.constant(np.random.RandomState(6).randn(*h.shape),
+                              tf.float32)
+    _, terms = decoupled.make_module_loss("vfbn")(
+        module, h, batch["label"], tf.zeros([4]), grad_target)
+    dm = module.synthetic_gradient(h, batch["label"])
+    want = tf.reduce_mean(tf.reduce_sum(tf.square(dm - grad_target),
+                                        axis=[1, 2, 3]))
+    self.assertAllClose(terms["order_1"], want, rtol=1e-5)
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -67,12 +67,16 @@ experiment.validate(cfg)
 trainer = experiment.Trainer(cfg, "sobolev")
 out = experiment.train_one(cfg, "sobolev", 0, os.path.join(workdir, str(idx)),
                            log=print, trainer=trainer)
+import sonnet as snt
+from sobolev import training
 digest = hashlib.md5()
 for v in trainer.model.trainable_variables:
   digest.update(np.ascontiguousarray(v.numpy()).tobytes())
 print("RESULT" + json.dumps({
     "replicas": trainer.strategy.num_replicas_in_sync,
-    "train_ce": out["history"]["train_ce"], "hash": digest.hexdigest()}),
+    "train_ce": out["history"]["train_ce"], "hash": digest.hexdigest(),
+    "sonnet_optimizer": isinstance(trainer.optimizer, snt.Optimizer),
+    "sonnet_accepts": training.sonnet_supports_strategy(trainer.strategy)}),
     flush=True)
 """
 
@@ -128,6 +132,10 @@ class DistributedTest(tf.test.TestCase):
       results.append(json.loads(line[0][len("RESULT"):]))
     for r in results:
       self.assertEqual(r["replicas"], 2)
+      # A Sonnet optimiser trained under the multi-worker strategy, which
+      # the core's `training.allow_strategy_for_sonnet_optimizers` admitted.
+      self.assertTrue(r["sonnet_optimizer"])
+      self.assertTrue(r["sonnet_accepts"])
       self.assertTrue(0.0 < r["train_ce"][0] < 10.0)
     self.assertEqual(results[0]["hash"], results[1]["hash"])
     self.assertEqual(results[0]["train_ce"], results[1]["train_ce"])
