@@ -1,0 +1,176 @@
+"""Choosing actions from a policy's logits: the one action sampler.
+
+A discrete policy gives, for a batch of states, logits or log-probabilities
+`[B, A]` (both define the same distribution `softmax(logits)`). An
+`ActionSampler` turns them into actions `[B]` int32, either greedily (the
+most likely action) or by sampling from the distribution. Sampling is by
+inversion: one uniform number `u` per row, from a seeded random number
+generator, and the action is the first `a` whose cumulative probability
+exceeds `u`. It is deterministic given the seed, on any machine.
+
+The generator is NumPy's (`np.random.default_rng(seed)`, the default) or a
+`tf.random.Generator`, whose state can go into a `tf.train.Checkpoint` (so a
+resumed training run continues the same random stream).
+
+Example:
+  sampler = policies.ActionSampler(seed=0)
+  actions = sampler(policy(observations))      # [B, A] -> [B] int32
+"""
+
+from typing import Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+Rng = Union[np.random.Generator, tf.random.Generator]
+
+
+def _as_logits(logits) -> np.ndarray:
+  """`logits` as a float64 `[B, A]` array; raises for other shapes or NaN."""
+  try:
+    values = np.asarray(logits, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise TypeError(f"`logits` must be a numeric [B, A] array or tensor, got "
+                    f"{type(logits).__name__}.") from None
+  if values.ndim != 2 or values.shape[1] < 1:
+    raise ValueError(f"`logits` must have shape [B, A] with A >= 1, got "
+                     f"{values.shape}.")
+  if np.isnan(values).any():
+    raise ValueError("`logits` contain NaN.")
+  if values.shape[0] and not np.isfinite(values.max(axis=1)).all():
+    raise ValueError("Every row of `logits` needs a finite maximum (-inf "
+                     "marks an impossible action; +inf or a row of -inf is "
+                     "not a distribution).")
+  return values
+
+
+def probabilities(logits) -> np.ndarray:
+  """`softmax(logits)` in float64, row by row.
+
+  Args:
+    logits: `[B, A]` logits or log-probabilities (NumPy or TensorFlow); -inf
+      entries are actions of probability 0.
+
+  Returns:
+    `[B, A]` float64 probabilities, each row summing to 1.
+
+  Raises:
+    TypeError: if `logits` is not numeric.
+    ValueError: for a shape other than `[B, A]`, NaN, or a row whose maximum
+      is not finite.
+  """
+  values = _as_logits(logits)
+  probs = np.exp(values - values.max(axis=1, keepdims=True))
+  return probs / probs.sum(axis=1, keepdims=True)
+
+
+def greedy_actions(logits) -> np.ndarray:
+  """The most likely action of every row (the first one on ties).
+
+  Args:
+    logits: `[B, A]` logits or log-probabilities.
+
+  Returns:
+    `[B]` int32 actions.
+
+  Raises:
+    TypeError, ValueError: as `probabilities`.
+  """
+  return np.argmax(_as_logits(logits), axis=1).astype(np.int32)
+
+
+def inverse_cdf_actions(logits, uniforms) -> np.ndarray:
+  """Samples one action per row by inverting the cumulative distribution.
+
+  Action `a` is chosen if `cdf[a-1] <= u < cdf[a]`, where `cdf` is the
+  cumulative sum of `softmax(logits)`; a `u` beyond the last (rounded) sum
+  gives the last action of non-zero probability.
+
+  Args:
+    logits: `[B, A]` logits or log-probabilities.
+    uniforms: `[B]` (or `[B, 1]`) numbers in [0, 1).
+
+  Returns:
+    `[B]` int32 actions.
+
+  Raises:
+    TypeError, ValueError: as `probabilities`, or if `uniforms` do not have
+      B entries in [0, 1).
+  """
+  probs = probabilities(logits)
+  u = np.asarray(uniforms, np.float64)
+  if u.size != probs.shape[0] or u.ndim > 2:
+    raise ValueError(f"`uniforms` must have {probs.shape[0]} entries (one per "
+                     f"row of `logits`), got shape {u.shape}.")
+  u = u.reshape(-1, 1)
+  if not ((u >= 0.0) & (u < 1.0)).all():
+    raise ValueError("`uniforms` must be in [0, 1).")
+  actions = (probs.cumsum(axis=1) <= u).sum(axis=1)
+  # Rounding can leave the last sum just below u: take the last action of
+  # non-zero probability.
+  last_possible = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
+  return np.minimum(actions, last_possible).astype(np.int32)
+
+
+class ActionSampler:
+  """Chooses actions `[B]` from logits `[B, A]`, greedily or by sampling.
+
+  Attributes:
+    greedy: whether actions are the argmax (no randomness used).
+    rng: the random number generator (NumPy or `tf.random.Generator`).
+  """
+
+  def __init__(self, seed: Optional[int] = 0, greedy: bool = False,
+               rng: Optional[Rng] = None):
+    """Creates a sampler.
+
+    Args:
+      seed: seeds `np.random.default_rng(seed)` when `rng` is not given.
+      greedy: take the most likely action instead of sampling.
+      rng: a `np.random.Generator` or `tf.random.Generator` to draw from
+        (e.g. one stored in a checkpoint); overrides `seed`. NumPy draws
+        `rng.random((B, 1))`, TensorFlow `rng.uniform([B, 1], dtype=float64)`.
+
+    Raises:
+      TypeError: for a `seed` that is not an int, a `greedy` that is not a
+        bool, or an `rng` of another type.
+    """
+    if not isinstance(greedy, (bool, np.bool_)):
+      raise TypeError(f"`greedy` must be a bool, got {greedy!r}.")
+    if rng is None:
+      if isinstance(seed, (bool, np.bool_)) or not isinstance(
+          seed, (int, np.integer, type(None))):
+        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+      rng = np.random.default_rng(seed)
+    elif not isinstance(rng, (np.random.Generator, tf.random.Generator)):
+      raise TypeError("`rng` must be a np.random.Generator or a "
+                      f"tf.random.Generator, got {type(rng).__name__}.")
+    self.greedy = bool(greedy)
+    self.rng = rng
+
+  def uniforms(self, batch_size: int) -> np.ndarray:
+    """Draws `[batch_size, 1]` float64 uniforms in [0, 1) from `rng`."""
+    if isinstance(self.rng, np.random.Generator):
+      return self.rng.random((batch_size, 1))
+    if not tf.executing_eagerly():
+      raise RuntimeError("ActionSampler runs eagerly (NumPy); call it "
+                         "outside tf.function.")
+    return self.rng.uniform([batch_size, 1], dtype=tf.float64).numpy()
+
+  def __call__(self, logits) -> np.ndarray:
+    """Chooses one action per row of `logits`.
+
+    Args:
+      logits: `[B, A]` logits or log-probabilities (NumPy or eager tensor).
+
+    Returns:
+      `[B]` int32 actions. A sampling call draws B uniforms from `rng`; a
+      greedy call draws none.
+
+    Raises:
+      TypeError, ValueError: as `probabilities`.
+    """
+    if self.greedy:
+      return greedy_actions(logits)
+    values = _as_logits(logits)
+    return inverse_cdf_actions(values, self.uniforms(values.shape[0]))

@@ -1,0 +1,628 @@
+"""Playing a policy in a vector environment: collection and evaluation.
+
+One play loop (`Player`) serves every use of a policy in an environment:
+recording rollouts to disk (`collect`), measuring returns (`evaluate`) and
+the actor of an on-policy learner (step it and train on its transitions).
+
+Environments: any vector environment with the gymnasium 1.x API,
+`reset(seed=) -> (obs [B, ...], info)` and
+`step(actions [B]) -> (obs, rewards [B], terminated [B], truncated [B],
+info)`, that resets finished sub-environments itself: e.g.
+`gymnasium.vector.SyncVectorEnv`, `gymnasium.make_vec(...)`, ale-py's
+`AtariVectorEnv`, or a wrapper with that API. Both gymnasium autoreset modes
+are handled (read from `env.metadata['autoreset_mode']`, or given):
+
+* 'NextStep' (gymnasium's default): after an episode ends, the next `step`
+  ignores its action and returns the first observation of a new episode.
+  That step is not a decision: its row has `valid=False` and is neither
+  recorded nor counted.
+* 'SameStep': the observation returned with `terminated | truncated` is
+  already the first one of the new episode.
+
+Policies: any callable `policy(observations [B, ...]) -> logits [B, A]`
+(log-probabilities are logits too), or `-> (logits, extras)` with `extras`
+a mapping of name to `[B, ...]` arrays to record with each state (e.g.
+value estimates). NumPy arrays go in; TensorFlow or NumPy may come out.
+Wrap a TensorFlow policy in `tf.function` for speed. Actions are chosen by
+`policies.ActionSampler`.
+
+Collections (`collect`) are deterministic given the seed (sub-environment
+`i` is reset with `seed + i` by gymnasium's convention, and actions are
+drawn from `np.random.default_rng(seed)`), on the same machine and
+TensorFlow build. They hold, for each of the first `num_states` decision
+states, in order of time and then of sub-environment:
+
+  states        [N, ...]   the observations (dtype as the environment's)
+  <output_key>  [N, A]     float32, the policy's logits or log-probabilities
+  actions       [N]        int32, the action taken
+  episode_ids   [N]        int32, a global id per episode, numbered in the
+                           order the episodes start (the first B are 0..B-1)
+  steps         [N]        int32, index of the state within its episode
+  <extra name>  [N, ...]   each extra output of the policy
+
+in compressed shards `shard-XXXXX.npz` written atomically, plus `meta.json`
+written last (a directory without it is an incomplete collection and
+`load` refuses it). `split_by_episodes` splits states into
+train/validation/test sets that share no episode.
+
+Neither gymnasium nor ale-py is imported here: the environment is given.
+"""
+
+import dataclasses
+import io
+import os
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
+
+import numpy as np
+
+from sobolev import policies
+from sobolev.experiment import files
+
+# `policy(observations [B, ...]) -> logits [B, A]` or `(logits, extras)`.
+Policy = Callable[[np.ndarray], Any]
+NEXT_STEP = "NextStep"
+SAME_STEP = "SameStep"
+META_FILE = "meta.json"
+
+
+@dataclasses.dataclass
+class Episode:
+  """An episode that ended in a step.
+
+  Attributes:
+    env_index: the sub-environment that played it.
+    episode_id: its global id (see `Player.episode_ids`).
+    episode_return: the sum of its rewards (as the environment gave them).
+    length: its number of decision steps.
+  """
+  env_index: int
+  episode_id: int
+  episode_return: float
+  length: int
+
+
+@dataclasses.dataclass
+class Transition:
+  """One batched step of `Player.step` (leading axis B everywhere).
+
+  Attributes:
+    observations: `[B, ...]` the states the actions were chosen in.
+    outputs: `[B, A]` float32, the policy's logits (or log-probabilities).
+    extras: the policy's extra outputs, name -> `[B, ...]` array.
+    actions: `[B]` int32, the actions sent to the environment.
+    rewards: `[B]` float, the rewards of this step (environment's values).
+    terminated: `[B]` bool.
+    truncated: `[B]` bool.
+    valid: `[B]` bool; False where the row was not a decision (the reset
+      step of the 'NextStep' autoreset mode, whose action was ignored).
+    episode_ids: `[B]` int32, the episode of each state.
+    steps: `[B]` int32, index of each state within its episode.
+    next_observations: `[B, ...]` what the environment returned.
+    info: the environment's info dict of this step.
+    finished: the episodes that ended in this step.
+  """
+  observations: np.ndarray
+  outputs: np.ndarray
+  extras: Dict[str, np.ndarray]
+  actions: np.ndarray
+  rewards: np.ndarray
+  terminated: np.ndarray
+  truncated: np.ndarray
+  valid: np.ndarray
+  episode_ids: np.ndarray
+  steps: np.ndarray
+  next_observations: np.ndarray
+  info: Dict[str, Any]
+  finished: List[Episode]
+
+
+def _to_numpy(value) -> np.ndarray:
+  return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
+def autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
+  """The autoreset mode of `env`: `mode`, or its `metadata['autoreset_mode']`.
+
+  Args:
+    env: a vector environment.
+    mode: 'NextStep' or 'SameStep' to override the environment's metadata
+      (or None to read it).
+
+  Returns:
+    'NextStep' or 'SameStep'.
+
+  Raises:
+    ValueError: if the mode is missing, 'Disabled' or unknown.
+  """
+  if mode is None:
+    metadata = getattr(env, "metadata", None) or {}
+    mode = metadata.get("autoreset_mode")
+    if mode is None:
+      raise ValueError(
+          "The environment has no metadata['autoreset_mode']; pass "
+          "`autoreset_mode='NextStep'` or `'SameStep'`.")
+  value = getattr(mode, "value", mode)  # gymnasium's AutoresetMode enum.
+  if value not in (NEXT_STEP, SAME_STEP):
+    raise ValueError(f"`autoreset_mode` must be {NEXT_STEP!r} or "
+                     f"{SAME_STEP!r} (the environment resets finished "
+                     f"episodes itself), got {mode!r}.")
+  return value
+
+
+class Player:
+  """Plays a policy in a vector environment, one batched step at a time.
+
+  Keeps the current observations and the episode bookkeeping (ids, step
+  indices, running returns). Episode ids are global: the B first episodes
+  are 0..B-1, then each new episode takes the next id when it starts (in
+  order of sub-environment within a step).
+
+  Example:
+    player = rollouts.Player(env, policy, policies.ActionSampler(seed=0))
+    player.reset(seed=0)
+    for _ in range(100):
+      t = player.step()          # a Transition
+      for episode in t.finished:
+        print(episode.episode_return)
+
+  Attributes:
+    env: the environment.
+    policy: the policy.
+    sampler: the `policies.ActionSampler`.
+    autoreset_mode: 'NextStep' or 'SameStep'.
+    observations: `[B, ...]` the current observations (after `reset`).
+    episode_ids: `[B]` int32, the episode each sub-environment is in.
+    steps: `[B]` int32, index of `observations` within its episode.
+  """
+
+  def __init__(self, env: Any, policy: Policy,
+               sampler: Optional[policies.ActionSampler] = None,
+               autoreset_mode: Optional[str] = None):
+    """Creates a player (call `reset` before `step`).
+
+    Args:
+      env: a vector environment with the gymnasium API (see the module
+        docstring).
+      policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
+      sampler: chooses the actions (default `ActionSampler(seed=0)`).
+      autoreset_mode: 'NextStep' or 'SameStep'; by default read from
+        `env.metadata['autoreset_mode']`.
+
+    Raises:
+      TypeError: if `env` lacks `reset`/`step`, `policy` is not callable or
+        `sampler` is not an `ActionSampler`.
+      ValueError: for a missing or unsupported autoreset mode.
+    """
+    if not (callable(getattr(env, "reset", None)) and
+            callable(getattr(env, "step", None))):
+      raise TypeError("`env` must be a vector environment with reset() and "
+                      f"step() methods, got {type(env).__name__}.")
+    if not callable(policy):
+      raise TypeError(f"`policy` must be callable, got "
+                      f"{type(policy).__name__}.")
+    if sampler is None:
+      sampler = policies.ActionSampler(seed=0)
+    if not isinstance(sampler, policies.ActionSampler):
+      raise TypeError("`sampler` must be a policies.ActionSampler, got "
+                      f"{type(sampler).__name__}.")
+    self.env = env
+    self.policy = policy
+    self.sampler = sampler
+    self.autoreset_mode = globals()["autoreset_mode"](env, autoreset_mode)
+    self.observations: Optional[np.ndarray] = None
+    self.episode_ids = np.zeros([0], np.int32)
+    self.steps = np.zeros([0], np.int32)
+    self._returns = np.zeros([0], np.float64)
+    self._lengths = np.zeros([0], np.int64)
+    self._pending_reset = np.zeros([0], bool)
+    self._next_id = 0
+
+  @property
+  def num_envs(self) -> int:
+    """B, the number of sub-environments (known after `reset`)."""
+    return int(self.episode_ids.shape[0])
+
+  def reset(self, seed: Optional[int] = None) -> np.ndarray:
+    """Resets every sub-environment and the bookkeeping.
+
+    Args:
+      seed: passed to `env.reset(seed=seed)`.
+
+    Returns:
+      The first observations `[B, ...]`.
+
+    Raises:
+      TypeError: if `env.reset` does not return `(observations, info)`.
+    """
+    out = self.env.reset(seed=seed)
+    if not (isinstance(out, tuple) and len(out) == 2):
+      raise TypeError("`env.reset(seed=...)` must return (observations, "
+                      "info), as gymnasium vector environments do.")
+    self.observations = np.asarray(out[0])
+    b = self.observations.shape[0]
+    self.episode_ids = np.arange(b, dtype=np.int32)
+    self._next_id = b
+    self.steps = np.zeros(b, np.int32)
+    self._returns = np.zeros(b, np.float64)
+    self._lengths = np.zeros(b, np.int64)
+    self._pending_reset = np.zeros(b, bool)
+    return self.observations
+
+  def act(self, observations: np.ndarray
+          ) -> Tuple[np.ndarray, Dict[str, np.ndarray], np.ndarray]:
+    """Runs the policy and the sampler on `observations`.
+
+    Args:
+      observations: `[B, ...]`.
+
+    Returns:
+      `(outputs [B, A] float32, extras, actions [B] int32)`.
+
+    Raises:
+      TypeError: if the policy's extras are not a mapping.
+      ValueError: if the outputs are not `[B, A]` or an extra output does
+        not have B rows.
+    """
+    out = self.policy(observations)
+    extras: Mapping[str, Any] = {}
+    if isinstance(out, tuple):
+      if len(out) != 2 or not isinstance(out[1], Mapping):
+        raise TypeError("`policy` must return logits [B, A] or (logits, "
+                        "extras) with extras a mapping of name to array.")
+      out, extras = out
+    outputs = _to_numpy(out).astype(np.float32)
+    b = observations.shape[0]
+    if outputs.ndim != 2 or outputs.shape[0] != b:
+      raise ValueError(f"`policy` must return logits [B={b}, A], got shape "
+                       f"{outputs.shape}.")
+    extras = {name: _to_numpy(v) for name, v in extras.items()}
+    for name, value in extras.items():
+      if value.ndim < 1 or value.shape[0] != b:
+        raise ValueError(f"The policy's extra output {name!r} must have "
+                         f"{b} rows, got shape {value.shape}.")
+    return outputs, extras, self.sampler(outputs)
+
+  def step(self) -> Transition:
+    """Plays one step in every sub-environment.
+
+    Returns:
+      The `Transition`.
+
+    Raises:
+      RuntimeError: before `reset`.
+      ValueError: if the environment returns arrays of the wrong length.
+    """
+    if self.observations is None:
+      raise RuntimeError("Call `Player.reset` before `step`.")
+    obs = self.observations
+    outputs, extras, actions = self.act(obs)
+    next_obs, rewards, terminated, truncated, info = self.env.step(actions)
+    next_obs = np.asarray(next_obs)
+    rewards = np.asarray(rewards)
+    terminated = np.asarray(terminated, bool)
+    truncated = np.asarray(truncated, bool)
+    b = self.num_envs
+    for name, value in (("rewards", rewards), ("terminated", terminated),
+                        ("truncated", truncated)):
+      if value.shape != (b,):
+        raise ValueError(f"`env.step` returned {name} of shape "
+                         f"{value.shape}, expected ({b},).")
+    valid = ~self._pending_reset
+    transition_ids = self.episode_ids.copy()
+    transition_steps = self.steps.copy()
+    self._returns[valid] += rewards[valid]
+    self._lengths[valid] += 1
+    done = (terminated | truncated) & valid
+    finished = [Episode(int(i), int(self.episode_ids[i]),
+                        float(self._returns[i]), int(self._lengths[i]))
+                for i in np.flatnonzero(done)]
+    self.steps = self.steps + 1
+    if self.autoreset_mode == SAME_STEP:
+      starting = done
+    else:  # NEXT_STEP: rows reset in this step start a new episode now.
+      starting = self._pending_reset
+      self._pending_reset = done
+    for i in np.flatnonzero(starting):
+      self.episode_ids[i] = self._next_id
+      self._next_id += 1
+      self.steps[i] = 0
+    self._returns[done] = 0.0
+    self._lengths[done] = 0
+    self.observations = next_obs
+    return Transition(
+        observations=obs, outputs=outputs, extras=extras, actions=actions,
+        rewards=rewards, terminated=terminated, truncated=truncated,
+        valid=valid, episode_ids=transition_ids, steps=transition_steps,
+        next_observations=next_obs, info=dict(info or {}), finished=finished)
+
+
+def check_count(name: str, value: Any) -> int:
+  """Returns `value` as an int; raises unless it is an int >= 1.
+
+  Raises:
+    ValueError: naming `name`.
+  """
+  if isinstance(value, (bool, np.bool_)) or not isinstance(
+      value, (int, np.integer)) or value < 1:
+    raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+  return int(value)
+
+
+def evaluate(env: Any, policy: Policy, episodes: int, seed: int = 0,
+             greedy: bool = False,
+             autoreset_mode: Optional[str] = None,
+             progress: Optional[Callable[[int, float], None]] = None
+             ) -> List[float]:
+  """Plays `episodes` episodes and returns their returns.
+
+  Each of the B sub-environments plays a fixed quota of episodes
+  (`episodes // B`, one more for the first `episodes % B`), so short
+  episodes are not over-represented; it then keeps stepping (its further
+  episodes are ignored) until every quota is met.
+
+  Args:
+    env: a vector environment (see the module docstring); it is reset with
+      `seed`.
+    policy: `observations -> logits [B, A]` (or `(logits, extras)`).
+    episodes: number of episodes (>= 1).
+    seed: seeds the environment reset and the action sampling
+      (`ActionSampler(seed, greedy)`).
+    greedy: take the most likely action instead of sampling.
+    autoreset_mode: as for `Player`.
+    progress: optional callback `(episode_index, return)` per counted
+      episode, in the order they finish.
+
+  Returns:
+    The `episodes` returns (sums of the environment's rewards), in order of
+    (sub-environment, episode).
+
+  Raises:
+    ValueError: for `episodes < 1` or an unsupported environment.
+  """
+  episodes = check_count("episodes", episodes)
+  player = Player(env, policy, policies.ActionSampler(seed, greedy),
+                  autoreset_mode)
+  player.reset(seed=seed)
+  b = player.num_envs
+  quota = [episodes // b + (1 if i < episodes % b else 0) for i in range(b)]
+  results: List[List[float]] = [[] for _ in range(b)]
+  counted = 0
+  while any(len(r) < q for r, q in zip(results, quota)):
+    for episode in player.step().finished:
+      if len(results[episode.env_index]) < quota[episode.env_index]:
+        results[episode.env_index].append(episode.episode_return)
+        if progress is not None:
+          progress(counted, episode.episode_return)
+        counted += 1
+  return [ret for env_results in results for ret in env_results]
+
+
+def _shard_name(index: int) -> str:
+  return f"shard-{index:05d}.npz"
+
+
+def _write_shard(directory: str, index: int,
+                 arrays: Dict[str, np.ndarray]) -> str:
+  name = _shard_name(index)
+  buf = io.BytesIO()
+  np.savez_compressed(buf, **arrays)
+  files.atomic_write_bytes(os.path.join(directory, name), buf.getvalue())
+  return name
+
+
+def collect(env: Any, policy: Policy, directory: str, num_states: int,
+            seed: int = 0, shard_size: int = 10_000,
+            output_key: str = "logits",
+            extra_meta: Optional[Dict[str, Any]] = None,
+            autoreset_mode: Optional[str] = None,
+            progress: Optional[Callable[[int], None]] = None
+            ) -> Dict[str, Any]:
+  """Records the first `num_states` decision states of `policy` in `env`.
+
+  Runs a `Player` and keeps the valid rows of its transitions. Actions are
+  sampled from the policy (`ActionSampler(seed)`); the
+  environment is reset with `seed`. The arrays are described in the module
+  docstring. `meta.json` is removed first and written last, so an
+  interrupted collection is not mistaken for a complete one (run it again).
+
+  Args:
+    env: a vector environment (see the module docstring).
+    policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
+    directory: output directory (created); existing shards are replaced.
+    num_states: number of states to record (>= 1).
+    seed: seeds the environment reset and the action sampling.
+    shard_size: states per shard file (>= 1).
+    output_key: name of the policy's output in the shards (e.g.
+      'log_probs'); must differ from the other keys.
+    extra_meta: added to `meta.json`.
+    autoreset_mode: as for `Player`.
+    progress: optional callback with the number of states recorded so far.
+
+  Returns:
+    The dict written to `meta.json`: `extra_meta` and `num_states`, `seed`,
+    `num_envs`, `shard_size`, `num_actions`, `keys` (the arrays' names) and
+    `shards` (file names in order).
+
+  Raises:
+    ValueError: for non-positive sizes, a clashing key or an unsupported
+      environment.
+  """
+  num_states = check_count("num_states", num_states)
+  shard_size = check_count("shard_size", shard_size)
+  base_keys = ("states", "actions", "episode_ids", "steps")
+  if not isinstance(output_key, str) or output_key in base_keys:
+    raise ValueError(f"`output_key` must be a str other than {base_keys}, "
+                     f"got {output_key!r}.")
+  player = Player(env, policy, policies.ActionSampler(seed), autoreset_mode)
+  os.makedirs(directory, exist_ok=True)
+  meta_path = os.path.join(directory, META_FILE)
+  if os.path.exists(meta_path):
+    os.remove(meta_path)  # Marks the directory incomplete while we write.
+  player.reset(seed=seed)
+  buffers: Dict[str, List[np.ndarray]] = {}
+  keys: List[str] = []
+  shards: List[str] = []
+  recorded = buffered = 0
+  num_actions = None
+
+  def flush(count: int) -> None:
+    """Writes the first `count` buffered states as one shard."""
+    arrays = {k: np.concatenate(buffers[k], axis=0) for k in keys}
+    shards.append(_write_shard(directory, len(shards),
+                               {k: v[:count] for k, v in arrays.items()}))
+    for k, v in arrays.items():
+      buffers[k] = [v[count:]]
+
+  while recorded < num_states:
+    t = player.step()
+    num_actions = t.outputs.shape[1]
+    rows = np.flatnonzero(t.valid)[:num_states - recorded]
+    record = {"states": t.observations, output_key: t.outputs,
+              "actions": t.actions, "episode_ids": t.episode_ids,
+              "steps": t.steps, **t.extras}
+    if not keys:
+      keys = list(record)
+      if len(keys) != 5 + len(t.extras):
+        raise ValueError(f"The policy's extra outputs {sorted(t.extras)} "
+                         f"clash with the recorded keys "
+                         f"{['states', output_key, *base_keys[1:]]}.")
+      buffers = {k: [] for k in keys}
+    for key in keys:
+      buffers[key].append(np.array(record[key][rows]))
+    recorded += rows.size
+    buffered += rows.size
+    while buffered >= shard_size:
+      flush(shard_size)
+      buffered -= shard_size
+    if progress is not None and rows.size:
+      progress(recorded)
+  if buffered:
+    flush(buffered)
+  meta = dict(extra_meta or {}, num_states=num_states, seed=seed,
+              num_envs=player.num_envs, shard_size=shard_size,
+              num_actions=int(num_actions), keys=keys, shards=shards)
+  files.write_json(meta_path, meta)  # Written last: marks it complete.
+  return meta
+
+
+def read_meta(directory: str) -> Optional[Dict[str, Any]]:
+  """`meta.json` of a complete collection, or None if there is none."""
+  return files.read_json(os.path.join(directory, META_FILE))
+
+
+def load(directory: str, keys: Optional[Sequence[str]] = None
+         ) -> Dict[str, np.ndarray]:
+  """Loads a complete collection (all shards concatenated).
+
+  Args:
+    directory: a directory written by `collect`.
+    keys: the arrays to load; default `meta['keys']` (all of them).
+
+  Returns:
+    A dict of the arrays, each with N rows.
+
+  Raises:
+    ValueError: if the directory holds no complete collection, or `keys`
+      is not given and `meta.json` does not list them.
+  """
+  meta = read_meta(directory)
+  if meta is None:
+    raise ValueError(f"No complete rollout collection in {directory!r} "
+                     f"(missing {META_FILE}).")
+  if keys is None:
+    keys = meta.get("keys")
+    if not keys:
+      raise ValueError(f"{META_FILE} in {directory!r} lists no `keys`; pass "
+                       "`keys=` to `load`.")
+  parts: Dict[str, List[np.ndarray]] = {k: [] for k in keys}
+  for name in meta["shards"]:
+    with np.load(os.path.join(directory, name)) as shard:
+      for k in keys:
+        parts[k].append(shard[k])
+  return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+
+
+def check_fraction(train_fraction: Any, name: str = "train_fraction"
+                   ) -> float:
+  """Returns `train_fraction` as a float; raises unless it is in (0, 1).
+
+  Raises:
+    ValueError: naming `name`, for a non-number or a value outside (0, 1).
+  """
+  try:
+    value = float(train_fraction)
+  except (TypeError, ValueError):
+    raise ValueError(f"`{name}` must be a number in (0, 1), got "
+                     f"{train_fraction!r}.") from None
+  if not 0.0 < value < 1.0:
+    raise ValueError(f"`{name}` must be in (0, 1), got {train_fraction!r}.")
+  return value
+
+
+def split_by_episodes(episode_ids: np.ndarray,
+                      train_fraction: float,
+                      validation_fraction: float = 0.0,
+                      seed: int = 0
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Splits state indices by whole episodes.
+
+  Episodes are shuffled (with `seed`) and assigned in that order: first to
+  the training set until it holds `round(train_fraction * N)` states (at
+  least 1), then to the validation set until it holds
+  `round(validation_fraction * N)` states; all remaining episodes form the
+  test set. The episode that crosses a boundary contributes its first
+  states to the earlier set and its remaining states are dropped, so that
+  no episode is on two sides (small training fractions can be smaller than
+  one episode).
+
+  Args:
+    episode_ids: `[N]` episode id of every state (states of an episode in
+      time order).
+    train_fraction: in (0, 1).
+    validation_fraction: in [0, 1 - train_fraction).
+    seed: seed of the episode shuffle.
+
+  Returns:
+    `(train, validation, test)` sorted index arrays (validation may be
+    empty).
+
+  Raises:
+    ValueError: for fractions out of range, empty or non-vector
+      `episode_ids`, or if the test set would be empty.
+  """
+  train_fraction = check_fraction(train_fraction)
+  validation_fraction = float(validation_fraction)
+  if not 0.0 <= validation_fraction < 1.0 - train_fraction:
+    raise ValueError(
+        f"`validation_fraction` must be in [0, 1 - train_fraction) = "
+        f"[0, {1.0 - train_fraction}), got {validation_fraction}.")
+  episode_ids = np.asarray(episode_ids)
+  if episode_ids.ndim != 1 or episode_ids.size == 0:
+    raise ValueError("`episode_ids` must be a non-empty vector.")
+  n = episode_ids.size
+  targets = [max(1, int(round(train_fraction * n))),
+             int(round(validation_fraction * n))]
+  unique = np.unique(episode_ids)
+  order = np.random.default_rng(seed).permutation(unique)
+  sides: List[List[np.ndarray]] = [[], [], []]
+  side = 0
+  filled = 0
+  for ep in order:
+    idx = np.flatnonzero(episode_ids == ep)
+    while side < 2 and filled >= targets[side]:
+      side, filled = side + 1, 0
+    if side < 2:
+      need = targets[side] - filled
+      sides[side].append(idx[:need])  # idx is in time order.
+      filled += min(need, idx.size)
+    else:
+      sides[2].append(idx)
+  out = [np.sort(np.concatenate(s)) if s else np.zeros([0], np.int64)
+         for s in sides]
+  if out[2].size == 0:
+    raise ValueError(
+        f"No episode is left for the test set ({unique.size} episodes, "
+        f"train_fraction={train_fraction}, validation_fraction="
+        f"{validation_fraction}); record more states or lower the fractions.")
+  return out[0], out[1], out[2]
