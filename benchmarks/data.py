@@ -1,9 +1,9 @@
 """Seeded data sets for the benchmarks: uniform samples with value/gradient targets.
 
 Every set is drawn uniformly from the function's domain with a numpy
-generator seeded by a `SeedSequence` of (purpose, function index, size,
-seed), so that sets are reproducible and independent of which other runs
-share a sweep:
+generator seeded by a `SeedSequence` of (purpose, function index
+(`functions.Benchmark.index`), size, seed), so that sets are reproducible
+and independent of which other runs share a sweep:
   * train: `size` points per (function, size, seed);
   * validation: a separate set per (function, seed) used only for tuning the
     protocol (`benchmarks.tune`);
@@ -27,9 +27,9 @@ class DataSet:
   """Points and targets in the function's original units.
 
   Attributes:
-    x: `[N, 2]` float64 inputs.
+    x: `[N, D]` float64 inputs.
     y: `[N]` float64 values.
-    dy: `[N, 2]` float64 gradients.
+    dy: `[N, D]` float64 gradients.
   """
   x: np.ndarray
   y: np.ndarray
@@ -55,7 +55,7 @@ def sample_inputs(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
     rng: numpy generator.
 
   Returns:
-    `[size, 2]` float64 points in `[low, high)`.
+    `[size, D]` float64 points in `[low, high)` (D the function's dimension).
 
   Raises:
     ValueError: for an unknown name or a size <= 0.
@@ -64,11 +64,11 @@ def sample_inputs(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
   _check_size(size)
   low = np.asarray(bench.low, np.float64)
   high = np.asarray(bench.high, np.float64)
-  return low + (high - low) * rng.random((size, 2))
+  return low + (high - low) * rng.random((size, bench.dim))
 
 
 def _seeded(name: str, purpose: str, size: int, seed: int) -> DataSet:
-  index = functions.NAMES.index(functions.get(name).name)
+  index = functions.get(name).index
   rng = np.random.default_rng(
       np.random.SeedSequence([_PURPOSES[purpose], index, size, seed]))
   x = sample_inputs(name, size, rng)

@@ -9,7 +9,8 @@ regular and a Sobolev MLP, tested on each function's fixed test set.
 Every trained model is a *unit* of `sobolev.experiment.runs.RunStore`, kept
 in `<workdir>/runs/<hash of its settings>/`: its settings (function, size,
 method, seed and every protocol setting that changes its numbers),
-`result.json` (its numbers, written last), `model/` (its final weights, a
+`result.json` (its numbers, written last: test errors, the final training
+loss terms, the scaling and loss weights), `model/` (its final weights, a
 `tf.train.Checkpoint` of a plain `snt.nets.MLP`) and `curves.csv` (training
 loss terms). A finished unit is reused only for identical settings;
 `results.csv`/`results.md` and the figures are rebuilt from the units of the
@@ -17,9 +18,17 @@ current sweep. TensorBoard curves go to `<workdir>/tb/<function>/<size>pts_
 <method>_seed<seed>` (loss terms during training, test metrics at the end),
 and `provenance.json` records every invocation.
 
-Models of one (size, method) are trained together as one batched
-computation (`benchmarks.trainer`); a model's numbers do not depend on which
-other models share its group (its seeds are its own; tested).
+Models of one (size, method, input dimension) are trained together as one
+batched computation (`benchmarks.trainer`); a model's numbers do not depend
+on which other models share its group (its seeds are its own; tested).
+
+Functions of any input dimension work (`benchmarks.functions`); Figure 3 is
+a 2-D plot and needs a 2-D `figure3_function`. The protocol
+(`config.protocol`, `benchmarks.protocols`) is part of every unit's key
+except for the default 'ours', which keeps the keys of earlier versions (so
+existing workdirs resume); likewise `config.json` records `protocol` and
+`dml_lambda` only where they matter (not 'ours'; `dml_lambda` only for
+'differential_ml').
 """
 
 import collections
@@ -39,6 +48,7 @@ import tensorflow as tf
 from benchmarks import data
 from benchmarks import functions
 from benchmarks import plots
+from benchmarks import protocols
 from benchmarks import report
 from benchmarks import scaling
 from benchmarks import trainer
@@ -64,9 +74,15 @@ TUNE_EXTENT = SWEEP_EXTENT + ("candidates",)
 # Settings that change a model's numbers.
 PROTOCOL_FIELDS = ("steps", "learning_rate", "final_lr_fraction",
                    "batch_size", "grad_weight", "normalize_grad_weight",
-                   "hidden_sizes", "jit_compile")
+                   "hidden_sizes", "jit_compile", "protocol", "dml_lambda")
 # Protocol fields that do not affect regular models.
-SOBOLEV_ONLY = ("grad_weight", "normalize_grad_weight")
+SOBOLEV_ONLY = ("grad_weight", "normalize_grad_weight", "dml_lambda")
+# Fields used by one protocol's Sobolev models only.
+_USED_BY = {"grad_weight": "ours", "normalize_grad_weight": "ours",
+            "dml_lambda": "differential_ml"}
+# Defaults of the fields added after results were published: a config
+# without them means these values.
+_NEW_FIELD_DEFAULTS = {"protocol": protocols.DEFAULT, "dml_lambda": 1.0}
 # Version of a unit's definition: 2 = per-model mini-batch seeds (issue 13).
 UNIT_VERSION = 2
 # First tuning seed (the sweep uses seeds 0, 1, ...).
@@ -114,7 +130,47 @@ def resolve(config: Any) -> ml_collections.ConfigDict:
   for field in ("functions", "candidates"):
     if field in config:
       config[field] = configs.split_names(field, config[field])
+  for field, value in _NEW_FIELD_DEFAULTS.items():
+    if field not in config:
+      config[field] = value
   return config
+
+
+def recorded(config: Any) -> Dict[str, Any]:
+  """The config as recorded in `config.json`: fields of other protocols out.
+
+  `protocol` is left out when it is 'ours' and `dml_lambda` unless the
+  protocol is 'differential_ml', so workdirs made before these fields
+  existed resume and changing an unused field is not a different setting.
+  """
+  out = configs.to_dict(config)
+  if out.get("protocol") == protocols.DEFAULT:
+    del out["protocol"]
+  if out.get("protocol") != "differential_ml":
+    out.pop("dml_lambda", None)
+  return out
+
+
+def check_functions(field: str, names: Sequence[str]) -> None:
+  """Checks benchmark names (any registered or `<family>_<D>d` name).
+
+  Raises:
+    errors.ConfigError: naming the field, for an empty list, an unknown
+      name (listing the valid ones) or a duplicate.
+  """
+  if not names:
+    raise errors.ConfigError(f"`{field}` must name at least one benchmark.")
+  for name in names:
+    try:
+      functions.get(name)
+    except ValueError:
+      families = " or ".join(f"{f}_<D>d" for f in functions.FAMILIES)
+      raise errors.ConfigError(
+          f"`{field}` must be one of {functions.known_names()}, {families} "
+          f"(D >= 3) or a function registered with "
+          f"benchmarks.functions.register, got {name!r}.") from None
+  if len(set(names)) != len(names):
+    raise errors.ConfigError(f"`{field}` has duplicates: {tuple(names)}.")
 
 
 def check(config: Any, tune: bool = False) -> None:
@@ -125,13 +181,7 @@ def check(config: Any, tune: bool = False) -> None:
       unknown function or candidate, a size <= 0, a duplicate, ...
   """
   configs.check_finite(config)
-  if not config.functions:
-    raise errors.ConfigError("`functions` must name at least one benchmark.")
-  for name in config.functions:
-    configs.check_choice("functions", name, functions.NAMES)
-  if len(set(config.functions)) != len(config.functions):
-    raise errors.ConfigError(
-        f"`functions` has duplicates: {tuple(config.functions)}.")
+  check_functions("functions", config.functions)
   if not config.sizes:
     raise errors.ConfigError("`sizes` must hold at least one size.")
   for size in config.sizes:
@@ -154,8 +204,13 @@ def check(config: Any, tune: bool = False) -> None:
           f"`candidates` has duplicates: {tuple(config.candidates)}.")
   else:
     configs.check_int("test_size", config.test_size, 1)
-    configs.check_choice("figure3_function", config.figure3_function,
-                         functions.NAMES)
+    check_functions("figure3_function", (config.figure3_function,))
+    dim = functions.get(config.figure3_function).dim
+    if dim != 2:
+      raise errors.ConfigError(
+          f"`figure3_function` must be a 2-D function (Figure 3 is a 2-D "
+          f"surface and contour plot), got {config.figure3_function!r} "
+          f"with D = {dim}.")
 
 
 def check_protocol(protocol: Any) -> None:
@@ -179,6 +234,8 @@ def check_protocol(protocol: Any) -> None:
     raise errors.ConfigError("`hidden_sizes` must hold at least one width.")
   for width in protocol.hidden_sizes:
     configs.check_int("hidden_sizes", width, 1)
+  configs.check_choice("protocol", protocol.protocol, protocols.NAMES)
+  configs.check_number("dml_lambda", protocol.dml_lambda, 0)
 
 
 def unit_settings(run: trainer.Run, protocol: Any,
@@ -192,15 +249,30 @@ def unit_settings(run: trainer.Run, protocol: Any,
 
   Returns:
     A JSON-safe dict. Regular models leave out the Sobolev-only fields, so
-    protocols that differ only there share their regular models.
+    protocols that differ only there share their regular models; Sobolev
+    models leave out the fields of other protocols (`grad_weight` and
+    `normalize_grad_weight` belong to 'ours', `dml_lambda` to
+    'differential_ml'). `protocol` is left out when it is 'ours' (the keys
+    of units made before it existed). Functions other than the paper's
+    seven and the `<family>_<D>d` ones (user-registered) add their
+    dimension and domain.
   """
   settings = {"function": run.function, "size": run.size,
               "method": run.method, "seed": run.seed,
               "version": UNIT_VERSION, "evaluation": dict(evaluation)}
+  if not functions.is_builtin(run.function):
+    bench = functions.get(run.function)
+    settings["function_domain"] = {"low": list(bench.low),
+                                   "high": list(bench.high)}
+  name = protocol.get("protocol", protocols.DEFAULT)
   for field in PROTOCOL_FIELDS:
     if run.method == "regular" and field in SOBOLEV_ONLY:
       continue
-    value = protocol[field]
+    if field in _USED_BY and _USED_BY[field] != name:
+      continue
+    if field == "protocol" and name == protocols.DEFAULT:
+      continue
+    value = protocol.get(field, _NEW_FIELD_DEFAULTS.get(field))
     settings[field] = list(value) if isinstance(value, tuple) else value
   return configs.to_dict(settings)
 
@@ -296,7 +368,8 @@ def train_units(requests: Sequence[_Request], store: runs.RunStore,
       done[key] = result
       continue
     shared = {k: v for k, v in request.settings.items()
-              if k not in ("function", "seed")}
+              if k not in ("function", "seed", "function_domain")}
+    shared["dim"] = functions.get(request.run.function).dim
     groups.setdefault(configs.settings_hash(shared), []).append(request)
   if not groups:
     return done
@@ -374,10 +447,16 @@ def _save_unit(store: runs.RunStore, request: _Request,
   tf.train.Checkpoint(model=mlp).write(os.path.join(unit_dir, "model",
                                                     "weights"))
   sc = trained.scalers[index]
+  terms = trained.final_terms
   result = {
       "mse": mse, "grad_mse": gmse,
       "train_seconds": trained.seconds / len(trained.runs),
       "grad_weight": float(trained.grad_weights[index]),
+      "value_weight": trained.value_weight,
+      "input_weights": trained.input_weights[index].tolist(),
+      "train_loss": float(terms["loss"][index]),
+      "train_value_mse": float(terms["value_mse"][index]),
+      "train_grad_mse": float(terms["grad_mse"][index]),
       "scaler": {"center": sc.center.tolist(),
                  "half_width": sc.half_width.tolist(),
                  "mean": sc.mean, "std": sc.std},
@@ -393,7 +472,7 @@ def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
     unit_dir: `<workdir>/runs/<key>`.
 
   Returns:
-    `(mlp, scaler)`: `mlp` maps `scaler.inputs(x)` `[N, 2]` to standardised
+    `(mlp, scaler)`: `mlp` maps `scaler.inputs(x)` `[N, D]` to scaled
     values `[N, 1]`; `scaler.outputs` maps back to the function's units.
 
   Raises:
@@ -404,7 +483,7 @@ def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
   if settings is None or result is None:
     raise ValueError(f"{unit_dir} holds no finished unit.")
   mlp = snt.nets.MLP(list(settings["hidden_sizes"]) + [1], name="mlp")
-  mlp(tf.zeros([1, 2]))
+  mlp(tf.zeros([1, len(result["scaler"]["center"])]))
   tf.train.Checkpoint(model=mlp).read(
       os.path.join(unit_dir, "model", "weights")).assert_consumed()
   sc = result["scaler"]
@@ -415,7 +494,7 @@ def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
 
 
 def predict(unit_dir: str, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-  """Values `[N]` and gradients `[N, 2]` of a saved model at `x [N, 2]`."""
+  """Values `[N]` and gradients `[N, D]` of a saved model at `x [N, D]`."""
   mlp, scaler = load_model(unit_dir)
   v, dv = derivatives.value_and_gradient(
       mlp, tf.constant(scaler.inputs(x), tf.float32))
@@ -440,6 +519,9 @@ def figure3_size(config: Any) -> int:
 
 def _grid(name: str, n: int = 41) -> np.ndarray:
   bench = functions.get(name)
+  if bench.dim != 2:
+    raise ValueError(f"Figure 3 needs a 2-D function; {name!r} has D = "
+                     f"{bench.dim}.")
   gx = np.linspace(bench.low[0], bench.high[0], n)
   gy = np.linspace(bench.low[1], bench.high[1], n)
   return np.stack(np.meshgrid(gx, gy, indexing="xy"), axis=-1)
@@ -495,7 +577,8 @@ def train_and_evaluate(config: Any, workdir: str, *,
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, config, ignore=SWEEP_EXTENT,
+  workdir = workdirs.open_workdir(workdir, recorded(config),
+                                  ignore=SWEEP_EXTENT,
                                   if_different=if_different)
   record = provenance.start(workdir, config)
   status = "failed"
@@ -603,14 +686,15 @@ def tune(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config, tune=True)
-  protocols = {name: candidate_protocol(config, name)
-               for name in config.candidates}
-  workdir = workdirs.open_workdir(workdir, config, ignore=TUNE_EXTENT,
+  by_name = {name: candidate_protocol(config, name)
+             for name in config.candidates}
+  workdir = workdirs.open_workdir(workdir, recorded(config),
+                                  ignore=TUNE_EXTENT,
                                   if_different=if_different)
   record = provenance.start(workdir, config)
   status = "failed"
   try:
-    outcome = _tune(config, workdir, protocols, show_progress)
+    outcome = _tune(config, workdir, by_name, show_progress)
     status = "finished"
   except errors.DivergenceError:
     status = "diverged"
@@ -620,7 +704,7 @@ def tune(config: Any, workdir: str, *, if_different: str = "refuse",
   return outcome
 
 
-def _tune(config: Any, workdir: str, protocols: Mapping[str, Any],
+def _tune(config: Any, workdir: str, by_name: Mapping[str, Any],
           show_progress: Optional[bool]) -> Outcome:
   store = runs.RunStore(workdir)
   seeds = [TUNING_SEED + i for i in range(config.seeds)]
@@ -630,11 +714,11 @@ def _tune(config: Any, workdir: str, protocols: Mapping[str, Any],
   evaluation = {"set": "validation", "size": config.validation_size}
 
   def requests_of(name):
-    return _requests(run_list, protocols[name], evaluation)
+    return _requests(run_list, by_name[name], evaluation)
 
   names_by_protocol = {}
   for name in config.candidates:
-    trial = {f: protocols[name][f] for f in tune_config.TUNABLE}
+    trial = {f: by_name[name][f] for f in tune_config.TUNABLE}
     names_by_protocol[configs.settings_hash(trial)] = name
 
   def evaluate(candidate):
@@ -644,13 +728,17 @@ def _tune(config: Any, workdir: str, protocols: Mapping[str, Any],
                        show_progress=show_progress)
     return _score(requests_of(name), done, config.score_method)
 
-  grid = [{f: protocols[name][f] for f in tune_config.TUNABLE}
+  grid = [{f: by_name[name][f] for f in tune_config.TUNABLE}
           for name in config.candidates]
   fixed = {"functions": list(config.functions), "sizes": list(config.sizes),
            "seeds": seeds, "score_method": config.score_method,
            "validation_size": config.validation_size,
            "hidden_sizes": list(config.hidden_sizes),
            "jit_compile": config.jit_compile, "version": UNIT_VERSION}
+  if config.protocol != protocols.DEFAULT:
+    fixed["protocol"] = config.protocol
+    if config.protocol == "differential_ml":
+      fixed["dml_lambda"] = config.dml_lambda
   best, trials = tuning.grid_search(
       grid, evaluate, store_path=os.path.join(workdir, "trials.csv"),
       fixed=fixed)
@@ -705,8 +793,7 @@ def tuning_markdown(rows: Sequence[TuneRow], candidates: Sequence[str],
   Returns:
     Markdown text.
   """
-  names = list(functions.NAMES)
-  present = [n for n in names if any(r.function == n for r in rows)]
+  present = sorted({r.function for r in rows}, key=report.function_key)
   lines = [
       f"Score: mean log10 validation MSE of `{score_method}` models over "
       "functions, sizes and seeds (lower is better). Best: "

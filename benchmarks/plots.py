@@ -19,7 +19,7 @@ def figure2(rows: Sequence[report.Row], path: str) -> None:
   Bars are the mean over seeds of log10 test MSE; error bars the sample std
   (ddof=1).
   """
-  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  names = sorted({r.function for r in rows}, key=report.function_key)
   sizes = sorted({r.size for r in rows})
   fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4),
                            squeeze=False, sharey=True)
@@ -31,7 +31,7 @@ def figure2(rows: Sequence[report.Row], path: str) -> None:
              yerr=[s[1] for s in stats], color=_COLORS[method],
              label=method.capitalize(), capsize=2)
     ax.set_xticks(xs)
-    ax.set_xticklabels([functions.get(n).title for n in names], rotation=45,
+    ax.set_xticklabels([report.title(n) for n in names], rotation=45,
                        ha="right")
     ax.set_title(f"{size} training points")
     ax.axhline(0, color="k", lw=0.5)
@@ -54,8 +54,14 @@ def figure3(grid: Dict[str, np.ndarray], name: str, size: int,
     name: benchmark name.
     size: training-set size (for the titles).
     path: output PNG.
+
+  Raises:
+    ValueError: if `name` is not a 2-D function.
   """
-  title = functions.get(name).title
+  bench = functions.get(name)
+  if bench.dim != 2:
+    raise ValueError(f"Figure 3 is a 2-D plot; {name!r} has D = {bench.dim}.")
+  title = bench.title
   panels = [("true", f"{title} (true)"),
             ("regular", f"Regular, {size} points"),
             ("sobolev", f"Sobolev, {size} points")]

@@ -45,12 +45,34 @@ class Row:
     return (self.function, self.size, self.method, self.seed)
 
 
+def function_key(name: str):
+  """Display order of function names (`functions.ordered`): the paper's
+  seven in `functions.NAMES` order, then `<family>_<D>d` by family and D,
+  then other names alphabetically."""
+  if name in functions.NAMES:
+    return (0, functions.NAMES.index(name), 0, name)
+  try:
+    family, dim = functions.family_and_dim(name)
+  except ValueError:  # Not registered in this process.
+    return (2, 0, 0, name)
+  if family in functions.FAMILIES:
+    return (1, functions.FAMILIES.index(family), dim, name)
+  return (2, 0, 0, name)
+
+
 def sort_key(row: Row):
-  """Function order of `functions.NAMES`, then size, method and seed."""
-  order = {n: i for i, n in enumerate(functions.NAMES)}
-  return (order.get(row.function, len(order)), row.size,
+  """Function order of `function_key`, then size, method and seed."""
+  return (function_key(row.function), row.size,
           METHODS.index(row.method) if row.method in METHODS else 99,
           row.seed)
+
+
+def title(name: str) -> str:
+  """The display title of a function (its name if not registered here)."""
+  try:
+    return functions.get(name).title
+  except ValueError:
+    return name
 
 
 def read(path: str) -> List[Row]:
@@ -79,7 +101,7 @@ def log_stats(rows: Sequence[Row], function: str, size: int, method: str,
 
 
 def _table(rows: Sequence[Row], field: str) -> List[str]:
-  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  names = sorted({r.function for r in rows}, key=function_key)
   sizes = sorted({r.size for r in rows})
   header = "| Function | " + " | ".join(
       f"{s} pts: {m}" for s in sizes for m in METHODS) + " |"
@@ -96,7 +118,7 @@ def _table(rows: Sequence[Row], field: str) -> List[str]:
         better = min(means, key=means.get)
         i = len(cells) - 2 + METHODS.index(better)
         cells[i] = f"**{cells[i]}**"
-    lines.append(f"| {functions.get(name).title} | " + " | ".join(cells) +
+    lines.append(f"| {title(name)} | " + " | ".join(cells) +
                  " |")
   return lines
 
@@ -129,7 +151,7 @@ def markdown(rows: Sequence[Row]) -> str:
 def claims(rows: Sequence[Row]) -> List[str]:
   """Checks the paper's Figure 2 claims per training-set size (Markdown)."""
   out = []
-  names = [n for n in functions.NAMES if any(r.function == n for r in rows)]
+  names = sorted({r.function for r in rows}, key=function_key)
   for size in sorted({r.size for r in rows}):
     wins, big, gwins = [], [], []
     for name in names:

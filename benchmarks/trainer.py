@@ -3,10 +3,16 @@
 A group is M runs (function, seed) of one training-set size and one method.
 Their M networks live in one `StackedMLP` and are trained by one compiled
 step built with the core `sobolev.training.make_train_step`. The objective is
-M times the core `SobolevLoss` on the flattened `[M * B, 2]` batch, i.e. the
+M times the core `SobolevLoss` on the flattened `[M * B, D]` batch, i.e. the
 *sum* over models of each model's own mean loss; since each model's weights
 only enter its own term and Adam is element-wise, this is exactly training the
-M models separately (each with its own Adam moments).
+M models separately (each with its own Adam moments). Each model's loss is
+that of its protocol (`benchmarks.protocols`): a value weight `a` and
+per-input gradient weights `c [D]`. For 'ours' (one weight per model) the
+order-1 term is the core's `LossOutput.per_example_terms['order_1']` weighted
+per model; for the other protocols the order-1 loss is an input-weighted L2
+(`input_weighted_l2`) given to the core loss as its order-1 `loss_fns`.
+All runs of a group share the input dimension D.
 
 Several steps run inside one `tf.function` call (`train_chunk`, a `tf.range`
 loop around the core step): the core step is one step per call, and at 20 or
@@ -24,6 +30,7 @@ import tensorflow as tf
 
 from benchmarks import data
 from benchmarks import functions
+from benchmarks import protocols
 from benchmarks import report
 from benchmarks import scaling
 from benchmarks import stacked_mlp
@@ -52,8 +59,12 @@ class Run:
 
 
 def model_seed(function: str, seed: int) -> int:
-  """Initialisation seed of a run; shared by its regular and Sobolev models."""
-  return 1000 * (functions.NAMES.index(function) + 1) + seed
+  """Initialisation seed of a run; shared by its regular and Sobolev models.
+
+  `1000 * (index + 1) + seed` with the function's `Benchmark.index` (0-6
+  for the paper's seven, as published).
+  """
+  return 1000 * (functions.get(function).index + 1) + seed
 
 
 def minibatch_seed(function: str, seed: int) -> int:
@@ -74,19 +85,36 @@ class TrainedGroup:
     runs: the M runs, in stack order.
     model: the stacked networks.
     scalers: one scaler per run.
-    grad_weights: `[M]` gradient-term weight of each model (0 for regular).
+    value_weight: the value-term weight `a` (shared by the group).
+    input_weights: `[M, D]` per-input gradient weights `c` of each model
+      (zeros for regular models).
     seconds: wall-clock training time of the whole group.
+    final_terms: each model's training loss terms after the last step
+      (`'loss'`, `'value_mse'`, `'grad_mse'`, each `[M]`, model units; see
+      `train_group`'s `on_chunk`).
   """
   runs: List[Run]
   model: stacked_mlp.StackedMLP
   scalers: List[scaling.Scaler]
-  grad_weights: np.ndarray
+  value_weight: float
+  input_weights: np.ndarray
   seconds: float
+  final_terms: Dict[str, np.ndarray]
+
+  @property
+  def dim(self) -> int:
+    """The input dimension D of the group's models."""
+    return int(self.input_weights.shape[1])
+
+  @property
+  def grad_weights(self) -> np.ndarray:
+    """`[M]` mean over inputs of `input_weights` (for 'ours' THE weight)."""
+    return self.input_weights.mean(axis=1)
 
   def predict(self, index: int, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Values `[P]` and gradients `[P, 2]` of model `index` at `x [P, 2]`."""
+    """Values `[P]` and gradients `[P, D]` of model `index` at `x [P, D]`."""
     m = len(self.runs)
-    u = np.zeros([m, x.shape[0], 2], np.float32)
+    u = np.zeros([m, x.shape[0], self.dim], np.float32)
     u[index] = self.scalers[index].inputs(x)
     v, dv = _value_and_gradient(self.model, tf.constant(u))
     return self.scalers[index].outputs(
@@ -96,12 +124,12 @@ class TrainedGroup:
   def mlp(self, index: int) -> snt.nets.MLP:
     """Model `index` as a plain `snt.nets.MLP` (a copy of its weights).
 
-    The MLP maps scaled inputs `[N, 2]` (see `scalers[index]`) to
-    standardised values `[N, 1]`.
+    The MLP maps scaled inputs `[N, D]` (see `scalers[index]`) to scaled
+    values `[N, 1]`.
     """
     sizes = [int(w.shape[-1]) for w in self.model.weights]
     mlp = snt.nets.MLP(sizes, name="mlp")
-    mlp(tf.zeros([1, 2]))
+    mlp(tf.zeros([1, self.dim]))
     for layer, (w, b) in enumerate(zip(self.model.weights, self.model.biases)):
       mlp._layers[layer].w.assign(w[index])  # pylint: disable=protected-access
       mlp._layers[layer].b.assign(b[index])  # pylint: disable=protected-access
@@ -109,27 +137,30 @@ class TrainedGroup:
 
 
 def _value_and_gradient(model, u):
-  """`u [M, P, 2]` -> `(values [M, P, 1], gradients [M, P, 2])`."""
+  """`u [M, P, D]` -> `(values [M, P, 1], gradients [M, P, D])`."""
   fn = getattr(model, "_benchmarks_value_and_gradient", None)
   if fn is None:
+    dim = int(model.weights[0].shape[1])
+
     # One compiled function per model, traced once for any number of points.
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 2], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, None, dim],
+                                                tf.float32)])
     def fn(points):
       shape = tf.shape(points)
       v, dv = derivatives.value_and_gradient(model,
-                                             tf.reshape(points, [-1, 2]))
+                                             tf.reshape(points, [-1, dim]))
       return (tf.reshape(v, [shape[0], shape[1], 1]), tf.reshape(dv, shape))
     model._benchmarks_value_and_gradient = fn  # pylint: disable=protected-access
   return fn(u)
 
 
-def _stack_targets(runs: Sequence[Run]):
+def _stack_targets(runs: Sequence[Run], protocol: str):
   scalers, us, vs, dvs = [], [], [], []
   for run in runs:
     train = data.train_set(run.function, run.size, run.seed)
     if not (np.all(np.isfinite(train.y)) and np.all(np.isfinite(train.dy))):
       raise ValueError(f"Non-finite targets for {run}.")
-    scaler = scaling.Scaler.fit(run.function, train)
+    scaler = scaling.Scaler.fit(run.function, train, protocol)
     v, dv = scaler.targets(train.y, train.dy)
     scalers.append(scaler)
     us.append(scaler.inputs(train.x))
@@ -139,42 +170,87 @@ def _stack_targets(runs: Sequence[Run]):
   return scalers, as32(us), as32(vs), as32(dvs)
 
 
-def grad_weights(config: Any, dv: tf.Tensor) -> tf.Tensor:
-  """Per-model gradient weights `[M]`: `grad_weight / mean_n ||dv_n||^2`.
+def input_weighted_l2(row_weights: tf.Tensor):
+  """An order-1 loss for `SobolevLoss`: squared errors weighted per input.
 
   Args:
-    config: the protocol (`grad_weight`).
-    dv: scaled training gradient targets, `[M, N, 2]`.
-  """
-  mean_sq = tf.reduce_mean(tf.reduce_sum(tf.square(dv), axis=2), axis=1)
-  return config.grad_weight / tf.maximum(mean_sq, 1e-12)
-
-
-def per_model_l2(weights: tf.Tensor):
-  """The core L2 loss with a weight per stacked model.
-
-  For a model-major batch of M models (rows `[m * B, (m + 1) * B)` belong to
-  model m) this returns `mean over rows of weights[m] * ||error||^2`, i.e.
-  `(1 / M) sum_m weights[m] * losses.l2(model m)`: each model gets the core
-  `SobolevLoss` with its own order-1 weight. (`SobolevLoss` takes one scalar
-  weight per order; this per-model weighting is the workaround.)
-
-  Args:
-    weights: `[M]` weights.
+    row_weights: `[N, D]` weight of each row's (example's) input-gradient
+      errors; for a model-major stacked batch, model m's `c` repeated on its
+      B rows.
 
   Returns:
-    A loss callable `(prediction, target) -> scalar` for `SobolevLoss`.
+    A per-example loss `(prediction, target) -> [N]`, with prediction and
+    target the Jacobians `[N, 1, D]`:
+    `sum_j row_weights[n, j] (prediction[n, 0, j] - target[n, 0, j])^2`.
   """
-  num_models = weights.shape[0]
 
   def loss(prediction, target):
     err = tf.square(prediction - tf.stop_gradient(target))
-    per_example = tf.reduce_sum(
-        tf.reshape(err, [tf.shape(err)[0], -1]), axis=1)
-    per_model = tf.reshape(per_example, [num_models, -1])
-    return tf.reduce_mean(weights[:, None] * per_model)
+    err = tf.reshape(err, [tf.shape(err)[0], -1])
+    return tf.reduce_sum(row_weights * err, axis=1)
 
   return loss
+
+
+def make_objective(method: str, protocol: str, value_weight: float,
+                   input_weights: tf.Tensor, batch_size: int):
+  """The training objective of a group: the sum over models of their losses.
+
+  Built on the core `SobolevLoss` (order 0 for regular models, 1 for
+  Sobolev). With M models of B rows each (model-major), model m's loss is
+  `a * mean_b (v - t)^2 + mean_b sum_j c_mj (dv_j - dt_j)^2`:
+    * 'ours' (one weight per model, `c_mj = w_m`): the core loss's
+      `per_example_terms['order_1']` (squared gradient-error norms), weighted
+      by model: `M * (terms['order_0'] + mean_rows(w_row * l1_row))`;
+    * other protocols: the core loss with order weights `[a, 1]` and the
+      order-1 loss `input_weighted_l2` (rows weighted by their model's c).
+  Targets were checked for finiteness once, so the core's per-step target
+  assertion is switched off.
+
+  Args:
+    method: 'regular' or 'sobolev'.
+    protocol: one of `protocols.NAMES`.
+    value_weight: `a` (ignored for regular models, whose loss is the value
+      MSE).
+    input_weights: `[M, D]` float32 `c`.
+    batch_size: B, rows per model in every batch.
+
+  Returns:
+    `objective(net, batch) -> (M * mean loss, terms)` for
+    `sobolev.training.make_train_step`, where `batch` holds `'x'`
+    `[M * B, D]` and `'targets'` (values `[M * B, 1]`, and for Sobolev
+    gradients `[M * B, D]`).
+  """
+  protocols.check(protocol)
+  m = int(input_weights.shape[0])
+  sobolev = method == "sobolev"
+  if not sobolev:
+    loss = sobolev_loss.SobolevLoss(order=0, validate_targets=False)
+  elif protocol == "ours":
+    loss = sobolev_loss.SobolevLoss(order=1, validate_targets=False)
+    model_weights = input_weights[:, 0]
+  else:
+    row_weights = tf.repeat(input_weights, batch_size, axis=0)
+    loss = sobolev_loss.SobolevLoss(
+        order=1, loss_fns=["l2", input_weighted_l2(row_weights)],
+        weights=[float(value_weight), 1.0], validate_targets=False)
+
+  def objective(net, batch):
+    out = loss(net, batch["x"], targets=batch["targets"])
+    if sobolev and protocol == "ours":
+      # sum_m w_m (mean over model m's rows of its order-1 errors) / M.
+      per_model = tf.reshape(out.per_example_terms["order_1"], [m, -1])
+      total = out.terms["order_0"] + tf.reduce_mean(
+          model_weights[:, None] * per_model)
+    else:
+      total = out.total
+    # M times the mean over the M * B rows: the sum over models of each
+    # model's mean loss. The gradient reaching a model is its error terms
+    # times fl(M / (M * B)) = fl(1 / B) (a correctly rounded division), the
+    # same whatever M is.
+    return float(m) * total, out.terms
+
+  return objective
 
 
 def learning_rate(config: Any, step: Any) -> Any:
@@ -183,28 +259,32 @@ def learning_rate(config: Any, step: Any) -> Any:
                           config.final_lr_fraction)
 
 
-def _monitor(model, u, v, dv, weights):
+def _monitor(model, u, v, dv, value_weight, input_weights):
   """A function returning each model's loss terms on its training points.
 
   Args:
     model: the stack.
-    u, v, dv: `[M, P, 2]`, `[M, P, 1]`, `[M, P, 2]` scaled training inputs
+    u, v, dv: `[M, P, D]`, `[M, P, 1]`, `[M, P, D]` scaled training inputs
       and targets (the first P points of each training set).
-    weights: `[M]` gradient-term weights (zeros for regular models).
+    value_weight: the value-term weight `a`.
+    input_weights: `[M, D]` per-input gradient weights `c` (zeros for
+      regular models).
 
   Returns:
     `() -> {'loss', 'value_mse', 'grad_mse'}`, each `[M]` numpy: the mean
     squared value error, the mean squared norm of the input-gradient error
-    (both in model units) and the model's loss `value_mse + w * grad_mse`.
+    (both in model units) and the model's loss
+    `a * value_mse + sum_j c_j * mean squared error of input j`.
   """
 
   def terms() -> Dict[str, np.ndarray]:
     pv, pdv = _value_and_gradient(model, u)
     value = tf.reduce_mean(tf.reduce_sum(tf.square(pv - v), axis=2), axis=1)
-    grad = tf.reduce_mean(tf.reduce_sum(tf.square(pdv - dv), axis=2), axis=1)
-    value, grad = value.numpy(), grad.numpy()
-    return {"loss": value + weights * grad, "value_mse": value,
-            "grad_mse": grad}
+    per_input = tf.reduce_mean(tf.square(pdv - dv), axis=1)
+    value, per_input = value.numpy(), per_input.numpy()
+    return {"loss": value_weight * value +
+                    np.sum(input_weights * per_input, axis=1),
+            "value_mse": value, "grad_mse": per_input.sum(axis=1)}
 
   return terms
 
@@ -231,8 +311,9 @@ def train_group(runs: Sequence[Run],
     runs: M runs sharing `size` and `method`.
     config: the protocol: `steps`, `learning_rate`, `final_lr_fraction`,
       `batch_size`, `grad_weight`, `normalize_grad_weight`, `hidden_sizes`,
-      `steps_per_call`, `jit_compile` (a `ConfigDict` or any object with
-      these attributes).
+      `steps_per_call`, `jit_compile`, and optionally `protocol` (default
+      'ours') and `dml_lambda` (a `ConfigDict` or any object with these
+      attributes).
     on_progress: called with the number of steps done after each chunk.
     on_chunk: called with `(steps done, terms)` after each chunk, where
       `terms` maps 'loss', 'value_mse', 'grad_mse' and 'learning_rate' to
@@ -242,7 +323,8 @@ def train_group(runs: Sequence[Run],
     The trained group.
 
   Raises:
-    ValueError: if runs are empty or do not share size and method.
+    ValueError: if runs are empty or do not share size, method and input
+      dimension.
     errors.DivergenceError: if a model's loss becomes NaN or infinite.
   """
   runs = list(runs)
@@ -254,40 +336,27 @@ def train_group(runs: Sequence[Run],
   if method not in report.METHODS:
     raise ValueError(f"Unknown method {method!r}; use one of "
                      f"{report.METHODS}.")
+  dims = {functions.get(r.function).dim for r in runs}
+  if len(dims) != 1:
+    raise ValueError(f"All runs of a group must share the input dimension, "
+                     f"got {sorted(dims)}.")
+  dim = dims.pop()
+  protocol = getattr(config, "protocol", protocols.DEFAULT)
   m = len(runs)
-  scalers, u, v, dv = _stack_targets(runs)
+  scalers, u, v, dv = _stack_targets(runs, protocol)
   model = stacked_mlp.StackedMLP(
-      m, 2, list(config.hidden_sizes) + [1],
+      m, dim, list(config.hidden_sizes) + [1],
       seeds=[model_seed(r.function, r.seed) for r in runs])
   lr = tf.Variable(config.learning_rate, trainable=False, dtype=tf.float32)
   optimizer = snt.optimizers.Adam(learning_rate=lr)
   sobolev = method == "sobolev"
-  # Targets were checked for finiteness above, once, so the per-step
-  # assertion is switched off.
-  if not sobolev:
-    weights = tf.zeros([m])
-    loss = sobolev_loss.SobolevLoss(order=0, validate_targets=False)
-  elif config.normalize_grad_weight:
-    weights = grad_weights(config, dv)
-    loss = sobolev_loss.SobolevLoss(
-        order=1, loss_fns=["l2", per_model_l2(weights)], weights=1.0,
-        validate_targets=False)
-  else:
-    weights = tf.fill([m], float(config.grad_weight))
-    loss = sobolev_loss.SobolevLoss(order=1, weights=[1.0, config.grad_weight],
-                                    validate_targets=False)
-
-  def objective(net, batch):
-    total, terms = loss(net, batch["x"], targets=batch["targets"])[:2]
-    # M times the mean over the M * B rows: the sum over models of each
-    # model's mean loss. The gradient reaching a model is its error terms
-    # times fl(M / (M * B)) = fl(1 / B) (a correctly rounded division), the
-    # same whatever M is.
-    return float(m) * total, terms
-
-  step = training.make_train_step(model, optimizer, objective)
   full_batch = size <= config.batch_size
   batch_size = size if full_batch else config.batch_size
+  value_weight, input_weights = protocols.loss_weights(
+      config, method, dv, np.stack([sc.half_width for sc in scalers]))
+  objective = make_objective(method, protocol, value_weight, input_weights,
+                             batch_size)
+  step = training.make_train_step(model, optimizer, objective)
   seeds = tf.constant([minibatch_seed(r.function, r.seed) for r in runs],
                       tf.int32)
 
@@ -304,10 +373,10 @@ def train_group(runs: Sequence[Run],
       xs = tf.gather(u, idx, batch_dims=1)
       ys = tf.gather(v, idx, batch_dims=1)
       dys = tf.gather(dv, idx, batch_dims=1)
-    flat_x = tf.reshape(xs, [m * batch_size, 2])
+    flat_x = tf.reshape(xs, [m * batch_size, dim])
     targets = (tf.reshape(ys, [m * batch_size, 1]),)
     if sobolev:
-      targets += (tf.reshape(dys, [m * batch_size, 2]),)
+      targets += (tf.reshape(dys, [m * batch_size, dim]),)
     return {"x": flat_x, "targets": targets}
 
   @tf.function(jit_compile=config.jit_compile)
@@ -320,10 +389,12 @@ def train_group(runs: Sequence[Run],
     return last
 
   points = min(size, MONITOR_POINTS)
+  input_weights = input_weights.numpy().astype(np.float64)
   monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
-                     weights.numpy())
+                     value_weight, input_weights)
   begin = time.time()
   done = 0
+  terms = {}
   while done < config.steps:
     count = min(config.steps_per_call, config.steps - done)
     last_loss = float(train_chunk(tf.constant(done), tf.constant(count)))
@@ -344,8 +415,11 @@ def train_group(runs: Sequence[Run],
     if on_progress is not None:
       on_progress(done)
   return TrainedGroup(runs=runs, model=model, scalers=scalers,
-                      grad_weights=weights.numpy().astype(np.float64),
-                      seconds=time.time() - begin)
+                      value_weight=float(value_weight),
+                      input_weights=input_weights,
+                      seconds=time.time() - begin,
+                      final_terms={k: terms[k] for k in
+                                   ("loss", "value_mse", "grad_mse")})
 
 
 def evaluate(group: TrainedGroup, sets: Sequence[data.DataSet],
@@ -359,8 +433,8 @@ def evaluate(group: TrainedGroup, sets: Sequence[data.DataSet],
 
   Returns:
     `[(mse, grad_mse)]` per model: `mean (m(x) - f(x))^2` and
-    `mean ||D m(x) - D f(x)||^2` (squared Euclidean norm of the 2-D gradient
-    error, averaged over points).
+    `mean ||D m(x) - D f(x)||^2` (squared Euclidean norm of the D-dimensional
+    gradient error, averaged over points).
   """
   m = len(group.runs)
   n = len(sets[0])

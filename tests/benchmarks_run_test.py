@@ -98,8 +98,9 @@ class RunCliTest(tf.test.TestCase):
     self.assertEqual(bad.returncode, 2)
     self.assertEqual(bad.stderr.strip().splitlines(), [
         "error: `functions` must be one of ('ackley', 'beale', 'booth', "
-        "'bukin', 'mccormick', 'rosenbrock', 'styblinski_tang'), got "
-        "'sphere'."])
+        "'bukin', 'mccormick', 'rosenbrock', 'styblinski_tang'), "
+        "rosenbrock_<D>d or styblinski_tang_<D>d (D >= 3) or a function "
+        "registered with benchmarks.functions.register, got 'sphere'."])
     nan = _run(workdir, *_flags(learning_rate="nan"))
     self.assertEqual(nan.returncode, 2)
     self.assertEqual(nan.stderr.strip().splitlines(),

@@ -1,9 +1,11 @@
 """Tests of the batched benchmark trainer and its protocol pieces."""
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from benchmarks import data
+from benchmarks import protocols
 from benchmarks import trainer
 from benchmarks.configs import default
 from sobolev import derivatives
@@ -21,38 +23,105 @@ def _weights(group, index):
   return [w.numpy()[index] for w in group.model.weights + group.model.biases]
 
 
-class TrainerTest(tf.test.TestCase):
+class TrainerTest(tf.test.TestCase, parameterized.TestCase):
 
-  def test_per_model_l2_equals_separate_sobolev_losses(self):
+  def test_ours_objective_is_the_sum_of_separate_core_losses(self):
+    # 'ours' weights each model's core per-example order-1 terms by its own
+    # weight: M times the group's objective is the sum over models of the
+    # core SobolevLoss with order weights [1, w_m] on the model's rows.
     m, b = 3, 4
     rng = np.random.default_rng(0)
-    pred = tf.constant(rng.normal(size=[m * b, 1, 2]), tf.float32)
-    target = tf.constant(rng.normal(size=[m * b, 1, 2]), tf.float32)
-    weights = tf.constant([0.5, 2.0, 0.0])
-    got = trainer.per_model_l2(weights)(pred, target)
-    sq = np.sum((pred.numpy() - target.numpy())**2, axis=(1, 2))
-    expected = np.mean(np.repeat(weights.numpy(), b) * sq)
-    self.assertAllClose(got, expected)
-    # M times it is the sum of per-model weighted core losses.
     x = tf.constant(rng.normal(size=[m * b, 2]), tf.float32)
     y = tf.constant(rng.normal(size=[m * b, 1]), tf.float32)
     dy = tf.constant(rng.normal(size=[m * b, 2]), tf.float32)
-    model = lambda z: tf.reduce_sum(z**2, axis=1, keepdims=True)
-    stacked = sobolev_loss.SobolevLoss(
-        order=1, loss_fns=["l2", trainer.per_model_l2(weights)])
-    total = stacked(model, x, targets=(y, dy))[0]
+    model = lambda z: tf.reduce_sum(z**2 + z, axis=1, keepdims=True)
+    weights = np.array([0.5, 2.0, 0.0], np.float32)
+    objective = trainer.make_objective(
+        "sobolev", "ours", 1.0, tf.constant(np.tile(weights[:, None], [1, 2])),
+        b)
+    total, _ = objective(model, {"x": x, "targets": (y, dy)})
     separate = 0.0
     for i in range(m):
       sl = slice(i * b, (i + 1) * b)
       loss = sobolev_loss.SobolevLoss(order=1,
                                       weights=[1.0, float(weights[i])])
       separate += loss(model, x[sl], targets=(y[sl], dy[sl]))[0]
-    self.assertAllClose(m * total, separate, rtol=1e-5)
+    self.assertAllClose(total, separate, rtol=1e-5)
+    # By hand: value errors (x^2 + x summed - y), gradient errors 2x + 1 - dy.
+    v = np.sum(x.numpy()**2 + x.numpy(), axis=1) - y.numpy()[:, 0]
+    g = np.sum((2 * x.numpy() + 1 - dy.numpy())**2, axis=1)
+    hand = sum(np.mean(v[i * b:(i + 1) * b]**2) +
+               weights[i] * np.mean(g[i * b:(i + 1) * b]) for i in range(m))
+    self.assertAllClose(total, hand, rtol=1e-5)
 
-  def test_grad_weights_normalise_by_mean_squared_norm(self):
+  @parameterized.parameters("raw_l2", "differential_ml")
+  def test_input_weighted_objective_by_hand(self, protocol):
+    # a * mean_b value error^2 + mean_b sum_j c_mj (gradient error_j)^2,
+    # summed over the M models.
+    m, b, d = 2, 3, 3
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=[m * b, d]).astype(np.float32)
+    y = rng.normal(size=[m * b, 1]).astype(np.float32)
+    dy = rng.normal(size=[m * b, d]).astype(np.float32)
+    c = rng.uniform(0.1, 2.0, size=[m, d]).astype(np.float32)
+    a = 0.25
+    model = lambda z: tf.reduce_sum(z**3, axis=1, keepdims=True)
+    objective = trainer.make_objective("sobolev", protocol, a, tf.constant(c),
+                                       b)
+    total, _ = objective(model, {"x": tf.constant(x),
+                                 "targets": (tf.constant(y), tf.constant(dy))})
+    v = np.sum(x**3, axis=1) - y[:, 0]
+    g = (3 * x**2 - dy)**2
+    hand = sum(a * np.mean(v[i * b:(i + 1) * b]**2) +
+               np.mean(np.sum(c[i] * g[i * b:(i + 1) * b], axis=1))
+               for i in range(m))
+    self.assertAllClose(total, hand, rtol=1e-5)
+    # Regular models: the value MSE only, whatever the protocol.
+    regular = trainer.make_objective("regular", protocol, a,
+                                     tf.zeros([m, d]), b)
+    total, _ = regular(model, {"x": tf.constant(x),
+                               "targets": (tf.constant(y),)})
+    self.assertAllClose(total, m * np.mean(v**2), rtol=1e-5)
+
+  def test_input_weighted_l2(self):
+    pred = tf.constant([[[1.0, 2.0]], [[0.0, -1.0]]])
+    target = tf.constant([[[0.0, 0.0]], [[1.0, 1.0]]])
+    w = tf.constant([[1.0, 10.0], [2.0, 0.5]])
+    self.assertAllClose(trainer.input_weighted_l2(w)(pred, target),
+                        [1.0 + 40.0, 2.0 + 2.0])
+
+  def test_ours_weights_normalise_by_mean_squared_norm(self):
     cfg = _config(grad_weight=2.0)
     dv = tf.constant([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
-    self.assertAllClose(trainer.grad_weights(cfg, dv), [2.0 / 12.5, 2.0])
+    a, c = protocols.loss_weights(cfg, "sobolev", dv, np.ones([2, 2]))
+    self.assertEqual(a, 1.0)
+    self.assertAllClose(c, [[2.0 / 12.5] * 2, [2.0] * 2])
+    a, c = protocols.loss_weights(cfg, "regular", dv, np.ones([2, 2]))
+    self.assertEqual(a, 1.0)
+    self.assertAllEqual(c, np.zeros([2, 2]))
+    raw = _config(grad_weight=2.0, normalize_grad_weight=False)
+    self.assertAllClose(protocols.loss_weights(raw, "sobolev", dv,
+                                               np.ones([2, 2]))[1],
+                        [[2.0, 2.0], [2.0, 2.0]])
+
+  def test_raw_l2_weights_undo_the_input_map(self):
+    # c_j = 1 / h_j^2: the gradient error in x units.
+    dv = tf.ones([1, 4, 2])
+    a, c = protocols.loss_weights(_config(protocol="raw_l2"), "sobolev", dv,
+                                  np.array([[5.0, 0.5]]))
+    self.assertEqual(a, 1.0)
+    self.assertAllClose(c, [[1 / 25.0, 4.0]])
+
+  def test_differential_ml_weights(self):
+    # Huge & Savine: alpha = 1 / (1 + lambda D), c_j = (1 - alpha) / D /
+    # mean_b dt_j^2.
+    dv = tf.constant([[[1.0, 2.0, 0.0], [3.0, 0.0, 0.0]]])
+    cfg = _config(protocol="differential_ml", dml_lambda=2.0)
+    a, c = protocols.loss_weights(cfg, "sobolev", dv, np.ones([1, 3]))
+    alpha = 1 / (1 + 2.0 * 3)
+    self.assertAllClose(a, alpha)
+    self.assertAllClose(c, [[(1 - alpha) / 3 / 5.0, (1 - alpha) / 3 / 2.0,
+                             (1 - alpha) / 3 / 1e-12]])
 
   def test_learning_rate_schedule(self):
     cfg = _config(steps=100, learning_rate=1e-2, final_lr_fraction=0.1)

@@ -11,7 +11,7 @@ only) and a Sobolev (values + gradients) MLP.
 
 The protocol (one for all functions and both methods; see PROTOCOL.md for how
 it was chosen on validation data):
-  * inputs mapped affinely from the domain to [-1, 1]^2;
+  * inputs mapped affinely from the domain to [-1, 1]^D;
   * values standardised with the training set's mean and std; gradient
     targets transformed by the chain rule (times half-width / std);
   * loss: the core `SobolevLoss` per model (L2, order 0 for regular, order 1
@@ -51,7 +51,18 @@ def get_config() -> ml_collections.ConfigDict:
     test_size: points in each function's fixed test set.
     steps_per_call: Adam steps per compiled call; also how often the
       training loss terms are logged. Does not change any number.
-    figure3_function: the function drawn in Figure 3.
+    figure3_function: the function drawn in Figure 3 (a 2-D one).
+    protocol: 'ours' (the default above), 'raw_l2' (the paper's plain L2
+      on values and gradients in the functions' units) or
+      'differential_ml' (Huge and Savine 2020); see
+      `benchmarks/protocols.py` and PROTOCOL.md for the exact formulas.
+    dml_lambda: lambda of 'differential_ml' (value/derivative balance
+      `alpha = 1 / (1 + lambda * D)`); unused by the other protocols.
+
+  Functions: the paper's seven (`functions.NAMES`), `rosenbrock_<D>d` /
+  `styblinski_tang_<D>d` for D >= 3, or a user function registered with
+  `benchmarks.functions.register` (e.g. at the top of a config file given
+  as `--config=<file>`).
   """
   config = ml_collections.ConfigDict()
   # What the sweep covers (may change between invocations into one workdir:
@@ -70,5 +81,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.normalize_grad_weight = True
   config.hidden_sizes = (256, 256)
   config.jit_compile = False
+  config.protocol = "ours"
+  config.dml_lambda = 1.0
   config.test_size = 10000
   return config
