@@ -1,0 +1,292 @@
+r"""Table 1 from several finished workdirs: accuracies, orderings, time, Prop. 4.
+
+    python -m synthetic_gradients.table1 \
+        --workdirs=results/sg_fashion_mnist_3,results/sg_fashion_mnist_1 \
+        --out=docs --prefix=sg_fashion_mnist
+
+Each workdir is one `synthetic_gradients.run` setting (e.g. 3 and 1 SG
+modules); its `results.csv`, the runs' histories (`runs/<key>/result.json`)
+and, if `synthetic_gradients.symmetry_report` was run on it, `symmetry.csv`
+are read. Nothing is trained. Writes into `--out`:
+
+* `<prefix>_results.csv`: every run (the rows of the workdirs' CSVs).
+* `<prefix>_results.md`: the Table 1 layout next to the paper's rows; the
+  paper's orderings checked per setting (paired by seed: the same seed gives
+  every method the same data order and initial main network); training time
+  per method; the Proposition 4 numbers per SG module.
+* `<prefix>_curves.png`: test accuracy per epoch, one panel per setting.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Sequence, Tuple
+
+from sobolev.experiment import cli
+
+cli.quiet()  # Before anything imports TensorFlow.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+import numpy as np
+
+from sobolev.experiment import files
+from sobolev.experiment import results
+from sobolev.experiment import stats
+from synthetic_gradients import decoupled
+from synthetic_gradients import experiment
+from synthetic_gradients import reporting
+from synthetic_gradients import symmetry_report
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+FLAGS = flags.FLAGS
+
+# The paper's claims, `(lower, higher, strict)`: `higher` beats `lower`.
+ORDER = (("noprop", "direct", True), ("direct", "vfbn", True),
+         ("vfbn", "critic", True), ("critic", "sobolev", False),
+         ("sobolev", "backprop", False))
+
+Setting = Tuple[str, int]  # (dataset, num_modules)
+
+
+@dataclasses.dataclass
+class Ordering:
+  """One of the paper's orderings checked on one setting."""
+  setting: str
+  claim: str  # e.g. 'direct < vfbn'.
+  mean_difference: float  # higher - lower, accuracy points (%).
+  low: float  # 95% t interval of the paired per-seed differences.
+  high: float
+  seeds_holding: int  # Seeds on which higher > lower (>= for '<=').
+  seeds: int
+  verdict: str  # 'holds', 'reversed' or 'not resolved'.
+
+
+def load_rows(workdirs: Sequence[str]) -> List[experiment.Row]:
+  """The `results.csv` rows of `workdirs`.
+
+  Raises:
+    ValueError: if a workdir has no `results.csv` or two workdirs hold the
+      same (dataset, modules, method, seed).
+  """
+  rows = []
+  for w in workdirs:
+    path = os.path.join(w, "results.csv")
+    if not os.path.exists(path):
+      raise ValueError(f"`workdirs`: {w!r} has no results.csv.")
+    rows.extend(results.read(path, experiment.Row))
+  seen = set()
+  for r in rows:
+    k = (r.dataset, int(r.num_modules), r.method, int(r.seed))
+    if k in seen:
+      raise ValueError(f"`workdirs`: run {k} appears twice.")
+    seen.add(k)
+  return rows
+
+
+def _settings(rows: Sequence[Any]) -> List[Setting]:
+  return sorted({(r.dataset, int(r.num_modules)) for r in rows},
+                key=lambda s: (s[0], -s[1]))
+
+
+def _by_seed(rows, setting: Setting, method: str) -> Dict[int, float]:
+  return {int(r.seed): 100.0 * float(r.test_accuracy) for r in rows
+          if (r.dataset, int(r.num_modules)) == setting and r.method == method}
+
+
+def _verdict(low: float, high: float) -> str:
+  if low > 0:
+    return "holds"
+  if high < 0:
+    return "reversed"
+  return "not resolved"
+
+
+def orderings(rows: Sequence[Any]) -> List[Ordering]:
+  """Checks `ORDER` on every setting, paired by seed.
+
+  A claim with fewer than 2 common seeds is skipped. Returns one `Ordering`
+  per (setting, claim); `holds`/`reversed` mean the 95% t interval of the
+  paired differences excludes 0.
+  """
+  out = []
+  for setting in _settings(rows):
+    for lower, higher, strict in ORDER:
+      a, b = _by_seed(rows, setting, lower), _by_seed(rows, setting, higher)
+      common = sorted(set(a) & set(b))
+      if len(common) < 2:
+        continue
+      diffs = [b[s] - a[s] for s in common]
+      mean, low, high = stats.mean_interval(diffs)
+      holding = sum(d > 0 if strict else d >= 0 for d in diffs)
+      out.append(Ordering(
+          setting=f"{setting[0]}, {setting[1]} SG modules",
+          claim=f"{lower} {'<' if strict else '<='} {higher}",
+          mean_difference=mean, low=low, high=high, seeds_holding=holding,
+          seeds=len(common), verdict=_verdict(low, high)))
+  return out
+
+
+def gap_widening(rows: Sequence[Any]) -> List[str]:
+  """Lines comparing `backprop - method` between module counts per dataset."""
+  lines = []
+  for dataset in sorted({r.dataset for r in rows}):
+    counts = sorted({int(r.num_modules) for r in rows if r.dataset == dataset})
+    if len(counts) < 2:
+      continue
+    for method in decoupled.METHODS[:-1]:
+      gaps = []
+      for n in counts:
+        bp = _by_seed(rows, (dataset, n), "backprop")
+        m = _by_seed(rows, (dataset, n), method)
+        if bp and m:
+          gaps.append((n, np.mean(list(bp.values())) -
+                       np.mean(list(m.values()))))
+      if len(gaps) == len(counts):
+        text = ", ".join(f"{g:+.2f} points with {n} module{'s' * (n != 1)}"
+                         for n, g in gaps)
+        wider = gaps[-1][1] > gaps[0][1]
+        lines.append(f"- {method}: backprop minus {method} = {text}: "
+                     f"{'wider' if wider else 'not wider'} with "
+                     f"{counts[-1]} modules.")
+  return lines
+
+
+def timing_table(rows: Sequence[Any]) -> str:
+  """Markdown: training wall time per method (mean +- std s, x backprop)."""
+  settings = _settings(rows)
+  header = "| method | " + " | ".join(
+      f"{d}, {n} SG modules" for d, n in settings) + " |"
+  lines = [header, "|---|" + "---|" * len(settings)]
+  for method in decoupled.METHODS:
+    cells = []
+    for setting in settings:
+      t = [float(r.wall_s) for r in rows if r.method == method and
+           (r.dataset, int(r.num_modules)) == setting]
+      bp = [float(r.wall_s) for r in rows if r.method == "backprop" and
+            (r.dataset, int(r.num_modules)) == setting]
+      if not t:
+        cells.append("-")
+        continue
+      mean, std = stats.mean_std(t)
+      cell = f"{mean:.0f} s" + (f" +- {std:.0f}" if len(t) > 1 else "")
+      if bp:
+        cell += f" ({mean / np.mean(bp):.1f}x)"
+      cells.append(cell)
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def ordering_table(items: Sequence[Ordering]) -> str:
+  lines = ["| setting | paper's claim | mean difference (points) | 95% t "
+           "interval | seeds where it holds | verdict |",
+           "|---|---|---|---|---|---|"]
+  for o in items:
+    lines.append(f"| {o.setting} | {o.claim} | {o.mean_difference:+.2f} | "
+                 f"[{o.low:+.2f}, {o.high:+.2f}] | {o.seeds_holding}/"
+                 f"{o.seeds} | {o.verdict} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
+  """Test accuracy per epoch (mean line, min-max band), a panel per setting."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  settings = _settings(rows)
+  fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4),
+                           squeeze=False)
+  for ax, setting in zip(axes[0], settings):
+    for method in decoupled.METHODS:
+      runs = [histories[r.key] for r in rows if r.method == method and
+              (r.dataset, int(r.num_modules)) == setting and r.key in histories]
+      if not runs:
+        continue
+      n = min(len(h) for h in runs)
+      arr = np.asarray([h[:n] for h in runs]) * 100.0
+      epochs = np.arange(1, n + 1)
+      line, = ax.plot(epochs, arr.mean(0), marker="o", markersize=3,
+                      label=f"{method} (n={len(runs)})")
+      ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.2,
+                      color=line.get_color())
+    ax.set_title(f"{setting[0]}, {setting[1]} SG modules")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+  fig.tight_layout()
+  tmp = f"{path}.tmp{os.getpid()}.png"
+  fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
+  """Writes the combined Table 1 files (see the module docstring).
+
+  Args:
+    workdirs: finished `synthetic_gradients.run` workdirs.
+    out: output folder (created).
+    prefix: file-name prefix.
+
+  Returns:
+    `{'rows', 'orderings', 'symmetry'}`.
+
+  Raises:
+    ValueError: for an empty `workdirs`, a bad prefix, or a workdir without
+      `results.csv`.
+  """
+  if not workdirs:
+    raise ValueError("`workdirs` must name at least one workdir.")
+  if not prefix or os.sep in prefix:
+    raise ValueError(f"`prefix` must be a plain file-name prefix, got "
+                     f"{prefix!r}.")
+  rows = load_rows(workdirs)
+  histories = {}
+  sym = []
+  for w in workdirs:
+    for r in results.read(os.path.join(w, "results.csv"), experiment.Row):
+      path = os.path.join(w, "runs", r.key, "result.json")
+      if os.path.exists(path):
+        with open(path) as f:
+          histories[r.key] = json.load(f)["history"]["test_accuracy"]
+    sym_path = os.path.join(w, "symmetry.csv")
+    if os.path.exists(sym_path):
+      sym.extend(results.read(sym_path, symmetry_report.SymmetryRow))
+  os.makedirs(out, exist_ok=True)
+  results.write(os.path.join(out, f"{prefix}_results.csv"), rows)
+  order = orderings(rows)
+  parts = [reporting.markdown_table(rows, title="Table 1"),
+           "## The paper's orderings, paired by seed\n",
+           ordering_table(order)]
+  widening = gap_widening(rows)
+  if widening:
+    parts += ["Wider gaps with more modules (paper: yes):\n",
+              "\n".join(widening) + "\n"]
+  epochs = ", ".join(str(e) for e in sorted({int(r.epochs) for r in rows}))
+  parts += [f"## Training wall time per run ({epochs} epochs; x backprop)\n",
+            timing_table(rows)]
+  if sym:
+    parts += ["## Proposition 4: Jacobian asymmetry of each SG module\n"]
+    for setting in _settings(sym):
+      sel = [s for s in sym if (s.dataset, int(s.num_modules)) == setting]
+      parts.append(symmetry_report.markdown_table(sel))
+  files.atomic_write_text(os.path.join(out, f"{prefix}_results.md"),
+                          "\n".join(parts))
+  plot(rows, histories, os.path.join(out, f"{prefix}_curves.png"))
+  return {"rows": rows, "orderings": order, "symmetry": sym}
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  out = write([w for w in FLAGS.workdirs if w], FLAGS.out, FLAGS.prefix)
+  print(f"{len(out['rows'])} runs; {FLAGS.out}/{FLAGS.prefix}_results.md")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_list("workdirs", None, "Finished workdirs.", required=True)
+  flags.DEFINE_string("out", "docs", "Output folder.")
+  flags.DEFINE_string("prefix", "sg_table1", "Output file-name prefix.")
+  cli.run(main)
