@@ -13,10 +13,13 @@ transitions with n-step returns
         + value_coef * mean_t[(R_t - V(s_t))^2]
         - entropy_coef * mean_t[H(pi(.|s_t))]
 
-minimised with RMSProp and global-norm gradient clipping.
+minimised with RMSProp and global-norm gradient clipping (the clipping is
+`clip_by_global_norm`, passed to `sobolev.training.make_train_step` as
+`transform_grads`).
 """
 
-from typing import Dict, Tuple
+import math
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
@@ -89,37 +92,43 @@ def a2c_loss(logits: tf.Tensor, values: tf.Tensor, actions: tf.Tensor,
                 "entropy": entropy}
 
 
-class ClippedOptimizer(snt.Module):
-  """Wraps an `snt.optimizers` optimiser with global-norm gradient clipping.
+def clip_by_global_norm(max_norm: float
+                        ) -> Callable[[List[tf.Tensor]], Sequence[tf.Tensor]]:
+  """A `transform_grads` hook that clips gradients to a global norm.
 
-  `sobolev.training.make_train_step` calls `optimizer.apply(grads, params)`;
-  this wrapper clips the gradients first, so the core step can train A2C.
+  If the global norm `sqrt(sum_i ||g_i||^2)` of the gradients exceeds
+  `max_norm`, all are scaled by `max_norm / norm` (`tf.clip_by_global_norm`).
+
+  Args:
+    max_norm: the clipping norm (finite, > 0).
+
+  Returns:
+    `grads -> clipped grads`, for `make_train_step(transform_grads=...)`.
+
+  Raises:
+    ValueError: if `max_norm` is not a finite number > 0.
   """
+  if isinstance(max_norm, bool) or not isinstance(
+      max_norm, (int, float, np.integer, np.floating)) or (
+      not math.isfinite(max_norm) or max_norm <= 0):
+    raise ValueError(f"`max_norm` must be a finite number > 0, got "
+                     f"{max_norm!r}.")
+  max_norm = float(max_norm)
 
-  def __init__(self, optimizer: snt.Optimizer, max_norm: float,
-               name: str = "clipped_optimizer"):
-    """Args: optimizer: the wrapped optimiser; max_norm: clipping norm (> 0)."""
-    super().__init__(name=name)
-    if not max_norm > 0:
-      raise ValueError(f"`max_norm` must be > 0, got {max_norm}.")
-    self.optimizer = optimizer
-    self.max_norm = float(max_norm)
+  def transform(grads: List[tf.Tensor]) -> List[tf.Tensor]:
+    clipped, _ = tf.clip_by_global_norm(grads, max_norm)
+    return clipped
 
-  def apply(self, updates, parameters) -> None:
-    clipped, _ = tf.clip_by_global_norm(list(updates), self.max_norm)
-    self.optimizer.apply(clipped, parameters)
+  return transform
 
 
-def make_optimizer(learning_rate: float, max_grad_norm: float,
-                   decay: float = 0.99, epsilon: float = 1e-10
-                   ) -> ClippedOptimizer:
-  """RMSProp (A3C's optimiser, non-shared statistics) with clipping.
+def make_optimizer(learning_rate: float, decay: float = 0.99,
+                   epsilon: float = 1e-10) -> snt.optimizers.RMSProp:
+  """RMSProp, A3C's optimiser (non-shared statistics).
 
   `snt.optimizers.RMSProp` updates by `lr * g / sqrt(ms + epsilon)`;
   `epsilon=1e-10` equals the usual A2C setting `lr * g / (sqrt(ms) + 1e-5)`
   up to ~1e-5 in the denominator (see `rmsprop_epsilon` in
-  `configs/teacher.py`).
+  `configs/teacher.py`). Clip with `clip_by_global_norm`.
   """
-  return ClippedOptimizer(
-      snt.optimizers.RMSProp(learning_rate, decay=decay, epsilon=epsilon),
-      max_grad_norm)
+  return snt.optimizers.RMSProp(learning_rate, decay=decay, epsilon=epsilon)

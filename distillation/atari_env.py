@@ -8,19 +8,25 @@ Python wrappers (measured ~1,400 agent steps/s for 8 Pong environments on one
 core). Observations are converted to `[B, 84, 84, 4]` uint8 (NHWC, what TF's
 CPU convolutions expect).
 
+`VectorAtari` has the gymnasium vector-environment API (`reset(seed=)`,
+`step(actions)`, 'SameStep' autoreset), so `sobolev.rollouts.Player` plays
+it like any other vector environment. Rewards are the games' (unclipped);
+episodes are full games (all lives).
+
 Life loss as episode end is implemented here, not with the library's
 `episodic_life=True` option (which, in ale-py 0.12.1, hard-resets the whole
-game after a lost life): `VectorAtari.step` reports `life_lost` from the
-`lives` counter so that A2C can cut its n-step returns there (training only),
-while the game itself goes on and `episode_returns` are those of full games
-(all lives), unclipped, as evaluation needs.
+game after a lost life): `VectorAtari.step` reports `info['life_lost']` from
+the `lives` counter so that A2C can cut its n-step returns there (training
+only), while the game itself goes on.
+
+ale-py is imported only when an environment is built (`VectorAtari`,
+`num_actions`), so the rest of `distillation` imports without it.
 """
 
-import dataclasses
-from typing import Dict, List, Tuple
+import importlib
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
-from ale_py import vector_env
 
 # Game names accepted by the command-line tools, mapped to ALE ROM ids.
 GAMES: Dict[str, str] = {
@@ -59,52 +65,40 @@ def to_nhwc(obs: np.ndarray) -> np.ndarray:
   return np.ascontiguousarray(np.transpose(obs, (0, 2, 3, 1)))
 
 
+def _vector_env():
+  """ale-py's `vector_env` module (imported on first use)."""
+  return importlib.import_module("ale_py.vector_env")
+
+
 def num_actions(game: str) -> int:
   """Size of the minimal action set of `game`."""
-  env = vector_env.AtariVectorEnv(check_game(game), num_envs=1, num_threads=1)
+  env = _vector_env().AtariVectorEnv(check_game(game), num_envs=1, num_threads=1)
   try:
     return int(env.single_action_space.n)
   finally:
     env.close()
 
 
-@dataclasses.dataclass
-class StepResult:
-  """What `VectorAtari.step` returns, per environment (leading axis B).
-
-  Attributes:
-    obs: next observations `[B, 84, 84, 4]` uint8 (after an automatic reset
-      where a game ended).
-    reward: rewards `[B]` float32, clipped to [-1, 1] if `clip_rewards`.
-    raw_reward: unclipped rewards `[B]` float32.
-    game_over: `[B]` bool, the game ended (terminated or truncated); the
-      environment was reset in the same step.
-    life_lost: `[B]` bool, a life was lost (and the game is not over).
-    episode_returns: list of `(env_index, return, length_in_agent_steps)` of
-      the games that ended in this step (unclipped returns).
-  """
-  obs: np.ndarray
-  reward: np.ndarray
-  raw_reward: np.ndarray
-  game_over: np.ndarray
-  life_lost: np.ndarray
-  episode_returns: List[Tuple[int, float, int]]
-
-
 class VectorAtari:
-  """A batch of preprocessed Atari games with episode bookkeeping.
+  """A batch of preprocessed Atari games (gymnasium vector API, NHWC).
 
   Example:
     env = VectorAtari('Pong', num_envs=16, seed=0)
-    obs = env.reset()                      # [16, 84, 84, 4] uint8
-    result = env.step(actions)             # actions: [16] int
+    obs, info = env.reset()                # [16, 84, 84, 4] uint8
+    obs, reward, terminated, truncated, info = env.step(actions)  # [16] int
+
+  Attributes:
+    metadata: `{'autoreset_mode': 'SameStep'}`: a game that ends in a step
+      is reset in that step (the returned observation is the new game's).
+    game, num_envs, num_actions: as given / of the game.
   """
+
+  metadata = {"autoreset_mode": "SameStep"}
 
   def __init__(self,
                game: str,
                num_envs: int,
                seed: int = 0,
-               clip_rewards: bool = False,
                noop_max: int = 30,
                max_episode_frames: int = MAX_EPISODE_FRAMES,
                num_threads: int = 1):
@@ -113,9 +107,8 @@ class VectorAtari:
     Args:
       game: 'Pong', 'Breakout' or 'SpaceInvaders'.
       num_envs: number of parallel games (>= 1).
-      seed: environment i is seeded with `seed + i` (no-op starts, sticky
-        randomness of the emulator).
-      clip_rewards: clip `StepResult.reward` to [-1, 1] (training).
+      seed: default seed of `reset`: environment i is seeded with
+        `seed + i` (no-op starts, sticky randomness of the emulator).
       noop_max: maximum number of no-op actions at the start of a game.
       max_episode_frames: truncation length in emulator frames.
       num_threads: C++ worker threads of the vector environment.
@@ -130,8 +123,7 @@ class VectorAtari:
     self.game = game
     self.num_envs = num_envs
     self._seed = int(seed)
-    self._clip = bool(clip_rewards)
-    self._env = vector_env.AtariVectorEnv(
+    self._env = _vector_env().AtariVectorEnv(
         rom, num_envs=num_envs, num_threads=num_threads,
         max_num_frames_per_episode=max_episode_frames,
         repeat_action_probability=0.0, noop_max=noop_max,
@@ -141,45 +133,48 @@ class VectorAtari:
         frameskip=FRAME_SKIP, maxpool=True)
     self.num_actions = int(self._env.single_action_space.n)
     self._lives = np.zeros(num_envs, np.int32)
-    self._returns = np.zeros(num_envs, np.float64)
-    self._lengths = np.zeros(num_envs, np.int64)
 
-  def reset(self) -> np.ndarray:
-    """Resets all games; returns observations `[B, 84, 84, 4]` uint8."""
-    obs, info = self._env.reset(seed=self._seed)
+  def reset(self, seed: Optional[int] = None
+            ) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Resets all games.
+
+    Args:
+      seed: environment i is seeded with `seed + i`; default the
+        constructor's `seed`.
+
+    Returns:
+      `(observations [B, 84, 84, 4] uint8, info)`; `info['lives']` `[B]`.
+    """
+    obs, info = self._env.reset(seed=self._seed if seed is None else
+                                int(seed))
     self._lives = np.asarray(info["lives"], np.int32).copy()
-    self._returns[:] = 0.0
-    self._lengths[:] = 0
-    return to_nhwc(obs)
+    return to_nhwc(obs), {"lives": self._lives.copy()}
 
-  def step(self, actions: np.ndarray) -> StepResult:
+  def step(self, actions: np.ndarray
+           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                      Dict[str, Any]]:
     """Takes one agent step (4 emulator frames) in every game.
 
     Args:
       actions: `[B]` integer actions in `[0, num_actions)`.
 
     Returns:
-      A `StepResult`.
+      `(observations [B, 84, 84, 4] uint8, rewards [B] float32 (unclipped),
+      terminated [B] bool, truncated [B] bool, info)` with `info['lives']`
+      `[B]` and `info['life_lost']` `[B]` bool (a life was lost and the
+      game is not over). Where a game ended, the observation is the first
+      of the next game.
     """
     actions = np.asarray(actions, np.int64).reshape(self.num_envs)
     obs, reward, term, trunc, info = self._env.step(actions)
-    raw = np.asarray(reward, np.float32)
+    term = np.asarray(term, bool)
+    trunc = np.asarray(trunc, bool)
     over = np.logical_or(term, trunc)
     lives = np.asarray(info["lives"], np.int32)
     life_lost = np.logical_and(lives < self._lives, ~over)
     self._lives = lives.copy()
-    self._returns += raw
-    self._lengths += 1
-    finished = []
-    for i in np.flatnonzero(over):
-      finished.append((int(i), float(self._returns[i]),
-                       int(self._lengths[i])))
-      self._returns[i] = 0.0
-      self._lengths[i] = 0
-    clipped = np.clip(raw, -1.0, 1.0) if self._clip else raw
-    return StepResult(obs=to_nhwc(obs), reward=clipped, raw_reward=raw,
-                      game_over=over, life_lost=life_lost,
-                      episode_returns=finished)
+    return (to_nhwc(obs), np.asarray(reward, np.float32), term, trunc,
+            {"lives": lives.copy(), "life_lost": life_lost})
 
   def close(self) -> None:
     self._env.close()

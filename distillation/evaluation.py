@@ -1,12 +1,17 @@
-"""Evaluating a policy network on full Atari games (no life-loss resets)."""
+"""Evaluating a policy network on full Atari games (no life-loss resets).
+
+The play loop and the action sampler are the core's
+(`sobolev.rollouts.evaluate`); this module runs them on
+`atari_env.VectorAtari`.
+"""
 
 import math
 from typing import Callable, List, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from distillation import atari_env
+from sobolev import rollouts
 from sobolev.experiment import stats
 
 # `policy(obs [B, 84, 84, 4] uint8) -> logits or log-probs [B, A]`.
@@ -30,7 +35,8 @@ def evaluate(policy: Policy,
   `max_episode_frames` emulator frames.
 
   Args:
-    policy: maps observations to logits (or log-probabilities) `[B, A]`.
+    policy: maps observations to logits (or log-probabilities) `[B, A]`; it
+      is run in a `tf.function`.
     game: 'Pong', 'Breakout' or 'SpaceInvaders'.
     episodes: number of games (>= 1).
     seed: seeds the environments and the action sampling.
@@ -43,42 +49,16 @@ def evaluate(policy: Policy,
     The `episodes` returns, in order of (environment, game).
 
   Raises:
-    ValueError: for an unknown game or `episodes < 1`.
+    ValueError: for an unknown game, `episodes < 1` or `max_parallel < 1`.
   """
   atari_env.check_game(game)
-  if isinstance(episodes, bool) or not isinstance(episodes, int) or (
-      episodes < 1):
-    raise ValueError(f"`episodes` must be an int >= 1, got {episodes!r}.")
+  rollouts.check_count("episodes", episodes)
+  rollouts.check_count("max_parallel", max_parallel)
   num_envs = min(episodes, max_parallel)
-  quota = [episodes // num_envs + (1 if i < episodes % num_envs else 0)
-           for i in range(num_envs)]
-  results = [[] for _ in range(num_envs)]
-  rng = np.random.default_rng(seed)
-  policy_fn = tf.function(policy)
-  finished = 0
-  with atari_env.VectorAtari(game, num_envs, seed=seed, clip_rewards=False,
+  with atari_env.VectorAtari(game, num_envs, seed=seed,
                              max_episode_frames=max_episode_frames) as env:
-    obs = env.reset()
-    while any(len(r) < q for r, q in zip(results, quota)):
-      logits = policy_fn(tf.constant(obs)).numpy().astype(np.float64)
-      if greedy:
-        actions = np.argmax(logits, axis=-1)
-      else:
-        logits -= logits.max(axis=-1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=-1, keepdims=True)
-        u = rng.random((num_envs, 1))
-        actions = np.minimum((probs.cumsum(axis=-1) < u).sum(axis=-1),
-                             probs.shape[-1] - 1)
-      result = env.step(actions)
-      obs = result.obs
-      for env_id, ret, _ in result.episode_returns:
-        if len(results[env_id]) < quota[env_id]:
-          results[env_id].append(ret)
-          if progress is not None:
-            progress(finished, ret)
-          finished += 1
-  return [ret for env_results in results for ret in env_results]
+    return rollouts.evaluate(env, tf.function(policy), episodes, seed=seed,
+                             greedy=greedy, progress=progress)
 
 
 def summarize(returns: List[float]) -> str:

@@ -22,12 +22,28 @@ at most one checkpoint interval; CSV rows logged after the restored frame
 are dropped on resume. CSV files are written atomically. A NaN/inf loss
 stops training with `DivergenceError` (the last checkpoint stays).
 Frames are emulator frames (4 per agent step).
+
+The actor is the core play loop (`sobolev.rollouts.Player`) with the core
+action sampler (`sobolev.policies.ActionSampler`, inverse-CDF sampling)
+drawing its uniforms from the checkpointed `tf.random.Generator`. Gradients
+are clipped by `make_train_step(transform_grads=a2c.clip_by_global_norm)`,
+the optimiser is a plain `snt.optimizers.RMSProp`.
+
+Checkpoint compatibility: the checkpoint keeps the layout written when the
+optimiser was wrapped in a clipping module (`optimizer/optimizer/ms/...`;
+see `A2CLearner.optimizer_slot`), so checkpoints, exports and the committed
+teachers' `train_state` written before that change restore unchanged and
+training resumes from them (weights, RMSProp statistics, RNG state,
+counters). Since actions were then drawn by Gumbel-max sampling, a run
+resumed from such a checkpoint draws other actions than the old code would
+have (the same distribution, another random stream); it is not a
+bit-for-bit continuation.
 """
 
 import os
 import shutil
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -38,6 +54,8 @@ from distillation import networks
 from distillation import settings
 from distillation import teachers
 from distillation.configs import teacher as teacher_configs
+from sobolev import policies
+from sobolev import rollouts
 from sobolev import training
 from sobolev.experiment import checkpoints
 from sobolev.experiment import configs
@@ -108,7 +126,19 @@ def read_episodes(workdir: str) -> List[Dict[str, float]]:
 
 
 class A2CLearner:
-  """Network, optimiser, compiled step and actor of one A2C run."""
+  """Network, optimiser, compiled step and actor of one A2C run.
+
+  Attributes:
+    net: the `TeacherNet`.
+    optimizer: `snt.optimizers.RMSProp`.
+    optimizer_slot: a module holding `optimizer` as its attribute
+      `optimizer`; put it in the checkpoint as `optimizer=` to keep the
+      layout `optimizer/optimizer/...` of older checkpoints.
+    rng: the `tf.random.Generator` the sampler draws from (checkpointed).
+    sampler: the core `policies.ActionSampler` on `rng`.
+    train_step: the compiled update (`make_train_step` with global-norm
+      clipping as `transform_grads`).
+  """
 
   def __init__(self, config: Any, num_actions: int):
     self.config = config
@@ -117,25 +147,34 @@ class A2CLearner:
                                    config.hidden)
     self.net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
     self.optimizer = a2c.make_optimizer(
-        config.learning_rate, config.max_grad_norm, config.rmsprop_decay,
-        config.rmsprop_epsilon)
+        config.learning_rate, config.rmsprop_decay, config.rmsprop_epsilon)
+    self.optimizer_slot = tf.Module(name="optimizer_slot")
+    self.optimizer_slot.optimizer = self.optimizer
     self.rng = tf.random.Generator.from_seed(config.seed)
+    self.sampler = policies.ActionSampler(rng=self.rng)
 
     def loss_fn(model, batch):
       logits, values = model(batch["obs"])
       return a2c.a2c_loss(logits, values, batch["actions"], batch["returns"],
                           config.entropy_coef, config.value_coef)
 
-    self.train_step = training.make_train_step(self.net, self.optimizer,
-                                               loss_fn)
+    self.train_step = training.make_train_step(
+        self.net, self.optimizer, loss_fn,
+        transform_grads=a2c.clip_by_global_norm(config.max_grad_norm))
+    self._forward = tf.function(self.net)
 
-  @tf.function
-  def act(self, obs: tf.Tensor):
+  def policy(self, obs) -> tf.Tensor:
+    """Policy logits `[B, A]` of observations `[B, 84, 84, 4]` uint8."""
+    return self._forward(obs)[0]
+
+  def values(self, obs) -> np.ndarray:
+    """State values `[B]` of observations `[B, 84, 84, 4]` uint8."""
+    return self._forward(obs)[1].numpy()
+
+  def act(self, obs) -> Tuple[np.ndarray, np.ndarray]:
     """Samples actions; returns `(actions [B] int32, values [B])`."""
-    logits, values = self.net(obs)
-    gumbel = -tf.math.log(-tf.math.log(
-        self.rng.uniform(tf.shape(logits), 1e-20, 1.0)))
-    return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32), values
+    logits, values = self._forward(obs)
+    return self.sampler(logits), values.numpy()
 
 
 def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
@@ -230,7 +269,8 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
   learner = A2CLearner(config, atari_env.num_actions(config.game))
   updates = tf.Variable(0, dtype=tf.int64, name="updates")
   frames = tf.Variable(0, dtype=tf.int64, name="frames")
-  ckpt = tf.train.Checkpoint(net=learner.net, optimizer=learner.optimizer,
+  ckpt = tf.train.Checkpoint(net=learner.net,
+                             optimizer=learner.optimizer_slot,
                              rng=learner.rng, updates=updates, frames=frames)
   manager = checkpoints.Manager(ckpt, os.path.join(workdir, "checkpoints"),
                                 max_to_keep=3)
@@ -262,11 +302,18 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
 
   # A resumed run seeds its games differently so it does not replay the
   # games of the first segment.
-  env = atari_env.VectorAtari(
-      config.game, config.num_envs,
-      seed=config.seed + 1000 * int(updates.numpy()), clip_rewards=True,
-      num_threads=config.env_threads)
-  obs = env.reset()
+  env = atari_env.VectorAtari(config.game, config.num_envs,
+                              num_threads=config.env_threads)
+
+  def policy(obs):
+    # Diverged weights give NaN logits before the loss is seen.
+    return metrics.finite_or_raise(
+        {"policy_logits": learner.policy(obs)},
+        f"{config.game} teacher, update {int(updates.numpy()) + 1}"
+    )["policy_logits"]
+
+  player = rollouts.Player(env, policy, learner.sampler)
+  player.reset(seed=config.seed + 1000 * int(updates.numpy()))
   frames_per_update = config.num_envs * config.n_steps * atari_env.FRAME_SKIP
   start = last_log = last_ckpt = time.time()
   start_frames = int(frames.numpy())
@@ -302,18 +349,15 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
       obs_buf, act_buf, rew_buf, done_buf = [], [], [], []
       new_episodes = []
       for _ in range(config.n_steps):
-        actions, _ = learner.act(obs)
-        actions = actions.numpy()
-        result = env.step(actions)
-        obs_buf.append(obs)
-        act_buf.append(actions)
-        rew_buf.append(result.reward)
-        done_buf.append(np.logical_or(result.game_over, result.life_lost))
-        obs = result.obs
-        new_episodes.extend(result.episode_returns)
-      _, bootstrap = learner.act(obs)
+        t = player.step()
+        obs_buf.append(t.observations)
+        act_buf.append(t.actions)
+        rew_buf.append(np.clip(t.rewards, -1.0, 1.0))  # Training only.
+        done_buf.append(t.terminated | t.truncated | t.info["life_lost"])
+        new_episodes.extend(t.finished)
       returns = a2c.n_step_returns(np.stack(rew_buf), np.stack(done_buf),
-                                   bootstrap.numpy(), config.gamma)
+                                   learner.values(player.observations),
+                                   config.gamma)
       batch = {
           "obs": np.concatenate(obs_buf, axis=0),
           "actions": np.concatenate(act_buf, axis=0),
@@ -331,12 +375,13 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
       now = time.time()
       n_frames = int(frames.numpy())
       bar.update(frames_per_update)
-      for env_id, ret, length in new_episodes:
+      for episode in new_episodes:
+        ret = episode.episode_return
         recent = (recent + [ret])[-20:]
         pending_episodes.append({
             "frames": n_frames, "updates": int(updates.numpy()),
-            "env": env_id, "episode_return": ret, "episode_length": length,
-            "wall_time": round(now, 1)})
+            "env": episode.env_index, "episode_return": ret,
+            "episode_length": episode.length, "wall_time": round(now, 1)})
         tb.write({"frames": n_frames, "episode_return": ret})
       if now - last_log >= config.log_every_s:
         fps = (n_frames - start_frames) / max(now - start, 1e-9)

@@ -17,6 +17,7 @@ from distillation import atari_env
 from distillation import networks
 from distillation import teacher_training
 from distillation import teachers
+from sobolev import training
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from tensorboard.backend.event_processing import event_accumulator
@@ -71,11 +72,32 @@ class A2CMathTest(tf.test.TestCase):
       policy_loss = m["policy_loss"]
     self.assertIsNone(tape.gradient(policy_loss, values))
 
-  def test_clipped_optimizer_clips_the_global_norm(self):
+  def test_clip_by_global_norm_hand_computed(self):
+    # Global norm of ([3], [4]) is 5: clipped to 0.5 -> ([0.3], [0.4]);
+    # a norm below the limit is left alone.
+    clip = a2c.clip_by_global_norm(0.5)
+    a, b = clip([tf.constant([3.0]), tf.constant([4.0])])
+    self.assertAllClose(a, [0.3])
+    self.assertAllClose(b, [0.4])
+    a, b = a2c.clip_by_global_norm(10.0)([tf.constant([3.0]),
+                                          tf.constant([4.0])])
+    self.assertAllClose(a, [3.0])
+    self.assertAllClose(b, [4.0])
+
+  def test_clipping_applies_in_the_train_step(self):
+    # SGD with lr 1 on loss 3a + 4b (gradient norm 5) clipped to 0.5.
     v = tf.Variable([0.0, 0.0])
-    opt = a2c.ClippedOptimizer(snt.optimizers.SGD(1.0), max_norm=0.5)
-    opt.apply([tf.constant([3.0, 4.0])], [v])  # Norm 5 -> 0.5.
+    step = training.make_train_step(
+        lambda x: x, snt.optimizers.SGD(1.0),
+        lambda model, batch: tf.reduce_sum(tf.constant([3.0, 4.0]) * v),
+        variables=[v], transform_grads=a2c.clip_by_global_norm(0.5))
+    step({"x": tf.zeros([1])})
     self.assertAllClose(v, [-0.3, -0.4])
+
+  def test_bad_clipping_norm(self):
+    for bad in (0.0, -1.0, float("inf"), float("nan"), "1", True):
+      with self.assertRaisesRegex(ValueError, "max_norm"):
+        a2c.clip_by_global_norm(bad)
 
 
 class A2CTrainingTest(tf.test.TestCase):
@@ -85,15 +107,17 @@ class A2CTrainingTest(tf.test.TestCase):
                                             n_steps=3, **TINY)
     learner = teacher_training.A2CLearner(config, 6)
     before = [v.numpy().copy() for v in learner.net.trainable_variables]
-    with atari_env.VectorAtari("Pong", 2, seed=0, clip_rewards=True) as env:
-      obs = env.reset()
+    with atari_env.VectorAtari("Pong", 2, seed=0) as env:
+      obs, _ = env.reset()
       for _ in range(2):
         batch_obs, actions_list = [], []
         for _ in range(config.n_steps):
-          actions, _ = learner.act(obs)
+          actions, values = learner.act(obs)
+          self.assertEqual(actions.shape, (2,))
+          self.assertEqual(values.shape, (2,))
           batch_obs.append(obs)
-          actions_list.append(actions.numpy())
-          obs = env.step(actions.numpy()).obs
+          actions_list.append(actions)
+          obs = env.step(actions)[0]
         out = learner.train_step({
             "obs": np.concatenate(batch_obs),
             "actions": np.concatenate(actions_list),
@@ -110,7 +134,7 @@ class A2CTrainingTest(tf.test.TestCase):
     obs = np.random.default_rng(0).integers(
         0, 256, size=(16, 84, 84, 4)).astype(np.uint8)
     for _ in range(60):
-      actions = learner.act(obs)[0].numpy()
+      actions = learner.act(obs)[0]
       learner.train_step({"obs": obs, "actions": actions,
                           "returns": (actions == 2).astype(np.float32)})
     probs = tf.nn.softmax(learner.net(obs)[0]).numpy().mean(0)
@@ -135,7 +159,7 @@ class A2CTrainingTest(tf.test.TestCase):
     learner = teacher_training.A2CLearner(config, 6)
     for _ in range(150):
       obs, wanted = frames(80)
-      actions = learner.act(obs)[0].numpy()
+      actions = learner.act(obs)[0]
       learner.train_step({"obs": obs, "actions": actions,
                           "returns": (actions == wanted).astype(np.float32)})
     obs, wanted = frames(400)
@@ -223,6 +247,54 @@ class A2CTrainingTest(tf.test.TestCase):
       self.assertAllClose(va, vb, rtol=0, atol=1e-7)
     self.assertTrue(any(np.any(va.numpy() != vc.numpy())
                         for va, vc in zip(a.variables, c.variables)))
+
+  def test_committed_train_state_restores_into_the_learner(self):
+    # The committed teachers' train_state was written when the optimiser
+    # was wrapped in a clipping module; the learner's checkpoint keeps that
+    # layout, so every stored value (RMSProp slots included) is matched.
+    state = teachers.train_state_path(teachers.default_dir("Pong"))
+    self.assertIsNotNone(state)
+    config = teacher_training.make_config(game="Pong", num_envs=2,
+                                            n_steps=2)
+    learner = teacher_training.A2CLearner(config, 6)
+    updates = tf.Variable(0, dtype=tf.int64)
+    frames = tf.Variable(0, dtype=tf.int64)
+    ckpt = tf.train.Checkpoint(net=learner.net,
+                               optimizer=learner.optimizer_slot,
+                               rng=learner.rng, updates=updates,
+                               frames=frames)
+    status = ckpt.restore(state)  # Also matches `save_counter`.
+    status.assert_existing_objects_matched()
+    reader = tf.train.load_checkpoint(state)
+    stored_ms = reader.get_tensor(
+        "optimizer/optimizer/ms/0/.ATTRIBUTES/VARIABLE_VALUE")
+    self.assertGreater(int(updates.numpy()), 0)
+    obs = np.random.default_rng(0).integers(
+        0, 256, size=(4, 84, 84, 4)).astype(np.uint8)
+    learner.train_step({"obs": obs, "actions": np.zeros(4, np.int32),
+                        "returns": np.zeros(4, np.float32)})
+    status.assert_consumed()  # The lazily created slots were restored too.
+    # ms' = decay * ms + (1 - decay) * g^2 >= decay * ms (restored, not 0).
+    ms = learner.optimizer.ms[0].numpy()
+    self.assertAllGreaterEqual(ms - config.rmsprop_decay * stored_ms, -1e-12)
+    self.assertGreater(np.max(stored_ms), 0.0)
+
+  def test_new_checkpoints_keep_the_committed_layout(self):
+    # A warm start from the committed Pong teacher (old checkpoint layout)
+    # trains, and the state it exports has the same variable names.
+    committed = teachers.default_dir("Pong")
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = teacher_training.make_config(
+        game="Pong", num_envs=2, n_steps=2, checkpoint_every_s=1e9,
+        log_every_s=1e9, total_frames=10**9)
+    out = teacher_training.train(config, workdir, max_updates=1,
+                                 init_from=committed)
+    _, meta = teachers.load("Pong", committed)
+    self.assertEqual(out["updates"], meta["updates"] + 1)
+    names = lambda path: sorted(n for n, _ in tf.train.list_variables(path))
+    self.assertEqual(
+        names(teachers.train_state_path(os.path.join(workdir, "export"))),
+        names(teachers.train_state_path(committed)))
 
   def test_bad_config_is_rejected(self):
     workdir = os.path.join(self.get_temp_dir(), "never")

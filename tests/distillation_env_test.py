@@ -1,11 +1,19 @@
 """Tests of the Atari environment wrapper and the policy networks."""
 
+import os
+import subprocess
+import sys
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from distillation import atari_env
 from distillation import networks
+from sobolev import policies
+from sobolev import rollouts
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class AtariEnvTest(tf.test.TestCase, parameterized.TestCase):
@@ -13,59 +21,97 @@ class AtariEnvTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(("Pong", 6), ("Breakout", 4),
                             ("SpaceInvaders", 6))
   def test_preprocessed_shapes_and_dtypes(self, game, num_actions):
-    with atari_env.VectorAtari(game, 2, seed=0, clip_rewards=True) as env:
+    with atari_env.VectorAtari(game, 2, seed=0) as env:
       self.assertEqual(env.num_actions, num_actions)
-      obs = env.reset()
+      self.assertEqual(env.metadata["autoreset_mode"], "SameStep")
+      obs, info = env.reset()
       self.assertEqual(obs.shape, (2, 84, 84, 4))
       self.assertEqual(obs.dtype, np.uint8)
       self.assertGreater(obs.max(), 0)  # Not a blank screen.
-      result = env.step(np.zeros(2, np.int64))
-      self.assertEqual(result.obs.shape, (2, 84, 84, 4))
-      self.assertEqual(result.obs.dtype, np.uint8)
-      for field in ("reward", "raw_reward"):
-        self.assertEqual(getattr(result, field).shape, (2,))
-        self.assertEqual(getattr(result, field).dtype, np.float32)
-      for field in ("game_over", "life_lost"):
-        self.assertEqual(getattr(result, field).dtype, bool)
+      self.assertEqual(info["lives"].shape, (2,))
+      obs, reward, terminated, truncated, info = env.step(
+          np.zeros(2, np.int64))
+      self.assertEqual(obs.shape, (2, 84, 84, 4))
+      self.assertEqual(obs.dtype, np.uint8)
+      self.assertEqual(reward.shape, (2,))
+      self.assertEqual(reward.dtype, np.float32)
+      for value in (terminated, truncated, info["life_lost"]):
+        self.assertEqual(value.shape, (2,))
+        self.assertEqual(value.dtype, bool)
       # The newest frame is the last channel: the stack shifts by one.
-      nxt = env.step(np.zeros(2, np.int64)).obs
-      self.assertAllEqual(nxt[..., :3], result.obs[..., 1:])
+      nxt = env.step(np.zeros(2, np.int64))[0]
+      self.assertAllEqual(nxt[..., :3], obs[..., 1:])
 
   def test_seeded_games_are_reproducible(self):
     def play(seed):
       with atari_env.VectorAtari("Breakout", 2, seed=seed) as env:
-        frames = [env.reset()]
+        frames = [env.reset()[0]]
         actions = np.random.default_rng(0).integers(0, 4, size=(40, 2))
         for a in actions:
-          frames.append(env.step(a).obs)
+          frames.append(env.step(a)[0])
         return np.stack(frames)
-    self.assertAllEqual(play(3), play(3))
+    first = play(3)
+    self.assertAllEqual(first, play(3))
+    # reset(seed=) overrides the constructor's seed.
+    with atari_env.VectorAtari("Breakout", 2, seed=0) as env:
+      self.assertAllEqual(env.reset(seed=3)[0], first[0])
 
   def test_life_loss_is_reported_without_ending_the_game(self):
     with atari_env.VectorAtari("Breakout", 1, seed=0) as env:
       env.reset()
       lost = False
-      for _ in range(400):  # NOOP loses the first ball within ~100 steps.
-        result = env.step(np.array([1 if _ % 50 == 0 else 0]))  # FIRE.
-        if result.life_lost[0]:
+      for i in range(400):  # NOOP loses the first ball within ~100 steps.
+        _, _, terminated, truncated, info = env.step(
+            np.array([1 if i % 50 == 0 else 0]))  # FIRE now and then.
+        if info["life_lost"][0]:
           lost = True
-          self.assertFalse(result.game_over[0])
+          self.assertFalse(terminated[0] or truncated[0])
           break
       self.assertTrue(lost)
 
-  def test_reward_clipping_keeps_raw_rewards(self):
-    with atari_env.VectorAtari("SpaceInvaders", 2, seed=1,
-                               clip_rewards=True) as env:
+  def test_rewards_are_unclipped(self):
+    with atari_env.VectorAtari("SpaceInvaders", 2, seed=1) as env:
       env.reset()
       rng = np.random.default_rng(0)
       seen = False
       for _ in range(300):
-        r = env.step(rng.integers(0, 6, size=2))
-        self.assertAllInRange(r.reward, -1.0, 1.0)
-        if np.any(r.raw_reward > 1):  # Space Invaders scores 5..30 a hit.
+        reward = env.step(rng.integers(0, 6, size=2))[1]
+        if np.any(reward > 1):  # Space Invaders scores 5..30 a hit.
           seen = True
-          self.assertAllEqual(r.reward, np.sign(r.raw_reward))
+          break
       self.assertTrue(seen)
+
+  def test_core_player_plays_it(self):
+    # The core play loop on the Atari wrapper: full games, unclipped
+    # returns, steps and ids as in the environment.
+    with atari_env.VectorAtari("Breakout", 2, seed=0,
+                               max_episode_frames=400) as env:
+      player = rollouts.Player(
+          env, lambda obs: np.zeros([obs.shape[0], 4], np.float32),
+          policies.ActionSampler(seed=0))
+      obs = player.reset()
+      self.assertEqual(obs.shape, (2, 84, 84, 4))
+      finished = []
+      for _ in range(120):  # 400 frames = 100 agent steps: truncated.
+        t = player.step()
+        self.assertTrue(t.valid.all())
+        finished += t.finished
+      self.assertLen(finished, 2)
+      self.assertEqual(sorted(e.episode_id for e in finished), [0, 1])
+      self.assertTrue(all(e.length == 100 for e in finished))
+      self.assertAllEqual(player.episode_ids, [2, 3])
+
+  def test_ale_py_is_imported_only_to_build_an_environment(self):
+    code = ("import sys\n"
+            "from distillation import atari_env, evaluation, rollouts, "
+            "teacher_training, teachers\n"
+            "print('ale_py' in sys.modules)\n"
+            "atari_env.num_actions('Pong')\n"
+            "print('ale_py' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertEqual(proc.stdout.split()[-2:], ["False", "True"])
 
   def test_unknown_game_is_rejected(self):
     with self.assertRaisesRegex(ValueError, "Unknown game 'Tetris'"):
@@ -99,12 +145,14 @@ class NetworksTest(tf.test.TestCase):
                      (8 * 8 * 4 * 16 + 16) + (4 * 4 * 16 * 32 + 32) +
                      (9 * 9 * 32 * 128 + 128) + (128 * 6 + 6))
 
-  def test_uint8_and_flat_float_inputs_agree(self):
+  def test_uint8_and_float_inputs_agree(self):
+    # uint8 frames are scaled to [0, 1]; float frames already in [0, 1]
+    # (what Sobolev distillation differentiates) give the same policy.
     net = networks.StudentNet(4)
     states = np.random.default_rng(0).integers(
         0, 256, size=(2, 84, 84, 4)).astype(np.uint8)
-    flat = states.reshape(2, -1).astype(np.float32) / 255.0
-    self.assertAllClose(net.log_policy(states), net.flat_log_policy(flat),
+    scaled = states.astype(np.float32) / 255.0
+    self.assertAllClose(net.log_policy(states), net.log_policy(scaled),
                         atol=1e-5)
     self.assertAllClose(tf.reduce_sum(tf.exp(net.log_policy(states)), -1),
                         [1.0, 1.0], atol=1e-5)

@@ -3,12 +3,13 @@
 import os
 import tempfile
 
-from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from distillation import rollouts
 import distillation_testing
+from sobolev import rollouts as core_rollouts
+from sobolev.experiment import files
 
 
 class CollectTest(tf.test.TestCase):
@@ -26,6 +27,8 @@ class CollectTest(tf.test.TestCase):
     self.assertEqual(meta["shards"], ["shard-00000.npz", "shard-00001.npz",
                                       "shard-00002.npz"])
     self.assertEqual(meta["num_actions"], 6)
+    self.assertEqual(meta["game"], "Pong")
+    self.assertEqual(meta["keys"], list(rollouts.KEYS))
     da, db, dc = rollouts.load(a), rollouts.load(b), rollouts.load(c)
     self.assertEqual(da["states"].shape, (21, 84, 84, 4))
     self.assertEqual(da["states"].dtype, np.uint8)
@@ -55,55 +58,29 @@ class CollectTest(tf.test.TestCase):
                        num_states=0)
 
 
-class SplitTest(tf.test.TestCase, parameterized.TestCase):
+class CoreTest(tf.test.TestCase):
 
-  @parameterized.parameters((0.01, 0.0), (0.05, 0.1), (0.3, 0.2), (0.5, 0.0))
-  def test_no_episode_on_two_sides(self, train_fraction, val_fraction):
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(5, 60, size=40)
-    ids = np.repeat(rng.permutation(1000)[:40], lengths)
-    train, val, test = rollouts.split_by_episodes(ids, train_fraction,
-                                                  val_fraction, seed=3)
-    n = ids.size
-    self.assertEqual(train.size, round(train_fraction * n))
-    self.assertEqual(val.size, round(val_fraction * n))
-    sets = [set(ids[train]), set(ids[val]), set(ids[test])]
-    self.assertEmpty(sets[0] & sets[1])
-    self.assertEmpty(sets[0] & sets[2])
-    self.assertEmpty(sets[1] & sets[2])
-    # Test games are complete; no index is used twice.
-    for ep in sets[2]:
-      self.assertEqual(np.sum(ids[test] == ep), np.sum(ids == ep))
-    self.assertLen(np.unique(np.concatenate([train, val, test])),
-                   train.size + val.size + test.size)
+  def test_split_and_loading_are_the_cores(self):
+    # The split is tested in tests/rollouts_test.py.
+    self.assertIs(rollouts.split_by_episodes, core_rollouts.split_by_episodes)
+    self.assertIs(rollouts.read_meta, core_rollouts.read_meta)
+    self.assertEqual(rollouts.META_FILE, core_rollouts.META_FILE)
 
-  def test_split_hand_computed(self):
-    ids = np.repeat(np.arange(4), 5)  # Four games of 5 states.
-    train, val, test = rollouts.split_by_episodes(ids, 0.3, 0.0, seed=0)
-    order = np.random.default_rng(0).permutation(4)
-    first, second = order[0], order[1]
-    # 6 training states: all of the first game, 1 of the second (its other
-    # 4 are dropped); the test set is the two remaining games.
-    self.assertAllEqual(train, np.sort(np.concatenate(
-        [np.flatnonzero(ids == first), np.flatnonzero(ids == second)[:1]])))
-    self.assertEmpty(val)
-    self.assertAllEqual(np.sort(test), np.flatnonzero(
-        np.isin(ids, order[2:])))
-
-  def test_split_is_seeded(self):
-    ids = np.repeat(np.arange(20), 7)
-    a = rollouts.split_by_episodes(ids, 0.2, seed=1)[0]
-    self.assertAllEqual(a, rollouts.split_by_episodes(ids, 0.2, seed=1)[0])
-    self.assertNotAllEqual(a, rollouts.split_by_episodes(ids, 0.2, seed=2)[0])
-
-  @parameterized.parameters(0.0, 1.0, -0.1, 1.5, "abc", None)
-  def test_fraction_outside_the_open_unit_interval_is_rejected(self, bad):
-    with self.assertRaisesRegex(ValueError, "train_fraction"):
-      rollouts.split_by_episodes(np.arange(10), bad)
-
-  def test_empty_test_set_is_rejected(self):
-    with self.assertRaisesRegex(ValueError, "test set"):
-      rollouts.split_by_episodes(np.zeros(10, int), 0.5)
+  def test_collections_without_keys_in_meta_still_load(self):
+    # Collections written before `meta.json` listed its keys.
+    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
+    arrays = {"states": np.zeros([3, 84, 84, 4], np.uint8),
+              "log_probs": np.full([3, 6], -np.log(6.0), np.float32),
+              "actions": np.arange(3, dtype=np.int32),
+              "episode_ids": np.zeros(3, np.int32),
+              "steps": np.arange(3, dtype=np.int32)}
+    np.savez_compressed(os.path.join(directory, "shard-00000.npz"), **arrays)
+    files.write_json(os.path.join(directory, "meta.json"), {
+        "game": "Pong", "num_states": 3, "seed": 0, "num_envs": 1,
+        "shard_size": 10, "num_actions": 6, "shards": ["shard-00000.npz"]})
+    data = rollouts.load(directory)
+    for key in rollouts.KEYS:
+      self.assertAllEqual(data[key], arrays[key])
 
 
 if __name__ == "__main__":
