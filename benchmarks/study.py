@@ -1,0 +1,63 @@
+r"""Runs a study of the benchmarks (issue 15): budgets, protocols, dimension.
+
+    python -m benchmarks.study --config=benchmarks/configs/budget.py \
+        --workdir=./results/study_budget
+    python -m benchmarks.study --config=benchmarks/configs/protocols.py \
+        --workdir=./results/study_protocols
+    python -m benchmarks.study --config=benchmarks/configs/dimension.py \
+        --workdir=./results/study_dimension
+    python -m benchmarks.study --config=benchmarks/configs/budget.py \
+        --workdir=./results/study_budget --report_only   # while it runs
+
+Every field can be overridden as `--config.<field>=<value>` (e.g.
+`--config.budgets=4000,16000,64000`). Resumable: finished models are reused
+when their settings are identical (`benchmarks.study_runner`); the report
+(`study.md`, `gaps.csv`, `study.csv`, figures; `benchmarks.study_report`)
+is rewritten at the end, or from the finished models alone with
+`--report_only`.
+"""
+
+import os
+
+from sobolev.experiment import cli
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
+from absl import flags
+from ml_collections import config_flags
+
+from benchmarks import study_runner
+from sobolev.experiment import errors
+# pylint: enable=g-import-not-at-top,g-bad-import-order
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "budget.py")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
+                                  help_string="The study's config file.")
+  cli.define_workdir_flags(default="./results/study_budget")
+  flags.DEFINE_bool("report_only", False,
+                    "Train nothing; report the finished models.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  outcome = study_runner.run(FLAGS.config, FLAGS.workdir,
+                             if_different=cli.if_different(),
+                             report_only=FLAGS.report_only)
+  md = os.path.join(outcome.workdir, "study.md")
+  with open(md, encoding="utf-8") as f:
+    print(f.read())
+  print(f"{len(outcome.rows)} models. Wrote " +
+        ", ".join(os.path.relpath(p) for p in outcome.outputs))
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)

@@ -1,0 +1,375 @@
+"""Runs (or resumes) a study: several sweeps into one workdir, one report.
+
+A study config (`configs/study.py` and the presets `configs/budget.py`,
+`configs/protocols.py`, `configs/dimension.py`) names functions (and
+families x dimensions), sizes, seeds, step budgets and protocols. Every
+model is a unit of the workdir's `runs/` store (`benchmarks.experiment`),
+keyed by every setting behind its numbers (function, size, method, seed,
+steps, learning rate, protocol and its fields, ...), so a 16k-step model
+never reuses a 4k one, budgets and protocols added later train only the
+new models, and a killed study resumes losing at most the group in
+training. All models missing from the store are trained in batched groups
+(one per size, method, dimension and protocol setting).
+
+With `tune_learning_rates`, each (budget, protocol, method) first gets its
+learning rate on VALIDATION data: every rate of the grid is tried on the
+tuning seeds (100, ...) of every function and size, scored by the mean
+log10 validation MSE (`sobolev.experiment.tuning.grid_search`, trials in
+`trials.csv`), and the best is used for the test models. The tuning models
+are units too (evaluated on the validation draw, so never confused with
+test models).
+
+`run(config, workdir)` writes `config.json`, `provenance.json`,
+`tuning.csv` (with tuning), and the report (`benchmarks.study_report`).
+"""
+
+import dataclasses
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import ml_collections
+import numpy as np
+
+from benchmarks import experiment
+from benchmarks import functions
+from benchmarks import protocols
+from benchmarks import report
+from benchmarks import study_report
+from benchmarks import trainer
+from sobolev.experiment import configs
+from sobolev.experiment import errors
+from sobolev.experiment import provenance
+from sobolev.experiment import results
+from sobolev.experiment import runs
+from sobolev.experiment import tuning
+from sobolev.experiment import workdirs
+
+# Which models a study covers and how it is reported: may change between
+# invocations into one workdir (units are keyed by their own settings).
+STUDY_EXTENT = ("functions", "dim_families", "dims", "sizes", "seeds",
+                "budgets", "protocols", "tune_learning_rates", "tune_seeds",
+                "steps_per_call", "bootstrap_samples")
+_NAME_FIELDS = ("functions", "dim_families", "protocols")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """One sweep of a study: a step budget and a protocol."""
+  steps: int
+  protocol: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneTrial:
+  """One learning rate tried for a (budget, protocol, method) (`tuning.csv`).
+
+  Attributes:
+    steps: the budget.
+    protocol: the protocol.
+    method: 'regular' or 'sobolev'.
+    learning_rate: the rate tried.
+    score: mean log10 validation MSE over functions, sizes, tuning seeds.
+    chosen: whether it is the best of the grid.
+  """
+  steps: int
+  protocol: str
+  method: str
+  learning_rate: float
+  score: float
+  chosen: bool
+
+
+def resolve(config: Any) -> ml_collections.ConfigDict:
+  """A copy of `config` with its name lists split on commas.
+
+  Raises:
+    TypeError: if `config` is not a `ConfigDict` or mapping.
+    errors.ConfigError: if a name field holds something other than names.
+  """
+  if hasattr(config, "to_dict"):
+    config = config.to_dict()
+  if not isinstance(config, dict):
+    raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
+                    f"{type(config).__name__}.")
+  config = ml_collections.ConfigDict(dict(config))
+  for field in _NAME_FIELDS:
+    config[field] = configs.split_names(field, config[field])
+  return config
+
+
+def study_functions(config: Any) -> List[str]:
+  """`functions`, then each family of `dim_families` at each of `dims`."""
+  names = list(config.functions)
+  for family in config.dim_families:
+    for dim in config.dims:
+      name = functions.with_dim(family, dim)
+      if name not in names:
+        names.append(name)
+  return names
+
+
+def variants(config: Any) -> List[Variant]:
+  """Every (budget, protocol) of the study."""
+  return [Variant(int(steps), protocol) for protocol in config.protocols
+          for steps in config.budgets]
+
+
+def variant_protocol(config: Any, variant: Variant,
+                     learning_rate: Optional[float] = None
+                    ) -> ml_collections.ConfigDict:
+  """The protocol (`experiment.PROTOCOL_FIELDS`) of one variant."""
+  fields = {}
+  for field in experiment.PROTOCOL_FIELDS:
+    if field == "steps":
+      fields[field] = variant.steps
+    elif field == "protocol":
+      fields[field] = variant.protocol
+    elif field == "learning_rate" and learning_rate is not None:
+      fields[field] = float(learning_rate)
+    else:
+      fields[field] = config[field]
+  fields["steps_per_call"] = config.steps_per_call
+  return ml_collections.ConfigDict(fields)
+
+
+def _check_distinct(field: str, values: Sequence[Any]) -> None:
+  if not values:
+    raise errors.ConfigError(f"`{field}` must not be empty.")
+  if len(set(values)) != len(values):
+    raise errors.ConfigError(f"`{field}` has duplicates: {tuple(values)}.")
+
+
+def check(config: Any) -> None:
+  """Checks a (resolved) study config before any work.
+
+  Raises:
+    errors.ConfigError: naming the field.
+  """
+  configs.check_finite(config)
+  if config.functions:
+    experiment.check_functions("functions", config.functions)
+  if config.dim_families or config.dims:
+    _check_distinct("dim_families", config.dim_families)
+    _check_distinct("dims", config.dims)
+    for family in config.dim_families:
+      configs.check_choice("dim_families", family, functions.FAMILIES)
+    for dim in config.dims:
+      configs.check_int("dims", dim, 2)
+  if not study_functions(config):
+    raise errors.ConfigError("The study has no function: set `functions` or "
+                             "`dim_families` and `dims`.")
+  _check_distinct("sizes", config.sizes)
+  for size in config.sizes:
+    configs.check_int("sizes", size, 1)
+  _check_distinct("budgets", config.budgets)
+  for steps in config.budgets:
+    configs.check_int("budgets", steps, 1)
+  _check_distinct("protocols", config.protocols)
+  for name in config.protocols:
+    configs.check_choice("protocols", name, protocols.NAMES)
+  for field in ("seeds", "steps_per_call", "test_size", "validation_size",
+                "tune_seeds", "bootstrap_samples"):
+    configs.check_int(field, config[field], 1)
+  if config.tune_learning_rates:
+    _check_distinct("tune_learning_rates", config.tune_learning_rates)
+    for lr in config.tune_learning_rates:
+      configs.check_number("tune_learning_rates", lr, 0, low_inclusive=False)
+  for variant in variants(config):
+    experiment.check_protocol(variant_protocol(config, variant))
+
+
+def _runs(names: Sequence[str], sizes: Sequence[int], method: str,
+          seeds: Sequence[int]) -> List[trainer.Run]:
+  return [trainer.Run(f, size, method, seed) for size in sizes
+          for f in names for seed in seeds]
+
+
+def _tune(config: Any, store: runs.RunStore, workdir: str,
+          show_progress: Optional[bool]
+         ) -> Tuple[Dict[Tuple[Variant, str], float], List[TuneTrial]]:
+  """Learning rates per (variant, method), and the trials behind them."""
+  if not config.tune_learning_rates:
+    return ({(v, m): float(config.learning_rate) for v in variants(config)
+             for m in report.METHODS}, [])
+  names = study_functions(config)
+  seeds = [experiment.TUNING_SEED + i for i in range(config.tune_seeds)]
+  evaluation = {"set": "validation", "size": config.validation_size}
+  requests = {}
+  for variant in variants(config):
+    for method in report.METHODS:
+      for lr in config.tune_learning_rates:
+        requests[(variant, method, lr)] = experiment._requests(  # pylint: disable=protected-access
+            _runs(names, config.sizes, method, seeds),
+            variant_protocol(config, variant, lr), evaluation)
+  # All tuning models at once, in batched groups.
+  done = experiment.train_units([r for rs in requests.values() for r in rs],
+                                store, workdir, tb_with_key=True,
+                                show_progress=show_progress)
+  chosen, trials = {}, []
+  for variant in variants(config):
+    for method in report.METHODS:
+
+      def score(candidate, variant=variant, method=method):
+        rs = requests[(variant, method, candidate["learning_rate"])]
+        return float(np.mean([math.log10(max(done[r.key]["mse"], 1e-30))
+                              for r in rs]))
+
+      fixed = {"steps": variant.steps, "protocol": variant.protocol,
+               "method": method, "functions": names,
+               "sizes": list(config.sizes), "seeds": seeds,
+               "validation_size": config.validation_size,
+               "final_lr_fraction": config.final_lr_fraction,
+               "batch_size": config.batch_size,
+               "hidden_sizes": list(config.hidden_sizes),
+               "jit_compile": config.jit_compile,
+               "version": experiment.UNIT_VERSION}
+      if method == "sobolev" and variant.protocol == "ours":
+        fixed["grad_weight"] = config.grad_weight
+        fixed["normalize_grad_weight"] = config.normalize_grad_weight
+      if method == "sobolev" and variant.protocol == "differential_ml":
+        fixed["dml_lambda"] = config.dml_lambda
+      grid = [{"learning_rate": float(lr)}
+              for lr in config.tune_learning_rates]
+      best, rows = tuning.grid_search(
+          grid, score, store_path=os.path.join(workdir, "trials.csv"),
+          fixed=fixed)
+      chosen[(variant, method)] = best["learning_rate"]
+      for row in rows:
+        trials.append(TuneTrial(
+            steps=variant.steps, protocol=variant.protocol, method=method,
+            learning_rate=row["learning_rate"], score=row["score"],
+            chosen=row["learning_rate"] == best["learning_rate"]))
+  return chosen, trials
+
+
+def tuning_markdown(trials: Sequence[TuneTrial]) -> List[str]:
+  """Markdown lines: per (budget, protocol, method), each rate's score."""
+  if not trials:
+    return []
+  rates = sorted({t.learning_rate for t in trials})
+  lines = ["Score: mean log10 validation MSE over functions, sizes and "
+           "tuning seeds (lower is better); the chosen rate in bold.", "",
+           "| steps | protocol | method | " +
+           " | ".join(f"lr {r:g}" for r in rates) + " |",
+           "|---" * (3 + len(rates)) + "|"]
+  keys = sorted({(t.steps, t.protocol, t.method) for t in trials})
+  for steps, protocol, method in keys:
+    cells = []
+    for rate in rates:
+      match = [t for t in trials if (t.steps, t.protocol, t.method,
+                                     t.learning_rate) ==
+               (steps, protocol, method, rate)]
+      if not match:
+        cells.append("-")
+        continue
+      text = f"{match[0].score:.3f}"
+      cells.append(f"**{text}**" if match[0].chosen else text)
+    lines.append(f"| {steps} | {protocol} | {method} | " + " | ".join(cells) +
+                 " |")
+  return lines
+
+
+def requests_of(config: Any, rates: Dict[Tuple[Variant, str], float]):
+  """The test units of the study: `[(variant, request)]`."""
+  names = study_functions(config)
+  seeds = list(range(config.seeds))
+  evaluation = {"set": "test", "size": config.test_size}
+  out = []
+  for variant in variants(config):
+    for method in report.METHODS:
+      protocol = variant_protocol(config, variant, rates[(variant, method)])
+      for request in experiment._requests(  # pylint: disable=protected-access
+          _runs(names, config.sizes, method, seeds), protocol, evaluation):
+        out.append((variant, request))
+  return out
+
+
+def _rows(pairs, done) -> List[study_report.StudyRow]:
+  rows = []
+  for variant, request in pairs:
+    result = done.get(request.key)
+    if result is None:
+      continue
+    run = request.run
+    rows.append(study_report.StudyRow(
+        function=run.function, dim=functions.get(run.function).dim,
+        size=run.size, method=run.method, seed=run.seed,
+        steps=variant.steps, protocol=variant.protocol,
+        learning_rate=float(request.protocol.learning_rate),
+        test_mse=result["mse"], test_grad_mse=result["grad_mse"],
+        train_loss=result.get("train_loss", math.nan),
+        train_value_mse=result.get("train_value_mse", math.nan),
+        train_grad_mse=result.get("train_grad_mse", math.nan),
+        train_seconds=result["train_seconds"], unit=request.key))
+  return rows
+
+
+def run(config: Any, workdir: str, *, if_different: str = "refuse",
+        show_progress: Optional[bool] = None,
+        report_only: bool = False) -> experiment.Outcome:
+  """Runs (or resumes) a study and writes its report.
+
+  Args:
+    config: the study (`configs/study.py` fields).
+    workdir: the output directory.
+    if_different: see `experiment.train_and_evaluate`.
+    show_progress: see `experiment.train_and_evaluate`.
+    report_only: train nothing: report the finished units (e.g. while the
+      study runs in another process; tuning must have finished).
+
+  Returns:
+    The outcome (rows are `study_report.StudyRow`s).
+
+  Raises:
+    errors.ConfigError: for invalid settings (before any work).
+    errors.WorkdirMismatchError: see `if_different`.
+    errors.DivergenceError: if a model diverges.
+  """
+  config = resolve(config)
+  check(config)
+  workdir = workdirs.open_workdir(workdir, config, ignore=STUDY_EXTENT,
+                                  if_different=if_different)
+  record = provenance.start(workdir, config)
+  status = "failed"
+  try:
+    outcome = _study(config, workdir, show_progress, report_only)
+    status = "finished"
+  except errors.DivergenceError:
+    status = "diverged"
+    raise
+  except KeyboardInterrupt:
+    status = "interrupted"
+    raise
+  finally:
+    provenance.finish(workdir, record, status)
+  return outcome
+
+
+def _study(config: Any, workdir: str, show_progress: Optional[bool],
+           report_only: bool) -> experiment.Outcome:
+  store = runs.RunStore(workdir)
+  if report_only:
+    trials = results.read(os.path.join(workdir, "tuning.csv"), TuneTrial)
+    rates = {(v, m): float(config.learning_rate) for v in variants(config)
+             for m in report.METHODS}
+    for t in trials:
+      if t.chosen:
+        rates[(Variant(t.steps, t.protocol), t.method)] = t.learning_rate
+    pairs = requests_of(config, rates)
+    done = {r.key: store.result(r.settings) for _, r in pairs}
+    done = {k: v for k, v in done.items() if v is not None}
+  else:
+    rates, trials = _tune(config, store, workdir, show_progress)
+    if trials:
+      results.write(os.path.join(workdir, "tuning.csv"), trials)
+    pairs = requests_of(config, rates)
+    done = experiment.train_units([r for _, r in pairs], store, workdir,
+                                  tb_with_key=True,
+                                  show_progress=show_progress)
+  rows = _rows(pairs, done)
+  outputs = study_report.write(workdir, rows, config.bootstrap_samples,
+                               tuning_markdown(trials))
+  if trials:
+    outputs.insert(0, os.path.join(workdir, "tuning.csv"))
+  return experiment.Outcome(workdir=workdir, rows=rows, outputs=outputs)
