@@ -13,6 +13,7 @@ from tensorboard.util import tensor_util
 
 from benchmarks import data
 from benchmarks import experiment
+from benchmarks import functions
 from benchmarks import report
 from benchmarks import trainer
 from benchmarks.configs import default
@@ -194,6 +195,8 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
       ({"hidden_sizes": ()}, "`hidden_sizes` must hold"),
       ({"test_size": -5}, "`test_size` must be >= 1"),
       ({"figure3_function": "sphere"}, "`figure3_function` must be one of"),
+      ({"protocol": "magic"}, "`protocol` must be one of"),
+      ({"dml_lambda": -0.5}, "`dml_lambda` must be >= 0"),
   )
   def test_bad_settings_are_rejected_before_any_work(self, overrides,
                                                      message):
@@ -295,6 +298,92 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(np.mean((v - test.y)**2), r.test_mse, rtol=1e-4)
       self.assertAllClose(np.mean(np.sum((dv - test.dy)**2, axis=1)),
                           r.test_grad_mse, rtol=1e-4)
+
+  def test_unit_keys_of_the_default_protocol_are_unchanged(self):
+    # 'ours' units have exactly the settings they had before protocols,
+    # dimensions and user functions existed, so old workdirs resume.
+    protocol = experiment._protocol(_tiny())
+    evaluation = {"set": "test", "size": 50}
+    common = {"function": "booth", "size": 6, "seed": 0, "version": 2,
+              "evaluation": evaluation, "steps": 6, "learning_rate": 3e-3,
+              "final_lr_fraction": 0.01, "batch_size": 100,
+              "hidden_sizes": [8, 8], "jit_compile": False}
+    self.assertEqual(
+        experiment.unit_settings(trainer.Run("booth", 6, "regular", 0),
+                                 protocol, evaluation),
+        {**common, "method": "regular"})
+    self.assertEqual(
+        experiment.unit_settings(trainer.Run("booth", 6, "sobolev", 0),
+                                 protocol, evaluation),
+        {**common, "method": "sobolev", "grad_weight": 0.3,
+         "normalize_grad_weight": True})
+    recorded = experiment.recorded(experiment.resolve(_tiny()))
+    self.assertNotIn("protocol", recorded)
+    self.assertNotIn("dml_lambda", recorded)
+
+  def test_unit_keys_carry_the_protocol_and_its_fields(self):
+    evaluation = {"set": "test", "size": 50}
+
+    def settings(method, **overrides):
+      return experiment.unit_settings(
+          trainer.Run("booth", 6, method, 0),
+          experiment._protocol(_tiny(**overrides)), evaluation)
+
+    dml = settings("sobolev", protocol="differential_ml", dml_lambda=2.0)
+    self.assertEqual(dml["protocol"], "differential_ml")
+    self.assertEqual(dml["dml_lambda"], 2.0)
+    self.assertNotIn("grad_weight", dml)
+    self.assertNotEqual(runs.RunStore.key(dml), runs.RunStore.key(
+        settings("sobolev", protocol="differential_ml", dml_lambda=1.0)))
+    # Fields of other protocols do not split units.
+    self.assertEqual(
+        settings("sobolev", protocol="differential_ml", grad_weight=5.0),
+        settings("sobolev", protocol="differential_ml"))
+    self.assertEqual(settings("sobolev", dml_lambda=7.0),
+                     settings("sobolev"))
+    raw = settings("regular", protocol="raw_l2")
+    self.assertEqual(raw["protocol"], "raw_l2")
+    self.assertNotIn("dml_lambda", raw)
+    self.assertNotEqual(runs.RunStore.key(raw),
+                        runs.RunStore.key(settings("regular")))
+    self.assertNotEqual(runs.RunStore.key(settings("sobolev", steps=12)),
+                        runs.RunStore.key(settings("sobolev")))
+
+  def test_a_registered_function_of_any_dimension_sweeps(self):
+    plane = functions.register(functions.Benchmark(
+        "plane3", "Plane 3-D",
+        lambda p: tf.reduce_sum(p * [1.0, -2.0, 0.5], axis=1) + p[:, 0]**2,
+        (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)))
+    self.addCleanup(functions.unregister, "plane3")
+    workdir = self.create_tempdir().full_path
+    config = _tiny(functions=("booth", "plane3"), steps=1, steps_per_call=1,
+                   protocol="raw_l2")
+    out = experiment.train_and_evaluate(config, workdir, show_progress=False)
+    self.assertLen(out.rows, 4)
+    with open(os.path.join(workdir, "results.md")) as f:
+      self.assertIn("| Plane 3-D |", f.read())
+    settings = experiment.unit_settings(
+        trainer.Run("plane3", 6, "sobolev", 0), experiment._protocol(
+            experiment.resolve(config)), {"set": "test", "size": 50})
+    self.assertEqual(settings["function_domain"],
+                     {"low": [-1.0, -1.0, -1.0], "high": [1.0, 1.0, 1.0]})
+    unit = os.path.join(workdir, "runs", runs.RunStore.key(settings))
+    result = files.read_json(os.path.join(unit, "result.json"))
+    for field in ("train_loss", "train_value_mse", "train_grad_mse"):
+      self.assertGreater(result[field], 0)
+    test = data.test_set("plane3", 50)
+    v, dv = experiment.predict(unit, test.x)
+    self.assertEqual(dv.shape, (50, plane.dim))
+    row = [r for r in out.rows if r.key == ("plane3", 6, "sobolev", 0)][0]
+    self.assertAllClose(np.mean((v - test.y)**2), row.test_mse, rtol=1e-4)
+
+  def test_figure3_needs_a_two_dimensional_function(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "w")
+    with self.assertRaisesRegex(errors.ConfigError,
+                                "`figure3_function` must be a 2-D"):
+      experiment.train_and_evaluate(
+          _tiny(figure3_function="rosenbrock_3d"), workdir,
+          show_progress=False)
 
   def test_tuning(self):
     workdir = self.create_tempdir().full_path

@@ -227,6 +227,53 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(terms["learning_rate"],
                         [trainer.learning_rate(_config(steps=4), 3)] * 2)
 
+  @parameterized.parameters("ours", "raw_l2", "differential_ml")
+  def test_d_dimensional_protocols_log_their_own_loss(self, protocol):
+    # D = 3; each model's logged loss is a * value MSE + sum_j c_j (mean
+    # squared error of input j), recomputed here from the trained MLP.
+    runs = [trainer.Run("styblinski_tang_3d", 10, "sobolev", 0),
+            trainer.Run("rosenbrock_3d", 10, "sobolev", 1)]
+    seen = []
+    cfg = _config(steps=4, steps_per_call=2, hidden_sizes=(8,),
+                  protocol=protocol, dml_lambda=0.5)
+    group = trainer.train_group(
+        runs, cfg, on_chunk=lambda step, terms: seen.append(terms))
+    self.assertEqual(group.dim, 3)
+    self.assertEqual(group.input_weights.shape, (2, 3))
+    if protocol == "differential_ml":
+      self.assertAllClose(group.value_weight, 1 / (1 + 0.5 * 3))
+    else:
+      self.assertEqual(group.value_weight, 1.0)
+    for i, run in enumerate(runs):
+      train = data.train_set(run.function, run.size, run.seed)
+      sc = group.scalers[i]
+      v, dv = sc.targets(train.y, train.dy)
+      pv, pdv = derivatives.value_and_gradient(
+          group.mlp(i), tf.constant(sc.inputs(train.x), tf.float32))
+      value = np.mean((pv.numpy()[:, 0] - v)**2)
+      per_input = np.mean((pdv.numpy() - dv)**2, axis=0)
+      expected = (group.value_weight * value +
+                  np.sum(group.input_weights[i] * per_input))
+      self.assertAllClose(seen[-1]["loss"][i], expected, rtol=1e-4)
+      self.assertAllClose(group.final_terms["loss"][i], expected, rtol=1e-4)
+      self.assertAllClose(group.final_terms["grad_mse"][i], per_input.sum(),
+                          rtol=1e-4)
+      if protocol == "raw_l2":
+        self.assertAllClose(group.input_weights[i], 1 / sc.half_width**2)
+      pv, pdv = group.predict(i, train.x[:4])
+      self.assertEqual(pdv.shape, (4, 3))
+
+  def test_groups_must_share_the_input_dimension(self):
+    runs = [trainer.Run("rosenbrock", 5, "regular", 0),
+            trainer.Run("rosenbrock_3d", 5, "regular", 0)]
+    with self.assertRaisesRegex(ValueError, "share the input dimension"):
+      trainer.train_group(runs, _config(steps=2, hidden_sizes=(4,)))
+
+  def test_model_seeds_of_the_published_functions_are_unchanged(self):
+    self.assertEqual(trainer.model_seed("ackley", 0), 1000)
+    self.assertEqual(trainer.model_seed("styblinski_tang", 2), 7002)
+    self.assertLess(trainer.model_seed("styblinski_tang_16d", 999), 2**24)
+
   def test_mlp_copy_predicts_like_the_stack(self):
     runs = [trainer.Run("booth", 10, "regular", s) for s in range(3)]
     group = trainer.train_group(runs, _config(steps=2, steps_per_call=2,
