@@ -121,7 +121,7 @@ def _to_numpy(value) -> np.ndarray:
   return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
 
 
-def autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
+def get_autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
   """The autoreset mode of `env`: `mode`, or its `metadata['autoreset_mode']`.
 
   Args:
@@ -209,7 +209,7 @@ class Player:
     self.env = env
     self.policy = policy
     self.sampler = sampler
-    self.autoreset_mode = globals()["autoreset_mode"](env, autoreset_mode)
+    self.autoreset_mode = get_autoreset_mode(env, autoreset_mode)
     self.observations: Optional[np.ndarray] = None
     self.episode_ids = np.zeros([0], np.int32)
     self.steps = np.zeros([0], np.int32)

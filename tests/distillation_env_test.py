@@ -101,6 +101,29 @@ class AtariEnvTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(all(e.length == 100 for e in finished))
       self.assertAllEqual(player.episode_ids, [2, 3])
 
+  def test_core_plays_ale_vector_env_directly(self):
+    # ale-py's own vector env (NCHW frames, 'NextStep' autoreset): the
+    # reset step after a truncated game is not counted.
+    from ale_py import vector_env  # pylint: disable=g-import-not-at-top
+    env = vector_env.AtariVectorEnv("breakout", num_envs=2, num_threads=1,
+                                    max_num_frames_per_episode=400)
+    try:
+      player = rollouts.Player(
+          env, lambda obs: np.zeros([obs.shape[0], 4], np.float32),
+          policies.ActionSampler(seed=0))
+      self.assertEqual(player.autoreset_mode, "NextStep")
+      self.assertEqual(player.reset(seed=0).shape, (2, 4, 84, 84))
+      finished, invalid = [], 0
+      for _ in range(102):
+        t = player.step()
+        invalid += int((~t.valid).sum())
+        finished += t.finished
+      self.assertEqual(sorted(e.length for e in finished), [100, 100])
+      self.assertEqual(invalid, 2)  # One reset step per sub-environment.
+      self.assertAllEqual(player.episode_ids, [2, 3])
+    finally:
+      env.close()
+
   def test_ale_py_is_imported_only_to_build_an_environment(self):
     code = ("import sys\n"
             "from distillation import atari_env, evaluation, rollouts, "
