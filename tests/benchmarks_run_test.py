@@ -127,5 +127,68 @@ class RunCliTest(tf.test.TestCase):
                   lines[0])
 
 
+  def test_a_function_registered_in_a_config_file_and_the_study_cli(self):
+    tmp = self.create_tempdir().full_path
+    config_file = os.path.join(tmp, "wave.py")
+    with open(config_file, "w") as f:
+      f.write(_USER_CONFIG)
+    workdir = os.path.join(tmp, "sweep")
+    out = _run(workdir, f"--config={config_file}", "--config.sizes=6",
+               "--config.seeds=1", "--config.steps=5",
+               "--config.steps_per_call=5", "--config.hidden_sizes=8,8",
+               "--config.test_size=30")
+    self.assertEqual(out.returncode, 0, msg=out.stderr[-3000:])
+    rows = report.read(os.path.join(workdir, "results.csv"))
+    self.assertEqual({(r.function, r.method) for r in rows},
+                     {("wave3", "regular"), ("wave3", "sobolev")})
+
+    study = os.path.join(tmp, "study")
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.study",
+         "--config=benchmarks/configs/dimension.py", f"--workdir={study}",
+         "--config.dim_families=rosenbrock", "--config.dims=2,3",
+         "--config.sizes=6,8", "--config.seeds=2", "--config.budgets=5,10",
+         "--config.steps_per_call=5", "--config.hidden_sizes=8,8",
+         "--config.test_size=30", "--config.bootstrap_samples=100"],
+        cwd=_REPO, env=env, capture_output=True, text=True, timeout=600)
+    self.assertEqual(out.returncode, 0, msg=out.stderr[-3000:])
+    self.assertIn("| Rosenbrock 3-D | 3 | 6 | 5 | ours | 2 |", out.stdout)
+    self.assertNotIn("oneDNN", out.stderr)
+    for name in ("study.md", "gaps.csv", "study.csv", "gap_vs_dim.png",
+                 "gap_vs_budget.png"):
+      self.assertTrue(os.path.exists(os.path.join(study, name)), msg=name)
+    bad = subprocess.run(
+        [sys.executable, "-m", "benchmarks.study", f"--workdir={study}",
+         "--config.protocols=ours,magic"],
+        cwd=_REPO, env=env, capture_output=True, text=True, timeout=600)
+    self.assertEqual(bad.returncode, 2)
+    self.assertEqual(bad.stderr.strip().splitlines(), [
+        "error: `protocols` must be one of ('ours', 'raw_l2', "
+        "'differential_ml'), got 'magic'."])
+
+
+# A config file that registers its own 3-D function (guarded, in case the
+# file is loaded twice) and sweeps it.
+_USER_CONFIG = """
+import tensorflow as tf
+
+from benchmarks import functions
+from benchmarks.configs import default
+
+if "wave3" not in functions.BENCHMARKS:
+  functions.register(functions.Benchmark(
+      "wave3", "Wave 3-D", lambda p: tf.reduce_sum(tf.sin(p), axis=1),
+      (-2.0, -2.0, -2.0), (2.0, 2.0, 2.0)))
+
+
+def get_config():
+  config = default.get_config()
+  config.functions = ("wave3",)
+  return config
+"""
+
+
 if __name__ == "__main__":
   tf.test.main()
