@@ -300,8 +300,6 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
       files.append_csv(episodes_path, pending_episodes, EPISODE_FIELDS)
       pending_episodes.clear()
 
-  # A resumed run seeds its games differently so it does not replay the
-  # games of the first segment.
   env = atari_env.VectorAtari(config.game, config.num_envs,
                               num_threads=config.env_threads)
 
@@ -313,6 +311,8 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
     )["policy_logits"]
 
   player = rollouts.Player(env, policy, learner.sampler)
+  # A resumed run seeds its games differently so it does not replay the
+  # games of the first segment.
   player.reset(seed=config.seed + 1000 * int(updates.numpy()))
   frames_per_update = config.num_envs * config.n_steps * atari_env.FRAME_SKIP
   start = last_log = last_ckpt = time.time()
