@@ -147,6 +147,10 @@ class ActionSampler:
                       f"tf.random.Generator, got {type(rng).__name__}.")
     self.greedy = bool(greedy)
     self.rng = rng
+    if isinstance(rng, tf.random.Generator):
+      # Compiled: an eager draw costs ~0.5 ms, as much as a small network.
+      self._tf_uniforms = tf.function(
+          lambda n: rng.uniform([n, 1], dtype=tf.float64))
 
   def uniforms(self, batch_size: int) -> np.ndarray:
     """Draws `[batch_size, 1]` float64 uniforms in [0, 1) from `rng`."""
@@ -155,7 +159,7 @@ class ActionSampler:
     if not tf.executing_eagerly():
       raise RuntimeError("ActionSampler runs eagerly (NumPy); call it "
                          "outside tf.function.")
-    return self.rng.uniform([batch_size, 1], dtype=tf.float64).numpy()
+    return self._tf_uniforms(int(batch_size)).numpy()
 
   def __call__(self, logits) -> np.ndarray:
     """Chooses one action per row of `logits`.
