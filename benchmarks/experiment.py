@@ -426,7 +426,7 @@ def train_units(requests: Sequence[_Request], store: runs.RunStore,
       elapsed = time.time() - begin
       eta = elapsed / finished * (total - finished)
       if not interactive:
-        print(f"[{number}/{len(groups)}] {run0.size} points {run0.method}: "
+        print(f"[{number}/{len(groups)}] {_describe_group(group[0])}: "
               f"{len(group)} models in {trained.seconds:.0f} s; elapsed "
               f"{elapsed / 60:.1f} min, ETA {eta / 60:.1f} min", file=sys.stderr,
               flush=True)
@@ -434,6 +434,19 @@ def train_units(requests: Sequence[_Request], store: runs.RunStore,
     if key not in done:
       done[key] = store.result(request.settings)
   return done
+
+
+def _describe_group(request: _Request) -> str:
+  """'20 points sobolev, 4000 steps' (+ D and the protocol if not 2/ours)."""
+  run, protocol = request.run, request.protocol
+  text = f"{run.size} points {run.method}, {protocol.steps} steps"
+  dim = functions.get(run.function).dim
+  if dim != 2:
+    text += f", D={dim}"
+  name = protocol.get("protocol", protocols.DEFAULT)
+  if name != protocols.DEFAULT:
+    text += f", {name}"
+  return text
 
 
 def _save_unit(store: runs.RunStore, request: _Request,
