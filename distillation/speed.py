@@ -158,17 +158,6 @@ def _repeated(fn: Callable[..., Any], stacked, k: int):
   return call
 
 
-def _replay(t_logp: tf.Tensor, t_proj: tf.Tensor) -> Callable:
-  """A target whose value is `t_logp` and whose vjp is `t_proj`."""
-
-  @tf.custom_gradient
-  def fn(x):
-    del x
-    return tf.identity(t_logp), lambda dy: t_proj
-
-  return fn
-
-
 def _profile_parts(config: Any) -> Dict[str, Callable[[], Any]]:
   """The parts of the KL + Sobolev step, each a compiled call."""
   a, b, k = config.num_actions, config.batch_size, config.steps_per_call
@@ -198,8 +187,8 @@ def _profile_parts(config: Any) -> Dict[str, Callable[[], Any]]:
 
   def student_grads(x, v, t_logp, t_proj):
     with tf.GradientTape() as tape:
-      total = loss(student, x, target_fn=_replay(t_logp, t_proj),
-                   vectors=(v, None))[0]
+      total = loss(student, x, targets=[t_logp, t_proj], vectors=(v, None),
+                   projected_targets=True)[0]
     return tape.gradient(total, student_net.trainable_variables)
 
   return {
