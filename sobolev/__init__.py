@@ -12,6 +12,11 @@ Modules:
     strided VALID layers (conv networks under Sobolev losses).
   training: `make_train_step`, a compiled (optionally distributed) step.
   keras: `SobolevModel`, Sobolev training with Keras 3 `Model.fit`.
+  policies: `ActionSampler`, the one action sampler (greedy or sampled) for
+    policies given as logits.
+  rollouts: the play loop (`Player`), evaluation and sharded rollout
+    collection for any gymnasium-API vector environment (A3C/A2C teachers'
+    data for distillation; needs `.[atari]` only for Atari environments).
   experiment: utilities shared by the experiment packages (workdirs, run
     keys, metrics, checkpoints, provenance, progress; needs `.[experiments]`).
 """
@@ -20,7 +25,7 @@ import importlib
 
 _MODULES = ("derivatives", "finite_differences", "forward_mode", "losses",
             "sampling", "sobolev_loss", "strided_conv", "training",
-            "experiment", "keras")
+            "experiment", "keras", "policies", "rollouts")
 
 
 def __getattr__(name):
@@ -42,5 +47,5 @@ __version__ = "0.1.0"
 __all__ = [
     "derivatives", "finite_differences", "forward_mode", "losses", "sampling",
     "sobolev_loss", "strided_conv", "training", "experiment", "keras",
-    "SobolevLoss", "LossOutput",
+    "policies", "rollouts", "SobolevLoss", "LossOutput",
 ]
