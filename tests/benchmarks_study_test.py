@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import experiment
-from benchmarks import functions
 from benchmarks import study_report
 from benchmarks import study_runner
 from benchmarks.configs import budget
