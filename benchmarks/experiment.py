@@ -294,7 +294,8 @@ def tb_name(run: trainer.Run, key: Optional[str] = None) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Request:
+class UnitRequest:
+  """A model wanted: its run, protocol, evaluation set, settings and key."""
   run: trainer.Run
   protocol: Any
   evaluation: Dict[str, Any]
@@ -302,17 +303,28 @@ class _Request:
   key: str
 
 
-def _requests(run_list: Sequence[trainer.Run], protocol: Any,
-              evaluation: Mapping[str, Any]) -> List[_Request]:
+def unit_requests(run_list: Sequence[trainer.Run], protocol: Any,
+                  evaluation: Mapping[str, Any]) -> List[UnitRequest]:
+  """The units of `run_list` under one protocol and evaluation set.
+
+  Args:
+    run_list: the runs.
+    protocol: the protocol fields (`PROTOCOL_FIELDS`, `steps_per_call`).
+    evaluation: `{'set': 'test' | 'validation', 'size': points}`.
+
+  Returns:
+    One `UnitRequest` per run (settings by `unit_settings`, key by
+    `runs.RunStore.key`), for `train_units`.
+  """
   out = []
   for run in run_list:
     settings = unit_settings(run, protocol, evaluation)
-    out.append(_Request(run, protocol, dict(evaluation), settings,
-                        runs.RunStore.key(settings)))
+    out.append(UnitRequest(run, protocol, dict(evaluation), settings,
+                           runs.RunStore.key(settings)))
   return out
 
 
-def _eval_set(request: _Request) -> data.DataSet:
+def _eval_set(request: UnitRequest) -> data.DataSet:
   ev = request.evaluation
   if ev["set"] == "test":
     return data.test_set(request.run.function, ev["size"])
@@ -320,7 +332,7 @@ def _eval_set(request: _Request) -> data.DataSet:
                              ev["size"])
 
 
-def _work(requests: Sequence[_Request]) -> float:
+def _work(requests: Sequence[UnitRequest]) -> float:
   """Estimated cost of training a group, in regular model-steps at batch 100.
 
   Per-step overhead dominates at these batch sizes (21 regular models take
@@ -333,7 +345,7 @@ def _work(requests: Sequence[_Request]) -> float:
           (_STEP_OVERHEAD + batch) / (_STEP_OVERHEAD + 100))
 
 
-def train_units(requests: Sequence[_Request], store: runs.RunStore,
+def train_units(requests: Sequence[UnitRequest], store: runs.RunStore,
                 workdir: str, *, tb_with_key: bool = False,
                 show_progress: Optional[bool] = None
                ) -> Dict[str, Dict[str, Any]]:
@@ -436,7 +448,7 @@ def train_units(requests: Sequence[_Request], store: runs.RunStore,
   return done
 
 
-def _describe_group(request: _Request) -> str:
+def _describe_group(request: UnitRequest) -> str:
   """'20 points sobolev, 4000 steps' (+ D and the protocol if not 2/ours)."""
   run, protocol = request.run, request.protocol
   text = f"{run.size} points {run.method}, {protocol.steps} steps"
@@ -449,7 +461,7 @@ def _describe_group(request: _Request) -> str:
   return text
 
 
-def _save_unit(store: runs.RunStore, request: _Request,
+def _save_unit(store: runs.RunStore, request: UnitRequest,
                trained: trainer.TrainedGroup, index: int, mse: float,
                gmse: float) -> Dict[str, Any]:
   """Saves a unit's weights, then its result (which marks it finished)."""
@@ -614,7 +626,7 @@ def _sweep(config: Any, workdir: str,
   store = runs.RunStore(workdir)
   protocol = _protocol(config)
   evaluation = {"set": "test", "size": config.test_size}
-  requests = _requests(sweep_runs(config), protocol, evaluation)
+  requests = unit_requests(sweep_runs(config), protocol, evaluation)
   done = train_units(requests, store, workdir, show_progress=show_progress)
   rows = []
   for request in requests:
@@ -727,7 +739,7 @@ def _tune(config: Any, workdir: str, by_name: Mapping[str, Any],
   evaluation = {"set": "validation", "size": config.validation_size}
 
   def requests_of(name):
-    return _requests(run_list, by_name[name], evaluation)
+    return unit_requests(run_list, by_name[name], evaluation)
 
   names_by_protocol = {}
   for name in config.candidates:
@@ -784,7 +796,7 @@ def _describe_overrides(name: str) -> str:
   return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base"
 
 
-def _score(requests: Sequence[_Request], done: Mapping[str, Mapping],
+def _score(requests: Sequence[UnitRequest], done: Mapping[str, Mapping],
            method: str) -> float:
   vals = [math.log10(max(done[r.key]["mse"], 1e-30)) for r in requests
           if r.run.method == method]

@@ -199,7 +199,7 @@ def _tune(config: Any, store: runs.RunStore, workdir: str,
   for variant in variants(config):
     for method in report.METHODS:
       for lr in config.tune_learning_rates:
-        requests[(variant, method, lr)] = experiment._requests(  # pylint: disable=protected-access
+        requests[(variant, method, lr)] = experiment.unit_requests(
             _runs(names, config.sizes, method, seeds),
             variant_protocol(config, variant, lr), evaluation)
   # All tuning models at once, in batched groups.
@@ -279,7 +279,7 @@ def requests_of(config: Any, rates: Dict[Tuple[Variant, str], float]):
   for variant in variants(config):
     for method in report.METHODS:
       protocol = variant_protocol(config, variant, rates[(variant, method)])
-      for request in experiment._requests(  # pylint: disable=protected-access
+      for request in experiment.unit_requests(
           _runs(names, config.sizes, method, seeds), protocol, evaluation):
         out.append((variant, request))
   return out
