@@ -424,8 +424,11 @@ def train_units(requests: Sequence[UnitRequest], store: runs.RunStore,
         trained = trainer.train_group([r.run for r in group],
                                       group[0].protocol, on_chunk=on_chunk)
         scores = trainer.evaluate(trained, [_eval_set(r) for r in group])
+        fits = trainer.evaluate(trained, [data.train_set(
+            r.run.function, r.run.size, r.run.seed) for r in group])
         for i, (request, (mse, gmse)) in enumerate(zip(group, scores)):
-          result = _save_unit(store, request, trained, i, mse, gmse)
+          result = _save_unit(store, request, trained, i, mse, gmse,
+                              fits[i])
           writers[i].write({"step": steps, f"{request.evaluation['set']}/mse":
                             mse, f"{request.evaluation['set']}/grad_mse": gmse,
                             f"{request.evaluation['set']}/log10_mse":
@@ -463,8 +466,14 @@ def _describe_group(request: UnitRequest) -> str:
 
 def _save_unit(store: runs.RunStore, request: UnitRequest,
                trained: trainer.TrainedGroup, index: int, mse: float,
-               gmse: float) -> Dict[str, Any]:
-  """Saves a unit's weights, then its result (which marks it finished)."""
+               gmse: float, fit: Tuple[float, float]) -> Dict[str, Any]:
+  """Saves a unit's weights, then its result (which marks it finished).
+
+  `fit` is the model's `(mse, grad_mse)` on its own training set, in the
+  function's units (`train_set_mse`, `train_set_grad_mse`); `train_loss`,
+  `train_value_mse`, `train_grad_mse` are its final training loss terms in
+  model units (`trainer.TrainedGroup.final_terms`).
+  """
   metrics.finite_or_raise({"mse": mse, "grad_mse": gmse},
                           where=trainer.describe(request.run))
   unit_dir = store.unit_dir(request.settings)
@@ -482,6 +491,7 @@ def _save_unit(store: runs.RunStore, request: UnitRequest,
       "train_loss": float(terms["loss"][index]),
       "train_value_mse": float(terms["value_mse"][index]),
       "train_grad_mse": float(terms["grad_mse"][index]),
+      "train_set_mse": float(fit[0]), "train_set_grad_mse": float(fit[1]),
       "scaler": {"center": sc.center.tolist(),
                  "half_width": sc.half_width.tolist(),
                  "mean": sc.mean, "std": sc.std},

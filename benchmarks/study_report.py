@@ -57,6 +57,9 @@ class StudyRow:
     train_value_mse: its value term, unweighted (model units).
     train_grad_mse: its gradient term, unweighted (model units; measured
       for regular models too).
+    train_set_mse: value MSE on its training set in the function's units
+      (comparable across protocols).
+    train_set_grad_mse: gradient MSE on its training set, function's units.
     train_seconds: the group's training time over its number of models.
     unit: the unit's key (`<workdir>/runs/<unit>/curves.csv`).
   """
@@ -73,6 +76,8 @@ class StudyRow:
   train_loss: float
   train_value_mse: float
   train_grad_mse: float
+  train_set_mse: float
+  train_set_grad_mse: float
   train_seconds: float
   unit: str
 

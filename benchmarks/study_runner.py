@@ -301,6 +301,8 @@ def _rows(pairs, done) -> List[study_report.StudyRow]:
         train_loss=result.get("train_loss", math.nan),
         train_value_mse=result.get("train_value_mse", math.nan),
         train_grad_mse=result.get("train_grad_mse", math.nan),
+        train_set_mse=result.get("train_set_mse", math.nan),
+        train_set_grad_mse=result.get("train_set_grad_mse", math.nan),
         train_seconds=result["train_seconds"], unit=request.key))
   return rows
 

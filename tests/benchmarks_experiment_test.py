@@ -369,8 +369,17 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
                      {"low": [-1.0, -1.0, -1.0], "high": [1.0, 1.0, 1.0]})
     unit = os.path.join(workdir, "runs", runs.RunStore.key(settings))
     result = files.read_json(os.path.join(unit, "result.json"))
-    for field in ("train_loss", "train_value_mse", "train_grad_mse"):
+    for field in ("train_loss", "train_value_mse", "train_grad_mse",
+                  "train_set_mse", "train_set_grad_mse"):
       self.assertGreater(result[field], 0)
+    # raw_l2: model units are the function's units for values, so the
+    # training value MSE is the same number both ways.
+    self.assertAllClose(result["train_value_mse"], result["train_set_mse"],
+                        rtol=1e-4)
+    train = data.train_set("plane3", 6, 0)
+    v, dv = experiment.predict(unit, train.x)
+    self.assertAllClose(result["train_set_mse"], np.mean((v - train.y)**2),
+                        rtol=1e-4)
     test = data.test_set("plane3", 50)
     v, dv = experiment.predict(unit, test.x)
     self.assertEqual(dv.shape, (50, plane.dim))

@@ -41,7 +41,8 @@ def _row(function, method, seed, mse, **kw):
   fields = dict(function=function, dim=2, size=20, method=method, seed=seed,
                 steps=4000, protocol="ours", learning_rate=3e-3,
                 test_mse=mse, test_grad_mse=mse * 10, train_loss=1.0,
-                train_value_mse=0.1, train_grad_mse=0.01, train_seconds=1.0,
+                train_value_mse=0.1, train_grad_mse=0.01, train_set_mse=0.5,
+                train_set_grad_mse=5.0, train_seconds=1.0,
                 unit="x")
   fields.update(kw)
   return study_report.StudyRow(**fields)
@@ -147,7 +148,8 @@ class StudyTest(tf.test.TestCase):
     self.assertLen({r.unit for r in rows}, 24)
     for r in rows:
       for value in (r.test_mse, r.test_grad_mse, r.train_value_mse,
-                    r.train_grad_mse, r.train_loss):
+                    r.train_grad_mse, r.train_loss, r.train_set_mse,
+                    r.train_set_grad_mse):
         self.assertTrue(np.isfinite(value) and value > 0, msg=r)
     gap_rows = results.read(os.path.join(workdir, "gaps.csv"),
                             study_report.GapRow)
