@@ -18,12 +18,13 @@ import tensorflow as tf
 
 CLI_MODULES = (
     "benchmarks.run", "benchmarks.speed", "benchmarks.speed_profile",
-    "benchmarks.tune",
+    "benchmarks.tune", "benchmarks.study",
     "distillation.run", "distillation.train_teacher",
     "distillation.evaluate_teacher", "distillation.collect_rollouts",
     "distillation.plot_teachers", "distillation.export",
     "distillation.report", "distillation.speed",
-    "synthetic_gradients.run",
+    "synthetic_gradients.run", "synthetic_gradients.symmetry_report",
+    "synthetic_gradients.table1",
 )
 RUN_MODULES = ("benchmarks.run", "distillation.run", "synthetic_gradients.run")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
