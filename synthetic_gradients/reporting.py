@@ -28,6 +28,11 @@ PAPER_TABLE1 = {
 _HEADINGS = {"direct": "Direct SG", "vfbn": "VFBN"}
 
 
+def heading(method: str) -> str:
+  """The Table 1 column heading of `method` (e.g. 'Direct SG')."""
+  return _HEADINGS.get(method, method.capitalize())
+
+
 def _mean_std(values: Sequence[float]) -> str:
   """`'mean +- std (n=k)'` in %, sample std (`stats.mean_std`, ddof=1)."""
   mean, std = stats.mean_std([v * 100.0 for v in values])
@@ -49,7 +54,7 @@ def markdown_table(rows: Sequence[Any], title: Optional[str] = None) -> str:
   """
   settings = sorted({(r.dataset, int(r.num_modules)) for r in rows})
   header = "| setting | " + " | ".join(
-      _HEADINGS.get(m, m.capitalize()) for m in decoupled.METHODS) + " |"
+      heading(m) for m in decoupled.METHODS) + " |"
   lines = [f"## {title}" if title else "", header,
            "|" + "---|" * (len(decoupled.METHODS) + 1)]
   for dataset, modules in settings:

@@ -72,7 +72,8 @@ def is_gradient_field(sg_fn: SGFn, h: tf.Tensor, y: tf.Tensor,
 
 def projected_asymmetry(sg_fn: SGFn, h: tf.Tensor, y: tf.Tensor, *,
                         num_vectors: int = 8, seed: int = 0,
-                        vectors: Optional[tf.Tensor] = None) -> tf.Tensor:
+                        vectors: Optional[tf.Tensor] = None,
+                        with_norm: bool = False):
   """`||J - J^T||_F / ||J||_F` per example, from Jacobian-vector products.
 
   `jacobian_asymmetry` forms the `[B, D, D]` Jacobian, which is impossible for
@@ -94,10 +95,15 @@ def projected_asymmetry(sg_fn: SGFn, h: tf.Tensor, y: tf.Tensor, *,
     num_vectors: number of Gaussian probes (ignored if `vectors` is given).
     seed: probe seed (stateless: the same seed gives the same probes).
     vectors: optional probes `[K, B, ...]` instead of random ones.
+    with_norm: also return `sqrt(mean_k ||(J v_k)_b||^2)` per example: with
+      Gaussian probes an estimate of `||J_b||_F` (with the `D` basis vectors
+      exactly `||J_b||_F / sqrt(D)`). It tells a symmetric Jacobian from a
+      zero one.
 
   Returns:
     The estimated relative asymmetry per example, `[B]`; 0 for an example
-    whose `J v` are all zero.
+    whose `J v` are all zero (a constant SG, symmetric only trivially). With
+    `with_norm`, the pair `(asymmetry [B], jacobian_norm [B])`.
 
   Raises:
     ValueError: for `num_vectors < 1`, probes not shaped `[K] + h.shape`, or
@@ -133,5 +139,8 @@ def projected_asymmetry(sg_fn: SGFn, h: tf.Tensor, y: tf.Tensor, *,
                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
     diff_sq += tf.reduce_sum(tf.square(jv - jtv), axis=axes)
     jv_sq += tf.reduce_sum(tf.square(jv), axis=axes)
-  return tf.where(jv_sq > 0, tf.sqrt(diff_sq / tf.maximum(jv_sq, 1e-30)),
-                  tf.zeros_like(jv_sq))
+  ratio = tf.where(jv_sq > 0, tf.sqrt(diff_sq / tf.maximum(jv_sq, 1e-30)),
+                   tf.zeros_like(jv_sq))
+  if with_norm:
+    return ratio, tf.sqrt(jv_sq / len(probes))
+  return ratio

@@ -51,6 +51,9 @@ class SymmetryRow:
   split_shape: str  # One example's `h_k`, e.g. '14x14x16'.
   asymmetry_mean: float  # Mean over the examples.
   asymmetry_median: float
+  # Mean over examples of the estimated ||J||_F; 0 means a constant SG (its
+  # asymmetry of 0 is then trivial, not evidence of a gradient field).
+  jacobian_norm: float
   true_gradient_asymmetry: float  # Mean; the estimator's floor.
   cosine: float  # SG vs true gradient, over the flattened batch.
   num_examples: int
@@ -87,7 +90,7 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
   Returns:
     One dict per module (bottom first) with the `SymmetryRow` fields
     `module`, `split_shape`, `asymmetry_mean`, `asymmetry_median`,
-    `true_gradient_asymmetry` and `cosine`.
+    `jacobian_norm`, `true_gradient_asymmetry` and `cosine`.
 
   Raises:
     ValueError: if the model has no SG modules.
@@ -103,9 +106,10 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
   for k, module in enumerate(model.sg_modules):
     h = model.parts[k](h, False)
     h_k = tf.stop_gradient(h)
-    asym = symmetry.projected_asymmetry(
+    asym, norm = symmetry.projected_asymmetry(
         module.synthetic_gradient, h_k, labels, num_vectors=num_vectors,
-        seed=seed).numpy()
+        seed=seed, with_norm=True)
+    asym = asym.numpy()
     true = symmetry.projected_asymmetry(
         _true_gradient_fn(model.parts[k + 1:]), h_k, labels,
         num_vectors=num_vectors, seed=seed).numpy()
@@ -113,6 +117,7 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
                 "split_shape": "x".join(str(d) for d in h_k.shape[1:]),
                 "asymmetry_mean": float(np.mean(asym)),
                 "asymmetry_median": float(np.median(asym)),
+                "jacobian_norm": float(np.mean(norm.numpy())),
                 "true_gradient_asymmetry": float(np.mean(true)),
                 "cosine": float(cosines[k])})
   return out
@@ -180,6 +185,7 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
       if log is not None:
         log(f"{method} seed {run_seed} module {r['module']} "
             f"({r['split_shape']}): asymmetry {r['asymmetry_mean']:.3g} "
+            f"(|J| {r['jacobian_norm']:.2g}) "
             f"(true gradient {r['true_gradient_asymmetry']:.2g}), "
             f"cosine {r['cosine']:.3f}")
   results.write(os.path.join(workdir, "symmetry.csv"), rows)
@@ -192,8 +198,8 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
   """Mean +- sample std over seeds, one line per method and module."""
   from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
   lines = ["| method | module (split) | seeds | asymmetry ‖J−Jᵀ‖/‖J‖ | "
-           "true-gradient asymmetry | cosine(SG, true grad) |",
-           "|---|---|---|---|---|---|"]
+           "‖J‖_F | true-gradient asymmetry | cosine(SG, true grad) |",
+           "|---|---|---|---|---|---|---|"]
   keys = []
   for r in rows:
     if (r.method, r.module) not in keys:
@@ -209,6 +215,7 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
     lines.append(
         f"| {method} | {module} ({sel[0].split_shape}) | {len(sel)} | "
         f"{cell([r.asymmetry_mean for r in sel], '.3g')} | "
+        f"{cell([r.jacobian_norm for r in sel], '.2g')} | "
         f"{cell([r.true_gradient_asymmetry for r in sel], '.2g')} | "
         f"{cell([r.cosine for r in sel], '.3f')} |")
   first = rows[0]
@@ -216,7 +223,9 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
   lines.append(f"{first.dataset}, {first.num_modules} SG modules; "
                f"{first.num_examples} test images, {first.num_vectors} "
                "Gaussian probes per module (`symmetry.projected_asymmetry`). "
-               "Asymmetry 0 means a gradient field (Proposition 4).")
+               "Asymmetry 0 with ‖J‖_F > 0 means a gradient field "
+               "(Proposition 4); ‖J‖_F = 0 means the SG does not depend on "
+               "h at all (a constant, trivially symmetric).")
   return "\n".join(lines) + "\n"
 
 

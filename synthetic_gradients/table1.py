@@ -189,6 +189,26 @@ def ordering_table(items: Sequence[Ordering]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def paper_rows() -> str:
+  """Markdown: the paper's Table 1 rows (`reporting.PAPER_TABLE1`)."""
+  lines = ["The paper's Table 1 for reference (test top-1 %, mean +- std "
+           "where the paper gives one):", "",
+           "| paper | " + " | ".join(reporting.heading(m)
+                                    for m in decoupled.METHODS) + " |",
+           "|" + "---|" * (len(decoupled.METHODS) + 1)]
+  for (dataset, modules), cells in reporting.PAPER_TABLE1.items():
+    out = []
+    for m in decoupled.METHODS:
+      if m not in cells:
+        out.append("-")
+        continue
+      mean, std = cells[m]
+      out.append(f"{mean}" + (f" +- {std}" if std is not None else ""))
+    lines.append(f"| {dataset}, {modules} SG modules | " + " | ".join(out) +
+                 " |")
+  return "\n".join(lines) + "\n"
+
+
 def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
   """Test accuracy per epoch (mean line, min-max band), a panel per setting."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -258,6 +278,7 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   results.write(os.path.join(out, f"{prefix}_results.csv"), rows)
   order = orderings(rows)
   parts = [reporting.markdown_table(rows, title="Table 1"),
+           paper_rows(),
            "## The paper's orderings, paired by seed\n",
            ordering_table(order)]
   widening = gap_widening(rows)

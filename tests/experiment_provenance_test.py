@@ -55,6 +55,8 @@ class ProvenanceTest(tf.test.TestCase):
     self.assertEqual(versions["python"], sys.version.split()[0])
     for name in ("dm-sonnet", "absl-py", "ml-collections", "tensorboard"):
       self.assertIn(name, versions)
+    self.assertEqual(set(entry["environment"]),
+                     set(provenance.THREAD_ENV))
     machine = entry["machine"]
     self.assertEqual(machine["cores"], os.cpu_count())
     self.assertTrue(machine["cpu"])

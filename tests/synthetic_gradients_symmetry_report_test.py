@@ -48,6 +48,7 @@ class SymmetryReportTest(tf.test.TestCase):
   def test_critic_is_a_gradient_field_direct_is_not(self):
     for r in self.rows:
       self.assertLess(r.true_gradient_asymmetry, 1e-3)
+      self.assertGreater(r.jacobian_norm, 0.0)
       if r.method == "critic":
         self.assertLess(r.asymmetry_mean, 1e-3)
       else:

@@ -113,6 +113,14 @@ class SymmetryTest(parameterized.TestCase, tf.test.TestCase):
                                        vectors=basis)
     want = np.sqrt(8.0) / np.sqrt(14.0)
     self.assertAllClose(est, [want, want], rtol=1e-6)
+    est, norm = symmetry.projected_asymmetry(
+        lambda h, y: h @ tf.constant(a), h, y, vectors=basis, with_norm=True)
+    self.assertAllClose(est, [want, want], rtol=1e-6)
+    self.assertAllClose(norm, np.sqrt([14.0 / 2, 14.0 / 2]), rtol=1e-6)
+    est, norm = symmetry.projected_asymmetry(  # A constant SG: J = 0.
+        lambda h, y: 0.0 * h + 1.0, h, y, vectors=basis, with_norm=True)
+    self.assertAllEqual(norm, [0.0, 0.0])
+    self.assertAllEqual(est, [0.0, 0.0])
 
   def test_projected_asymmetry_bad_arguments(self):
     h, y = _inputs()

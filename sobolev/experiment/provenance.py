@@ -5,7 +5,8 @@
 in its end time and status. Each record holds the exact command line (shell
 quoted, so that it can be pasted back), the resolved config, library
 versions, the git commit (and whether the tree had uncommitted changes), the
-machine (CPU model, cores, platform) and start and end times. Resumed runs
+machine (CPU model, cores, platform), the environment variables that change
+numbers or threading (`THREAD_ENV`) and start and end times. Resumed runs
 add a record each, so the file lists every process that wrote to the
 workdir.
 """
@@ -72,6 +73,18 @@ def machine() -> Dict[str, Any]:
           "hostname": socket.gethostname()}
 
 
+# Environment variables that change a run's numbers (thread counts change
+# float reduction orders; oneDNN changes kernels) or where it runs.
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+              "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS",
+              "TF_DETERMINISTIC_OPS", "CUDA_VISIBLE_DEVICES")
+
+
+def environment() -> Dict[str, Optional[str]]:
+  """The `THREAD_ENV` variables as set in this process (None: unset)."""
+  return {k: os.environ.get(k) for k in THREAD_ENV}
+
+
 def _now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec="seconds")
@@ -100,6 +113,7 @@ def start(workdir: str, config: Any,
       "versions": versions(),
       "git": git_state(),
       "machine": machine(),
+      "environment": environment(),
       "start": _now(),
       "end": None,
       "status": "running",
