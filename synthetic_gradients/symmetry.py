@@ -126,15 +126,16 @@ def projected_asymmetry(sg_fn: SGFn, h: tf.Tensor, y: tf.Tensor, *,
   diff_sq = tf.zeros(tf.shape(h)[:1], h.dtype)
   jv_sq = tf.zeros(tf.shape(h)[:1], h.dtype)
   for v in probes:
+    # One evaluation of the SG serves both products: the accumulator
+    # carries `J v` forward while the tape records it for `J^T v`.
     with tf.autodiff.ForwardAccumulator(h, v) as acc:
-      sg = sg_fn(h, y)
+      with tf.GradientTape() as tape:
+        tape.watch(h)
+        sg = sg_fn(h, y)
     if sg.shape != h.shape:
       raise ValueError(f"`sg_fn` must return the shape of `h` {h.shape}, got "
                        f"{sg.shape}.")
     jv = acc.jvp(sg, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    with tf.GradientTape() as tape:
-      tape.watch(h)
-      sg = sg_fn(h, y)
     jtv = tape.gradient(sg, h, output_gradients=v,
                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
     diff_sq += tf.reduce_sum(tf.square(jv - jtv), axis=axes)
