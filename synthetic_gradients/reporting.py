@@ -89,6 +89,45 @@ def markdown_table(rows: Sequence[Any], title: Optional[str] = None) -> str:
   return "\n".join(lines) + "\n"
 
 
+def draw_curves(ax: Any, histories: Mapping[str, Sequence[Sequence[float]]],
+                title: str = "", marker: Optional[str] = None) -> None:
+  """Draws test accuracy per epoch on `ax`: mean over seeds and min-max band.
+
+  Args:
+    ax: a matplotlib axes.
+    histories: method -> list (one per seed) of per-epoch test accuracies.
+    title: axes title.
+    marker: matplotlib marker of the mean lines (None: no markers).
+  """
+  for method in decoupled.METHODS:
+    runs = [r for r in histories.get(method, []) if len(r)]
+    if not runs:
+      continue
+    n = min(len(r) for r in runs)
+    arr = np.asarray([r[:n] for r in runs]) * 100.0
+    epochs = np.arange(1, n + 1)
+    style = {"marker": marker, "markersize": 3} if marker else {}
+    line, = ax.plot(epochs, arr.mean(0), label=f"{method} (n={len(runs)})",
+                    **style)
+    ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.2,
+                    color=line.get_color())
+  ax.set_xlabel("epoch")
+  ax.set_ylabel("test accuracy (%)")
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(loc="lower right", fontsize=8)
+
+
+def save_figure(fig: Any, path: str, dpi: int) -> None:
+  """Writes `fig` to `path` atomically (temporary file, rename); closes it."""
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig.tight_layout()
+  tmp = f"{path}.tmp{os.getpid()}.png"
+  fig.savefig(tmp, dpi=dpi)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
 def plot_curves(histories: Mapping[str, Sequence[Sequence[float]]],
                 path: str, title: str = "") -> None:
   """Test accuracy per epoch: mean over seeds (line) and min-max (band).
@@ -102,23 +141,5 @@ def plot_curves(histories: Mapping[str, Sequence[Sequence[float]]],
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(6.5, 4.2))
-  for method in decoupled.METHODS:
-    runs = [r for r in histories.get(method, []) if len(r)]
-    if not runs:
-      continue
-    n = min(len(r) for r in runs)
-    arr = np.asarray([r[:n] for r in runs]) * 100.0
-    epochs = np.arange(1, n + 1)
-    line, = ax.plot(epochs, arr.mean(0), label=f"{method} (n={len(runs)})")
-    ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.2,
-                    color=line.get_color())
-  ax.set_xlabel("epoch")
-  ax.set_ylabel("test accuracy (%)")
-  ax.set_title(title)
-  ax.grid(alpha=0.3)
-  ax.legend(loc="lower right", fontsize=8)
-  fig.tight_layout()
-  tmp = f"{path}.tmp{os.getpid()}.png"
-  fig.savefig(tmp, dpi=120)
-  plt.close(fig)
-  os.replace(tmp, path)
+  draw_curves(ax, histories, title)
+  save_figure(fig, path, dpi=120)

@@ -18,7 +18,6 @@ are read. Nothing is trained. Writes into `--out`:
 """
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -63,6 +62,22 @@ class Ordering:
   verdict: str  # 'holds', 'reversed' or 'not resolved'.
 
 
+def _read(workdir: str) -> List[experiment.Row]:
+  path = os.path.join(workdir, "results.csv")
+  if not os.path.exists(path):
+    raise ValueError(f"`workdirs`: {workdir!r} has no results.csv.")
+  return results.read(path, experiment.Row)
+
+
+def _check_unique(rows: Sequence[experiment.Row]) -> None:
+  seen = set()
+  for r in rows:
+    k = (r.dataset, int(r.num_modules), r.method, int(r.seed))
+    if k in seen:
+      raise ValueError(f"`workdirs`: run {k} appears twice.")
+    seen.add(k)
+
+
 def load_rows(workdirs: Sequence[str]) -> List[experiment.Row]:
   """The `results.csv` rows of `workdirs`.
 
@@ -70,18 +85,8 @@ def load_rows(workdirs: Sequence[str]) -> List[experiment.Row]:
     ValueError: if a workdir has no `results.csv` or two workdirs hold the
       same (dataset, modules, method, seed).
   """
-  rows = []
-  for w in workdirs:
-    path = os.path.join(w, "results.csv")
-    if not os.path.exists(path):
-      raise ValueError(f"`workdirs`: {w!r} has no results.csv.")
-    rows.extend(results.read(path, experiment.Row))
-  seen = set()
-  for r in rows:
-    k = (r.dataset, int(r.num_modules), r.method, int(r.seed))
-    if k in seen:
-      raise ValueError(f"`workdirs`: run {k} appears twice.")
-    seen.add(k)
+  rows = [r for w in workdirs for r in _read(w)]
+  _check_unique(rows)
   return rows
 
 
@@ -218,28 +223,13 @@ def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
   fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4),
                            squeeze=False)
   for ax, setting in zip(axes[0], settings):
-    for method in decoupled.METHODS:
-      runs = [histories[r.key] for r in rows if r.method == method and
-              (r.dataset, int(r.num_modules)) == setting and r.key in histories]
-      if not runs:
-        continue
-      n = min(len(h) for h in runs)
-      arr = np.asarray([h[:n] for h in runs]) * 100.0
-      epochs = np.arange(1, n + 1)
-      line, = ax.plot(epochs, arr.mean(0), marker="o", markersize=3,
-                      label=f"{method} (n={len(runs)})")
-      ax.fill_between(epochs, arr.min(0), arr.max(0), alpha=0.2,
-                      color=line.get_color())
-    ax.set_title(f"{setting[0]}, {setting[1]} SG modules")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-  fig.tight_layout()
-  tmp = f"{path}.tmp{os.getpid()}.png"
-  fig.savefig(tmp, dpi=100)
-  plt.close(fig)
-  os.replace(tmp, path)
+    curves = {}
+    for r in rows:
+      if (r.dataset, int(r.num_modules)) == setting and r.key in histories:
+        curves.setdefault(r.method, []).append(histories[r.key])
+    reporting.draw_curves(ax, curves, f"{setting[0]}, {setting[1]} SG modules",
+                          marker="o")
+  reporting.save_figure(fig, path, dpi=100)
 
 
 def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
@@ -262,15 +252,16 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   if not prefix or os.sep in prefix:
     raise ValueError(f"`prefix` must be a plain file-name prefix, got "
                      f"{prefix!r}.")
-  rows = load_rows(workdirs)
+  per_dir = [(w, _read(w)) for w in workdirs]
+  rows = [r for _, dir_rows in per_dir for r in dir_rows]
+  _check_unique(rows)
   histories = {}
   sym = []
-  for w in workdirs:
-    for r in results.read(os.path.join(w, "results.csv"), experiment.Row):
-      path = os.path.join(w, "runs", r.key, "result.json")
-      if os.path.exists(path):
-        with open(path) as f:
-          histories[r.key] = json.load(f)["history"]["test_accuracy"]
+  for w, dir_rows in per_dir:
+    for r in dir_rows:
+      result = files.read_json(os.path.join(w, "runs", r.key, "result.json"))
+      if result is not None:
+        histories[r.key] = result["history"]["test_accuracy"]
     sym_path = os.path.join(w, "symmetry.csv")
     if os.path.exists(sym_path):
       sym.extend(results.read(sym_path, symmetry_report.SymmetryRow))
