@@ -615,20 +615,9 @@ def train_and_evaluate(config: Any, workdir: str, *,
   workdir = workdirs.open_workdir(workdir, recorded(config),
                                   ignore=SWEEP_EXTENT,
                                   if_different=if_different)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    outcome = _sweep(config, workdir, show_progress)
-    status = "finished"
-  except errors.DivergenceError:
-    status = "diverged"
-    raise
-  except KeyboardInterrupt:
-    status = "interrupted"
-    raise
-  finally:
-    provenance.finish(workdir, record, status)
-  return outcome
+  with provenance.recorded(workdir, config, statuses={
+      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
+    return _sweep(config, workdir, show_progress)
 
 
 def _sweep(config: Any, workdir: str,
@@ -726,17 +715,9 @@ def tune(config: Any, workdir: str, *, if_different: str = "refuse",
   workdir = workdirs.open_workdir(workdir, recorded(config),
                                   ignore=TUNE_EXTENT,
                                   if_different=if_different)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    outcome = _tune(config, workdir, by_name, show_progress)
-    status = "finished"
-  except errors.DivergenceError:
-    status = "diverged"
-    raise
-  finally:
-    provenance.finish(workdir, record, status)
-  return outcome
+  with provenance.recorded(workdir, config,
+                           statuses={errors.DivergenceError: "diverged"}):
+    return _tune(config, workdir, by_name, show_progress)
 
 
 def _tune(config: Any, workdir: str, by_name: Mapping[str, Any],

@@ -249,14 +249,8 @@ def run(config: Any, workdir: str,
   """
   config = check(config)
   os.makedirs(workdir, exist_ok=True)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    rows = _measure(config, workdir, log)
-    status = "finished"
-  finally:
-    provenance.finish(workdir, record, status)
-  return rows
+  with provenance.recorded(workdir, config):
+    return _measure(config, workdir, log)
 
 
 def _measure(config: Any, workdir: str,

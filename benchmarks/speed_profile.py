@@ -168,14 +168,8 @@ def run(config: Any, workdir: str,
   """
   config = check(config)
   os.makedirs(workdir, exist_ok=True)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    rows = _profile(config, workdir, log)
-    status = "finished"
-  finally:
-    provenance.finish(workdir, record, status)
-  return rows
+  with provenance.recorded(workdir, config):
+    return _profile(config, workdir, log)
 
 
 def _profile(config: Any, workdir: str,

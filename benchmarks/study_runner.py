@@ -332,20 +332,9 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   check(config)
   workdir = workdirs.open_workdir(workdir, config, ignore=STUDY_EXTENT,
                                   if_different=if_different)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    outcome = _study(config, workdir, show_progress, report_only)
-    status = "finished"
-  except errors.DivergenceError:
-    status = "diverged"
-    raise
-  except KeyboardInterrupt:
-    status = "interrupted"
-    raise
-  finally:
-    provenance.finish(workdir, record, status)
-  return outcome
+  with provenance.recorded(workdir, config, statuses={
+      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
+    return _study(config, workdir, show_progress, report_only)
 
 
 def _study(config: Any, workdir: str, show_progress: Optional[bool],

@@ -58,18 +58,13 @@ def main(argv):
       "game", "teacher_dir", "num_states", "collect_seed", "collect_envs")}
   collection["teacher_digest"] = digest
   os.makedirs(output_dir, exist_ok=True)
-  record = provenance.start(output_dir, collection)
   config = configs.to_dict(config)
   config["rollouts_dir"] = output_dir
   from ml_collections import ConfigDict  # pylint: disable=g-import-not-at-top
   config = ConfigDict(config)
-  status = "failed"
-  try:
+  with provenance.recorded(output_dir, collection):
     _, out, _ = experiment.get_rollouts(config, output_dir, teacher,
                                         teacher_meta, digest)
-    status = "finished"
-  finally:
-    provenance.finish(output_dir, record, status)
   print(f"Recorded {out['num_states']} states in {len(out['shards'])} shards "
         f"to {output_dir}.")
 

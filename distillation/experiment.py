@@ -401,14 +401,8 @@ def train_and_evaluate(config: Any, workdir: str,
       "digest": digest, "frames": teacher_meta.get("frames")})
   workdir = workdirs.open_workdir(workdir, recorded, ignore=WORKDIR_IGNORE,
                                   if_different=if_different)
-  record = provenance.start(workdir, recorded)
-  status = "failed"
-  try:
-    rows = _run(config, root, workdir, teacher, teacher_meta, digest)
-    status = "finished"
-  finally:
-    provenance.finish(workdir, record, status)
-  return rows
+  with provenance.recorded(workdir, recorded):
+    return _run(config, root, workdir, teacher, teacher_meta, digest)
 
 
 def _run(config, root, workdir, teacher, teacher_meta, digest) -> List[Dict]:

@@ -253,17 +253,12 @@ def run(config: Any, workdir: str, if_different: str = "refuse"
   check_config(config)
   workdir = workdirs.open_workdir(workdir, config, ignore=("tf_threads",),
                                   if_different=if_different)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
+  with provenance.recorded(workdir, config):
     rows = measure(config)
     results.write(os.path.join(workdir, "speed.csv"), rows)
     markdown = _markdown(rows, config)
     files.atomic_write_text(os.path.join(workdir, "speed.md"), markdown)
     print(markdown)
-    status = "finished"
-  finally:
-    provenance.finish(workdir, record, status)
   return rows
 
 

@@ -253,14 +253,8 @@ def train(config: Any, workdir: str,
     init_from = config.init_from
   workdir = workdirs.open_workdir(workdir, config, ignore=WORKDIR_IGNORE,
                                   if_different=if_different)
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    summary = _train(config, workdir, max_updates, init_from)
-    status = "finished"
-  finally:
-    provenance.finish(workdir, record, status)
-  return summary
+  with provenance.recorded(workdir, config):
+    return _train(config, workdir, max_updates, init_from)
 
 
 def _train(config: Any, workdir: str, max_updates: Optional[int],

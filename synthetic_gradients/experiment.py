@@ -536,20 +536,10 @@ def train_and_evaluate(config: Any, workdir: str, *,
   if os.path.normpath(opened) != os.path.normpath(workdir):
     say(f"These settings are kept as a separate run set in {opened}")
   workdir = opened
-  record = provenance.start(workdir, config)
-  status = "failed"
-  try:
-    rows = _run_all(config, workdir, say)
-    status = "finished"
-  except KeyboardInterrupt:
-    status = "interrupted"
-    raise
-  except errors.UserError as e:
-    status = f"failed: {e}"
-    raise
-  finally:
-    provenance.finish(workdir, record, status=status)
-  return rows
+  with provenance.recorded(workdir, config, statuses={
+      KeyboardInterrupt: "interrupted",
+      errors.UserError: lambda e: f"failed: {e}"}):
+    return _run_all(config, workdir, say)
 
 
 def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:

@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
 
@@ -111,6 +112,32 @@ class ProvenanceTest(tf.test.TestCase):
         self.workdir, "provenance.json"))["invocations"]
     self.assertEqual([e["command"] for e in entries], ["run --a", "run --b"])
     self.assertEqual([e["status"] for e in entries], ["failed", "finished"])
+
+  def test_recorded_sets_the_status_of_how_the_block_ends(self):
+    statuses = {errors.DivergenceError: "diverged",
+                KeyboardInterrupt: "interrupted",
+                errors.UserError: lambda e: f"failed: {e}"}
+    with provenance.recorded(self.workdir, self.config, statuses=statuses,
+                             argv=["run", "--ok"]) as record:
+      self.assertEqual(record["status"], "running")
+    raised = [errors.DivergenceError("nan"), KeyboardInterrupt(),
+              errors.ConfigError("bad steps"), RuntimeError("boom")]
+    for i, exc in enumerate(raised):
+      with self.assertRaises(type(exc)):
+        with provenance.recorded(self.workdir, self.config,
+                                 statuses=statuses, argv=["run", str(i)]):
+          raise exc
+    with self.assertRaises(errors.DivergenceError):
+      with provenance.recorded(self.workdir, self.config,
+                               argv=["run", "plain"]):
+        raise errors.DivergenceError("nan")
+    entries = files.read_json(os.path.join(
+        self.workdir, "provenance.json"))["invocations"]
+    # The first matching entry wins: a DivergenceError is also a UserError.
+    self.assertEqual([e["status"] for e in entries],
+                     ["finished", "diverged", "interrupted",
+                      "failed: bad steps", "failed", "failed"])
+    self.assertTrue(all(e["end"] for e in entries))
 
   def test_versions_of_missing_packages_are_none(self):
     self.assertEqual(

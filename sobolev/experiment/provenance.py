@@ -2,7 +2,8 @@
 
 `start(workdir, config)` appends one invocation record to
 `<workdir>/provenance.json` (atomically) and returns it; `finish(...)` fills
-in its end time and status. Each record holds the exact command line (shell
+in its end time and status. `with recorded(workdir, config, statuses=...):`
+brackets a piece of work with both. Each record holds the exact command line (shell
 quoted, so that it can be pasted back), the resolved config, library
 versions, the git commit (and whether the tree had uncommitted changes), the
 machine (CPU model, cores, platform), the environment variables that change
@@ -11,6 +12,7 @@ add a record each, so the file lists every process that wrote to the
 workdir.
 """
 
+import contextlib
 import datetime
 import os
 import platform
@@ -19,7 +21,8 @@ import socket
 import subprocess
 import sys
 from importlib import metadata
-from typing import Any, Dict, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterator, Mapping, Optional,
+                    Sequence, Type, Union)
 
 from sobolev.experiment import configs
 from sobolev.experiment import files
@@ -137,6 +140,47 @@ def finish(workdir: str, record: Dict[str, Any],
       entry["status"] = status
       break
   files.write_json(path, data)
+
+
+Status = Union[str, Callable[[BaseException], str]]
+
+
+@contextlib.contextmanager
+def recorded(workdir: str, config: Any, *,
+             statuses: Optional[Mapping[Type[BaseException], Status]] = None,
+             argv: Optional[Sequence[str]] = None
+             ) -> Iterator[Dict[str, Any]]:
+  """Records the work inside the `with` block as one invocation.
+
+  `start`s a record, and on leaving `finish`es it with status 'finished',
+  or, when an exception leaves the block (it is re-raised), with the status
+  of the first `statuses` entry whose type the exception is an instance of
+  (a string, or a function of the exception), or 'failed' if none matches.
+
+  Args:
+    workdir: the workdir (created if missing).
+    config: the resolved config (`ConfigDict` or mapping).
+    statuses: exception type -> status, checked in order, e.g.
+      `{errors.DivergenceError: 'diverged', KeyboardInterrupt:
+      'interrupted'}`.
+    argv: the command line (default `sys.argv`).
+
+  Yields:
+    The record.
+  """
+  record = start(workdir, config, argv)
+  status = "failed"
+  try:
+    yield record
+    status = "finished"
+  except BaseException as e:  # pylint: disable=broad-except
+    for kind, value in (statuses or {}).items():
+      if isinstance(e, kind):
+        status = value(e) if callable(value) else value
+        break
+    raise
+  finally:
+    finish(workdir, record, status)
 
 
 def _module_name(path: str) -> str:
