@@ -51,6 +51,7 @@ from benchmarks import plots
 from benchmarks import protocols
 from benchmarks import report
 from benchmarks import scaling
+from benchmarks import stacked_mlp
 from benchmarks import trainer
 from benchmarks.configs import tune as tune_config
 from sobolev import derivatives
@@ -74,7 +75,8 @@ TUNE_EXTENT = SWEEP_EXTENT + ("candidates",)
 # Settings that change a model's numbers.
 PROTOCOL_FIELDS = ("steps", "learning_rate", "final_lr_fraction",
                    "batch_size", "grad_weight", "normalize_grad_weight",
-                   "hidden_sizes", "jit_compile", "protocol", "dml_lambda")
+                   "hidden_sizes", "jit_compile", "protocol", "dml_lambda",
+                   "activation", "optimizer")
 # Protocol fields that do not affect regular models.
 SOBOLEV_ONLY = ("grad_weight", "normalize_grad_weight", "dml_lambda")
 # Fields used by one protocol's Sobolev models only.
@@ -82,7 +84,14 @@ _USED_BY = {"grad_weight": "ours", "normalize_grad_weight": "ours",
             "dml_lambda": "differential_ml"}
 # Defaults of the fields added after results were published: a config
 # without them means these values.
-_NEW_FIELD_DEFAULTS = {"protocol": protocols.DEFAULT, "dml_lambda": 1.0}
+_NEW_FIELD_DEFAULTS = {"protocol": protocols.DEFAULT, "dml_lambda": 1.0,
+                       "activation": stacked_mlp.DEFAULT_ACTIVATION,
+                       "optimizer": trainer.DEFAULT_OPTIMIZER}
+# Fields left out of a unit's settings (and of `config.json`) when they hold
+# their default: the keys of units made before the field existed.
+_OMITTED_AT_DEFAULT = ("protocol", "activation", "optimizer")
+# Fields that full-batch L-BFGS does not use (no learning rate, no batches).
+_ADAM_ONLY = ("learning_rate", "final_lr_fraction", "batch_size")
 # Version of a unit's definition: 2 = per-model mini-batch seeds (issue 13).
 UNIT_VERSION = 2
 # First tuning seed (the sweep uses seeds 0, 1, ...).
@@ -144,8 +153,9 @@ def recorded(config: Any) -> Dict[str, Any]:
   existed resume and changing an unused field is not a different setting.
   """
   out = configs.to_dict(config)
-  if out.get("protocol") == protocols.DEFAULT:
-    del out["protocol"]
+  for field in _OMITTED_AT_DEFAULT:
+    if field in out and out[field] == _NEW_FIELD_DEFAULTS[field]:
+      del out[field]
   if out.get("protocol") != "differential_ml":
     out.pop("dml_lambda", None)
   return out
@@ -236,6 +246,12 @@ def check_protocol(protocol: Any) -> None:
     configs.check_int("hidden_sizes", width, 1)
   configs.check_choice("protocol", protocol.protocol, protocols.NAMES)
   configs.check_number("dml_lambda", protocol.dml_lambda, 0)
+  configs.check_choice(
+      "activation", protocol.get("activation", stacked_mlp.DEFAULT_ACTIVATION),
+      tuple(stacked_mlp.ACTIVATIONS))
+  configs.check_choice(
+      "optimizer", protocol.get("optimizer", trainer.DEFAULT_OPTIMIZER),
+      trainer.OPTIMIZERS)
 
 
 def unit_settings(run: trainer.Run, protocol: Any,
@@ -255,7 +271,9 @@ def unit_settings(run: trainer.Run, protocol: Any,
     'differential_ml'). `protocol` is left out when it is 'ours' (the keys
     of units made before it existed). Functions other than the paper's
     seven and the `<family>_<D>d` ones (user-registered) add their
-    dimension and domain.
+    dimension and domain. `activation` and `optimizer` are left out at
+    their defaults ('relu', 'adam'); L-BFGS models leave out the fields it
+    does not use (`learning_rate`, `final_lr_fraction`, `batch_size`).
   """
   settings = {"function": run.function, "size": run.size,
               "method": run.method, "seed": run.seed,
@@ -265,14 +283,17 @@ def unit_settings(run: trainer.Run, protocol: Any,
     settings["function_domain"] = {"low": list(bench.low),
                                    "high": list(bench.high)}
   name = protocol.get("protocol", protocols.DEFAULT)
+  lbfgs = protocol.get("optimizer", trainer.DEFAULT_OPTIMIZER) == "lbfgs"
   for field in PROTOCOL_FIELDS:
     if run.method == "regular" and field in SOBOLEV_ONLY:
       continue
     if field in _USED_BY and _USED_BY[field] != name:
       continue
-    if field == "protocol" and name == protocols.DEFAULT:
+    if lbfgs and field in _ADAM_ONLY:
       continue
     value = protocol.get(field, _NEW_FIELD_DEFAULTS.get(field))
+    if field in _OMITTED_AT_DEFAULT and value == _NEW_FIELD_DEFAULTS[field]:
+      continue
     settings[field] = list(value) if isinstance(value, tuple) else value
   return configs.to_dict(settings)
 
@@ -496,6 +517,12 @@ def _save_unit(store: runs.RunStore, request: UnitRequest,
                  "half_width": sc.half_width.tolist(),
                  "mean": sc.mean, "std": sc.std},
   }
+  status = trained.optimizer_status
+  if status:
+    result["lbfgs"] = {"converged": bool(status["converged"][index]),
+                       "failed": bool(status["failed"][index]),
+                       "group_iterations": status["iterations"],
+                       "group_evaluations": status["evaluations"]}
   store.save(request.settings, result)
   return result
 
@@ -517,7 +544,10 @@ def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
   result = files.read_json(os.path.join(unit_dir, runs.RESULT_FILE))
   if settings is None or result is None:
     raise ValueError(f"{unit_dir} holds no finished unit.")
-  mlp = snt.nets.MLP(list(settings["hidden_sizes"]) + [1], name="mlp")
+  mlp = snt.nets.MLP(list(settings["hidden_sizes"]) + [1],
+                     activation=stacked_mlp.activation_fn(settings.get(
+                         "activation", stacked_mlp.DEFAULT_ACTIVATION)),
+                     name="mlp")
   mlp(tf.zeros([1, len(result["scaler"]["center"])]))
   tf.train.Checkpoint(model=mlp).read(
       os.path.join(unit_dir, "model", "weights")).assert_consumed()

@@ -16,22 +16,47 @@ per-example input derivatives of `sobolev.derivatives` are those of each
 model at its own inputs.
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
 
+# The hidden-layer activations a benchmark model may use (issue 22), by name.
+# 'gelu' is the exact (erf) GELU, `tf.nn.gelu(approximate=False)`.
+ACTIVATIONS: Dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "relu": tf.nn.relu,
+    "tanh": tf.tanh,
+    "softplus": tf.nn.softplus,
+    "silu": tf.nn.silu,
+    "gelu": tf.nn.gelu,
+}
+DEFAULT_ACTIVATION = "relu"
+
+
+def activation_fn(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
+  """The activation function called `name` (one of `ACTIVATIONS`).
+
+  Raises:
+    ValueError: naming `activation` for an unknown name.
+  """
+  if name not in ACTIVATIONS:
+    raise ValueError(f"`activation` must be one of {tuple(ACTIVATIONS)}, got "
+                     f"{name!r}.")
+  return ACTIVATIONS[name]
+
+
 class StackedMLP(snt.Module):
-  """M independent ReLU MLPs with stacked weights."""
+  """M independent MLPs (ReLU or another activation) with stacked weights."""
 
   def __init__(self,
                num_models: int,
                input_size: int,
                output_sizes: Sequence[int],
                seeds: Optional[Sequence[int]] = None,
-               name: Optional[str] = None):
+               name: Optional[str] = None,
+               activation: str = DEFAULT_ACTIVATION):
     """Builds the stack.
 
     Args:
@@ -43,11 +68,15 @@ class StackedMLP(snt.Module):
         depend on which other models share the stack). Without seeds the
         global TF generator is used.
       name: module name.
+      activation: the hidden layers' activation, a name of `ACTIVATIONS`.
 
     Raises:
-      ValueError: for non-positive sizes or a wrong number of seeds.
+      ValueError: for non-positive sizes, a wrong number of seeds or an
+        unknown activation.
     """
     super().__init__(name=name)
+    self._activation_name = activation
+    self._activation = activation_fn(activation)
     if num_models < 1:
       raise ValueError(f"`num_models` must be >= 1, got {num_models}.")
     if input_size < 1:
@@ -85,6 +114,11 @@ class StackedMLP(snt.Module):
     return self._num_models
 
   @property
+  def activation(self) -> str:
+    """The name of the hidden layers' activation."""
+    return self._activation_name
+
+  @property
   def output_size(self) -> int:
     return self._output_sizes[-1]
 
@@ -97,14 +131,37 @@ class StackedMLP(snt.Module):
     Returns:
       `[M * N, O]` (or `[M, N, O]` for a rank-3 input).
     """
+    return self.apply(self.weights, self.biases, x)
+
+  def apply(self, weights: Sequence[tf.Tensor], biases: Sequence[tf.Tensor],
+            x: tf.Tensor) -> tf.Tensor:
+    """Evaluates the stack with the given parameters instead of its own.
+
+    Args:
+      weights: per layer `[M, in, out]` (like `self.weights`).
+      biases: per layer `[M, out]` (like `self.biases`).
+      x: `[M * N, D]`, model-major, or `[M, N, D]`.
+
+    Returns:
+      `[M * N, O]` (or `[M, N, O]` for a rank-3 input).
+    """
     flat = x.shape.rank == 2
     h = tf.reshape(x, [self._num_models, -1, self._input_size]) if flat else x
     last = len(self._output_sizes) - 1
-    for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+    for layer, (w, b) in enumerate(zip(weights, biases)):
       h = tf.matmul(h, w) + b[:, None, :]
       if layer < last:
-        h = tf.nn.relu(h)
+        h = self._activation(h)
     return tf.reshape(h, [-1, self.output_size]) if flat else h
+
+  @property
+  def parameters(self) -> list:
+    """The variables in flattening order: every layer's weights, then its
+    biases (`[w_0, b_0, w_1, b_1, ...]`)."""
+    out = []
+    for w, b in zip(self.weights, self.biases):
+      out += [w, b]
+    return out
 
   def assign_from_mlps(self, mlps: Sequence[snt.nets.MLP]) -> None:
     """Copies the weights of M built `snt.nets.MLP`s into the stack (tests).

@@ -98,6 +98,16 @@ def resolve(config: Any) -> ml_collections.ConfigDict:
   return config
 
 
+def recorded(config: Any) -> Dict[str, Any]:
+  """The config as `config.json` records it: `activation` and `optimizer`
+  left out at their defaults (so studies made before them resume)."""
+  out = configs.to_dict(config)
+  for field, default in (("activation", "relu"), ("optimizer", "adam")):
+    if out.get(field) == default:
+      del out[field]
+  return out
+
+
 def study_functions(config: Any) -> List[str]:
   """`functions`, then each family of `dim_families` at each of `dims`."""
   names = list(config.functions)
@@ -330,7 +340,8 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, config, ignore=STUDY_EXTENT,
+  workdir = workdirs.open_workdir(workdir, recorded(config),
+                                  ignore=STUDY_EXTENT,
                                   if_different=if_different)
   with provenance.recorded(workdir, config, statuses={
       errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):

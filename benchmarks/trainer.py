@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from benchmarks import data
 from benchmarks import functions
+from benchmarks import lbfgs
 from benchmarks import protocols
 from benchmarks import report
 from benchmarks import scaling
@@ -44,6 +45,10 @@ from sobolev.experiment import schedules
 # Training points per model on which the loss terms are logged after every
 # compiled call (all of them for sets up to this size).
 MONITOR_POINTS = 1000
+# The optimisers of `config.optimizer`: Adam with a cosine schedule, or
+# full-batch L-BFGS (`benchmarks.lbfgs`, `steps` = its iterations).
+OPTIMIZERS = ("adam", "lbfgs")
+DEFAULT_OPTIMIZER = "adam"
 # Offset between a model's initialisation seed and its mini-batch seed, so
 # that the two stateless streams never share a seed (init seeds are < 2**24).
 _MINIBATCH_SEED_OFFSET = 2**24
@@ -92,6 +97,9 @@ class TrainedGroup:
     final_terms: each model's training loss terms after the last step
       (`'loss'`, `'value_mse'`, `'grad_mse'`, each `[M]`, model units; see
       `train_group`'s `on_chunk`).
+    optimizer_status: for L-BFGS, `lbfgs.StackMinimizer.status()`
+      (`converged`, `failed` `[M]`, `iterations`, `evaluations`); empty
+      for Adam.
   """
   runs: List[Run]
   model: stacked_mlp.StackedMLP
@@ -100,6 +108,7 @@ class TrainedGroup:
   input_weights: np.ndarray
   seconds: float
   final_terms: Dict[str, np.ndarray]
+  optimizer_status: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def dim(self) -> int:
@@ -128,7 +137,8 @@ class TrainedGroup:
     values `[N, 1]`.
     """
     sizes = [int(w.shape[-1]) for w in self.model.weights]
-    mlp = snt.nets.MLP(sizes, name="mlp")
+    mlp = snt.nets.MLP(sizes, activation=stacked_mlp.activation_fn(
+        self.model.activation), name="mlp")
     mlp(tf.zeros([1, self.dim]))
     for layer, (w, b) in enumerate(zip(self.model.weights, self.model.biases)):
       mlp._layers[layer].w.assign(w[index])  # pylint: disable=protected-access
@@ -192,6 +202,21 @@ def input_weighted_l2(row_weights: tf.Tensor):
   return loss
 
 
+def _core_loss(method: str, protocol: str, value_weight: float,
+               input_weights: tf.Tensor, batch_size: int):
+  """The core `SobolevLoss` of a group, and 'ours' per-model weights `[M]`."""
+  protocols.check(protocol)
+  if method != "sobolev":
+    return sobolev_loss.SobolevLoss(order=0, validate_targets=False), None
+  if protocol == "ours":
+    return (sobolev_loss.SobolevLoss(order=1, validate_targets=False),
+            input_weights[:, 0])
+  row_weights = tf.repeat(input_weights, batch_size, axis=0)
+  return sobolev_loss.SobolevLoss(
+      order=1, loss_fns=["l2", input_weighted_l2(row_weights)],
+      weights=[float(value_weight), 1.0], validate_targets=False), None
+
+
 def make_objective(method: str, protocol: str, value_weight: float,
                    input_weights: tf.Tensor, batch_size: int):
   """The training objective of a group: the sum over models of their losses.
@@ -221,23 +246,13 @@ def make_objective(method: str, protocol: str, value_weight: float,
     `[M * B, D]` and `'targets'` (values `[M * B, 1]`, and for Sobolev
     gradients `[M * B, D]`).
   """
-  protocols.check(protocol)
   m = int(input_weights.shape[0])
-  sobolev = method == "sobolev"
-  if not sobolev:
-    loss = sobolev_loss.SobolevLoss(order=0, validate_targets=False)
-  elif protocol == "ours":
-    loss = sobolev_loss.SobolevLoss(order=1, validate_targets=False)
-    model_weights = input_weights[:, 0]
-  else:
-    row_weights = tf.repeat(input_weights, batch_size, axis=0)
-    loss = sobolev_loss.SobolevLoss(
-        order=1, loss_fns=["l2", input_weighted_l2(row_weights)],
-        weights=[float(value_weight), 1.0], validate_targets=False)
+  loss, model_weights = _core_loss(method, protocol, value_weight,
+                                   input_weights, batch_size)
 
   def objective(net, batch):
     out = loss(net, batch["x"], targets=batch["targets"])
-    if sobolev and protocol == "ours":
+    if model_weights is not None:
       # sum_m w_m (mean over model m's rows of its order-1 errors) / M.
       per_model = tf.reshape(out.per_example_terms["order_1"], [m, -1])
       total = out.terms["order_0"] + tf.reduce_mean(
@@ -251,6 +266,33 @@ def make_objective(method: str, protocol: str, value_weight: float,
     return float(m) * total, out.terms
 
   return objective
+
+
+def make_per_model_loss(method: str, protocol: str, value_weight: float,
+                        input_weights: tf.Tensor, batch_size: int):
+  """Each model's own loss (the one `make_objective` sums), as `[M]`.
+
+  For optimisers that need one value per model (batched L-BFGS). Same
+  arguments as `make_objective`.
+
+  Returns:
+    `per_model(net, batch) -> [M]`: model m's
+    `a * mean_b (v - t)^2 + mean_b sum_j c_mj (dv_j - dt_j)^2` over its own
+    B rows.
+  """
+  m = int(input_weights.shape[0])
+  loss, model_weights = _core_loss(method, protocol, value_weight,
+                                   input_weights, batch_size)
+
+  def per_model(net, batch):
+    out = loss(net, batch["x"], targets=batch["targets"])
+    rows = lambda t: tf.reduce_mean(tf.reshape(t, [m, -1]), axis=1)
+    if model_weights is not None:
+      return (rows(out.per_example_terms["order_0"]) +
+              model_weights * rows(out.per_example_terms["order_1"]))
+    return rows(out.per_example)
+
+  return per_model
 
 
 def learning_rate(config: Any, step: Any) -> Any:
@@ -312,8 +354,10 @@ def train_group(runs: Sequence[Run],
     config: the protocol: `steps`, `learning_rate`, `final_lr_fraction`,
       `batch_size`, `grad_weight`, `normalize_grad_weight`, `hidden_sizes`,
       `steps_per_call`, `jit_compile`, and optionally `protocol` (default
-      'ours') and `dml_lambda` (a `ConfigDict` or any object with these
-      attributes).
+      'ours'), `dml_lambda`, `activation` (default 'relu', see
+      `stacked_mlp.ACTIVATIONS`) and `optimizer` ('adam', the default, or
+      'lbfgs': full batch, `steps` iterations, no learning rate) (a
+      `ConfigDict` or any object with these attributes).
     on_progress: called with the number of steps done after each chunk.
     on_chunk: called with `(steps done, terms)` after each chunk, where
       `terms` maps 'loss', 'value_mse', 'grad_mse' and 'learning_rate' to
@@ -328,6 +372,66 @@ def train_group(runs: Sequence[Run],
     errors.DivergenceError: if a model's loss becomes NaN or infinite.
   """
   runs = list(runs)
+  dim = _check_group(runs)
+  size, method = runs[0].size, runs[0].method
+  protocol = getattr(config, "protocol", protocols.DEFAULT)
+  optimizer = getattr(config, "optimizer", DEFAULT_OPTIMIZER)
+  m = len(runs)
+  scalers, u, v, dv = _stack_targets(runs, protocol)
+  model = stacked_mlp.StackedMLP(
+      m, dim, list(config.hidden_sizes) + [1],
+      seeds=[model_seed(r.function, r.seed) for r in runs],
+      activation=getattr(config, "activation",
+                         stacked_mlp.DEFAULT_ACTIVATION))
+  # L-BFGS is full batch whatever the size.
+  full_batch = optimizer == "lbfgs" or size <= config.batch_size
+  batch_size = size if full_batch else config.batch_size
+  value_weight, input_weights = protocols.loss_weights(
+      config, method, dv, np.stack([sc.half_width for sc in scalers]))
+  loss_args = (method, protocol, value_weight, input_weights, batch_size)
+  points = min(size, MONITOR_POINTS)
+  monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
+                     value_weight, input_weights.numpy().astype(np.float64))
+  state = {"terms": {}}
+
+  def after_chunk(done, last_loss=None):
+    terms = state["terms"] = monitor()
+    for i, run in enumerate(runs):
+      metrics.finite_or_raise({k: t[i] for k, t in terms.items()},
+                              where=f"{describe(run)}, step {done}")
+    if last_loss is not None and not np.isfinite(last_loss):
+      raise errors.DivergenceError(
+          f"Training diverged (size {size}, {method}, step {done}): the "
+          f"group's loss is {last_loss}. No result was written; lower the "
+          "learning rate.")
+    if on_chunk is not None:
+      # The learning rate of the chunk's last step (0 for L-BFGS).
+      rate = (learning_rate(config, done - 1) if optimizer == "adam" else 0.0)
+      on_chunk(done, {**terms, "learning_rate": np.full([m], rate)})
+    if on_progress is not None:
+      on_progress(done)
+
+  begin = time.time()
+  batch = _batch_fn(u, v, dv, batch_size, full_batch, method == "sobolev",
+                    [minibatch_seed(r.function, r.seed) for r in runs])
+  if optimizer == "adam":
+    _train_adam(model, config, make_objective(*loss_args), batch, after_chunk)
+    extra = {}
+  else:
+    extra = _train_lbfgs(model, config, make_per_model_loss(*loss_args),
+                         batch(tf.constant(0)), after_chunk)
+  terms = state["terms"]
+  return TrainedGroup(runs=runs, model=model, scalers=scalers,
+                      value_weight=float(value_weight),
+                      input_weights=input_weights.numpy().astype(np.float64),
+                      seconds=time.time() - begin,
+                      final_terms={k: terms[k] for k in
+                                   ("loss", "value_mse", "grad_mse")},
+                      optimizer_status=extra)
+
+
+def _check_group(runs: Sequence[Run]) -> int:
+  """Checks that runs share size, method and D; returns D."""
   if not runs:
     raise ValueError("`runs` must not be empty.")
   size, method = runs[0].size, runs[0].method
@@ -340,25 +444,13 @@ def train_group(runs: Sequence[Run],
   if len(dims) != 1:
     raise ValueError(f"All runs of a group must share the input dimension, "
                      f"got {sorted(dims)}.")
-  dim = dims.pop()
-  protocol = getattr(config, "protocol", protocols.DEFAULT)
-  m = len(runs)
-  scalers, u, v, dv = _stack_targets(runs, protocol)
-  model = stacked_mlp.StackedMLP(
-      m, dim, list(config.hidden_sizes) + [1],
-      seeds=[model_seed(r.function, r.seed) for r in runs])
-  lr = tf.Variable(config.learning_rate, trainable=False, dtype=tf.float32)
-  optimizer = snt.optimizers.Adam(learning_rate=lr)
-  sobolev = method == "sobolev"
-  full_batch = size <= config.batch_size
-  batch_size = size if full_batch else config.batch_size
-  value_weight, input_weights = protocols.loss_weights(
-      config, method, dv, np.stack([sc.half_width for sc in scalers]))
-  objective = make_objective(method, protocol, value_weight, input_weights,
-                             batch_size)
-  step = training.make_train_step(model, optimizer, objective)
-  seeds = tf.constant([minibatch_seed(r.function, r.seed) for r in runs],
-                      tf.int32)
+  return dims.pop()
+
+
+def _batch_fn(u, v, dv, batch_size, full_batch, sobolev, seeds):
+  """`t -> batch` of step t: `{'x': [M * B, D], 'targets': (...)}`."""
+  m, size, dim = (int(n) for n in u.shape)
+  seeds = tf.constant(seeds, tf.int32)
 
   def batch_at(t):
     if full_batch:
@@ -379,6 +471,15 @@ def train_group(runs: Sequence[Run],
       targets += (tf.reshape(dys, [m * batch_size, dim]),)
     return {"x": flat_x, "targets": targets}
 
+  return batch_at
+
+
+def _train_adam(model, config, objective, batch_at, after_chunk) -> None:
+  """Adam with the cosine schedule, `steps_per_call` steps per call."""
+  lr = tf.Variable(config.learning_rate, trainable=False, dtype=tf.float32)
+  optimizer = snt.optimizers.Adam(learning_rate=lr)
+  step = training.make_train_step(model, optimizer, objective)
+
   @tf.function(jit_compile=config.jit_compile)
   def train_chunk(start, count):
     last = tf.constant(0.0)
@@ -388,38 +489,29 @@ def train_group(runs: Sequence[Run],
       last = step(batch_at(t))["loss"]
     return last
 
-  points = min(size, MONITOR_POINTS)
-  input_weights = input_weights.numpy().astype(np.float64)
-  monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
-                     value_weight, input_weights)
-  begin = time.time()
   done = 0
-  terms = {}
   while done < config.steps:
     count = min(config.steps_per_call, config.steps - done)
     last_loss = float(train_chunk(tf.constant(done), tf.constant(count)))
     done += count
-    terms = monitor()
-    for i, run in enumerate(runs):
-      metrics.finite_or_raise({k: t[i] for k, t in terms.items()},
-                              where=f"{describe(run)}, step {done}")
-    if not np.isfinite(last_loss):
-      raise errors.DivergenceError(
-          f"Training diverged (size {size}, {method}, step {done}): the "
-          f"group's loss is {last_loss}. No result was written; lower the "
-          "learning rate.")
-    if on_chunk is not None:
-      # The learning rate of the chunk's last step.
-      terms["learning_rate"] = np.full([m], learning_rate(config, done - 1))
-      on_chunk(done, terms)
-    if on_progress is not None:
-      on_progress(done)
-  return TrainedGroup(runs=runs, model=model, scalers=scalers,
-                      value_weight=float(value_weight),
-                      input_weights=input_weights,
-                      seconds=time.time() - begin,
-                      final_terms={k: terms[k] for k in
-                                   ("loss", "value_mse", "grad_mse")})
+    after_chunk(done, last_loss)
+
+
+def _train_lbfgs(model, config, per_model_loss, batch, after_chunk
+                ) -> Dict[str, Any]:
+  """Batched full-batch L-BFGS (`benchmarks.lbfgs`), `steps` iterations at
+  most; returns each model's optimiser status (converged/failed, and the
+  group's iterations and loss evaluations)."""
+  params = model.parameters
+
+  def loss_of(values):
+    weights, biases = values[0::2], values[1::2]
+    return per_model_loss(lambda x: model.apply(weights, biases, x), batch)
+
+  minimizer = lbfgs.minimize(params, loss_of, config.steps,
+                             chunk=config.steps_per_call,
+                             on_chunk=after_chunk)
+  return minimizer.status()
 
 
 def evaluate(group: TrainedGroup, sets: Sequence[data.DataSet],

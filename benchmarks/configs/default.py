@@ -58,6 +58,12 @@ def get_config() -> ml_collections.ConfigDict:
       `benchmarks/protocols.py` and PROTOCOL.md for the exact formulas.
     dml_lambda: lambda of 'differential_ml' (value/derivative balance
       `alpha = 1 / (1 + lambda * D)`); unused by the other protocols.
+    activation: the hidden layers' activation: 'relu' (the published
+      numbers), 'tanh', 'softplus', 'silu' or 'gelu'.
+    optimizer: 'adam' (the published numbers) or 'lbfgs': full-batch
+      L-BFGS (TensorFlow Probability's, batched over models; see
+      `benchmarks/lbfgs.py`) for at most `steps` iterations; it uses no
+      learning rate, schedule or mini-batches.
 
   Functions: the paper's seven (`functions.NAMES`), `rosenbrock_<D>d` /
   `styblinski_tang_<D>d` for D >= 3, or a user function registered with
@@ -83,5 +89,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.jit_compile = False
   config.protocol = "ours"
   config.dml_lambda = 1.0
+  config.activation = "relu"
+  config.optimizer = "adam"
   config.test_size = 10000
   return config
