@@ -100,6 +100,7 @@ TUNING_SEED = 100
 # example's cost, and the cost of a Sobolev step relative to a regular one.
 _STEP_OVERHEAD = 200
 _SOBOLEV_COST = 1.6
+_LBFGS_COST = 8.0
 
 
 @dataclasses.dataclass
@@ -353,7 +354,16 @@ def _eval_set(request: UnitRequest) -> data.DataSet:
                              ev["size"])
 
 
-def _work(requests: Sequence[UnitRequest]) -> float:
+def group_key(request: UnitRequest) -> str:
+  """The batched group a unit trains in: its settings but function and
+  seed, and its input dimension (a hash)."""
+  shared = {k: v for k, v in request.settings.items()
+            if k not in ("function", "seed", "function_domain")}
+  shared["dim"] = functions.get(request.run.function).dim
+  return configs.settings_hash(shared)
+
+
+def work(requests: Sequence[UnitRequest]) -> float:
   """Estimated cost of training a group, in regular model-steps at batch 100.
 
   Per-step overhead dominates at these batch sizes (21 regular models take
@@ -362,6 +372,9 @@ def _work(requests: Sequence[UnitRequest]) -> float:
   first = requests[0]
   batch = min(first.run.size, first.protocol.batch_size)
   cost = _SOBOLEV_COST if first.run.method == "sobolev" else 1.0
+  if first.protocol.get("optimizer") == "lbfgs":
+    # About 4 loss evaluations per iteration, and TFP's loop overhead.
+    cost *= _LBFGS_COST
   return (len(requests) * first.protocol.steps * cost *
           (_STEP_OVERHEAD + batch) / (_STEP_OVERHEAD + 100))
 
@@ -400,14 +413,11 @@ def train_units(requests: Sequence[UnitRequest], store: runs.RunStore,
     if result is not None:
       done[key] = result
       continue
-    shared = {k: v for k, v in request.settings.items()
-              if k not in ("function", "seed", "function_domain")}
-    shared["dim"] = functions.get(request.run.function).dim
-    groups.setdefault(configs.settings_hash(shared), []).append(request)
+    groups.setdefault(group_key(request), []).append(request)
   if not groups:
     return done
   groups = list(groups.values())
-  total = sum(_work(g) for g in groups)
+  total = sum(work(g) for g in groups)
   interactive = sys.stderr.isatty() if show_progress is None else show_progress
   begin = time.time()
   finished = 0.0
@@ -418,7 +428,7 @@ def train_units(requests: Sequence[UnitRequest], store: runs.RunStore,
       run0 = group[0].run
       note = f"group {number}/{len(groups)}: {run0.size} pts {run0.method}"
       bar.set_description(note)
-      gwork = _work(group)
+      gwork = work(group)
       steps = group[0].protocol.steps
       writers = []
       for request in group:

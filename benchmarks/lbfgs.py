@@ -98,7 +98,8 @@ class StackMinimizer:
     @tf.function
     def resume(previous, max_iterations):
       return self._optimizer.lbfgs_minimize(
-          value_and_gradients, previous_optimizer_results=previous,
+          value_and_gradients, initial_position=None,
+          previous_optimizer_results=previous,
           num_correction_pairs=CORRECTION_PAIRS, tolerance=TOLERANCE,
           max_iterations=max_iterations)
 
