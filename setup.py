@@ -17,13 +17,17 @@ EXTRAS = {
     "datasets": ["tensorflow-datasets==4.9.10", "scikit-learn==1.9.1",
                  "importlib_resources==7.1.0"],
     # sobolev.experiment: configs, TensorBoard events, progress bars.
+    # tensorflow-probability: the benchmarks' L-BFGS optimiser
+    # (`benchmarks/lbfgs.py`); TFP 0.25 needs tf-keras to import.
     "experiments": ["ml-collections==1.1.0", "tensorboard==2.21.0",
-                    "tqdm==4.70.1"],
+                    "tqdm==4.70.1", "tensorflow-probability==0.25.0",
+                    "tf-keras==2.21.0"],
     "plots": ["matplotlib==3.11.2"],
     "test": [
         "pytest==9.0.3",
         "pytest-xdist==3.8.0",
         "parameterized==0.9.0",
+        "scipy==1.17.1",  # Hand-checked derivatives (scipy.special).
     ],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

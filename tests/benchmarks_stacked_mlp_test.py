@@ -1,6 +1,8 @@
 """Tests that the stacked MLP (and its training) equals M independent MLPs."""
 
+from absl.testing import parameterized
 import numpy as np
+from scipy import special
 import sonnet as snt
 import tensorflow as tf
 
@@ -93,6 +95,79 @@ class StackedMLPTest(tf.test.TestCase):
       stacked_mlp.StackedMLP(2, 2, [4, 1], seeds=[1])
     with self.assertRaisesRegex(ValueError, "output_sizes"):
       stacked_mlp.StackedMLP(2, 2, [0, 1])
+
+
+def _derivative(name, z):
+  """Hand-written derivative of each activation (numpy, float64)."""
+  sig = 1 / (1 + np.exp(-z))
+  return {"relu": (z > 0).astype(np.float64),
+          "tanh": 1 - np.tanh(z)**2,
+          "softplus": sig,
+          "silu": sig * (1 + z * (1 - sig)),
+          "gelu": 0.5 * (1 + special.erf(z / np.sqrt(2))) +
+                  z * np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)}[name]
+
+
+class ActivationTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(*stacked_mlp.ACTIVATIONS)
+  def test_equals_snt_mlp_with_the_activation(self, name):
+    m, n, sizes = 2, 4, [8, 8, 1]
+    fn = stacked_mlp.activation_fn(name)
+    mlps = [snt.nets.MLP(sizes, activation=fn) for _ in range(m)]
+    for net in mlps:
+      net(tf.zeros([1, 2]))
+    stack = stacked_mlp.StackedMLP(m, 2, sizes, activation=name)
+    stack.assign_from_mlps(mlps)
+    x = tf.random.normal([m * n, 2], seed=1)
+    expected = tf.concat([mlps[i](x[i * n:(i + 1) * n]) for i in range(m)], 0)
+    self.assertAllClose(stack(x), expected, atol=1e-6)
+
+  @parameterized.parameters(*stacked_mlp.ACTIVATIONS)
+  def test_sobolev_loss_and_gradients_by_hand(self, name):
+    # One hidden layer: m(x) = w1 . act(W0^T x + b0) + b1, so
+    # dm/dx = W0 (act'(z) * w1); the order-1 Sobolev loss is
+    # mean (m - t)^2 + mean ||dm/dx - dt||^2.
+    stack = stacked_mlp.StackedMLP(1, 2, [6, 1], seeds=[3], activation=name)
+    stack.biases[0].assign(tf.constant([[0.3, -0.2, 0.1, -0.4, 0.5, 0.05]]))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(5, 2))
+    t = rng.normal(size=(5, 1))
+    dt = rng.normal(size=(5, 2))
+    w0, b0 = stack.weights[0].numpy()[0], stack.biases[0].numpy()[0]
+    w1, b1 = stack.weights[1].numpy()[0], stack.biases[1].numpy()[0]
+    z = x @ w0 + b0
+    act = stacked_mlp.activation_fn(name)(tf.constant(z)).numpy()
+    value = act @ w1 + b1
+    grad = (_derivative(name, z) * w1[:, 0]) @ w0.T
+    loss = sobolev_loss.SobolevLoss(order=1)
+    x32 = tf.constant(x, tf.float32)
+    targets = (tf.constant(t, tf.float32), tf.constant(dt, tf.float32))
+    out = loss(stack, x32, targets=targets)
+    want = np.mean((value - t)**2) + np.mean(np.sum((grad - dt)**2, axis=1))
+    self.assertAllClose(out.total, want, rtol=1e-5)
+    _, g = derivatives.value_and_gradient(stack, x32)
+    self.assertAllClose(g, grad, rtol=1e-5, atol=1e-6)
+    # The loss's parameter gradient against central finite differences.
+    with tf.GradientTape() as tape:
+      total = loss(stack, x32, targets=targets).total
+    dw0 = tape.gradient(total, stack.weights[0]).numpy()[0]
+    h = 1e-3
+    for i, j in [(0, 0), (1, 3), (0, 5)]:
+      base = stack.weights[0].numpy()
+      vals = []
+      for sign in (1, -1):
+        moved = base.copy()
+        moved[0, i, j] += sign * h
+        stack.weights[0].assign(moved)
+        vals.append(float(loss(stack, x32, targets=targets).total))
+      stack.weights[0].assign(base)
+      self.assertAllClose(dw0[i, j], (vals[0] - vals[1]) / (2 * h),
+                          rtol=2e-2, atol=2e-3)
+
+  def test_unknown_activation(self):
+    with self.assertRaisesRegex(ValueError, "`activation` must be one of"):
+      stacked_mlp.StackedMLP(1, 2, [4, 1], activation="swish")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tensorflow as tf
 CLI_MODULES = (
     "benchmarks.run", "benchmarks.speed", "benchmarks.speed_profile",
     "benchmarks.tune", "benchmarks.study", "benchmarks.compare_runs",
+    "benchmarks.architecture_study",
     "distillation.run", "distillation.train_teacher",
     "distillation.evaluate_teacher", "distillation.collect_rollouts",
     "distillation.plot_teachers", "distillation.export",
