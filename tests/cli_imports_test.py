@@ -25,7 +25,7 @@ CLI_MODULES = (
     "distillation.plot_teachers", "distillation.export",
     "distillation.report", "distillation.speed",
     "synthetic_gradients.run", "synthetic_gradients.symmetry_report",
-    "synthetic_gradients.table1",
+    "synthetic_gradients.table1", "synthetic_gradients.speed",
 )
 RUN_MODULES = ("benchmarks.run", "distillation.run", "synthetic_gradients.run")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
