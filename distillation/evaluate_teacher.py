@@ -50,6 +50,7 @@ def define_flags() -> None:
   _RECORD = flags.DEFINE_boolean(
       "record", False, "Store the score in the teacher's teacher.json "
       "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
+  cli.define_dry_run_flag()
 
 
 def main(argv):
@@ -72,6 +73,15 @@ def main(argv):
     net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
   except ValueError as e:
     raise errors.ConfigError(f"`--teacher_dir`: {e}") from None
+  if cli.dry_run():
+    cli.say_dry_run(
+        f"would play {_EPISODES.value} full games of {_GAME.value} with the "
+        f"teacher in {_TEACHER_DIR.value or teachers.default_dir(_GAME.value)}"
+        f" ({meta.get('frames')} frames; "
+        f"{'greedy' if _GREEDY.value else 'sampled'} actions, seed "
+        f"{_SEED.value})" + (" and record the score in its teacher.json."
+                             if _RECORD.value else "."))
+    return
   print(f"Teacher: {meta.get('game')} trained {meta.get('frames')} frames.",
         flush=True)
   returns = evaluation.evaluate(
