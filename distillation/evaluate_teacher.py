@@ -67,7 +67,8 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import evaluation  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+  if not cli.dry_run():  # (A dry run builds no TensorFlow runtime.)
+    tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
   from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
   try:
     net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
