@@ -67,7 +67,9 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import evaluation  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
-  if not cli.dry_run():  # (A dry run builds no TensorFlow runtime.)
+  # A dry run plays nothing, so it leaves the thread count alone (TensorFlow
+  # refuses a change once it runs, e.g. in a process that ran other dry runs).
+  if not cli.dry_run():
     tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
   from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
   try:

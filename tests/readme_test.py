@@ -25,6 +25,9 @@ collects:
   before it in its block, and a command whose output it reads (its `--out=`
   path appears in the code) runs for real instead of dry.
 
+A few dry runs of invalid settings (`INVALID`) must end in one `error: ...`
+line with status 2, as without `--dry_run`.
+
 The dry runs share one Python process (each entry point runs as `__main__`
 through `runpy` with its flags reset in between), so TensorFlow is imported
 once; the snippets run in a second process at the same time.
@@ -81,6 +84,19 @@ EXPECTED_ERRORS = (
 ) + (() if HAVE_FASHION_MNIST else (
     ("synthetic_gradients.run", r"configs/fashion_mnist\.py",
      r"apt-get install dataset-fashion-mnist"),))
+
+
+# Dry runs of invalid settings: (module, flags, a word of the error line).
+INVALID = (
+    ("benchmarks.run", ["--config.learning_rate=nan", "--workdir=<tmp>/a"],
+     "learning_rate"),
+    ("benchmarks.tune", ["--config.candidates=naive,nw0.3,bogus",
+                         "--workdir=<tmp>/b"], "bogus"),
+    ("distillation.run", ["--config.steps=-5", "--workdir=<tmp>/c"], "steps"),
+    ("distillation.export", ["--game=Nope", "--out=<tmp>/d"], "Nope"),
+    ("synthetic_gradients.run", ["--config.learning_rate=inf",
+                                 "--workdir=<tmp>/e"], "learning_rate"),
+)
 
 
 def docs(root: str = ROOT) -> List[str]:
@@ -443,13 +459,19 @@ class ReadmeTest(parameterized.TestCase):
                    "env": dict(command.env),
                    "code": (rewriter.code(command.args[0])
                             if command.module is None else None)})
+    for module, args, _ in INVALID:
+      jobs.append({"module": module, "env": {}, "code": None,
+                   "argv": [a.replace("<tmp>", cls.tmp) for a in args] +
+                           ["--dry_run"]})
     snippet_jobs = [{"doc": s.doc, "line": s.line, "code": s.code,
                      "path": rewriter.files.get(s.file)} for s in SNIPPETS]
     runs = os.path.join(cls.tmp, "runs.json")
     snippets = os.path.join(cls.tmp, "snippets.json")
     driver = _start(_DRIVER, jobs, runs, cls.tmp)
     runner = _start(_SNIPPET_RUNNER, snippet_jobs, snippets, cls.tmp)
-    cls.results = dict(zip([c.name for c in RUN], _finish(driver, runs)))
+    results = _finish(driver, runs)
+    cls.results = dict(zip([c.name for c in RUN], results))
+    cls.invalid = results[len(RUN):]
     cls.snippet_errors = _finish(runner, snippets)
     cls.real = {c.name for c in real}
 
@@ -504,6 +526,17 @@ class ReadmeTest(parameterized.TestCase):
       if path not in self.existed[command.name]:
         self.assertFalse(os.path.exists(os.path.join(ROOT, path)),
                          msg=f"{where}\nwrote {path} into the repository")
+
+  @parameterized.parameters(*range(len(INVALID)))
+  def test_a_dry_run_of_an_invalid_setting_is_one_error_line(self, index):
+    module, args, word = INVALID[index]
+    result = self.invalid[index]
+    lines = [l for l in result["stderr"].splitlines() if l.strip()]
+    self.assertEqual(result["status"], 2, msg=(module, args, result))
+    self.assertLen(lines, 1, msg=result)
+    self.assertStartsWith(lines[0], "error: ")
+    self.assertIn(word, lines[0])
+    self.assertNotIn("dry run", result["stdout"])
 
   @parameterized.named_parameters(
       *[(re.sub(r"\W", "_", f"{s.doc}_L{s.line}"), i)
