@@ -169,7 +169,8 @@ def define_config_flag(default: str, help_string: str, **kwargs) -> None:
   """Defines `--config` (an ml-collections config file) and `--dry_run`.
 
   Tuple fields also take bare comma-separated names (`--config.candidates=
-  naive,base,nw0.3`), which the experiments split on commas.
+  naive,base,nw0.3`), which the experiments split on commas (the parser is
+  registered for every tuple field of the process's config flags).
 
   Args:
     default: the default config file.
