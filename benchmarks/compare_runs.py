@@ -28,6 +28,7 @@ cli.quiet()
 from absl import app
 from absl import flags
 
+from sobolev.experiment import errors
 from sobolev.experiment import files
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -134,9 +135,18 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   steps = FLAGS.steps or None
-  a, b = load(FLAGS.a, steps), load(FLAGS.b, steps)
+  try:
+    a, b = load(FLAGS.a, steps), load(FLAGS.b, steps)
+  except ValueError as e:
+    raise errors.ConfigError(str(e)) from None
   if not set(a) & set(b):
-    raise ValueError("The two files have no model in common.")
+    raise errors.ConfigError("The two files have no model in common.")
+  if cli.dry_run():
+    cli.say_dry_run(
+        f"would compare the {len(set(a) & set(b))} models common to "
+        f"{FLAGS.a} and {FLAGS.b}" +
+        (f" and write {FLAGS.out}." if FLAGS.out else "."))
+    return
   text = markdown(FLAGS.a, FLAGS.b, differences(a, b), mean_gaps(a, b))
   if FLAGS.out:
     files.atomic_write_text(FLAGS.out, text)
@@ -150,4 +160,5 @@ if __name__ == "__main__":
   flags.DEFINE_string("b", None, "Second per-model CSV.", required=True)
   flags.DEFINE_integer("steps", 0, "Keep study rows of these steps (0: all).")
   flags.DEFINE_string("out", "", "Markdown output file (optional).")
+  cli.define_dry_run_flag()
   cli.run(main)

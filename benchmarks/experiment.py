@@ -624,6 +624,28 @@ def _figure3(config: Any, workdir: str, store: runs.RunStore,
   return out
 
 
+def plan(config: Any, workdir: str) -> str:
+  """Checks a sweep as `train_and_evaluate` does; says what it would do.
+
+  The dry run of `python -m benchmarks.run` (nothing is written; the
+  functions are analytic, so there are no data to check).
+
+  Returns:
+    One line: the models the sweep trains and where.
+
+  Raises:
+    errors.ConfigError: for invalid settings.
+  """
+  config = resolve(config)
+  check(config)
+  n = len(sweep_runs(config))
+  return (f"would train {n} models ({len(config.functions)} functions x "
+          f"{len(config.sizes)} sizes x {len(report.METHODS)} methods x "
+          f"{config.seeds} seeds, {config.steps} steps each, protocol "
+          f"{config.protocol}) and write results.csv, results.md and the "
+          f"figures to {workdir} (finished models are reused).")
+
+
 def train_and_evaluate(config: Any, workdir: str, *,
                        if_different: str = "refuse",
                        show_progress: Optional[bool] = None) -> Outcome:
@@ -721,6 +743,29 @@ def candidate_protocol(config: Any, name: str) -> ml_collections.ConfigDict:
   protocol = _protocol(config, **overrides)
   check_protocol(protocol)
   return protocol
+
+
+def plan_tune(config: Any, workdir: str) -> str:
+  """Checks a tuning config as `tune` does; says what it would do.
+
+  The dry run of `python -m benchmarks.tune` (nothing is written).
+
+  Returns:
+    One line: the candidates and the models per candidate.
+
+  Raises:
+    errors.ConfigError: for invalid settings or candidates.
+  """
+  config = resolve(config)
+  check(config, tune=True)
+  for name in config.candidates:
+    candidate_protocol(config, name)
+  per_candidate = (len(config.functions) * len(config.sizes) *
+                   len(report.METHODS) * config.seeds)
+  return (f"would score {len(config.candidates)} candidate protocols "
+          f"({', '.join(config.candidates)}) on validation data, "
+          f"{per_candidate} models each (shared models trained once), and "
+          f"write tuning.csv and tuning.md to {workdir}.")
 
 
 def tune(config: Any, workdir: str, *, if_different: str = "refuse",

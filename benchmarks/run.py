@@ -21,7 +21,6 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 
 from benchmarks import experiment
 from benchmarks import report
@@ -36,14 +35,16 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program: the CLIs
   share flag names, so importing the module must not define them)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="The sweep's config file.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "The sweep's config file.")
   cli.define_workdir_flags(default="./results/benchmarks")
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    cli.say_dry_run(experiment.plan(FLAGS.config, FLAGS.workdir))
+    return
   outcome = experiment.train_and_evaluate(
       FLAGS.config, FLAGS.workdir, if_different=cli.if_different())
   print(report.markdown(outcome.rows))

@@ -43,7 +43,6 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -310,14 +309,20 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program: the CLIs
   share flag names, so importing the module must not define them)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="What to measure.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "What to measure.")
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    config = check(FLAGS.config)
+    cli.say_dry_run(
+        f"would time {len(variants(config))} step variants "
+        f"({', '.join(config.cases)}; {config.repeats} timed blocks each) "
+        f"and write speed.csv and speed.md to {FLAGS.workdir}.")
+    return
   run(FLAGS.config, FLAGS.workdir)
 
 

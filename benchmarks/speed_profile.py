@@ -35,7 +35,6 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -204,14 +203,20 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="What to profile.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "What to profile.")
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    config = check(FLAGS.config)
+    cli.say_dry_run(
+        f"would time the parts of the Sobolev step ({', '.join(config.cases)}"
+        f"; {config.repeats} timed blocks each) and write profile.csv and "
+        f"profile.md to {FLAGS.workdir}.")
+    return
   run(FLAGS.config, FLAGS.workdir)
 
 

@@ -25,7 +25,6 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 
 from benchmarks import study_runner
 from sobolev.experiment import errors
@@ -38,8 +37,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="The study's config file.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
   cli.define_workdir_flags(default="./results/study_budget")
   flags.DEFINE_bool("report_only", False,
                     "Train nothing; report the finished models.")
@@ -48,6 +46,10 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    cli.say_dry_run(study_runner.plan(FLAGS.config, FLAGS.workdir,
+                                      report_only=FLAGS.report_only))
+    return
   outcome = study_runner.run(FLAGS.config, FLAGS.workdir,
                              if_different=cli.if_different(),
                              report_only=FLAGS.report_only)

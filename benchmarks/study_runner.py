@@ -317,6 +317,33 @@ def _rows(pairs, done) -> List[study_report.StudyRow]:
   return rows
 
 
+def plan(config: Any, workdir: str, report_only: bool = False) -> str:
+  """Checks a study as `run` does; says what it would do.
+
+  The dry run of `python -m benchmarks.study` (nothing is written).
+
+  Returns:
+    One line: the test models of the study (and its tuning) and where.
+
+  Raises:
+    errors.ConfigError: for invalid settings.
+  """
+  config = resolve(config)
+  check(config)
+  if report_only:
+    return f"would report the finished models of the study in {workdir}."
+  per_variant = (len(study_functions(config)) * len(config.sizes) *
+                 len(report.METHODS) * config.seeds)
+  n_variants = len(variants(config))
+  tuning = (f", after tuning the learning rate on validation data from "
+            f"{len(config.tune_learning_rates)} candidates"
+            if config.tune_learning_rates else "")
+  return (f"would train {per_variant * n_variants} test models "
+          f"({n_variants} budget/protocol variants x {per_variant}){tuning}, "
+          f"and write study.md, study.csv, gaps.csv and the figures to "
+          f"{workdir} (finished models are reused).")
+
+
 def run(config: Any, workdir: str, *, if_different: str = "refuse",
         show_progress: Optional[bool] = None,
         report_only: bool = False) -> experiment.Outcome:

@@ -23,7 +23,6 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 
 from benchmarks import experiment
 from sobolev.experiment import errors
@@ -36,14 +35,16 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="The tuning config file.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "The tuning config file.")
   cli.define_workdir_flags(default="./results/tuning")
 
 
 def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    cli.say_dry_run(experiment.plan_tune(FLAGS.config, FLAGS.workdir))
+    return
   outcome = experiment.tune(FLAGS.config, FLAGS.workdir,
                             if_different=cli.if_different())
   with open(outcome.outputs[1], encoding="utf-8") as f:

@@ -21,7 +21,6 @@ cli.quiet()
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
-from ml_collections import config_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "default.py")
@@ -54,6 +53,12 @@ def main(argv):
     print(f"{output_dir} already holds these rollouts "
           f"({meta['num_states']} states).")
     return
+  if cli.dry_run():
+    cli.say_dry_run(
+        f"would record {config.num_states} states of {config.game} with the "
+        f"teacher (digest {digest}, {teacher_meta.get('frames')} frames) "
+        f"into {output_dir}.")
+    return
   collection = {k: configs.to_dict(config)[k] for k in (
       "game", "teacher_dir", "num_states", "collect_seed", "collect_envs")}
   collection["teacher_digest"] = digest
@@ -70,8 +75,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", CONFIG_FILE,
-                                  "Collection settings (configs/default.py).")
+  cli.define_config_flag(CONFIG_FILE,
+                         "Collection settings (configs/default.py).")
   flags.DEFINE_string("output_dir", None, "Output directory.")
   flags.mark_flag_as_required("output_dir")
   cli.run(main)

@@ -50,6 +50,7 @@ def define_flags() -> None:
   _RECORD = flags.DEFINE_boolean(
       "record", False, "Store the score in the teacher's teacher.json "
       "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
+  cli.define_dry_run_flag()
 
 
 def main(argv):
@@ -66,12 +67,24 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import evaluation  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+  # A dry run plays nothing, so it leaves the thread count alone (TensorFlow
+  # refuses a change once it runs, e.g. in a process that ran other dry runs).
+  if not cli.dry_run():
+    tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
   from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
   try:
     net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
   except ValueError as e:
     raise errors.ConfigError(f"`--teacher_dir`: {e}") from None
+  if cli.dry_run():
+    cli.say_dry_run(
+        f"would play {_EPISODES.value} full games of {_GAME.value} with the "
+        f"teacher in {_TEACHER_DIR.value or teachers.default_dir(_GAME.value)}"
+        f" ({meta.get('frames')} frames; "
+        f"{'greedy' if _GREEDY.value else 'sampled'} actions, seed "
+        f"{_SEED.value})" + (" and record the score in its teacher.json."
+                             if _RECORD.value else "."))
+    return
   print(f"Teacher: {meta.get('game')} trained {meta.get('frames')} frames.",
         flush=True)
   returns = evaluation.evaluate(

@@ -97,6 +97,31 @@ def rollout_settings(config: Any, teacher_digest: str) -> Dict[str, Any]:
           "num_envs": config.collect_envs}
 
 
+def _rollouts_source(config: Any, root: str, teacher_digest: str
+                    ) -> Tuple[str, Optional[Dict]]:
+  """`(directory, meta)` of this teacher's rollouts (meta None: to collect).
+
+  Raises:
+    errors.ConfigError: if `rollouts_dir` holds rollouts of other settings.
+  """
+  settings = rollout_settings(config, teacher_digest)
+  if config.rollouts_dir:
+    directory = config.rollouts_dir
+    meta = rollouts.read_meta(directory)
+    if meta is not None:
+      differences = configs.diff(meta.get("settings", {}), settings)
+      if differences:
+        raise errors.ConfigError(
+            f"`rollouts_dir` {directory} holds rollouts of other settings "
+            f"({'; '.join(differences)}); give another directory.")
+    return directory, meta
+  store = runs.RunStore(root, "rollouts")
+  directory = store.unit_dir(settings, create=False)
+  if store.result(settings) is None:
+    return directory, None
+  return directory, rollouts.read_meta(directory)
+
+
 def get_rollouts(config: Any, root: str, teacher, teacher_meta: Dict,
                  teacher_digest: str) -> Tuple[Dict[str, np.ndarray], Dict,
                                                str]:
@@ -119,20 +144,7 @@ def get_rollouts(config: Any, root: str, teacher, teacher_meta: Dict,
   settings = rollout_settings(config, teacher_digest)
   key = runs.RunStore.key(settings)
   store = runs.RunStore(root, "rollouts")
-  if config.rollouts_dir:
-    directory = config.rollouts_dir
-    meta = rollouts.read_meta(directory)
-    if meta is not None:
-      differences = configs.diff(meta.get("settings", {}), settings)
-      if differences:
-        raise errors.ConfigError(
-            f"`rollouts_dir` {directory} holds rollouts of other settings "
-            f"({'; '.join(differences)}); give another directory.")
-  else:
-    directory = store.unit_dir(settings, create=False)
-    meta = rollouts.read_meta(directory)
-    if store.result(settings) is None:
-      meta = None
+  directory, meta = _rollouts_source(config, root, teacher_digest)
   if meta is None:
     with progress.Progress(total=config.num_states,
                            desc=f"{config.game} rollouts",
@@ -371,6 +383,38 @@ def load_teacher(config: Any):
   except ValueError as e:
     raise errors.ConfigError(f"`teacher_dir`: {e}") from None
   return net, meta, teachers.digest(net)
+
+
+def plan(config: Any, workdir: str) -> str:
+  """Checks what `train_and_evaluate` checks first; says what it would do.
+
+  The dry run of `python -m distillation.run`: the settings, the teacher
+  (loaded) and `rollouts_dir` (if given, its rollouts must be of these
+  settings). Nothing is written.
+
+  Returns:
+    One line: the rollouts used or collected, the students and the tuning.
+
+  Raises:
+    errors.ConfigError: for an invalid setting, a missing teacher or
+      rollouts of other settings.
+  """
+  check_config(config)
+  _, teacher_meta, digest = load_teacher(config)
+  directory, meta = _rollouts_source(config, workdir, digest)
+  source = (f"reuse the {meta['num_states']} states in {directory}"
+            if meta is not None else
+            f"collect {config.num_states} teacher states into {directory}")
+  fractions = _fractions(config)
+  regular, sob = tuning_grids(config) if config.tune else ([], [])
+  tuning = (f"; after {len(regular)} + {len(sob)} tuning trials"
+            if config.tune else "")
+  return (f"would {source} with the {config.game} teacher "
+          f"({teacher_meta.get('frames')} frames, digest {digest}), then "
+          f"train {len(fractions) * config.seeds * len(distill.METHODS)} "
+          f"students ({len(fractions)} fractions x {config.seeds} seeds x "
+          f"{len(distill.METHODS)} methods, {config.steps} steps{tuning}) "
+          f"into {workdir} (finished students are reused).")
 
 
 def train_and_evaluate(config: Any, workdir: str,

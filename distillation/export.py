@@ -45,6 +45,7 @@ def define_flags() -> None:
       "(<workdir>/runs/<key>).")
   _OUT = flags.DEFINE_string("out", None, "SavedModel directory to write.")
   flags.mark_flag_as_required("out")
+  cli.define_dry_run_flag()
 
 
 def export_teacher(net, path: str) -> str:
@@ -77,6 +78,16 @@ def main(argv):
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
   try:
+    if cli.dry_run():
+      if _STUDENT.value:
+        experiment.load_student(_STUDENT.value)
+        what = f"student {_STUDENT.value}"
+      else:
+        _, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+        what = f"{meta.get('game')} teacher ({meta.get('frames')} frames)"
+      cli.say_dry_run(f"would export the {what} as a SavedModel to "
+                      f"{_OUT.value}.")
+      return
     if _STUDENT.value:
       net = experiment.load_student(_STUDENT.value)
       path = experiment.export_student(net, _OUT.value)

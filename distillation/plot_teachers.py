@@ -50,6 +50,7 @@ def define_flags() -> None:
   _MARK = flags.DEFINE_list("mark", [], "GAME:FRAMES vertical markers.")
   _MARK_LABEL = flags.DEFINE_string("mark_label", "", "Legend of markers.")
   flags.mark_flag_as_required("output")
+  cli.define_dry_run_flag()
 
 
 def main(argv):
@@ -66,6 +67,10 @@ def main(argv):
       logs[game] = path
   if not logs:
     raise errors.UserError("No teacher has a train_log.csv.")
+  if cli.dry_run():
+    cli.say_dry_run(f"would plot the learning curves of {', '.join(logs)} "
+                    f"to {_OUTPUT.value}.")
+    return
   reporting.plot_teacher_curves(logs, _OUTPUT.value, marks, _MARK_LABEL.value)
   print(f"Wrote {_OUTPUT.value}")
 

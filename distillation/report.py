@@ -38,6 +38,7 @@ def define_flags() -> None:
   _NOTE = flags.DEFINE_string(
       "note", None, "The table's note (default: the existing file's).")
   flags.mark_flag_as_required("results")
+  cli.define_dry_run_flag()
 
 
 def existing_note(path: str):
@@ -67,6 +68,17 @@ def main(argv):
   if not rows:
     raise errors.ConfigError(f"`--results`: {_RESULTS.value} has no rows.")
   game = rows[0]["game"]
+  if cli.dry_run():
+    if _FIGURE.value:  # The figure's title names the committed teacher.
+      try:
+        teachers.load(game)
+      except ValueError as e:
+        raise errors.ConfigError(str(e)) from None
+    outputs = [p for p in (_MARKDOWN.value, _FIGURE.value) if p]
+    cli.say_dry_run(
+        f"would write {' and '.join(outputs) or 'nothing'} from the "
+        f"{len(rows)} rows ({game}) of {_RESULTS.value}.")
+    return
   if _MARKDOWN.value:
     note = _NOTE.value or existing_note(_MARKDOWN.value)
     files.atomic_write_text(_MARKDOWN.value,

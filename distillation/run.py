@@ -23,7 +23,6 @@ cli.quiet()
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
-from ml_collections import config_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "default.py")
@@ -38,13 +37,15 @@ def main(argv):
   settings.check_config(config)  # Before TensorFlow starts.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import experiment  # pylint: disable=g-import-not-at-top
+  if cli.dry_run():
+    cli.say_dry_run(experiment.plan(config, flags.FLAGS.workdir))
+    return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
   experiment.train_and_evaluate(config, flags.FLAGS.workdir,
                                 if_different=cli.if_different())
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", CONFIG_FILE,
-                                  "Experiment settings (configs/*.py).")
+  cli.define_config_flag(CONFIG_FILE, "Experiment settings (configs/*.py).")
   cli.define_workdir_flags()
   cli.run(main)

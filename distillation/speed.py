@@ -265,7 +265,6 @@ def run(config: Any, workdir: str, if_different: str = "refuse"
 if __name__ == "__main__":
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
   def main(argv):
     if len(argv) > 1:
@@ -273,11 +272,18 @@ if __name__ == "__main__":
     logging.set_verbosity(logging.WARNING)
     config = flags.FLAGS.config
     check_config(config)
+    if cli.dry_run():
+      cli.say_dry_run(
+          f"would time the kl and kl_sobolev student steps (batch "
+          f"{config.batch_size}, {config.num_actions} actions; "
+          f"{config.repeats} timed blocks each) and write speed.csv and "
+          f"speed.md to {flags.FLAGS.workdir}.")
+      return
     tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
     run(config, flags.FLAGS.workdir, if_different=cli.if_different())
 
-  config_flags.DEFINE_config_file(
-      "config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "configs", "speed.py"), "Timing settings.")
+  cli.define_config_flag(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
+                   "speed.py"), "Timing settings.")
   cli.define_workdir_flags(default="./results/distill_speed")
   cli.run(main)

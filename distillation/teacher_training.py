@@ -218,6 +218,37 @@ def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
         f"({what}).", flush=True)
 
 
+def plan(config: Any, workdir: str) -> str:
+  """Checks what `train` checks first; says what it would do.
+
+  The dry run of `python -m distillation.train_teacher`: the settings, and
+  the teacher of `init_from` (when the workdir has no checkpoint to resume
+  from). Nothing is written.
+
+  Returns:
+    One line: the game, the frames and where training starts from.
+
+  Raises:
+    errors.ConfigError: for an invalid setting or a missing `init_from`.
+  """
+  check_config(config)
+  checkpoint_dir = os.path.join(workdir, "checkpoints")
+  if tf.train.latest_checkpoint(checkpoint_dir) is not None:
+    start = f"resuming from the newest checkpoint in {checkpoint_dir}"
+  elif config.init_from is not None:
+    try:
+      _, meta = teachers.load(config.game, config.init_from)
+    except ValueError as e:
+      raise errors.ConfigError(f"`init_from`: {e}") from None
+    start = (f"starting from the teacher in {config.init_from} "
+             f"({meta.get('frames')} frames)")
+  else:
+    start = "starting from random weights"
+  return (f"would train the {config.game} A2C teacher up to "
+          f"{config.total_frames} frames with {config.num_envs} games, "
+          f"{start}, writing to {workdir}.")
+
+
 def train(config: Any, workdir: str,
           max_updates: Optional[int] = None,
           init_from: Optional[str] = None,

@@ -25,7 +25,6 @@ cli.quiet()
 
 from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-position
-from ml_collections import config_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "teacher.py")
@@ -39,6 +38,9 @@ def main(argv):
   from distillation import teacher_training  # pylint: disable=g-import-not-at-top
   config = flags.FLAGS.config
   teacher_training.check_config(config)
+  if cli.dry_run():
+    cli.say_dry_run(teacher_training.plan(config, flags.FLAGS.workdir))
+    return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
   summary = teacher_training.train(config, flags.FLAGS.workdir,
@@ -47,7 +49,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_file("config", CONFIG_FILE,
-                                  "Teacher settings (configs/teacher.py).")
+  cli.define_config_flag(CONFIG_FILE,
+                         "Teacher settings (configs/teacher.py).")
   cli.define_workdir_flags()
   cli.run(main)

@@ -48,10 +48,13 @@ local Debian files whenever needed, never downloaded).
 """
 
 import dataclasses
+import os
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+
+from sobolev.experiment import errors
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "imagenet2012")
 SPLITS = ("train", "validation", "test")
@@ -98,6 +101,69 @@ def info(name: str, image_size: Optional[int] = None) -> DatasetInfo:
     size = image_size or 224
     return DatasetInfo(name, 1000, (size, size, 3), "validation")
   raise ValueError(f"`dataset` must be one of {DATASETS}, got {name!r}.")
+
+
+class DataNotPreparedError(errors.UserError, FileNotFoundError):
+  """A tfds dataset is not prepared and may not be downloaded."""
+
+
+def check_available(name: str, *, data_dir: Optional[str] = None,
+                    download: bool = False) -> str:
+  """Checks that `load(name, ...)` finds its data, without reading them.
+
+  Digits ship with scikit-learn. Fashion-MNIST must be prepared in
+  `data_dir` or its Debian files installed (it is then prepared on first
+  use). CIFAR-10 and ImageNet must be prepared in `data_dir`, unless
+  `download` lets tfds fetch them.
+
+  Args:
+    name: one of `DATASETS`.
+    data_dir: tfds data directory (tfds' default if None).
+    download: whether the run may download and prepare the dataset.
+
+  Returns:
+    Where the data come from, for a message.
+
+  Raises:
+    ValueError: for an unknown dataset.
+    fashion_mnist.builder.MissingDataError: Fashion-MNIST neither prepared
+      nor installed (the message names the Debian package).
+    DataNotPreparedError: CIFAR-10 or ImageNet not prepared and `download`
+      off (the message says how to prepare it offline).
+  """
+  info(name)
+  if name == "digits":
+    return "scikit-learn's bundled digits"
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # tfds warns of empty version dirs.
+  try:
+    if name == "fashion_mnist":
+      # pylint: disable=g-import-not-at-top
+      from synthetic_gradients.fashion_mnist import builder as fm_builder
+      # pylint: enable=g-import-not-at-top
+      builder = fm_builder.DebianFashionMNIST(data_dir=data_dir)
+      if builder.is_prepared():
+        return f"fashion_mnist prepared in {builder.data_dir}"
+      fm_builder.check_files(builder.source_dir)
+      return (f"the Fashion-MNIST files in {builder.source_dir} (prepared "
+              f"into {builder.data_dir} on first use)")
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+      return f"{name} prepared in {builder.data_dir}"
+  finally:
+    logging.set_verbosity(verbosity)
+  if download:
+    return f"{name}, downloaded and prepared by tfds into {builder.data_dir}"
+  how = ("after its manual download (tfds' imagenet2012 instructions)"
+         if name == "imagenet2012" else "where it can be downloaded")
+  root = os.path.dirname(os.path.dirname(builder.data_dir))
+  raise DataNotPreparedError(
+      f"{name} is not prepared in the tfds data_dir {root}: prepare it "
+      f"offline with `tfds build {name} --data_dir=<dir>` {how}, then pass "
+      "--config.data_dir=<dir> (or let the run download it with "
+      "--config.download=True).")
 
 
 def num_examples(name: str, split: str, *, validation_size: int = 0) -> int:

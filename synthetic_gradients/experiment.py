@@ -508,6 +508,31 @@ def save_model(trainer: Trainer, run_dir: str, export: bool = True) -> None:
         output_name="logits")
 
 
+def plan(config: Any, workdir: str) -> str:
+  """Checks the settings and the data; says what `train_and_evaluate` does.
+
+  The dry run of `python -m synthetic_gradients.run`: `validate` and
+  `data.check_available` (the dataset must be readable without a download
+  the config does not allow). Nothing is written.
+
+  Returns:
+    One line: the runs, the dataset and where.
+
+  Raises:
+    errors.ConfigError: for a bad setting.
+    errors.UserError: if the dataset is not there (the message says how to
+      prepare it).
+  """
+  validate(config)
+  source = data.check_available(config.dataset, data_dir=config.data_dir,
+                                download=config.download)
+  todo = methods(config)
+  return (f"would train {len(todo) * len(seeds(config))} runs "
+          f"({', '.join(todo)} x {config.seeds} seeds, {config.num_modules} "
+          f"SG modules, {config.epochs} epochs) on {source}, into {workdir} "
+          "(finished runs are reused).")
+
+
 def train_and_evaluate(config: Any, workdir: str, *,
                        if_different: str = "refuse",
                        log: Optional[Log] = print) -> List[Row]:

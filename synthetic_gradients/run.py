@@ -25,7 +25,6 @@ cli.quiet()  # Before anything imports TensorFlow.
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -39,9 +38,8 @@ def define_flags() -> None:
   Called only when the module runs as a program: the experiment CLIs share
   flag names, so importing this module (as the tests do) defines nothing.
   """
-  config_flags.DEFINE_config_file(
-      "config", default=DEFAULT_CONFIG,
-      help_string="A preset in synthetic_gradients/configs/ (fields "
+  cli.define_config_flag(
+      DEFAULT_CONFIG, "A preset in synthetic_gradients/configs/ (fields "
       "overridable as --config.<field>=<value>).", lock_config=True)
   cli.define_workdir_flags()
 
@@ -53,6 +51,9 @@ def main(argv) -> None:
     logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
   # Imported here so that `--help` and flag errors do not build anything.
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
+  if cli.dry_run():
+    cli.say_dry_run(experiment.plan(FLAGS.config, FLAGS.workdir))
+    return
   rows = experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                                        if_different=cli.if_different())
   print(f"{len(rows)} runs; results in {FLAGS.workdir} (results.md, "

@@ -31,7 +31,6 @@ cli.quiet()  # Before anything imports TensorFlow.
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 import numpy as np
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -123,6 +122,57 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
   return out
 
 
+def _finished_sg_units(config: Any, workdir: str, num_examples: int,
+                       num_vectors: int) -> List[Dict[str, Any]]:
+  """The finished SG units `report` measures, after checking its arguments.
+
+  Raises:
+    errors.ConfigError: for `num_examples` or `num_vectors` < 1, a bad
+      setting, or a workdir with no finished SG run of these settings.
+  """
+  from sobolev.experiment import errors  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
+  if int(num_examples) < 1:
+    raise errors.ConfigError(
+        f"`num_examples` must be >= 1, got {num_examples}.")
+  if int(num_vectors) < 1:
+    raise errors.ConfigError(f"`num_vectors` must be >= 1, got {num_vectors}.")
+  experiment.validate(config)
+  units = [u for u in experiment.finished_runs(workdir, config)
+           if u["settings"]["method"] in decoupled.SG_METHODS]
+  if not units:
+    raise errors.ConfigError(
+        f"No finished SG run of these settings in {workdir!r}: run "
+        "`python -m synthetic_gradients.run` with them first.")
+  return units
+
+
+def plan(config: Any, workdir: str, *, num_examples: int = 256,
+         num_vectors: int = 8) -> str:
+  """Checks what `report` checks first; says what it would measure.
+
+  The dry run of `python -m synthetic_gradients.symmetry_report`: the
+  arguments, the settings, the finished SG runs in `workdir` and the test
+  data (`data.check_available`). Nothing is written.
+
+  Returns:
+    One line: the runs measured and where the tables go.
+
+  Raises:
+    errors.ConfigError: see `_finished_sg_units`.
+    errors.UserError: if the dataset is not there.
+  """
+  from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
+  units = _finished_sg_units(config, workdir, num_examples, num_vectors)
+  data.check_available(config.dataset, data_dir=config.data_dir,
+                       download=config.download)
+  return (f"would measure the Jacobian asymmetry of the modules of "
+          f"{len(units)} finished SG runs in {workdir} ({num_examples} test "
+          f"images, {num_vectors} probes per module) and write symmetry.csv "
+          "and symmetry.md there.")
+
+
 def report(config: Any, workdir: str, *, num_examples: int = 256,
            num_vectors: int = 8, seed: int = 0,
            log: Optional[Callable[[str], None]] = print) -> List[SymmetryRow]:
@@ -140,8 +190,9 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
     The rows written to `symmetry.csv`.
 
   Raises:
-    ValueError: for `num_examples` or `num_vectors` < 1, or a workdir with
-      no finished SG run of these settings.
+    errors.ConfigError: (a `ValueError`) for `num_examples` or
+      `num_vectors` < 1, or a workdir with no finished SG run of these
+      settings.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
@@ -150,15 +201,7 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
   from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
-  if int(num_examples) < 1:
-    raise ValueError(f"`num_examples` must be >= 1, got {num_examples}.")
-  if int(num_vectors) < 1:
-    raise ValueError(f"`num_vectors` must be >= 1, got {num_vectors}.")
-  experiment.validate(config)
-  units = [u for u in experiment.finished_runs(workdir, config)
-           if u["settings"]["method"] in decoupled.SG_METHODS]
-  if not units:
-    raise ValueError(f"No finished SG run of these settings in {workdir!r}.")
+  units = _finished_sg_units(config, workdir, num_examples, num_vectors)
   order = {m: i for i, m in enumerate(decoupled.METHODS)}
   units.sort(key=lambda u: (order[u["settings"]["method"]],
                             u["settings"]["seed"]))
@@ -231,9 +274,8 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
 
 def define_flags() -> None:
   """Defines the flags (only when run as a program)."""
-  config_flags.DEFINE_config_file(
-      "config", default=DEFAULT_CONFIG,
-      help_string="The preset the runs were made with (same --config.* "
+  cli.define_config_flag(
+      DEFAULT_CONFIG, "The preset the runs were made with (same --config.* "
       "overrides).", lock_config=True)
   flags.DEFINE_string("workdir", None, "The runs' workdir.", required=True)
   flags.DEFINE_integer("num_examples", 256, "Test images used.")
@@ -246,6 +288,11 @@ def main(argv) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  if cli.dry_run():
+    cli.say_dry_run(plan(FLAGS.config, FLAGS.workdir,
+                         num_examples=FLAGS.num_examples,
+                         num_vectors=FLAGS.num_vectors))
+    return
   rows = report(FLAGS.config, FLAGS.workdir, num_examples=FLAGS.num_examples,
                 num_vectors=FLAGS.num_vectors, seed=FLAGS.seed)
   print(f"{len(rows)} modules measured; {FLAGS.workdir}/symmetry.md")

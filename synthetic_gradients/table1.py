@@ -30,6 +30,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import results
 from sobolev.experiment import stats
@@ -65,7 +66,9 @@ class Ordering:
 def _read(workdir: str) -> List[experiment.Row]:
   path = os.path.join(workdir, "results.csv")
   if not os.path.exists(path):
-    raise ValueError(f"`workdirs`: {workdir!r} has no results.csv.")
+    raise errors.ConfigError(
+        f"`workdirs`: {workdir!r} has no results.csv: run `python -m "
+        "synthetic_gradients.run` into it first.")
   return results.read(path, experiment.Row)
 
 
@@ -74,7 +77,7 @@ def _check_unique(rows: Sequence[experiment.Row]) -> None:
   for r in rows:
     k = (r.dataset, int(r.num_modules), r.method, int(r.seed))
     if k in seen:
-      raise ValueError(f"`workdirs`: run {k} appears twice.")
+      raise errors.ConfigError(f"`workdirs`: run {k} appears twice.")
     seen.add(k)
 
 
@@ -232,6 +235,39 @@ def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
   reporting.save_figure(fig, path, dpi=100)
 
 
+def _check_inputs(workdirs: Sequence[str], prefix: str
+                  ) -> List[Tuple[str, List[experiment.Row]]]:
+  """`[(workdir, its rows)]` after checking `write`'s arguments.
+
+  Raises:
+    errors.ConfigError: (a `ValueError`) see `write`.
+  """
+  if not workdirs:
+    raise errors.ConfigError("`workdirs` must name at least one workdir.")
+  if not prefix or os.sep in prefix:
+    raise errors.ConfigError(f"`prefix` must be a plain file-name prefix, "
+                             f"got {prefix!r}.")
+  per_dir = [(w, _read(w)) for w in workdirs]
+  _check_unique([r for _, dir_rows in per_dir for r in dir_rows])
+  return per_dir
+
+
+def plan(workdirs: Sequence[str], out: str, prefix: str) -> str:
+  """Checks what `write` checks first; says what it would write.
+
+  The dry run of `python -m synthetic_gradients.table1` (nothing is
+  written).
+
+  Raises:
+    errors.ConfigError: see `write`.
+  """
+  per_dir = _check_inputs(workdirs, prefix)
+  n = sum(len(rows) for _, rows in per_dir)
+  return (f"would combine the {n} runs of {len(per_dir)} workdirs into "
+          f"{os.path.join(out, prefix)}_results.md, _results.csv and "
+          "_curves.png.")
+
+
 def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   """Writes the combined Table 1 files (see the module docstring).
 
@@ -247,14 +283,8 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
     ValueError: for an empty `workdirs`, a bad prefix, or a workdir without
       `results.csv`.
   """
-  if not workdirs:
-    raise ValueError("`workdirs` must name at least one workdir.")
-  if not prefix or os.sep in prefix:
-    raise ValueError(f"`prefix` must be a plain file-name prefix, got "
-                     f"{prefix!r}.")
-  per_dir = [(w, _read(w)) for w in workdirs]
+  per_dir = _check_inputs(workdirs, prefix)
   rows = [r for _, dir_rows in per_dir for r in dir_rows]
-  _check_unique(rows)
   histories = {}
   sym = []
   for w, dir_rows in per_dir:
@@ -293,6 +323,10 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if cli.dry_run():
+    cli.say_dry_run(plan([w for w in FLAGS.workdirs if w], FLAGS.out,
+                         FLAGS.prefix))
+    return
   out = write([w for w in FLAGS.workdirs if w], FLAGS.out, FLAGS.prefix)
   print(f"{len(out['rows'])} runs; {FLAGS.out}/{FLAGS.prefix}_results.md")
 
@@ -301,4 +335,5 @@ if __name__ == "__main__":
   flags.DEFINE_list("workdirs", None, "Finished workdirs.", required=True)
   flags.DEFINE_string("out", "docs", "Output folder.")
   flags.DEFINE_string("prefix", "sg_table1", "Output file-name prefix.")
+  cli.define_dry_run_flag()
   cli.run(main)

@@ -163,5 +163,69 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     self.assertNotIn("Traceback", out.stderr)
 
 
+# A CLI with `cli.define_config_flag`: argv[1] is the config file.
+_CONFIG_SCRIPT = """
+import sys
+from sobolev.experiment import cli
+from absl import flags
+config_file = sys.argv.pop(1)
+cli.define_config_flag(config_file, "The config.")
+
+def main(argv):
+  del argv
+  config = flags.FLAGS.config
+  if cli.dry_run():
+    cli.say_dry_run(f"would use names {config.names}\\n  and {config.nums}")
+    return
+  print("names", config.names, "nums", config.nums)
+
+if __name__ == "__main__":
+  cli.run(main)
+"""
+
+_CONFIG_FILE = """
+import ml_collections
+
+def get_config():
+  return ml_collections.ConfigDict({"names": ("a", "b"), "nums": (1, 2)})
+"""
+
+
+class ConfigFlagAndDryRunTest(parameterized.TestCase, tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.config = self.create_tempfile("config.py", _CONFIG_FILE).full_path
+
+  @parameterized.parameters(
+      ([], "names ('a', 'b') nums (1, 2)"),
+      # Not Python (nw0.3): one string, which the experiments split.
+      (["--config.names=naive,base,nw0.3"],
+       "names ('naive,base,nw0.3',) nums (1, 2)"),
+      (["--config.names=booth,beale"], "names ('booth,beale',) nums (1, 2)"),
+      (["--config.names=('x', 'y')"], "names ('x', 'y') nums (1, 2)"),
+      (["--config.nums=3,4"], "names ('a', 'b') nums (3, 4)"),
+  )
+  def test_tuple_fields_take_bare_names(self, args, line):
+    out = _run(_CONFIG_SCRIPT, self.config, *args)
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertEqual(out.stdout, line + "\n")
+
+  def test_dry_run_prints_one_line(self):
+    out = _run(_CONFIG_SCRIPT, self.config, "--dry_run",
+               "--config.names=p,q")
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertEqual(out.stdout,
+                     "dry run: would use names ('p,q',) and (1, 2)\n")
+
+  def test_dry_run_is_false_where_undefined(self):
+    out = _run("from sobolev.experiment import cli\n"
+               "from absl import flags\n"
+               "flags.FLAGS(['x'])\n"
+               "print(cli.dry_run())\n")
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertEqual(out.stdout, "False\n")
+
+
 if __name__ == "__main__":
   tf.test.main()

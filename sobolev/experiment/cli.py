@@ -6,6 +6,9 @@
   keeps them.
 * `define_workdir_flags()`: `--workdir`, `--fresh`, `--separate`.
 * `if_different()`: the `workdirs.open_workdir` policy those flags ask for.
+* `define_config_flag()`: `--config` (tuple fields take bare `a,b,c`
+  names) and `--dry_run`; `define_dry_run_flag()` alone for commands
+  without a config; `dry_run()` and `say_dry_run()` for the entry points.
 * `run(main)`: `absl.app.run` that prints a `UserError` (bad settings, a
   workdir of other settings, divergence) as one line on stderr and exits
   with status 2, instead of a traceback.
@@ -104,6 +107,81 @@ def if_different(fresh: Optional[bool] = None,
   if separate:
     return "separate"
   return "refuse"
+
+
+DRY_RUN_PREFIX = "dry run: "
+
+
+def define_dry_run_flag() -> None:
+  """Defines `--dry_run` (an absl flag; read it with `dry_run()`).
+
+  A dry run parses the flags, checks the settings and that the data the
+  command reads exist, prints one line (`say_dry_run`) saying what the
+  command would do, and exits with status 0 before the first unit of work,
+  writing nothing. What fails (a bad setting, missing data) is reported as
+  one `error: ...` line with status 2, as without `--dry_run`.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_bool(
+      "dry_run", False,
+      "Check the flags, the settings and that the data exist, print one "
+      "line saying what would be done, and exit without doing it (nothing "
+      "is written).")
+
+
+def dry_run() -> bool:
+  """Whether `--dry_run` was given (False where the flag is not defined)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  return "dry_run" in flags.FLAGS and bool(flags.FLAGS.dry_run)
+
+
+def say_dry_run(plan: str) -> None:
+  """Prints the dry run's one line: `dry run: <plan>` (newlines folded)."""
+  print(DRY_RUN_PREFIX + " ".join(plan.split()), flush=True)
+
+
+def _name_list_parser():
+  """A tuple parser that also takes bare comma-separated names.
+
+  ml-collections parses `--config.<tuple field>=a,b` with `ast.literal_eval`
+  and, when that is not valid Python (`naive,base,nw0.3`: `nw0.3` is not an
+  expression), stops flag parsing. This parser gives such a value as the
+  1-tuple `('naive,base,nw0.3',)`, as ml-collections already does for
+  `booth,beale`; the experiments split name fields on commas
+  (`configs.split_names`). Anything else parses as before.
+  """
+  from ml_collections.config_flags import tuple_parser  # pylint: disable=g-import-not-at-top
+
+  class NameListParser(tuple_parser.TupleParser):
+
+    def parse(self, argument):
+      try:
+        return super().parse(argument)
+      except ValueError:
+        if isinstance(argument, str) and "," in argument:
+          return (argument,)
+        raise
+
+  return NameListParser()
+
+
+def define_config_flag(default: str, help_string: str, **kwargs) -> None:
+  """Defines `--config` (an ml-collections config file) and `--dry_run`.
+
+  Tuple fields also take bare comma-separated names (`--config.candidates=
+  naive,base,nw0.3`), which the experiments split on commas (the parser is
+  registered for every tuple field of the process's config flags).
+
+  Args:
+    default: the default config file.
+    help_string: the flag's help.
+    **kwargs: for `config_flags.DEFINE_config_file` (e.g. `lock_config`).
+  """
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.register_flag_parser_for_type(tuple, _name_list_parser())
+  config_flags.DEFINE_config_file("config", default=default,
+                                  help_string=help_string, **kwargs)
+  define_dry_run_flag()
 
 
 def one_line(error: BaseException) -> str:
