@@ -482,6 +482,25 @@ def work_on(workdir: str, stage: str, index: int, count: int,
 # ------------------------------------------------------------------- study
 
 
+def plan(config: Any, workdir: str, report_only: bool = False) -> str:
+  """Checks the study as `run` does; says what it would do (a dry run).
+
+  Raises:
+    errors.ConfigError: for invalid settings.
+  """
+  config = resolve(config)
+  check(config)
+  if report_only:
+    return f"would report the finished models of the study in {workdir}."
+  screen = screen_requests(config)
+  return (f"would screen {len(classes(config))} model classes on validation "
+          f"data ({len(screen)} models), then train the chosen classes with "
+          f"{config.seeds} seeds on the test sets, in {config.workers} "
+          f"worker process(es), writing study.md, screening.csv, runs.csv, "
+          f"gaps.csv and the figures to {workdir} (finished models are "
+          f"reused).")
+
+
 def run(config: Any, workdir: str, *, if_different: str = "refuse",
         show_progress: Optional[bool] = None,
         report_only: bool = False) -> experiment.Outcome:

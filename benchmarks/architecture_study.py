@@ -22,7 +22,6 @@ cli.quiet()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
-from ml_collections import config_flags
 
 from benchmarks import architecture_runner
 from sobolev.experiment import errors
@@ -35,8 +34,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="The study's config file.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
   cli.define_workdir_flags(default="./results/study_architecture")
   flags.DEFINE_bool("report_only", False,
                     "Train nothing; report the finished models.")
@@ -55,6 +53,10 @@ def main(argv):
       raise errors.UserError(f"`--worker` must be I/N, got "
                              f"{FLAGS.worker!r}.") from None
     architecture_runner.work_on(FLAGS.workdir, FLAGS.stage, index, count)
+    return
+  if cli.dry_run():
+    cli.say_dry_run(architecture_runner.plan(FLAGS.config, FLAGS.workdir,
+                                             report_only=FLAGS.report_only))
     return
   outcome = architecture_runner.run(FLAGS.config, FLAGS.workdir,
                                     if_different=cli.if_different(),

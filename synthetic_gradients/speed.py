@@ -143,7 +143,6 @@ def run(config: Any, workdir: str, if_different: str = "refuse") -> List[Row]:
 
 if __name__ == "__main__":
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import errors  # pylint: disable=g-import-not-at-top
 
   def main(argv):
@@ -151,11 +150,17 @@ if __name__ == "__main__":
       raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
     config = flags.FLAGS.config
     check_config(config)
+    if cli.dry_run():
+      cli.say_dry_run(f"would time {', '.join(methods(config))} "
+                      f"({config.repeats} blocks of {config.calls} steps "
+                      f"each) and write speed.csv and speed.md to "
+                      f"{flags.FLAGS.workdir}.")
+      return
     tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
     run(config, flags.FLAGS.workdir, if_different=cli.if_different())
 
-  config_flags.DEFINE_config_file(
-      "config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "configs", "speed.py"), "Timing settings.")
+  cli.define_config_flag(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
+                   "speed.py"), "Timing settings.")
   cli.define_workdir_flags(default="./results/sg_speed")
   cli.run(main)
