@@ -33,7 +33,6 @@ changes on a shared machine affect the compared variants alike. Results:
 import dataclasses
 import os
 import platform
-import time
 from typing import Any, Callable, Dict, List, Optional
 
 from sobolev.experiment import cli
@@ -54,6 +53,7 @@ from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
+from sobolev.experiment import timing
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "variant", "batch", "out_dim", "median_us", "min_us")
@@ -100,13 +100,6 @@ class Variant:
   build: Callable[[], tuple]  # -> (model, objective, single_batch)
 
 
-def stack_batches(batch, k: int):
-  """k copies of `batch`, each rolled by its index, stacked on a new axis 0."""
-  return tf.nest.map_structure(
-      lambda t: tf.stack([tf.roll(t, shift=i, axis=0) for i in range(k)]),
-      batch)
-
-
 class _Timer:
   """A built, warmed-up step of one variant under one compiler."""
 
@@ -114,28 +107,24 @@ class _Timer:
     tf.random.set_seed(config.seed)
     model, objective, batch = variant.build()
     model(batch["x"])  # Creates the variables of a lazily built module.
-    self._step = training.make_train_step(
+    step = training.make_train_step(
         model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
         steps_per_call=config.steps_per_call)
-    self._batch = (stack_batches(batch, config.steps_per_call)
-                   if config.steps_per_call > 1 else batch)
-    self._config = config
+    stacked = (timing.stack_batches(batch, config.steps_per_call)
+               if config.steps_per_call > 1 else batch)
     self._name = f"{variant.case}/{variant.variant}"
-    for _ in range(config.warmup_calls):
-      out = self._step(self._batch)
-    float(out["loss"])
-    self._traces = self._step.experimental_get_tracing_count()
+    self._step = step
+    self._block = timing.block_timer(
+        lambda: step(stacked), warmup_calls=config.warmup_calls,
+        calls=config.calls, steps_per_call=config.steps_per_call)
+    self._traces = step.experimental_get_tracing_count()
 
   def block(self) -> float:
     """Times `calls` compiled calls; returns microseconds per step."""
-    start = time.perf_counter()
-    for _ in range(self._config.calls):
-      out = self._step(self._batch)
-    float(out["loss"])  # Waits for the last call.
-    elapsed = time.perf_counter() - start
+    us = self._block()
     if self._step.experimental_get_tracing_count() != self._traces:
       raise RuntimeError(f"{self._name} retraced.")
-    return elapsed / (self._config.calls * self._config.steps_per_call) * 1e6
+    return us
 
 
 def time_variant(variant: Variant, config: Any,
@@ -273,11 +262,7 @@ def _measure(config: Any, workdir: str,
   # 2. Timed blocks interleaved across variants (round-robin, starting
   # point rotating), so load changes on a shared machine hit the variants
   # being compared alike.
-  per_step = [[] for _ in todo]
-  for r in range(config.repeats):
-    for k in range(len(todo)):
-      idx = (k + r) % len(todo)
-      per_step[idx].append(timers[idx][0].block())
+  per_step = timing.interleave([t.block for t, _ in timers], config.repeats)
   rows = []
   for variant, (_, mode), times in zip(todo, timers, per_step):
     row = {"case": variant.case, "variant": variant.variant,

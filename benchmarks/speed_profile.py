@@ -25,7 +25,6 @@ the loop), like the steps. Results: `profile.csv` with columns
 
 import os
 import platform
-import time
 from typing import Any, Callable, Dict, List, Optional
 
 from sobolev.experiment import cli
@@ -46,6 +45,7 @@ from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
+from sobolev.experiment import timing
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "part", "batch", "out_dim", "median_us", "min_us")
@@ -80,19 +80,9 @@ def check(config: Any) -> ml_collections.ConfigDict:
 def _warm(call: Callable[[], Dict[str, tf.Tensor]],
           config: Any) -> Callable[[], float]:
   """Warms a compiled `call` up; returns a timer of one block (us/step)."""
-  for _ in range(config.warmup_calls):
-    out = call()
-  tf.nest.map_structure(lambda t: t.numpy(), out)
-
-  def block() -> float:
-    start = time.perf_counter()
-    for _ in range(config.calls):
-      out = call()
-    tf.nest.map_structure(lambda t: t.numpy(), out)  # Waits for the last.
-    elapsed = time.perf_counter() - start
-    return elapsed / (config.calls * config.steps_per_call) * 1e6
-
-  return block
+  return timing.block_timer(call, warmup_calls=config.warmup_calls,
+                            calls=config.calls,
+                            steps_per_call=config.steps_per_call)
 
 
 def _step(model, objective, batch, config: Any, jit: bool = False):
@@ -100,7 +90,7 @@ def _step(model, objective, batch, config: Any, jit: bool = False):
   step = training.make_train_step(
       model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
       steps_per_call=config.steps_per_call)
-  stacked = speed.stack_batches(batch, config.steps_per_call)
+  stacked = timing.stack_batches(batch, config.steps_per_call)
   return lambda: step(stacked)
 
 
@@ -177,14 +167,10 @@ def _profile(config: Any, workdir: str,
   if "multi_output" in config.cases:
     rows += _multi_output_rows(config)
   # Timed blocks interleaved round-robin across all parts (see speed.py).
-  times = [[] for _ in rows]
-  for r in range(config.repeats):
-    for k in range(len(rows)):
-      idx = (k + r) % len(rows)
-      times[idx].append(rows[idx]["timer"]())
+  times = timing.interleave([row["timer"] for row in rows], config.repeats)
   for row, t in zip(rows, times):
     del row["timer"]
-    row["median_us"], row["min_us"] = float(np.median(t)), float(np.min(t))
+    row.update(timing.summary(t))
   files.write_csv(
       os.path.join(workdir, "profile.csv"),
       [{c: f"{row[c]:.1f}" if c.endswith("_us") else row[c]
