@@ -34,7 +34,6 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import ml_collections
-import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
