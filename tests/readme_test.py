@@ -50,16 +50,20 @@ from absl.testing import parameterized
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every command-line module of the project (`cli.run(main)`).
-ENTRY_POINTS = (
-    "benchmarks.run", "benchmarks.speed", "benchmarks.speed_profile",
-    "benchmarks.tune", "benchmarks.study", "benchmarks.compare_runs",
-    "distillation.run", "distillation.train_teacher",
-    "distillation.evaluate_teacher", "distillation.collect_rollouts",
-    "distillation.plot_teachers", "distillation.export",
-    "distillation.report", "distillation.speed",
-    "synthetic_gradients.run", "synthetic_gradients.symmetry_report",
-    "synthetic_gradients.table1",
-)
+
+
+def _entry_points() -> Tuple[str, ...]:
+  """Every `python -m` program of the packages: modules calling `cli.run(`."""
+  out = []
+  for package in ("benchmarks", "distillation", "synthetic_gradients"):
+    for path in sorted(glob.glob(os.path.join(ROOT, package, "*.py"))):
+      with open(path, encoding="utf-8") as f:
+        if "cli.run(" in f.read():
+          out.append(f"{package}.{os.path.basename(path)[:-3]}")
+  return tuple(out)
+
+
+ENTRY_POINTS = _entry_points()
 # Modules the documents run that are not entry points of this project.
 NOT_RUN = ("pytest",)
 # Flags naming what a command writes: rewritten to the temp dir.
