@@ -318,6 +318,14 @@ class SobolevModel(keras.Model):
           f"taken with respect to it), got a {type(x).__name__}.")
     _check_y(y)
     dtype = self.input_dtype
+    if self._dtype_given:
+      wrapped = _wrapped_dtype(self.model, self.variable_dtype)
+      if wrapped is not None and wrapped != dtype:
+        raise TypeError(
+            f"`x` would be cast to {dtype} (the dtype given to SobolevModel) "
+            f"but the wrapped model's weights compute in {wrapped}: drop "
+            "`dtype=` (SobolevModel then takes the wrapped model's dtype) or "
+            f"build the model in {dtype}.")
     x = _cast(x, dtype, "x")
     targets = tuple(_cast(t, dtype, f"y[{j}]")
                     for j, t in enumerate(_as_tuple(y)))

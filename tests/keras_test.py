@@ -320,6 +320,15 @@ class DtypeTest(tf.test.TestCase):
                                        dtype="float32")
     self.assertEqual(model.input_dtype, "float32")
     self.assertIn("dtype", model.get_config())
+    model.compile(optimizer="adam")
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    with self.assertRaisesRegex(
+        TypeError, r"^`x` would be cast to float32 \(the dtype given to "
+        r"SobolevModel\) but the wrapped model's weights compute in float64: "
+        r"drop `dtype=` \(SobolevModel then takes the wrapped model's dtype\) "
+        r"or build the model in float32\.$"):
+      model.fit(x, (y, dy), epochs=1, verbose=0)
     self.assertNotIn(
         "dtype", sobolev_keras.SobolevModel(_net(), order=1).get_config())
 
