@@ -470,8 +470,9 @@ def _cast(t, dtype: str, name: str) -> tf.Tensor:
                                    tf.zeros_like(t)))
   check = tf.debugging.Assert(
       largest <= tf.cast(target.max, t.dtype),
+      # No quote marks: Assert prints its strings with them escaped.
       [f"SobolevModel: `{name}` overflows {target.name}: it holds "
-       f"magnitudes above {target.name}'s largest finite value "
+       f"magnitudes above the largest finite {target.name} value "
        f"{float(target.max):.3g} (largest:", largest, "); scale it down or "
        "compute in a wider dtype."])
   with tf.control_dependencies([check]):

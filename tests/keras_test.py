@@ -355,6 +355,21 @@ class DtypeTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, r"^`y\[1\]` overflows float32"):
       model.evaluate(x, (y, np.full(dy.shape, -1e40)), verbose=0)
 
+  def test_dataset_targets_overflowing_the_dtype_are_named(self):
+    # tf.data batches reach train_step uncast: the cast asserts instead.
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer="adam")
+    data = tf.data.Dataset.from_tensor_slices(
+        (x.astype(np.float64), (np.full([4, 1], 1e39),
+                                dy.astype(np.float64)))).batch(4)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        "SobolevModel: `y\\[0\\]` overflows float32: it holds magnitudes "
+        "above the largest finite float32 value 3.4e\\+38"):
+      model.fit(data, epochs=1, verbose=0)
+
   def test_float16_overflow_is_named(self):
     keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(0)
