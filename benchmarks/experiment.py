@@ -496,6 +496,7 @@ def _save_unit(store: runs.RunStore, request: UnitRequest,
                  "half_width": sc.half_width.tolist(),
                  "mean": sc.mean, "std": sc.std},
   }
+  metrics.finite_result_or_raise(result, trainer.describe(request.run))
   store.save(request.settings, result)
   return result
 
