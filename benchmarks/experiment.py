@@ -533,6 +533,7 @@ def _save_unit(store: runs.RunStore, request: UnitRequest,
                        "failed": bool(status["failed"][index]),
                        "group_iterations": status["iterations"],
                        "group_evaluations": status["evaluations"]}
+  metrics.finite_result_or_raise(result, trainer.describe(request.run))
   store.save(request.settings, result)
   return result
 

@@ -115,6 +115,9 @@ class StudentConfig:
   hidden: int = 128
   channels: tuple = (16, 32)
   device_loop: bool = True
+  # Evaluations in a row with bit-identical student parameters (or an
+  # identical training loss) after which the run stops as stalled; 0: never.
+  stall_patience: int = 3
 
   def validate(self) -> None:
     """Raises ValueError naming the first bad field."""
@@ -126,6 +129,10 @@ class StudentConfig:
       value = getattr(self, name)
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
+    if (isinstance(self.stall_patience, bool) or
+        not isinstance(self.stall_patience, int) or self.stall_patience < 0):
+      raise ValueError("`stall_patience` must be an int >= 0, got "
+                       f"{self.stall_patience!r}.")
     if not self.learning_rate > 0:
       raise ValueError(f"`learning_rate` must be > 0, got "
                        f"{self.learning_rate}.")
@@ -250,7 +257,9 @@ def train_student(config: StudentConfig,
   Raises:
     ValueError: for a bad config or mismatched data.
     errors.DivergenceError: (from `sobolev.experiment`) if the loss or a
-      test metric becomes NaN or inf; nothing is returned.
+      test metric becomes NaN or inf, or the student's parameters (or its
+      training loss) stay exactly unchanged for `stall_patience`
+      evaluations in a row; nothing is returned.
   """
   config.validate()
   if train_states.shape[0] != train_log_probs.shape[0]:
@@ -269,6 +278,14 @@ def train_student(config: StudentConfig,
   history = []
   sums: Dict[str, float] = {}
   count = 0
+  where = f"{config.method} student, seed {config.seed}"
+  setting = f"the learning rate ({config.learning_rate:g})"
+  if config.method == "sobolev":
+    setting += f" or sobolev_weight ({config.sobolev_weight:g})"
+  stalls = metrics.StallDetector(
+      config.stall_patience, where,
+      hint=f"{setting} is likely so large that every update is lost, or the "
+      "learning rate so small that it rounds away; change it")
 
   def record(step):
     nonlocal sums, count
@@ -277,8 +294,12 @@ def train_student(config: StudentConfig,
            "test_kl": scores["kl"]}
     for k, v in sums.items():
       row[f"train_{k}"] = v / max(count, 1)
-    row = metrics.finite_or_raise(
-        row, f"{config.method} student, seed {config.seed}, step {step}")
+    row = metrics.finite_or_raise(row, f"{where}, step {step}",
+                                  hint=f"lower {setting} or check the inputs")
+    signals = {"parameters": metrics.fingerprint(student.trainable_variables)}
+    if "train_loss" in row:
+      signals["train_loss"] = row["train_loss"]
+    stalls.update(step, **signals)
     history.append(row)
     if on_record is not None:
       on_record(row)

@@ -28,8 +28,10 @@
 
 Re-running the same settings skips finished students; an interrupted
 student restarts from step 0 and, being deterministic, gives the numbers of
-an uninterrupted run. A loss or metric that becomes NaN/inf stops the run
-with `DivergenceError`; no result is written for it.
+an uninterrupted run. A loss or metric that becomes NaN/inf, or a student
+whose parameters (or training loss) stay bit-identical for `stall_patience`
+evaluations in a row, stops the run with `DivergenceError`; no result is
+written for it.
 """
 
 import dataclasses
@@ -61,7 +63,10 @@ from sobolev.experiment import workdirs
 # Config fields that may change between invocations of one workdir: finished
 # students are keyed by their own settings (seed included), and these do not
 # change any number.
-WORKDIR_IGNORE = ("seeds", "tf_threads", "export_students")
+WORKDIR_IGNORE = ("seeds", "tf_threads", "export_students",
+                  "stall_patience")
+# `stall_patience` of configs saved before the field existed.
+DEFAULT_STALL_PATIENCE = 3
 # The student network (`distill.StudentConfig` defaults).
 STUDENT_SIZES = {"channels": [16, 32], "hidden": 128}
 
@@ -214,7 +219,9 @@ class _Context:
         eval_every=settings["eval_every"], seed=settings["seed"],
         num_projections=settings["num_projections"],
         hidden=STUDENT_SIZES["hidden"],
-        channels=tuple(STUDENT_SIZES["channels"]))
+        channels=tuple(STUDENT_SIZES["channels"]),
+        stall_patience=self.config.get("stall_patience",
+                                       DEFAULT_STALL_PATIENCE))
     last = [0]
 
     def record(row):
@@ -296,7 +303,8 @@ def _student(ctx: _Context, fraction: float, method: str, seed: int,
       os.remove(stale)
   ctx.bar.set_description(f"{config.game} {method} fraction {fraction:g} "
                           f"seed {seed}")
-  writer = metrics.MetricWriter(os.path.join(unit, "curve.csv"), tb_dir)
+  writer = metrics.MetricWriter(os.path.join(unit, "curve.csv"), tb_dir,
+                                where=f"{method} student, seed {seed}")
   try:
     def on_record(row):
       writer.write({"step": row["step"],
@@ -311,8 +319,10 @@ def _student(ctx: _Context, fraction: float, method: str, seed: int,
   save_student(student, unit)
   if config.export_students:
     export_student(student, os.path.join(unit, "saved_model"))
-  store.save(settings, {"history": history, "num_actions": ctx.num_actions,
-                        "final": history[-1]})
+  result = metrics.finite_result_or_raise(
+      {"history": history, "num_actions": ctx.num_actions,
+       "final": history[-1]}, f"{method} student, seed {seed}")
+  store.save(settings, result)
   return history
 
 

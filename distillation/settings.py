@@ -49,6 +49,7 @@ def check_config(config: Any) -> None:
                "max_eval_states", "tf_threads"):
     configs.check_int(name, config[name], low=1)
   configs.check_int("collect_seed", config.collect_seed, low=0)
+  configs.check_int("stall_patience", config.get("stall_patience", 3), low=0)
   if config.tune_steps is not None:
     configs.check_int("tune_steps", config.tune_steps, low=1)
   configs.check_number("validation_fraction", config.validation_fraction,

@@ -312,11 +312,15 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
       int(frames.numpy()))
   if not os.path.exists(episodes_path):
     files.write_csv(episodes_path, [], EPISODE_FIELDS)  # Header only.
+  # `mean_return_last20` is NaN until the first episode ends (a mean over
+  # no episodes), so it may be NaN; every other metric must be finite.
   progress_log = metrics.MetricWriter(os.path.join(workdir, "progress.csv"),
-                                      step_key="frames")
+                                      step_key="frames",
+                                      allow_nan=("mean_return_last20",))
   progress_log.truncate_after(int(frames.numpy()))
   tb = metrics.MetricWriter(logdir=os.path.join(workdir, "tb"),
-                            step_key="frames")
+                            step_key="frames",
+                            allow_nan=("mean_return_last20",))
   recent = [r["episode_return"] for r in read_episodes(workdir)][-20:]
   pending_episodes: List[Dict[str, Any]] = []
 

@@ -228,7 +228,93 @@ def as_dtype(value: Any, dtype: tf.DType, name: str) -> tf.Tensor:
     raise TypeError(
         f"`{name}` has dtype {array.dtype.name} but the model computes in "
         f"{dtype.name} (the dtype of `x`); give floating values.")
+  check_overflow(array, dtype, name)
   return tf.convert_to_tensor(array, dtype=dtype)
+
+
+def check_overflow(array: np.ndarray, dtype: tf.DType, name: str,
+                   wider: str = "`x` and the model in float64") -> None:
+  """Raises if finite values of `array` become Inf when cast to `dtype`.
+
+  Args:
+    array: floating values of any shape, in a dtype at least as wide as
+      `dtype` (narrower or equal dtypes cannot overflow and are not scanned).
+    dtype: the floating dtype they are cast to.
+    name: the argument's name, used in the message.
+    wider: how to compute in a wider dtype, for the message.
+
+  Raises:
+    ValueError: naming `name`, its largest magnitude and `dtype`'s largest
+      finite value (NaN and Inf already in `array` are left to the caller's
+      finiteness checks).
+  """
+  if array.size == 0 or array.dtype.itemsize <= dtype.size:
+    return
+  with np.errstate(over="ignore", invalid="ignore"):
+    cast = array.astype(dtype.as_numpy_dtype)
+  overflow = np.isinf(cast) & np.isfinite(array)
+  if np.any(overflow):
+    largest = float(np.max(np.abs(array[overflow])))
+    raise ValueError(
+        f"`{name}` overflows {dtype.name}: it holds magnitudes up to "
+        f"{largest:.3g}, above {dtype.name}'s largest finite value "
+        f"{float(dtype.max):.3g}, so they would become Inf. Scale `{name}` "
+        f"down or compute in a wider dtype ({wider}).")
+
+
+def model_dtype(model: Any) -> Optional[tf.DType]:
+  """The floating dtype a model computes in, when it can be told cheaply.
+
+  Args:
+    model: the model: a `tf.Module` (e.g. an `snt.Module`), a Keras layer or
+      model, or any callable.
+
+  Returns:
+    For a Keras functional model with one output, that output's dtype; for
+    another Keras layer without sublayers, its compute dtype; for a
+    `tf.Module` whose floating variables all have one dtype, that dtype;
+    None otherwise (a plain function, a module without variables yet, a
+    Keras model whose sublayers are not known to agree, mixed dtypes).
+  """
+  try:
+    if hasattr(model, "compute_dtype") and hasattr(model, "dtype_policy"):
+      outputs = getattr(model, "outputs", None)  # Keras functional models.
+      if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+        dtype = tf.as_dtype(outputs[0].dtype)
+        return dtype if dtype.is_floating else None
+      if not getattr(model, "_layers", None):
+        dtype = tf.as_dtype(model.compute_dtype)
+        return dtype if dtype.is_floating else None
+      return None
+    if isinstance(model, tf.Module):
+      dtypes = {v.dtype for v in model.variables if v.dtype.is_floating}
+      return dtypes.pop() if len(dtypes) == 1 else None
+  except (ValueError, AttributeError, TypeError):
+    return None  # E.g. a Sonnet module whose variables are not created yet.
+  return None
+
+
+def check_model_dtype(model: Any, x: tf.Tensor) -> None:
+  """Raises if `x`'s dtype differs from the dtype `model` computes in.
+
+  Checked before targets, so the message names `x` and the model's weights
+  rather than a target (casting a target to `x`'s dtype would only move the
+  error into the model's first layer).
+
+  Args:
+    model: the model (see `model_dtype`; others are not checked).
+    x: the model's input `[B, ...]`.
+
+  Raises:
+    TypeError: naming both dtypes.
+  """
+  dtype = model_dtype(model)
+  if dtype is not None and dtype != x.dtype:
+    raise TypeError(
+        f"`x` has dtype {x.dtype.name} but the model's weights compute in "
+        f"{dtype.name}: give `x` (and the targets) as {dtype.name}, e.g. "
+        f"tf.cast(x, tf.{dtype.name}), or build the model in "
+        f"{x.dtype.name}.")
 
 
 def batch_size(x: tf.Tensor):

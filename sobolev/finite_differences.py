@@ -57,6 +57,12 @@ def _check(f, x):
   x = np.asarray(x, dtype=np.float64)
   if x.ndim != 2:
     raise ValueError(f"`x` must have shape [N, D], got {x.shape}.")
+  if x.shape[0] == 0:
+    raise ValueError(f"`x` holds no points (shape {x.shape}); give at least "
+                     "one point [N, D] with N >= 1.")
+  if x.shape[1] == 0:
+    raise ValueError(f"`x` has no input coordinates (shape {x.shape}); give "
+                     "points [N, D] with D >= 1.")
   if not np.all(np.isfinite(x)):
     raise ValueError("`x` contains NaN or Inf values.")
   return x
@@ -80,8 +86,9 @@ def jacobian(f: ArrayFn,
 
   Raises:
     TypeError: if `f` is not callable.
-    ValueError: for bad shapes, non-positive steps, steps too small for
-      float64 (see the module docstring), or a non-finite `f`.
+    ValueError: for bad shapes (including an empty `x`), non-positive
+      steps, steps too small for float64 (see the module docstring), or a
+      non-finite `f`.
   """
   x = _check(f, x)
   n, d = x.shape

@@ -21,11 +21,24 @@ jacobians [B, O, D] or [B, D], hessians [B, O, D, D])` up to the loss order;
 extra trailing entries (e.g. Jacobians for an order-0 model) are not trained
 on but are used by `evaluate` to report derivative errors, so a plain
 (order-0) model and a Sobolev model can be compared on the same data.
-`sample_weight` (`[B]`) is passed to `SobolevLoss(sample_weights=...)` and
+`y` may be one array (the values; order 0) or a tuple/list of arrays, not a
+dict. `sample_weight` (`[B]`) is passed to `SobolevLoss(sample_weights=...)` and
 weights the error metrics; a tuple of `[B]` weights, one per target, gives
 per-order weights (e.g. zero where an example has no derivative target).
 Alternatively `target_fn=` gives a differentiable target (an analytic
 function or a teacher network) and `fit(x)` needs no `y`.
+
+Dtypes: inputs and targets are cast to the dtype the wrapped model computes
+in: its output dtype for a functional or Sequential model with one output,
+else the dtype of its weights when they all share one that is not the
+wrapper's variable dtype, else the wrapper's compute dtype (the global dtype
+policy, or `dtype=` given to `SobolevModel`, which takes precedence). So a
+float64 network trains on float64 data without `dtype="float64"`. Note that
+Keras itself rounds NumPy float64 arrays given to `fit` to `floatx`
+(float32 by default) before they reach the model; for float64 data also set
+`keras.config.set_floatx("float64")` or pass a `tf.data.Dataset`. Under
+`mixed_float16` the loss is computed in float16, whose largest finite value
+is 65504: a non-finite loss is then reported as a likely float16 overflow.
 
 Metrics (logged per epoch, also by the TensorBoard callback):
   loss: the weighted Sobolev total.
@@ -39,6 +52,7 @@ Metrics (logged per epoch, also by the TensorBoard callback):
 from typing import Any, Callable, Dict, Mapping, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from sobolev import derivatives
@@ -120,6 +134,10 @@ class SobolevModel(keras.Model):
     if "order" in loss_options:
       raise TypeError("Give the order as `order=`, not in `loss_options`.")
     self.model = model
+    # `dtype=` given (also by `from_config` of older saves): it wins over the
+    # wrapped model's dtype (see `input_dtype`).
+    self._dtype_given = kwargs.get("dtype") is not None
+    self._input_dtype = None
     self._order = order
     self._loss_options = dict(loss_options)
     self._target_fn = target_fn
@@ -140,6 +158,23 @@ class SobolevModel(keras.Model):
   @property
   def target_fn(self) -> Optional[TargetFn]:
     return self._target_fn
+
+  @property
+  def input_dtype(self):
+    """The dtype inputs and targets are cast to (see the module docstring).
+
+    Keras casts a layer's floating inputs to `input_dtype` in `__call__`;
+    this returns the wrapped model's dtype so that a float64 network gets
+    float64 inputs without `dtype="float64"` on the wrapper.
+    """
+    if self._dtype_given:
+      return self.compute_dtype
+    if self._input_dtype is None:
+      dtype = _wrapped_dtype(self.model, self.variable_dtype)
+      if dtype is None:
+        return self.compute_dtype
+      self._input_dtype = dtype  # Known once the wrapped model is built.
+    return self._input_dtype
 
   def call(self, inputs, training=None):
     return self.model(inputs, training=training)
@@ -167,6 +202,36 @@ class SobolevModel(keras.Model):
           "errors.")
     super().compile(optimizer=optimizer, **kwargs)
 
+  def fit(self, x=None, y=None, *args, **kwargs):
+    """`keras.Model.fit`, checking first that NumPy targets fit the dtype.
+
+    Raises:
+      TypeError: if `y` is a dict (or holds nested structures).
+      ValueError: if finite values of a NumPy `x` or `y` overflow the dtype
+        Keras and the model compute in (e.g. values above 3.4e38 in
+        float32), naming the array.
+    """
+    self._check_arrays(x, y)
+    return super().fit(x, y, *args, **kwargs)
+
+  def evaluate(self, x=None, y=None, *args, **kwargs):
+    """`keras.Model.evaluate`, with the checks of `fit`."""
+    self._check_arrays(x, y)
+    return super().evaluate(x, y, *args, **kwargs)
+
+  def _check_arrays(self, x, y) -> None:
+    """Overflow checks on NumPy data before Keras rounds it to `floatx`."""
+    _check_y(y)
+    dtypes = [tf.as_dtype(keras.config.floatx()), tf.as_dtype(self.input_dtype)]
+    narrowest = min(dtypes, key=lambda d: d.max)
+    named = [("x", x)] + [(f"y[{j}]" if isinstance(y, (list, tuple)) else "y",
+                           t) for j, t in enumerate(_as_tuple(y))]
+    for name, array in named:
+      if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+        derivatives.check_overflow(
+            array, narrowest, name,
+            wider="keras.config.set_floatx('float64') and a float64 network")
+
   def compile_from_config(self, config):
     """Recompiles a loaded model (Keras asks overriders of `compile`)."""
     config = keras.saving.deserialize_keras_object(config)
@@ -190,9 +255,7 @@ class SobolevModel(keras.Model):
     x, targets, sample_weight = self._unpack(data)
     with tf.GradientTape() as tape:
       total, terms = self._loss(x, targets, sample_weight, training=True)
-      total = tf.debugging.assert_all_finite(
-          total, "SobolevModel: the training loss is NaN or Inf (training "
-          "diverged; lower the learning rate).")
+      total = tf.debugging.assert_all_finite(total, _non_finite_message(x))
       # Keras optimisers sum gradients over replicas: scale the per-replica
       # mean so that the sum is the global mean.
       replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -217,6 +280,9 @@ class SobolevModel(keras.Model):
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
+    if not self._dtype_given:
+      # Not saved, so that a loaded model again takes the wrapped model's.
+      config.pop("dtype", None)
     config.update({
         "model": keras.saving.serialize_keras_object(self.model),
         "order": self._order,
@@ -250,11 +316,22 @@ class SobolevModel(keras.Model):
       raise TypeError(
           "SobolevModel needs one input tensor `x` [B, ...] (derivatives are "
           f"taken with respect to it), got a {type(x).__name__}.")
-    x = tf.cast(x, self.compute_dtype)
-    targets = tuple(tf.cast(t, self.compute_dtype) for t in _as_tuple(y))
+    _check_y(y)
+    dtype = self.input_dtype
+    if self._dtype_given:
+      wrapped = _wrapped_dtype(self.model, self.variable_dtype)
+      if wrapped is not None and wrapped != dtype:
+        raise TypeError(
+            f"`x` would be cast to {dtype} (the dtype given to SobolevModel) "
+            f"but the wrapped model's weights compute in {wrapped}: drop "
+            "`dtype=` (SobolevModel then takes the wrapped model's dtype) or "
+            f"build the model in {dtype}.")
+    x = _cast(x, dtype, "x")
+    targets = tuple(_cast(t, dtype, f"y[{j}]")
+                    for j, t in enumerate(_as_tuple(y)))
     if sample_weight is not None:
       sample_weight = tf.nest.map_structure(
-          lambda w: tf.cast(w, self.compute_dtype), sample_weight)
+          lambda w: tf.cast(w, dtype), sample_weight)
       if isinstance(sample_weight, (list, tuple)):
         # Keras copies one `sample_weight` to every entry of a tuple `y`;
         # a tuple given by the user has one entry per target.
@@ -334,6 +411,84 @@ class SobolevModel(keras.Model):
     for tracker in self._term_trackers + self._error_trackers[:error_count]:
       out[tracker.name] = tracker.result()
     return out
+
+
+def _wrapped_dtype(model: keras.layers.Layer,
+                   variable_dtype: str) -> Optional[str]:
+  """The dtype `model` computes in, or None until it can be told.
+
+  Args:
+    model: the wrapped Keras model or layer.
+    variable_dtype: the wrapper's variable dtype (the global policy's).
+
+  Returns:
+    The output dtype of a functional (or Sequential) model with one output;
+    else the dtype its floating weights share, if they share one other than
+    `variable_dtype` (under mixed precision the weights are float32 and the
+    computation float16: then None, leaving the wrapper's compute dtype);
+    else None.
+  """
+  dtype = derivatives.model_dtype(model)
+  try:
+    functional = bool(getattr(model, "outputs", None))
+  except (AttributeError, ValueError):
+    functional = False
+  if dtype is not None and (functional or dtype.name != variable_dtype):
+    return dtype.name
+  dtypes = {tf.as_dtype(w.dtype) for w in model.weights}
+  dtypes = {d.name for d in dtypes if d.is_floating}
+  if len(dtypes) == 1 and dtypes != {variable_dtype}:
+    return dtypes.pop()
+  if not model.weights and isinstance(model, keras.Sequential) and model.layers:
+    # Not built yet: a Sequential model outputs its last layer's dtype.
+    return _wrapped_dtype(model.layers[-1], variable_dtype)
+  return None
+
+
+def _check_y(y) -> None:
+  """Raises a `TypeError` unless `y` is None, one array or a tuple of them."""
+  entries = y if isinstance(y, (list, tuple)) else (y,)
+  for entry in entries:
+    if isinstance(entry, (Mapping, list, tuple)):
+      kind = (f"a dict with keys {sorted(entry)}"
+              if isinstance(entry, Mapping) else
+              f"a nested {type(entry).__name__}")
+      raise TypeError(
+          "SobolevModel takes `y` as the values [B, O] (or [B]) or a tuple "
+          "(values, jacobians[, hessians]) of arrays, in that order; got "
+          f"{kind}. Give e.g. `(y['values'], y['jacobians'])`.")
+
+
+def _cast(t, dtype: str, name: str) -> tf.Tensor:
+  """`t` cast to `dtype`, asserting that no finite value overflows to Inf."""
+  t = tf.convert_to_tensor(t)
+  target = tf.as_dtype(dtype)
+  if not (t.dtype.is_floating and target.is_floating and
+          t.dtype.size > target.size):
+    return tf.cast(t, target)
+  largest = tf.reduce_max(tf.where(tf.math.is_finite(t), tf.abs(t),
+                                   tf.zeros_like(t)))
+  check = tf.debugging.Assert(
+      largest <= tf.cast(target.max, t.dtype),
+      # No quote marks: Assert prints its strings with them escaped.
+      [f"SobolevModel: `{name}` overflows {target.name}: it holds "
+       f"magnitudes above the largest finite {target.name} value "
+       f"{float(target.max):.3g} (largest:", largest, "); scale it down or "
+       "compute in a wider dtype."])
+  with tf.control_dependencies([check]):
+    return tf.cast(t, target)
+
+
+def _non_finite_message(x: tf.Tensor) -> str:
+  """The message of the training loss's finiteness assertion."""
+  if x.dtype == tf.float16:
+    return ("SobolevModel: the training loss is NaN or Inf in float16, whose "
+            "largest finite value is 65504: most likely a float16 overflow "
+            "(large targets or errors squared), not a learning rate too "
+            "high; build the network in float32 (without the mixed_float16 "
+            "policy) or scale the targets and outputs down.")
+  return ("SobolevModel: the training loss is NaN or Inf (training diverged; "
+          "lower the learning rate).")
 
 
 def _weight_of(sample_weight, j: int):

@@ -428,13 +428,17 @@ class SobolevLoss(snt.Module):
 
     structure = x
     fn, x = derivatives.with_respect_to(model, structure, wrt)
-    x = self._check_x(derivatives.check_inputs(x))
+    x = derivatives.check_inputs(x)
+    derivatives.check_model_dtype(model, x)
+    x = self._check_x(x)
     batch = derivatives.batch_size(x)
     example_weights, mask_list = self._example_weights(sample_weights, masks,
                                                        x, batch)
     if targets is not None:
       targets = self._normalise_targets(targets, x, mask_list,
-                                        projected_targets)
+                                        projected_targets,
+                                        model_width=lambda: _output_width(fn,
+                                                                          x))
     if self._check_curvature and not self._curvature_checked:
       self._assert_curved(fn, x, wrt)
 
@@ -451,7 +455,7 @@ class SobolevLoss(snt.Module):
                 for t in self._exact_derivatives(target, x)]
       else:
         tgts = targets
-      _check_output_dims(preds[0], tgts[0])
+      _check_output_dims(preds[0], tgts[0], from_fn=target_fn is not None)
     return self._combine(preds, tgts, x, batch, example_weights, mask_list)
 
   # Internal helpers.
@@ -722,7 +726,7 @@ class SobolevLoss(snt.Module):
                                                        v1)]
       if self._order >= 2:
         tgts.append(derivatives.project_hessian(_tile(targets[2], p), v1, v2))
-    _check_output_dims(y, tgts[0])
+    _check_output_dims(y, tgts[0], from_fn=target is not None)
     return [y] + proj, tgts
 
   def _check_vectors(self, vectors, x, rows):
@@ -762,8 +766,21 @@ class SobolevLoss(snt.Module):
         what=f"num_projections * batch (P = {self._num_projections})")
     return v1, v2
 
-  def _normalise_targets(self, targets, x, mask_list, projected):
-    """Checks target tensors and brings them to `[B,O]`, `[B,O,...]`, ..."""
+  def _normalise_targets(self, targets, x, mask_list, projected,
+                         model_width=lambda: None):
+    """Checks target tensors and brings them to `[B,O]`, `[B,O,...]`, ...
+
+    Args:
+      targets: the user's targets.
+      x: the inputs `[B, ...]`.
+      mask_list: per-order bool masks `[B]` or None.
+      projected: whether derivative targets are projections.
+      model_width: returns the model's output width O (an int) or None; only
+        called when the targets disagree on O, to say which one is wrong.
+
+    Returns:
+      The checked targets.
+    """
     if tf.is_tensor(targets) or isinstance(targets, np.ndarray):
       targets = (targets,)
     if not isinstance(targets, (list, tuple)):
@@ -795,10 +812,17 @@ class SobolevLoss(snt.Module):
         if j >= 1 and t.shape.rank == len(want) - 1 and out_dim == 1:
           t = t[:, None]  # Scalar-output shorthand: [B, ...] -> [B, 1, ...].
       if t.shape.rank != len(want):
+        if (j >= 1 and not projected and t.shape.rank == len(want) - 1 and
+            out_dim is not None and model_width() == 1):
+          # `t` is the scalar-output shorthand of a model with O = 1; the
+          # values are the wrong width.
+          raise _width_error(out[0], 1)
         raise ValueError(f"`{name}` must have rank {len(want)} "
                          f"({described}), got shape {t.shape}.")
       if j >= 1 and not projected:
         if out_dim is not None and t.shape[1] not in (None, out_dim):
+          if model_width() == t.shape[1]:
+            raise _width_error(out[0], t.shape[1])
           raise ValueError(f"`{name}` has output dimension {t.shape[1]} but "
                            f"`targets[0]` has {out_dim}.")
         for axis in range(2, t.shape.rank):
@@ -892,12 +916,36 @@ def _max_abs_hvp(model: Model, x: tf.Tensor) -> tf.Tensor:
   return tf.reduce_max(tf.abs(p2))
 
 
-def _check_output_dims(y: tf.Tensor, target: tf.Tensor) -> None:
+def _output_width(fn: Model, x: tf.Tensor) -> Optional[int]:
+  """The model's static output width O, or None if it cannot be had.
+
+  Only called to word an error about targets of disagreeing widths (it runs
+  the model once).
+  """
+  try:
+    return derivatives.as_2d_output(fn(x), x).shape[1]
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def _width_error(values: tf.Tensor, width: int,
+                 what: str = "`targets[0]` (the values)") -> ValueError:
+  """The error for value targets `[B, O']` when the model outputs O."""
+  return ValueError(
+      f"{what} has width {values.shape[1]} (shape "
+      f"{values.shape}) but the model's output dimension is {width}: give "
+      f"values of shape [B, {width}]" + (" (or [B])" if width == 1 else "") +
+      ".")
+
+
+def _check_output_dims(y: tf.Tensor, target: tf.Tensor,
+                       from_fn: bool = False) -> None:
+  """Checks the values `target` against the model's outputs `y` `[B, O]`."""
   if (y.shape[1] is not None and target.shape[1] is not None and
       y.shape[1] != target.shape[1]):
-    raise ValueError(
-        f"The model's output dimension is {y.shape[1]} but the targets' is "
-        f"{target.shape[1]}.")
+    raise _width_error(target, y.shape[1],
+                       "`target_fn`'s output" if from_fn else
+                       "`targets[0]` (the values)")
   if (y.shape[0] is not None and target.shape[0] is not None and
       y.shape[0] != target.shape[0]):
     raise ValueError(f"The model's batch size is {y.shape[0]} but the "

@@ -128,6 +128,25 @@ def _keras():
   return sys.modules.get("keras")
 
 
+def _has_trainable_variables(model) -> bool:
+  """Whether `model` has a `trainable_variables` attribute (maybe not yet set).
+
+  `hasattr` is not enough: an unbuilt Sonnet module raises a `ValueError`
+  ("does not currently contain any trainable_variables") from the property
+  until its first call; the step reads the variables after the first forward
+  pass, so such a module is accepted.
+  """
+  if isinstance(model, tf.Module) or _is_keras_layer(model):
+    return True
+  try:
+    getattr(model, "trainable_variables")
+  except AttributeError:
+    return False
+  except Exception:  # pylint: disable=broad-except
+    return True  # The attribute exists; it just cannot be read yet.
+  return True
+
+
 def _is_keras_optimizer(optimizer) -> bool:
   keras = _keras()
   return keras is not None and isinstance(optimizer,
@@ -276,7 +295,7 @@ def make_train_step(
   """
   if not callable(model):
     raise TypeError(f"`model` must be callable, got {type(model)}.")
-  if variables is None and not hasattr(model, "trainable_variables"):
+  if variables is None and not _has_trainable_variables(model):
     raise TypeError(
         f"`model` ({type(model).__name__}) has no `trainable_variables`: "
         "pass an snt.Module, a Keras model or a tf.Module, or give the "

@@ -69,8 +69,12 @@ EVAL_SPLITS = ("test", "validation")
 # sweep holds, and infrastructure that does not change any run's numbers.
 # A run's key hashes every other field, its method and its seed.
 SWEEP_FIELDS = ("methods", "seeds", "first_seed")
+# Not in a run's key: they change no number of a run that finishes
+# (`stall_patience` only stops runs that have stopped moving).
 INFRA_FIELDS = ("data_dir", "download", "checkpoint_every",
-                "export_saved_model")
+                "export_saved_model", "stall_patience")
+# `stall_patience` of configs saved before the field existed.
+DEFAULT_STALL_PATIENCE = 3
 
 Log = Callable[[str], None]
 
@@ -187,6 +191,8 @@ def validate(config: Any) -> None:
   if config.augment and config.dataset == "digits":
     raise errors.ConfigError("`augment` is not available for digits.")
   configs.check_int("checkpoint_every", config.checkpoint_every, 0)
+  configs.check_int("stall_patience", config.get(
+      "stall_patience", DEFAULT_STALL_PATIENCE), 0)
   configs.check_choice("export_saved_model", config.export_saved_model,
                        (True, False))
   configs.check_choice("download", config.download, (True, False))
@@ -368,7 +374,9 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
     of lists}`.
 
   Raises:
-    errors.DivergenceError: on a non-finite loss (nothing is recorded).
+    errors.DivergenceError: on a non-finite loss, metric, parameter or
+      result, or parameters unchanged for `stall_patience` epochs in a row
+      (nothing is recorded).
     errors.CheckpointError: if checkpoints exist but none can be read.
     ValueError: if `trainer` was built for another method or config.
   """
@@ -417,7 +425,18 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
   metrics.MetricWriter(csv_path, step_key="epoch").truncate_after(start_epoch)
   if tb_dir is not None:
     _rewrite_events(tb_dir, csv_path)
-  writer = metrics.MetricWriter(csv_path, tb_dir, step_key="epoch")
+  where = f"{method} seed {seed}"
+  hint = (f"lower learning_rate ({config.learning_rate:g}) or check the "
+          "inputs")
+  writer = metrics.MetricWriter(csv_path, tb_dir, step_key="epoch",
+                                where=where, hint=hint)
+  stalls = metrics.StallDetector(
+      config.get("stall_patience", DEFAULT_STALL_PATIENCE), where,
+      hint=(f"the learning rate ({config.learning_rate:g}) is likely so "
+            "large that the network's units died (zero gradients) or so "
+            "small that the updates round away; change learning_rate"),
+      unit="epoch")
+  trained = decoupled.train_variables(model)
   total = config.epochs * (steps_per_epoch or 1)
   bar = progress.Progress(total=total, desc=desc or f"{method} seed {seed}",
                           unit="step" if steps_per_epoch else "epoch",
@@ -432,8 +451,8 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
               config.schedule, config.learning_rate,
               epoch * steps_per_epoch + i, config.epochs * steps_per_epoch))
         out = metrics.finite_or_raise(
-            step(batch), f"{method} seed {seed}, epoch {epoch + 1}, "
-            f"step {i + 1}")
+            step(batch), f"{where}, epoch {epoch + 1}, step {i + 1}",
+            hint=hint)
         step_metrics.append({k: float(v) for k, v in out.items()})
         if steps_per_epoch is not None:
           bar.update(1, ce=step_metrics[-1]["ce"])
@@ -445,6 +464,11 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
         steps_per_epoch = len(step_metrics)
         bar.update(1)
       trainer.steps_per_epoch.assign(steps_per_epoch)
+      # A step's loss precedes its update: weights that became NaN in the
+      # epoch's last steps show in no loss (and give a finite accuracy).
+      metrics.check_parameters(model.variables,
+                               f"{where}, epoch {epoch + 1}", hint=hint)
+      stalls.update(epoch + 1, parameters=metrics.fingerprint(trained))
       means = _epoch_means(step_metrics)
       acc = evaluate(trainer.forward, test_ds)
       wall = time.time() - start
@@ -482,6 +506,7 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
         model, batch["image"], batch["label"])]
     result["sg_cosine_per_module"] = cosines
     result["sg_cosine"] = float(np.mean(cosines))
+  metrics.finite_result_or_raise(result, where, hint=hint)
   return {"result": result, "history": history}
 
 

@@ -104,6 +104,22 @@ class WorkdirTest(tf.test.TestCase):
       self.assertEqual(os.path.getmtime(path), mtime)
     self.assertLen(_finished_units(self.workdir), 4)
 
+  def test_workdirs_made_before_stall_patience_resume(self):
+    # `stall_patience` changes no number of a finished student: a workdir
+    # whose config.json predates the field (or holds another value) is the
+    # same run set, and its students are reused.
+    path = os.path.join(self.workdir, "config.json")
+    recorded = files.read_json(path)
+    del recorded["stall_patience"]
+    files.write_json(path, recorded)
+    before = {p: os.path.getmtime(p) for p in _finished_units(self.workdir)}
+    rows = experiment.train_and_evaluate(
+        distillation_testing.tiny_config(self.teacher_dir, stall_patience=7),
+        self.workdir)
+    self.assertEqual(rows, self.rows)
+    for p, mtime in before.items():
+      self.assertEqual(os.path.getmtime(p), mtime)
+
   def test_another_teacher_in_the_same_place_is_refused(self):
     # Retrain "the same" teacher directory: its weights differ.
     net = distillation_testing.tiny_teacher(seed=7)
@@ -194,6 +210,57 @@ class DivergenceTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(workdir, "results.csv")))
     data = files.read_json(os.path.join(workdir, "provenance.json"))
     self.assertEqual(data["invocations"][-1]["status"], "failed")
+
+  def test_stalled_student_stops_without_a_result(self):
+    # Lambda = 1e30 with learning rate 1: the loss (~1e31) is finite but the
+    # Sobolev student's parameters never change, so its test KL would stay
+    # at its step-0 value for the whole run.
+    teacher_dir = distillation_testing.tiny_teacher_dir(
+        tempfile.mkdtemp(dir=self.get_temp_dir()))
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    config = distillation_testing.tiny_config(
+        teacher_dir, sobolev_weight=1e30, learning_rate_sobolev=1.0,
+        steps=8, eval_every=2, stall_patience=2)
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training stalled \(sobolev student, seed 0\): the parameters did "
+        r"not change from step 0 to step 4 \(2 evaluations in a row\)\. No "
+        r"result was written; the learning rate \(1\) or sobolev_weight "
+        r"\(1e\+30\) is likely so large that every update is lost, or the "
+        r"learning rate so small that it rounds away; change it \(or set "
+        r"stall_patience=0 to turn this check off\)\.$"):
+      experiment.train_and_evaluate(config, workdir)
+    # The regular student (healthy) finished; the stalled one did not.
+    self.assertLen(_finished_units(workdir), 1)
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.csv")))
+    # 0 turns the check off (and is the same run set).
+    config.stall_patience = 0
+    rows = experiment.train_and_evaluate(config, workdir)
+    kls = [r["test_kl"] for r in rows if r["method"] == "sobolev"]
+    self.assertLen(set(kls), 1)
+
+  def test_stall_on_the_command_line_is_one_line_and_exit_2(self):
+    teacher_dir = distillation_testing.tiny_teacher_dir(
+        tempfile.mkdtemp(dir=self.get_temp_dir()))
+    workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    proc = subprocess.run(
+        [sys.executable, "-m", "distillation.run", f"--workdir={workdir}",
+         f"--config.teacher_dir={teacher_dir}",
+         "--config.train_fractions=0.25", "--config.seeds=1",
+         "--config.steps=8", "--config.eval_every=2",
+         "--config.batch_size=4", "--config.num_states=48",
+         "--config.collect_envs=4", "--config.max_eval_states=16",
+         "--config.sobolev_weight=1e30", "--config.learning_rate_sobolev=1",
+         "--config.stall_patience=2"], cwd=REPO, capture_output=True,
+        text=True, timeout=600, env=_user_env())
+    self.assertEqual(proc.returncode, 2, proc.stderr[-3000:])
+    last = proc.stderr.strip().splitlines()[-1]
+    self.assertStartsWith(
+        last, "error: Training stalled (sobolev student, seed 0): the "
+        "parameters did not change from step 0 to step 4")
+    self.assertIn("sobolev_weight (1e+30)", last)
+    self.assertEmpty([l for l in proc.stderr.splitlines()
+                      if "Traceback" in l])
 
 
 class KillAndResumeTest(tf.test.TestCase):

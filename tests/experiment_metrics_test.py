@@ -178,6 +178,168 @@ class FiniteOrRaiseTest(parameterized.TestCase, tf.test.TestCase):
     self.assertTrue(issubclass(errors.DivergenceError, errors.UserError))
     self.assertTrue(issubclass(errors.DivergenceError, FloatingPointError))
 
+  def test_hint_names_the_likely_setting(self):
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training diverged \(w\): loss = inf\. No result was written; "
+        r"lower sobolev_weight\.$"):
+      metrics.finite_or_raise({"loss": math.inf}, "w",
+                              hint="lower sobolev_weight")
+
+
+class WriterRefusesNonFiniteTest(parameterized.TestCase, tf.test.TestCase):
+  """Every logged metric goes through the finiteness check."""
+
+  def setUp(self):
+    super().setUp()
+    self.dir = self.create_tempdir().full_path
+    self.csv = os.path.join(self.dir, "metrics.csv")
+    self.logdir = os.path.join(self.dir, "tb")
+
+  @parameterized.named_parameters(
+      ("nan", math.nan), ("inf", math.inf),
+      ("numpy_neg_inf", np.float32(-np.inf)),
+      ("tensor_nan", lambda: tf.constant(np.nan)))
+  def test_non_finite_metric_raises_and_writes_nothing(self, value):
+    if callable(value):
+      value = value()
+    with metrics.MetricWriter(self.csv, self.logdir, step_key="epoch",
+                              where="sobolev seed 0",
+                              hint="lower learning_rate (1e+06)") as writer:
+      writer.write({"epoch": 1, "test/accuracy": 0.5})
+      with self.assertRaisesRegex(
+          errors.DivergenceError,
+          r"^Training diverged \(sobolev seed 0, epoch 2\): sg_cosine = "
+          r"-?(nan|inf)\. No result was written; lower learning_rate "
+          r"\(1e\+06\)\.$"):
+        writer.write({"epoch": 2, "test/accuracy": 0.0625,
+                      "sg_cosine": value})
+    self.assertEqual([r["epoch"] for r in files.read_csv(self.csv)], ["1"])
+    events, _ = _events(self.logdir)
+    self.assertEqual(events["test/accuracy"], [(1, 0.5)])
+
+  def test_default_message_and_step_key(self):
+    writer = metrics.MetricWriter(self.csv)
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training diverged \(step 7\): train/loss = nan\. No result was "
+        r"written; lower the learning rate or check the inputs\.$"):
+      writer.write({"step": 7, "train/loss": math.nan})
+
+  def test_allowed_nan_is_written(self):
+    # E.g. a mean return over no finished episodes yet.
+    writer = metrics.MetricWriter(self.csv, self.logdir,
+                                  allow_nan=("mean_return",))
+    writer.write({"step": 1, "mean_return": math.nan, "loss": 1.0})
+    writer.close()
+    self.assertEqual(files.read_csv(self.csv)[0]["mean_return"], "nan")
+    with self.assertRaisesRegex(TypeError, "`allow_nan` must be a sequence"):
+      metrics.MetricWriter(self.csv, allow_nan="mean_return")
+
+  def test_strings_and_bools_are_not_checked(self):
+    writer = metrics.MetricWriter(self.csv)
+    writer.write({"step": 1, "note": "nan", "flag": True})
+    self.assertEqual(files.read_csv(self.csv)[0]["note"], "nan")
+
+
+class FiniteResultTest(tf.test.TestCase):
+
+  def test_nested_non_finite_entry_is_named(self):
+    result = {"test_accuracy": 0.0625, "sg_cosine": None,
+              "sg_cosine_per_module": [0.5, math.nan], "note": "x"}
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training diverged \(sobolev seed 0\): the result's "
+        r"sg_cosine_per_module\[1\] = nan\. No result was written; lower "
+        r"learning_rate\.$"):
+      metrics.finite_result_or_raise(result, "sobolev seed 0",
+                                     hint="lower learning_rate")
+    with self.assertRaisesRegex(errors.DivergenceError,
+                                r"the result's history\.loss\[0\] = inf"):
+      metrics.finite_result_or_raise({"history": {"loss": [math.inf]}}, "w")
+
+  def test_finite_and_allowed_results_pass(self):
+    result = {"a": 1.0, "b": [1, 2.5], "c": {"d": np.float32(3.0)},
+              "e": None, "f": True, "why_nan": math.nan}
+    self.assertIs(metrics.finite_result_or_raise(result, "w",
+                                                 allow_nan=("why_nan",)),
+                  result)
+
+
+class ParametersTest(tf.test.TestCase):
+
+  def test_non_finite_parameter_is_named(self):
+    good = tf.Variable([1.0, 2.0], name="w")
+    bad = tf.Variable([[1.0, np.nan]], name="head/b")
+    metrics.check_parameters([good], "sobolev seed 0, epoch 1")
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training diverged \(sobolev seed 0, epoch 1\): parameter "
+        r"head/b:0 has non-finite values\. No result was written; lower "
+        r"learning_rate\.$"):
+      metrics.check_parameters([good, bad], "sobolev seed 0, epoch 1",
+                               hint="lower learning_rate")
+
+  def test_fingerprint_is_bit_exact(self):
+    v = tf.Variable([1.0, 2.0])
+    before = metrics.fingerprint([v])
+    self.assertEqual(metrics.fingerprint([v]), before)
+    v.assign([1.0, np.nextafter(np.float32(2.0), np.float32(3.0))])
+    self.assertNotEqual(metrics.fingerprint([v]), before)
+    # Same bytes, other shape or dtype: different.
+    self.assertNotEqual(metrics.fingerprint([np.zeros([2, 1])]),
+                        metrics.fingerprint([np.zeros([1, 2])]))
+    self.assertNotEqual(metrics.fingerprint([np.zeros([2], np.float32)]),
+                        metrics.fingerprint([np.zeros([1], np.float64)]))
+
+
+class StallDetectorTest(tf.test.TestCase):
+
+  def test_unchanged_parameters_raise_after_patience_evaluations(self):
+    stalls = metrics.StallDetector(3, "sobolev student, seed 0",
+                                   hint="sobolev_weight (1e+30) is likely "
+                                   "too large; change it")
+    for step in (0, 100, 200):
+      stalls.update(step, parameters="abc", train_loss=float(step))
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training stalled \(sobolev student, seed 0\): the parameters did "
+        r"not change from step 0 to step 300 \(3 evaluations in a row\)\. No "
+        r"result was written; sobolev_weight \(1e\+30\) is likely too "
+        r"large; change it \(or set stall_patience=0 to turn this check "
+        r"off\)\.$"):
+      stalls.update(300, parameters="abc", train_loss=1.5)
+
+  def test_unchanged_loss_raises_and_names_its_value(self):
+    stalls = metrics.StallDetector(2, "sobolev seed 1", unit="epoch",
+                                   setting="config.stall_patience")
+    stalls.update(1, loss=np.float32(1.2e31))
+    stalls.update(2, loss=np.float32(1.2e31))
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training stalled \(sobolev seed 1\): loss stayed exactly "
+        r"1\.\d+e\+31 from epoch 1 to epoch 3 \(2 evaluations in a row\)\. "
+        r".*\(or set config\.stall_patience=0 to turn this check off\)\.$"):
+      stalls.update(3, loss=np.float32(1.2e31))
+
+  def test_changes_reset_the_count_and_last_bit_changes_count(self):
+    stalls = metrics.StallDetector(2, "w")
+    value = 1e-10
+    for step in range(50):
+      # A plateau at float precision: the value moves by one ulp at a time
+      # every other evaluation, so it never stays put twice in a row.
+      if step % 2:
+        value = float(np.nextafter(value, 1.0))
+      stalls.update(step, loss=value, parameters=str(step // 2))
+
+  def test_zero_patience_disables_and_bad_patience_is_refused(self):
+    stalls = metrics.StallDetector(0, "w")
+    for step in range(10):
+      stalls.update(step, parameters="same")
+    for bad in (-1, 1.5, True, "3"):
+      with self.assertRaisesRegex(ValueError, "`patience` must be an int"):
+        metrics.StallDetector(bad, "w")
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -106,6 +106,16 @@ class FiniteDifferencesTest(tf.test.TestCase, parameterized.TestCase):
       with np.errstate(divide="ignore", invalid="ignore"):
         finite_differences.gradient(lambda a: np.log(a[:, 0]), x)
 
+  def test_empty_x_is_named(self):
+    with self.assertRaisesRegex(
+        ValueError, r"^`x` holds no points \(shape \(0, 3\)\); give at least "
+        r"one point \[N, D\] with N >= 1\.$"):
+      finite_differences.gradient(lambda a: a.sum(axis=1), np.zeros((0, 3)))
+    with self.assertRaisesRegex(ValueError,
+                                r"^`x` has no input coordinates \(shape "
+                                r"\(2, 0\)\)"):
+      finite_differences.jacobian(lambda a: a, np.zeros((2, 0)))
+
 
 if __name__ == "__main__":
   tf.test.main()

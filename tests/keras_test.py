@@ -285,6 +285,121 @@ class BadInputTest(tf.test.TestCase):
       with_fn.fit(x, (y, dy), epochs=1, verbose=0)
 
 
+class DtypeTest(tf.test.TestCase):
+
+  def tearDown(self):
+    keras.mixed_precision.set_global_policy("float32")
+    super().tearDown()
+
+  def _float64_net(self, with_input=True):
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Dense(8, activation="softplus", dtype="float64"),
+              keras.layers.Dense(1, dtype="float64")]
+    if with_input:
+      layers = [keras.Input((2,), dtype="float64")] + layers
+    return keras.Sequential(layers)
+
+  def test_float64_network_trains_without_a_dtype_argument(self):
+    x = _points(8, 0).astype(np.float64)
+    y, dy = (a.astype(np.float64) for a in _booth(x.astype(np.float32)))
+    for with_input in (True, False):
+      model = sobolev_keras.SobolevModel(self._float64_net(with_input),
+                                         order=1)
+      model.compile(optimizer=keras.optimizers.Adam(1e-3))
+      history = model.fit(x, (y, dy), epochs=2, verbose=0).history
+      self.assertTrue(np.all(np.isfinite(history["loss"])))
+      self.assertEqual(model.input_dtype, "float64")
+      self.assertEqual(model.predict(x, verbose=0).dtype, np.float64)
+      scores = model.evaluate(x, (y, dy), verbose=0, return_dict=True)
+      self.assertIn("jacobian_mse", scores)
+
+  def test_explicit_dtype_wins_and_float32_is_unchanged(self):
+    self.assertEqual(sobolev_keras.SobolevModel(_net(), order=1).input_dtype,
+                     "float32")
+    model = sobolev_keras.SobolevModel(self._float64_net(), order=1,
+                                       dtype="float32")
+    self.assertEqual(model.input_dtype, "float32")
+    self.assertIn("dtype", model.get_config())
+    model.compile(optimizer="adam")
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    with self.assertRaisesRegex(
+        TypeError, r"^`x` would be cast to float32 \(the dtype given to "
+        r"SobolevModel\) but the wrapped model's weights compute in float64: "
+        r"drop `dtype=` \(SobolevModel then takes the wrapped model's dtype\) "
+        r"or build the model in float32\.$"):
+      model.fit(x, (y, dy), epochs=1, verbose=0)
+    self.assertNotIn(
+        "dtype", sobolev_keras.SobolevModel(_net(), order=1).get_config())
+
+  def test_dict_y_is_refused_with_the_forms_y_may_take(self):
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer="adam")
+    with self.assertRaisesRegex(
+        TypeError, r"^SobolevModel takes `y` as the values \[B, O\] \(or "
+        r"\[B\]\) or a tuple \(values, jacobians\[, hessians\]\) of arrays, "
+        r"in that order; got a dict with keys \['d', 'v'\]\."):
+      model.fit(x, {"v": y, "d": dy}, epochs=1, verbose=0)
+
+  def test_targets_overflowing_float32_are_named(self):
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer="adam")
+    with self.assertRaisesRegex(
+        ValueError, r"^`y\[0\]` overflows float32: it holds magnitudes up to "
+        r"1e\+39, above float32's largest finite value 3\.4e\+38"):
+      model.fit(x, (np.full([4, 1], 1e39), dy), epochs=1, verbose=0)
+    with self.assertRaisesRegex(ValueError, r"^`y\[1\]` overflows float32"):
+      model.evaluate(x, (y, np.full(dy.shape, -1e40)), verbose=0)
+
+  def test_dataset_targets_overflowing_the_dtype_are_named(self):
+    # tf.data batches reach train_step uncast: the cast asserts instead.
+    x = _points(4, 0)
+    y, dy = _booth(x)
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer="adam")
+    data = tf.data.Dataset.from_tensor_slices(
+        (x.astype(np.float64), (np.full([4, 1], 1e39),
+                                dy.astype(np.float64)))).batch(4)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        "SobolevModel: `y\\[0\\]` overflows float32: it holds magnitudes "
+        "above the largest finite float32 value 3.4e\\+38"):
+      model.fit(data, epochs=1, verbose=0)
+
+  def test_float16_overflow_is_named(self):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((2,)),
+                            keras.layers.Dense(8, activation="relu"),
+                            keras.layers.Dense(1),
+                            keras.layers.Rescaling(1000.0)])
+    model = sobolev_keras.SobolevModel(net, order=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = _points(8, 0) * 10.0
+    y, dy = _booth(x / 10.0)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "the training loss is NaN or Inf in float16, "
+                                "whose largest finite value is 65504: most "
+                                "likely a float16 overflow"):
+      model.fit(x, (y * 1000.0, dy * 1000.0), epochs=1, verbose=0)
+
+  def test_data_overflowing_float16_is_named(self):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = sobolev_keras.SobolevModel(_net(), order=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = _points(8, 0)
+    y, dy = _booth(x)
+    with self.assertRaisesRegex(ValueError,
+                                r"^`y\[0\]` overflows float16: it holds "
+                                r"magnitudes up to 1e\+05, above float16's "
+                                r"largest finite value 6\.55e\+04"):
+      model.fit(x, (np.full_like(y, 1e5), dy), epochs=1, verbose=0)
+
+
 _MIRRORED_SCRIPT = r"""
 import json
 import tensorflow as tf

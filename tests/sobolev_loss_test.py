@@ -971,6 +971,79 @@ class CheckedInputsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(a.dtype, tf.float32)
     self.assertAllClose(a, b)
 
+  def test_x_of_another_dtype_than_the_weights_names_x(self):
+    model = snt.nets.MLP([4, 1])
+    model(tf.zeros([1, 2]))  # float32 weights.
+    x = tf.zeros([3, 2], tf.float64)
+    message = (r"^`x` has dtype float64 but the model's weights compute in "
+               r"float32: give `x` \(and the targets\) as float32, e\.g\. "
+               r"tf\.cast\(x, tf\.float32\), or build the model in "
+               r"float64\.$")
+    for targets in ((tf.zeros([3, 1], tf.float32),
+                     tf.zeros([3, 1, 2], tf.float32)),
+                    (tf.zeros([3, 1], tf.float64),
+                     tf.zeros([3, 1, 2], tf.float64)),
+                    (np.zeros([3, 1]), np.zeros([3, 1, 2]))):
+      with self.assertRaisesRegex(TypeError, message):
+        SobolevLoss(order=1)(model, x, targets=targets)
+
+  def test_keras_layer_of_another_dtype_names_x(self):
+    import keras  # pylint: disable=g-import-not-at-top
+    layer = keras.layers.Dense(1, dtype="float64")
+    with self.assertRaisesRegex(TypeError, "^`x` has dtype float32 but the "
+                                "model's weights compute in float64"):
+      SobolevLoss(order=0)(layer, tf.zeros([3, 2]),
+                           targets=(tf.zeros([3, 1]),))
+
+  def test_float64_model_and_x_train(self):
+    model = snt.nets.MLP([4, 1], activation=tf.tanh)
+    x = tf.ones([3, 2], tf.float64)
+    out = SobolevLoss(order=1)(model, x, targets=(np.zeros([3, 1]),
+                                                  np.zeros([3, 1, 2])))
+    self.assertEqual(out.total.dtype, tf.float64)
+
+  def test_numpy_targets_that_overflow_float32_are_named(self):
+    model = snt.nets.MLP([4, 1])
+    with self.assertRaisesRegex(
+        ValueError, r"^`targets\[0\]` overflows float32: it holds magnitudes "
+        r"up to 1e\+39, above float32's largest finite value 3\.4e\+38, so "
+        r"they would become Inf\. Scale `targets\[0\]` down or compute in "
+        r"a wider dtype \(`x` and the model in float64\)\.$"):
+      SobolevLoss(order=1)(model, tf.zeros([3, 2]),
+                           targets=(np.full([3, 1], 1e39),
+                                    np.zeros([3, 1, 2])))
+    with self.assertRaisesRegex(ValueError, r"^`targets\[1\]` overflows "
+                                "float32"):
+      SobolevLoss(order=1)(model, tf.zeros([3, 2]),
+                           targets=(np.zeros([3, 1]),
+                                    np.full([3, 1, 2], -4e38)))
+    # Infinity given as such is not an overflow.
+    with self.assertRaisesRegex(ValueError, r"^`targets\[0\]` contains NaN "
+                                "or Inf values"):
+      SobolevLoss(order=1)(model, tf.zeros([3, 2]),
+                           targets=(np.full([3, 1], np.inf),
+                                    np.zeros([3, 1, 2])))
+
+  @parameterized.named_parameters(
+      ("gradient_shorthand", (4, 3), (4, 2)),
+      ("full_jacobian", (4, 3), (4, 1, 2)),
+  )
+  def test_values_of_the_wrong_width_blame_targets_0(self, values, jacobians):
+    model = snt.nets.MLP([4, 1])
+    with self.assertRaisesRegex(
+        ValueError, r"^`targets\[0\]` \(the values\) has width 3 \(shape "
+        r"\(4, 3\)\) but the model's output dimension is 1: give values of "
+        r"shape \[B, 1\] \(or \[B\]\)\.$"):
+      SobolevLoss(order=1)(model, tf.zeros([4, 2]),
+                           targets=(np.zeros(values), np.zeros(jacobians)))
+
+  def test_target_fn_of_the_wrong_width_is_named(self):
+    model = snt.nets.MLP([4, 1])
+    with self.assertRaisesRegex(ValueError, "^`target_fn`'s output has width "
+                                "2"):
+      SobolevLoss(order=1)(model, tf.zeros([4, 2]),
+                           target_fn=lambda z: tf.concat([z, z], 1)[:, :2])
+
   def test_model_returning_float64_for_float32_inputs(self):
     model = lambda x: tf.cast(x, tf.float64) ** 2
     with self.assertRaisesRegex(TypeError, "The model returned dtype float64 "

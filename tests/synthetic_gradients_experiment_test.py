@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -316,6 +317,7 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
       ("no_validation", dict(eval_split="validation"), "validation_size"),
       ("validation_size", dict(validation_size=-1), "validation_size"),
       ("augment_digits", dict(augment=True), "augment"),
+      ("stall_patience", dict(stall_patience=-1), "stall_patience"),
   )
   def test_bad_settings_rejected(self, overrides, field):
     with self.assertRaisesRegex(errors.ConfigError, field):
@@ -330,7 +332,8 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
     base = experiment.unit_settings(_tiny(), "sobolev", 0)
     same = experiment.unit_settings(
         _tiny(seeds=5, methods="noprop,sobolev", checkpoint_every=0,
-              data_dir="/elsewhere", export_saved_model=True), "sobolev", 0)
+              data_dir="/elsewhere", export_saved_model=True,
+              stall_patience=0), "sobolev", 0)
     self.assertEqual(base, same)
     for change in (dict(epochs=2), dict(learning_rate=1e-3),
                    dict(batch_size=8), dict(sobolev_weights=(1.0, 0.5)),
@@ -354,6 +357,88 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
     with open(os.path.join(workdir, "provenance.json")) as f:
       status = json.load(f)["invocations"][-1]["status"]
     self.assertStartsWith(status, "failed: Training diverged")
+
+  def _assert_no_result(self, workdir):
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.csv")))
+    for key in os.listdir(os.path.join(workdir, "runs")):
+      self.assertFalse(os.path.exists(
+          os.path.join(workdir, "runs", key, "result.json")))
+
+  def test_nan_in_the_result_stops_without_result_row(self):
+    # Weights that become NaN in an epoch's last update show in no step's
+    # loss; the accuracy looks finite and the SG cosine is NaN.
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny()
+    with mock.patch.object(experiment.decoupled, "sg_alignment",
+                           lambda *args: [float("nan")]):
+      with self.assertRaisesRegex(
+          errors.DivergenceError,
+          r"^Training diverged \(sobolev seed 0\): the result's "
+          r"sg_cosine = nan\. No result was written; lower "
+          r"learning_rate \(0\.002\) or check the inputs\.$"):
+        experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self._assert_no_result(workdir)
+
+  def test_nan_parameters_stop_the_run_at_the_epoch(self):
+    # The epoch's last update makes a weight NaN: every step's loss was
+    # finite (each precedes its update), yet the run must stop there.
+    run_dir = self.create_tempdir().full_path
+    cfg = _tiny(methods="backprop", epochs=2)
+    trainer = experiment.Trainer(cfg, "backprop")
+    real_step, calls = trainer.step, []
+
+    def step(batch):
+      out = real_step(batch)
+      calls.append(1)
+      if len(calls) == 3:  # 48 examples, batch 16: the epoch's last step.
+        weight = trainer.model.trainable_variables[0]
+        weight.assign(tf.fill(weight.shape, np.nan))
+      return out
+
+    trainer.step = step
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training diverged \(backprop seed 0, epoch 1\): parameter .+ has "
+        r"non-finite values\. No result was written; lower learning_rate "
+        r"\(0\.002\) or check the inputs\.$"):
+      experiment.train_one(cfg, "backprop", 0, run_dir, trainer=trainer)
+    self.assertLen(calls, 3)
+    # No epoch row was logged.
+    self.assertFalse(os.path.exists(os.path.join(run_dir, "metrics.csv")))
+
+  def test_stalled_run_stops_without_result_row(self):
+    # A learning rate that is 0 in float32: no parameter ever changes.
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(methods="backprop", learning_rate=1e-50, epochs=3,
+                stall_patience=2, schedule="constant")
+    with self.assertRaisesRegex(
+        errors.DivergenceError,
+        r"^Training stalled \(backprop seed 0\): the parameters did not "
+        r"change from epoch 1 to epoch 3 \(2 evaluations in a row\)\. No "
+        r"result was written; the learning rate \(1e-50\) is likely so "
+        r"large that the network's units died \(zero gradients\) or so "
+        r"small that the updates round away; change learning_rate \(or set "
+        r"stall_patience=0 to turn this check off\)\.$"):
+      experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self._assert_no_result(workdir)
+
+  def test_healthy_run_does_not_stall_and_old_workdirs_resume(self):
+    workdir = self.create_tempdir().full_path
+    cfg = _tiny(methods="backprop", epochs=3, stall_patience=1)
+    rows = experiment.train_and_evaluate(cfg, workdir, log=_quiet)
+    self.assertLen(rows, 1)
+    # A config.json from before the field: the same run set, reused.
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      recorded = json.load(f)
+    del recorded["stall_patience"]
+    with open(path, "w") as f:
+      json.dump(recorded, f)
+    logs = []
+    again = experiment.train_and_evaluate(_tiny(methods="backprop", epochs=3),
+                                          workdir, log=logs.append)
+    self.assertEqual(again, rows)
+    self.assertLen([l for l in logs if "done, skipped" in l], 1)
 
 
 class DatasetsTest(parameterized.TestCase, tf.test.TestCase):

@@ -130,5 +130,23 @@ class RunTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(workdir, "config.json")))
 
 
+class StallTest(tf.test.TestCase):
+
+  def test_stalled_run_is_one_line_and_exit_2(self):
+    # A learning rate that is 0 in float32: the parameters never change.
+    workdir = self.create_tempdir().full_path
+    proc = _run(workdir, "--config.methods=backprop", "--config.epochs=3",
+                "--config.learning_rate=1e-50", "--config.schedule=constant",
+                "--config.stall_patience=2")
+    self.assertEqual(proc.returncode, 2, proc.stderr[-3000:])
+    self.assertNotIn("Traceback", proc.stderr)
+    last = proc.stderr.strip().splitlines()[-1]
+    self.assertStartsWith(
+        last, "error: Training stalled (backprop seed 0): the parameters did "
+        "not change from epoch 1 to epoch 3 (2 evaluations in a row).")
+    self.assertIn("stall_patience=0", last)
+    self.assertIsNone(_result(workdir))
+
+
 if __name__ == "__main__":
   tf.test.main()

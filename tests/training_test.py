@@ -142,6 +142,25 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(TypeError, "mapping with key 'x'"):
       step((tf.zeros([2, 2]),))
 
+  def test_unbuilt_sonnet_model_trains(self):
+    # The variables of a lazily built module exist only after its first
+    # call; the step collects them then (Sonnet's `trainable_variables`
+    # raises a ValueError before, which `hasattr` does not catch).
+    tf.random.set_seed(0)
+    model = snt.nets.MLP([16, 1])
+    optimizer = snt.optimizers.Adam(1e-3)
+    step = training.make_train_step(model, optimizer,
+                                    sobolev_loss.SobolevLoss(order=1))
+    x, y, g, _ = _data()
+    metrics = step({"x": x, "targets": (y, g)})
+    self.assertEqual(set(metrics), {"loss", "order_0", "order_1"})
+    self.assertLen(model.trainable_variables, 4)
+    before = [v.numpy() for v in model.trainable_variables]
+    step({"x": x, "targets": (y, g)})
+    after = [v.numpy() for v in model.trainable_variables]
+    self.assertTrue(any(np.any(a != b) for a, b in zip(after, before)))
+    self.assertEqual(int(step.counter.numpy()), 2)
+
   def test_unused_variables_are_reported(self):
     model = _model()
     extra = tf.Variable(1.0)

@@ -51,6 +51,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Outputs and machine (do not change the numbers).
   config.export_students = False  # SavedModel of every student.
   config.tf_threads = 1
+  # Stop a student whose parameters (or training loss) stay bit-identical
+  # for this many evaluations in a row (e.g. a sobolev_weight so large that
+  # every update is lost); 0: never. Healthy students change every step.
+  config.stall_patience = 3
   return config
 
 

@@ -60,4 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.strategy = "none"  # Or 'replicator', 'multi_worker'.
   config.checkpoint_every = 1  # Epochs between checkpoints; 0: none.
   config.export_saved_model = True  # Each run's network as a SavedModel.
+  # Stop a run whose trained parameters stay bit-identical for this many
+  # epochs in a row (a learning rate that kills every gradient); 0: never.
+  config.stall_patience = 3
   return config
