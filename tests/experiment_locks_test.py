@@ -100,6 +100,8 @@ class LocksTest(tf.test.TestCase):
     locks.hold(self.workdir)
     locks.hold(self.workdir)
     self.assertTrue(locks.holds(self.workdir))
+    locks.release(self.workdir)  # One hold is left.
+    self.assertTrue(locks.holds(self.workdir))
     locks.release(self.workdir)
     self.assertFalse(locks.holds(self.workdir))
     holder = _start_holder(self.workdir)  # Another process may take it now.

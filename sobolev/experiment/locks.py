@@ -14,8 +14,9 @@ overwritten), and no timeout or liveness guess is needed; and the holder's
 pid and host live in the locked file itself, which a lock package that
 opens, truncates or deletes its own lock file would not keep readable.
 
-Within one process `hold` is re-entrant: holding a workdir again is a no-op
-(a library user may open the same workdir several times). The lock file
+Within one process `hold` is re-entrant: it counts, and the lock is
+released when `release` has been called as often as `hold` (a library user
+may open the same workdir several times, nested). The lock file
 stays in the workdir after release (deleting a lock file races with a
 process about to lock it); its name starts with a dot, so it is not a
 result (`workdirs`). On a file system without `flock` support the run goes
@@ -37,8 +38,9 @@ from sobolev.experiment import errors
 
 LOCK_FILE = ".lock"
 
-# realpath(workdir) -> (fd of the locked file, (st_dev, st_ino) of it).
-_HELD: Dict[str, Tuple[int, Tuple[int, int]]] = {}
+# realpath(workdir) -> [fd of the locked file, (st_dev, st_ino) of it,
+# number of holds].
+_HELD: Dict[str, list] = {}
 _CONTENDED = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
 
 
@@ -94,7 +96,8 @@ def hold(workdir: str) -> None:
   held = _HELD.get(key)
   if held is not None:
     if _still_there(path, held[1]):
-      return  # Re-entrant: this process holds it already.
+      held[2] += 1  # Re-entrant: this process holds it already.
+      return
     _close(key)  # The workdir was moved (`--fresh`) or replaced.
   for _ in range(10):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -119,7 +122,7 @@ def hold(workdir: str) -> None:
             "argv": list(sys.argv)}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-    _HELD[key] = (fd, identity)
+    _HELD[key] = [fd, identity, 1]
     return
   raise errors.WorkdirInUseError(
       f"{workdir} keeps being moved while this run tries to lock it; run "
@@ -135,8 +138,16 @@ def holds(workdir: str) -> bool:
 
 
 def release(workdir: str) -> None:
-  """Releases this process's lock of `workdir` (no-op if not held)."""
-  _close(os.path.realpath(workdir))
+  """Undoes one `hold` of `workdir`; the last one releases the lock.
+
+  A no-op if this process does not hold it.
+  """
+  key = os.path.realpath(workdir)
+  held = _HELD.get(key)
+  if held is not None:
+    held[2] -= 1
+    if held[2] <= 0:
+      _close(key)
 
 
 def _close(key: str) -> None:

@@ -21,14 +21,16 @@ So `config.json` always describes the results next to it.
 
 One workdir, one writer: `open_workdir` takes the workdir's exclusive lock
 (`locks.hold`; with 'separate', the top workdir's) and holds it until the
-process ends or `release(workdir)`; a second process on the same workdir
-gets `errors.WorkdirInUseError` naming the holder. `locate` finds where a
+process ends or `release(workdir)`; `with opened(...) as directory:` (what
+the experiments use) releases it when the run is over. A second process on
+the same workdir gets `errors.WorkdirInUseError` naming the holder. `locate` finds where a
 config's results are without writing or locking anything (for readers).
 """
 
+import contextlib
 import os
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from absl import logging
 
@@ -76,8 +78,33 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
 
 
 def release(workdir: str) -> None:
-  """Releases this process's lock of `workdir` (see `locks.release`)."""
+  """Undoes one `open_workdir`'s hold of the lock (see `locks.release`)."""
   locks.release(workdir)
+
+
+@contextlib.contextmanager
+def opened(workdir: str, config: Any, *, ignore: Iterable[str] = (),
+           if_different: str = "refuse") -> Iterator[str]:
+  """`open_workdir` for the `with` block; the lock is released after it.
+
+  Args:
+    workdir: as for `open_workdir`.
+    config: as for `open_workdir`.
+    ignore: as for `open_workdir`.
+    if_different: as for `open_workdir`.
+
+  Yields:
+    The directory to write to (`open_workdir`'s result).
+
+  Raises:
+    As `open_workdir`.
+  """
+  directory = open_workdir(workdir, config, ignore=ignore,
+                           if_different=if_different)
+  try:
+    yield directory
+  finally:
+    release(workdir)
 
 
 def _problem(workdir: str, new: Any, ignore: Iterable[str]) -> Optional[str]:
