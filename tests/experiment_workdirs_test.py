@@ -228,11 +228,18 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
     self._result(self.workdir)
     apart = workdirs.open_workdir(self.workdir, _config(steps=20),
                                   if_different="separate")
+    workdirs.release(self.workdir)  # Once per open_workdir.
     workdirs.release(self.workdir)
     self.assertEqual(workdirs.locate(self.workdir, _config(seeds=9),
                                      ignore=("seeds",)), self.workdir)
     self.assertEqual(workdirs.locate(self.workdir, _config(steps=20)), apart)
     self.assertIsNone(workdirs.locate(self.workdir, _config(steps=10)))
+    self.assertFalse(locks.holds(self.workdir))
+
+  def test_opened_releases_the_lock_after_the_block(self):
+    with workdirs.opened(self.workdir, _config()) as directory:
+      self.assertEqual(directory, self.workdir)
+      self.assertTrue(locks.holds(self.workdir))
     self.assertFalse(locks.holds(self.workdir))
 
   def test_open_holds_the_lock_reentrantly_and_fresh_moves_it(self):

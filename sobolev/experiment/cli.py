@@ -231,6 +231,8 @@ def file_error(error: BaseException) -> Optional[str]:
     what = error.strerror or one_line(error)
     advice = _OS_ADVICE.get(error.errno)
     text = f"{path}: {what}" + (f"; {advice}." if advice else "")
+    if not text.endswith((".", "?", "!")):
+      text += "."
     return "error: " + " ".join(text.split())
   tf = sys.modules.get("tensorflow")
   if tf is not None and isinstance(
