@@ -198,8 +198,9 @@ class _Context:
           self.config.validation_fraction, seed=self.config.collect_seed)
     except ValueError as e:  # E.g. no episode left for the test set.
       raise errors.ConfigError(
-          f"{e} (--config.num_states={self.config.num_states}, "
-          "--config.train_fractions, --config.validation_fraction)") from e
+          f"{str(e).rstrip('.')} (--config.num_states="
+          f"{self.config.num_states}, --config.train_fractions, "
+          "--config.validation_fraction).") from e
 
   def train(self, settings: Dict[str, Any], train_idx, eval_idx,
             on_record=None):

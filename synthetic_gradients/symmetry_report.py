@@ -147,21 +147,34 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
     ValueError: for `num_examples` or `num_vectors` < 1, or a workdir with
       no finished SG run of these settings.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from sobolev.experiment import checkpoints  # pylint: disable=g-import-not-at-top
-  from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import locks  # pylint: disable=g-import-not-at-top
-  from sobolev.experiment import results  # pylint: disable=g-import-not-at-top
-  from sobolev.experiment import runs  # pylint: disable=g-import-not-at-top
-  from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
-  from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
   if int(num_examples) < 1:
     raise ValueError(f"`num_examples` must be >= 1, got {num_examples}.")
   if int(num_vectors) < 1:
     raise ValueError(f"`num_vectors` must be >= 1, got {num_vectors}.")
   experiment.validate(config)
+  if not os.path.isdir(workdir):
+    raise ValueError(f"No finished SG run of these settings in {workdir!r}.")
   locks.hold(workdir)  # It writes symmetry.csv/.md there: one writer.
+  try:
+    return _report(config, workdir, num_examples, num_vectors, seed, log)
+  finally:
+    locks.release(workdir)
+
+
+def _report(config: Any, workdir: str, num_examples: int, num_vectors: int,
+            seed: int, log: Optional[Callable[[str], None]]
+            ) -> List[SymmetryRow]:
+  """`report` once the arguments are checked and the workdir locked."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import checkpoints  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import results  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import runs  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
+  from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
   units = [u for u in experiment.finished_runs(workdir, config)
            if u["settings"]["method"] in decoupled.SG_METHODS]
   if not units:
