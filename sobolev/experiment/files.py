@@ -33,9 +33,12 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory,
-                             prefix=f".{os.path.basename(path)}.",
-                             suffix=".tmp")
+  try:
+    fd, tmp = tempfile.mkstemp(dir=directory,
+                               prefix=f".{os.path.basename(path)}.",
+                               suffix=".tmp")
+  except OSError as e:  # Name the file meant, not the temporary one.
+    raise type(e)(e.errno, e.strerror, path) from e
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
