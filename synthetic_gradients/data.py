@@ -173,8 +173,9 @@ _PREPARE = {
 }
 
 
-def _check_prepared(name: str, data_dir: Optional[str]) -> None:
-  """Raises a one-line `MissingDataError` unless tfds has `name` prepared.
+def _tfds_load(name: str, data_dir: Optional[str], download: bool,
+               **kwargs) -> tf.data.Dataset:
+  """`tfds.load`, with an unprepared dataset as a one-line error.
 
   Raises:
     errors.MissingDataError: naming the folder and how to prepare it.
@@ -183,17 +184,20 @@ def _check_prepared(name: str, data_dir: Optional[str]) -> None:
   from absl import logging  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import errors  # pylint: disable=g-import-not-at-top
   verbosity = logging.get_verbosity()
-  logging.set_verbosity(logging.ERROR)  # tfds warns of the missing folder.
+  if not download:  # tfds warns of a missing folder before failing.
+    logging.set_verbosity(logging.ERROR)
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
-    prepared = builder.is_prepared()
-  finally:
-    logging.set_verbosity(verbosity)
-  if not prepared:
-    where = data_dir or os.path.dirname(os.path.dirname(builder.data_dir))
+    return tfds.load(name, data_dir=data_dir, download=download, **kwargs)
+  except AssertionError as e:
+    if "could not find data" not in str(e):
+      raise
+    where = data_dir or os.environ.get("TFDS_DATA_DIR", os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets"))
     raise errors.MissingDataError(
         f"{name} is not prepared in {where} (--config.data_dir): " +
-        _PREPARE[name].format(dir=where) + ".")
+        _PREPARE[name].format(dir=where) + ".") from None
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def _standardise(image: tf.Tensor, mean, std) -> tf.Tensor:
@@ -327,11 +331,8 @@ def load(name: str, split: str, batch_size: int, *,
       ds = fm_builder.prepare(data_dir, manual_dir).as_dataset(
           split=tfds_split, shuffle_files=train, read_config=read_config)
     else:
-      if not download:
-        _check_prepared(name, data_dir)
-      ds = tfds.load(name, split=tfds_split, data_dir=data_dir,
-                     download=download, shuffle_files=train,
-                     read_config=read_config)
+      ds = _tfds_load(name, data_dir, download, split=tfds_split,
+                      shuffle_files=train, read_config=read_config)
   if max_examples is not None:
     ds = ds.take(int(max_examples))
   if name == "fashion_mnist":
