@@ -55,6 +55,7 @@ from benchmarks import stacked_mlp
 from benchmarks import trainer
 from benchmarks.configs import tune as tune_config
 from sobolev import derivatives
+from sobolev.experiment import checkpoints
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
@@ -560,8 +561,10 @@ def load_model(unit_dir: str) -> Tuple[snt.nets.MLP, scaling.Scaler]:
                          "activation", stacked_mlp.DEFAULT_ACTIVATION)),
                      name="mlp")
   mlp(tf.zeros([1, len(result["scaler"]["center"])]))
-  tf.train.Checkpoint(model=mlp).read(
-      os.path.join(unit_dir, "model", "weights")).assert_consumed()
+  checkpoints.read(
+      tf.train.Checkpoint(model=mlp), os.path.join(unit_dir, "model",
+                                                   "weights"),
+      remedy=f"delete {unit_dir} to train that unit again").assert_consumed()
   sc = result["scaler"]
   scaler = scaling.Scaler(center=np.asarray(sc["center"]),
                           half_width=np.asarray(sc["half_width"]),
@@ -675,11 +678,11 @@ def train_and_evaluate(config: Any, workdir: str, *,
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, recorded(config),
-                                  ignore=SWEEP_EXTENT,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config, statuses={
-      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
+  with workdirs.opened(workdir, recorded(config), ignore=SWEEP_EXTENT,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config, statuses={
+          errors.DivergenceError: "diverged",
+          KeyboardInterrupt: "interrupted"}):
     return _sweep(config, workdir, show_progress)
 
 
@@ -798,11 +801,10 @@ def tune(config: Any, workdir: str, *, if_different: str = "refuse",
   check(config, tune=True)
   by_name = {name: candidate_protocol(config, name)
              for name in config.candidates}
-  workdir = workdirs.open_workdir(workdir, recorded(config),
-                                  ignore=TUNE_EXTENT,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config,
-                           statuses={errors.DivergenceError: "diverged"}):
+  with workdirs.opened(workdir, recorded(config), ignore=TUNE_EXTENT,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config,
+                          statuses={errors.DivergenceError: "diverged"}):
     return _tune(config, workdir, by_name, show_progress)
 
 

@@ -420,7 +420,8 @@ def curves(rows: Sequence[StudyRow], runs_dir: str, path: str) -> None:
 
 
 def write(workdir: str, rows: Sequence[StudyRow], samples: int = 10000,
-          tuning_lines: Sequence[str] = ()) -> List[str]:
+          tuning_lines: Sequence[str] = (),
+          out_dir: Optional[str] = None) -> List[str]:
   """Writes the study's CSVs, Markdown and figures into `workdir`.
 
   Args:
@@ -428,10 +429,14 @@ def write(workdir: str, rows: Sequence[StudyRow], samples: int = 10000,
     rows: the study's models.
     samples: bootstrap resamples.
     tuning_lines: Markdown lines on tuned learning rates.
+    out_dir: where to write them instead of `workdir` (created).
 
   Returns:
     The paths written.
   """
+  runs_dir = os.path.join(workdir, "runs")
+  workdir = out_dir or workdir
+  os.makedirs(workdir, exist_ok=True)
   rows = sorted(rows, key=lambda r: (r.protocol, r.steps, r.size,
                                      report.function_key(r.function),
                                      r.method, r.seed))
@@ -463,5 +468,5 @@ def write(workdir: str, rows: Sequence[StudyRow], samples: int = 10000,
            (protocol, steps, size)]
     out.append(os.path.join(
         workdir, f"curves_{protocol}_{steps}steps_{size}pts.png"))
-    curves(sel, os.path.join(workdir, "runs"), out[-1])
+    curves(sel, runs_dir, out[-1])
   return out

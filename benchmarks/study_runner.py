@@ -355,7 +355,11 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
     if_different: see `experiment.train_and_evaluate`.
     show_progress: see `experiment.train_and_evaluate`.
     report_only: train nothing: report the finished units (e.g. while the
-      study runs in another process; tuning must have finished).
+      study runs in another process; tuning must have finished). A
+      report-only run is a reader: it takes no lock, leaves `config.json`
+      and `provenance.json` alone and writes its report into
+      `<workdir>/report_only/`, so that it never races the running study
+      (whose own report, at its end, goes to the workdir itself).
 
   Returns:
     The outcome (rows are `study_report.StudyRow`s).
@@ -367,12 +371,23 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, recorded(config),
-                                  ignore=STUDY_EXTENT,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config, statuses={
-      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
+  if report_only:
+    found = workdirs.locate(workdir, recorded(config), ignore=STUDY_EXTENT)
+    if found is None:
+      raise errors.WorkdirMismatchError(
+          f"{workdir} holds no study of these settings (no matching "
+          f"{workdirs.CONFIG_FILE}); give the settings it was run with.")
+    return _study(config, found, show_progress, report_only)
+  with workdirs.opened(workdir, recorded(config), ignore=STUDY_EXTENT,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config, statuses={
+          errors.DivergenceError: "diverged",
+          KeyboardInterrupt: "interrupted"}):
     return _study(config, workdir, show_progress, report_only)
+
+
+#: Where `--report_only` writes its report, inside the workdir.
+REPORT_ONLY_DIR = "report_only"
 
 
 def _study(config: Any, workdir: str, show_progress: Optional[bool],
@@ -397,8 +412,10 @@ def _study(config: Any, workdir: str, show_progress: Optional[bool],
                                   tb_with_key=True,
                                   show_progress=show_progress)
   rows = _rows(pairs, done)
+  out_dir = os.path.join(workdir, REPORT_ONLY_DIR) if report_only else None
   outputs = study_report.write(workdir, rows, config.bootstrap_samples,
-                               tuning_markdown(trials))
-  if trials:
+                               tuning_markdown(trials), out_dir=out_dir)
+  if trials and not report_only:
     outputs.insert(0, os.path.join(workdir, "tuning.csv"))
-  return experiment.Outcome(workdir=workdir, rows=rows, outputs=outputs)
+  return experiment.Outcome(workdir=out_dir or workdir, rows=rows,
+                            outputs=outputs)

@@ -36,6 +36,7 @@ def main(argv):
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import rollouts  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import configs  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import locks  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import provenance  # pylint: disable=g-import-not-at-top
   output_dir = flags.FLAGS.output_dir
   if os.path.realpath(output_dir) == os.path.realpath(os.getcwd()):
@@ -62,7 +63,7 @@ def main(argv):
   collection = {k: configs.to_dict(config)[k] for k in (
       "game", "teacher_dir", "num_states", "collect_seed", "collect_envs")}
   collection["teacher_digest"] = digest
-  os.makedirs(output_dir, exist_ok=True)
+  locks.hold(output_dir)  # One writer (created if missing).
   config = configs.to_dict(config)
   config["rollouts_dir"] = output_dir
   from ml_collections import ConfigDict  # pylint: disable=g-import-not-at-top

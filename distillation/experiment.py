@@ -48,6 +48,7 @@ from distillation import reporting
 from distillation import rollouts
 from distillation import settings
 from distillation import teachers
+from sobolev.experiment import checkpoints
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
@@ -167,7 +168,9 @@ def get_rollouts(config: Any, root: str, teacher, teacher_meta: Dict,
               k: teacher_meta.get(k) for k in
               ("frames", "mean_return_last20", "eval_mean_return",
                "eval_std_return")}},
-          progress=advance)
+          progress=advance,
+          # A unit without its result.json is recollected (as always).
+          overwrite=not config.rollouts_dir)
     if not config.rollouts_dir:
       store.save(settings, {"num_states": meta["num_states"],
                             "num_actions": meta["num_actions"],
@@ -206,9 +209,15 @@ class _Context:
             "student": dict(STUDENT_SIZES)}
 
   def split(self, fraction: float):
-    return rollouts.split_by_episodes(
-        self.data["episode_ids"], fraction, self.config.validation_fraction,
-        seed=self.config.collect_seed)
+    try:
+      return rollouts.split_by_episodes(
+          self.data["episode_ids"], fraction,
+          self.config.validation_fraction, seed=self.config.collect_seed)
+    except ValueError as e:  # E.g. no episode left for the test set.
+      raise errors.ConfigError(
+          f"{str(e).rstrip('.')} (--config.num_states="
+          f"{self.config.num_states}, --config.train_fractions, "
+          "--config.validation_fraction).") from e
 
   def train(self, settings: Dict[str, Any], train_idx, eval_idx,
             on_record=None):
@@ -369,8 +378,11 @@ def load_student(unit: str) -> tf.Module:
                             channels=tuple(sizes["channels"]),
                             hidden=int(sizes["hidden"]))
   net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
-  tf.train.Checkpoint(student=net).read(os.path.join(
-      unit, "model", "student")).assert_existing_objects_matched()
+  checkpoints.read(
+      tf.train.Checkpoint(student=net), os.path.join(unit, "model",
+                                                     "student"),
+      remedy=f"delete {unit} to train that student again"
+  ).assert_existing_objects_matched()
   return net
 
 
@@ -453,9 +465,9 @@ def train_and_evaluate(config: Any, workdir: str,
   root = workdir
   recorded = dict(configs.to_dict(config), teacher_identity={
       "digest": digest, "frames": teacher_meta.get("frames")})
-  workdir = workdirs.open_workdir(workdir, recorded, ignore=WORKDIR_IGNORE,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, recorded):
+  with workdirs.opened(workdir, recorded, ignore=WORKDIR_IGNORE,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, recorded):
     return _run(config, root, workdir, teacher, teacher_meta, digest)
 
 

@@ -51,20 +51,24 @@ def collect(log_policy: LogPolicy,
             num_envs: int = 8,
             shard_size: int = 10_000,
             extra_meta: Optional[Dict] = None,
-            progress: Optional[Callable[[int], None]] = None) -> Dict:
+            progress: Optional[Callable[[int], None]] = None,
+            overwrite: bool = False) -> Dict:
   """Records `num_states` states of `log_policy` playing `game`.
 
   Args:
     log_policy: maps uint8 observations `[B, 84, 84, 4]` to log-probabilities
       `[B, A]` (e.g. `teacher.log_policy`); it is run in a `tf.function`.
     game: 'Pong', 'Breakout' or 'SpaceInvaders'.
-    directory: output directory (created); existing shards are overwritten.
+    directory: output directory (created).
     num_states: number of states to record (>= 1).
     seed: seeds the games (`seed + i` for game slot i) and action sampling.
     num_envs: parallel games.
     shard_size: states per shard file.
     extra_meta: added to `meta.json` (e.g. the teacher's score).
     progress: optional callback with the number of states recorded so far.
+    overwrite: replace a complete collection in `directory` (otherwise
+      `sobolev.rollouts.CollectionExistsError`); the old one stays usable
+      until the new one is complete.
 
   Returns:
     The metadata dict written to `meta.json` (`sobolev.rollouts.collect`'s,
@@ -72,6 +76,7 @@ def collect(log_policy: LogPolicy,
 
   Raises:
     ValueError: for an unknown game or non-positive sizes.
+    sobolev.rollouts.CollectionExistsError: see `overwrite`.
   """
   atari_env.check_game(game)
   for name, value in (("num_states", num_states), ("num_envs", num_envs),
@@ -81,7 +86,8 @@ def collect(log_policy: LogPolicy,
     return rollouts.collect(
         env, tf.function(log_policy), directory, num_states, seed=seed,
         shard_size=shard_size, output_key="log_probs",
-        extra_meta=dict(extra_meta or {}, game=game), progress=progress)
+        extra_meta=dict(extra_meta or {}, game=game), progress=progress,
+        overwrite=overwrite)
 
 
 def load(directory: str) -> Dict[str, np.ndarray]:

@@ -251,9 +251,9 @@ def run(config: Any, workdir: str, if_different: str = "refuse"
         ) -> List[Row]:
   """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
   check_config(config)
-  workdir = workdirs.open_workdir(workdir, config, ignore=("tf_threads",),
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config):
+  with workdirs.opened(workdir, config, ignore=("tf_threads",),
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config):
     rows = measure(config)
     results.write(os.path.join(workdir, "speed.csv"), rows)
     markdown = _markdown(rows, config)

@@ -201,7 +201,9 @@ def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
                      f"{config.channels}/{config.hidden}.")
   state = teachers.train_state_path(init_from)
   if state is not None:
-    ckpt.read(state).assert_existing_objects_matched()
+    checkpoints.read(ckpt, state, remedy=(
+        f"delete {state}* to continue from the teacher's weights only")
+    ).assert_existing_objects_matched()
     what = "full training state"
   else:
     for dst, src in zip(learner.net.variables, net.variables):
@@ -282,9 +284,9 @@ def train(config: Any, workdir: str,
   check_config(config)
   if init_from is None:
     init_from = config.init_from
-  workdir = workdirs.open_workdir(workdir, config, ignore=WORKDIR_IGNORE,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config):
+  with workdirs.opened(workdir, config, ignore=WORKDIR_IGNORE,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config):
     return _train(config, workdir, max_updates, init_from)
 
 

@@ -22,11 +22,15 @@ import tensorflow as tf
 
 from distillation import atari_env
 from distillation import networks
+from sobolev.experiment import checkpoints
 from sobolev.experiment import files
 
 TEACHERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "teachers")
 META_FILE = "teacher.json"
+# What to do about a garbled or truncated teacher file.
+_REMEDY = ("restore the teacher (`git checkout -- {0}` for a shipped one) or "
+           "train it again")
 PREFIX = "teacher"
 TRAIN_STATE_PREFIX = "train_state"
 
@@ -118,14 +122,14 @@ def load(game: Optional[str] = None, directory: Optional[str] = None
   meta_path = os.path.join(directory, META_FILE)
   if not os.path.exists(meta_path):
     raise ValueError(f"No teacher in {directory!r} (missing {META_FILE}).")
-  with open(meta_path) as f:
-    meta = json.load(f)
+  meta = files.read_json(meta_path, remedy=_REMEDY.format(directory))
   if game is not None and meta.get("game") not in (None, game):
     raise ValueError(f"The teacher in {directory!r} plays {meta['game']}, "
                      f"not {game}.")
   net = build(meta)
-  tf.train.Checkpoint(teacher=net).read(
-      os.path.join(directory, PREFIX)).assert_existing_objects_matched()
+  checkpoints.read(
+      tf.train.Checkpoint(teacher=net), os.path.join(directory, PREFIX),
+      remedy=_REMEDY.format(directory)).assert_existing_objects_matched()
   return net, meta
 
 
@@ -145,8 +149,7 @@ def update_meta(directory: str, **fields: Any) -> Dict[str, Any]:
   path = os.path.join(directory, META_FILE)
   if not os.path.exists(path):
     raise ValueError(f"No teacher in {directory!r} (missing {META_FILE}).")
-  with open(path) as f:
-    meta = json.load(f)
+  meta = files.read_json(path, remedy=_REMEDY.format(directory))
   meta.update(fields)
   files.write_json(path, meta)
   return meta

@@ -42,15 +42,26 @@ states, in order of time and then of sub-environment:
 
 in compressed shards `shard-XXXXX.npz` written atomically, plus `meta.json`
 written last (a directory without it is an incomplete collection and
-`load` refuses it). `split_by_episodes` splits states into
+`load` refuses it). A collection is built in a hidden sibling folder and
+moved in only when complete, so a directory that holds a complete
+collection keeps it until the new one is complete (and `collect` replaces
+one only when asked, `overwrite=True`). A shard that cannot be read is a
+`CorruptShardError` naming it. `split_by_episodes` splits states into
 train/validation/test sets that share no episode.
 
 Neither gymnasium nor ale-py is imported here: the environment is given.
 """
 
 import dataclasses
+import errno
+import glob
 import io
 import os
+import re
+import shutil
+import tempfile
+import zipfile
+import zlib
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple)
 
@@ -64,6 +75,19 @@ Policy = Callable[[np.ndarray], Any]
 NEXT_STEP = "NextStep"
 SAME_STEP = "SameStep"
 META_FILE = "meta.json"
+
+
+class CorruptShardError(OSError):
+  """A shard of a collection is missing or cannot be read.
+
+  An `OSError` whose `filename` is the shard and whose `strerror` says what
+  to do (the experiment CLIs print it as one line).
+  """
+
+
+class CollectionExistsError(FileExistsError):
+  """`collect` into a directory that holds a complete collection, without
+  `overwrite=True`."""
 
 
 @dataclasses.dataclass
@@ -398,13 +422,47 @@ def evaluate(env: Any, policy: Policy, episodes: int, seed: int = 0,
   return [ret for env_results in results for ret in env_results]
 
 
-def _shard_name(index: int) -> str:
+def _shard_name(index: int, generation: int = 0) -> str:
+  if generation:
+    return f"shard-g{generation}-{index:05d}.npz"
   return f"shard-{index:05d}.npz"
 
 
+def _generation(meta: Optional[Mapping[str, Any]]) -> int:
+  """The shard-name generation for a collection replacing `meta`'s.
+
+  A new collection's shard names must differ from those of the complete
+  collection it replaces, which stays readable until the new `meta.json`
+  is in place.
+  """
+  if meta is None:
+    return 0
+  found = [int(m.group(1)) for m in (re.match(r"shard-g(\d+)-", name)
+                                     for name in meta.get("shards", ())) if m]
+  return max(found, default=0) + 1
+
+
+def _remove_stale_builds(directory: str) -> None:
+  """Removes build folders of `collect`s whose process is gone (kill -9)."""
+  pattern = os.path.join(os.path.dirname(directory),
+                         f".{os.path.basename(directory)}.collecting-*")
+  for path in glob.glob(pattern):
+    m = re.search(r"\.collecting-(\d+)-", path)
+    if m is None:
+      continue
+    try:
+      os.kill(int(m.group(1)), 0)
+      continue  # That process still runs.
+    except ProcessLookupError:
+      pass
+    except PermissionError:
+      continue  # Another user's live process.
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _write_shard(directory: str, index: int,
-                 arrays: Dict[str, np.ndarray]) -> str:
-  name = _shard_name(index)
+                 arrays: Dict[str, np.ndarray], generation: int = 0) -> str:
+  name = _shard_name(index, generation)
   buf = io.BytesIO()
   np.savez_compressed(buf, **arrays)
   files.atomic_write_bytes(os.path.join(directory, name), buf.getvalue())
@@ -416,20 +474,25 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
             output_key: str = "logits",
             extra_meta: Optional[Dict[str, Any]] = None,
             autoreset_mode: Optional[str] = None,
-            progress: Optional[Callable[[int], None]] = None
-            ) -> Dict[str, Any]:
+            progress: Optional[Callable[[int], None]] = None,
+            overwrite: bool = False) -> Dict[str, Any]:
   """Records the first `num_states` decision states of `policy` in `env`.
 
   Runs a `Player` and keeps the valid rows of its transitions. Actions are
   sampled from the policy (`ActionSampler(seed)`); the
   environment is reset with `seed`. The arrays are described in the module
-  docstring. `meta.json` is removed first and written last, so an
-  interrupted collection is not mistaken for a complete one (run it again).
+  docstring. The shards are written into a hidden sibling folder
+  (`.<name>.collecting-<pid>-*`) and moved into `directory` only when all
+  are written; `meta.json` is written last. So an interrupted collection
+  leaves `directory` as it was (a complete collection there stays usable;
+  run it again), and once the new `meta.json` is in place, the shards of
+  the collection it replaced and any stale ones are removed. Other files in
+  `directory` are kept.
 
   Args:
     env: a vector environment (see the module docstring).
     policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
-    directory: output directory (created); existing shards are replaced.
+    directory: output directory (created).
     num_states: number of states to record (>= 1).
     seed: seeds the environment reset and the action sampling.
     shard_size: states per shard file (>= 1).
@@ -438,6 +501,8 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
     extra_meta: added to `meta.json`.
     autoreset_mode: as for `Player`.
     progress: optional callback with the number of states recorded so far.
+    overwrite: replace a complete collection already in `directory`
+      (otherwise `CollectionExistsError`).
 
   Returns:
     The dict written to `meta.json`: `extra_meta` and `num_states`, `seed`,
@@ -447,6 +512,8 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
   Raises:
     ValueError: for non-positive sizes, a clashing key or an unsupported
       environment.
+    CollectionExistsError: if `directory` holds a complete collection and
+      `overwrite` is False (before any work).
   """
   num_states = check_count("num_states", num_states)
   shard_size = check_count("shard_size", shard_size)
@@ -454,11 +521,50 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
   if not isinstance(output_key, str) or output_key in base_keys:
     raise ValueError(f"`output_key` must be a str other than {base_keys}, "
                      f"got {output_key!r}.")
+  directory = os.path.abspath(directory)
+  old = read_meta(directory)
+  if old is not None and not overwrite:
+    raise CollectionExistsError(
+        errno.EEXIST, "holds a complete rollout collection (pass "
+        "overwrite=True to replace it)", directory)
   player = Player(env, policy, policies.ActionSampler(seed), autoreset_mode)
   os.makedirs(directory, exist_ok=True)
-  meta_path = os.path.join(directory, META_FILE)
-  if os.path.exists(meta_path):
-    os.remove(meta_path)  # Marks the directory incomplete while we write.
+  _remove_stale_builds(directory)
+  build = tempfile.mkdtemp(
+      dir=os.path.dirname(directory),
+      prefix=f".{os.path.basename(directory)}.collecting-{os.getpid()}-")
+  try:
+    meta = _record(player, build, num_states, seed, shard_size, output_key,
+                   base_keys, extra_meta, progress, _generation(old))
+    _move_in(build, directory, meta)
+  finally:
+    shutil.rmtree(build, ignore_errors=True)
+  return meta
+
+
+def _move_in(build: str, directory: str, meta: Dict[str, Any]) -> None:
+  """Moves a complete collection from `build` into `directory`.
+
+  The new shards (named apart from those of the collection they replace,
+  `_generation`) go in first, then `meta.json` (atomically: the switch from
+  the old collection to the new one), then the old and any stale shards
+  are removed.
+  """
+  for name in meta["shards"]:
+    os.replace(os.path.join(build, name), os.path.join(directory, name))
+  files.write_json(os.path.join(directory, META_FILE), meta)
+  keep = set(meta["shards"])
+  for path in glob.glob(os.path.join(directory, "shard-*.npz")):
+    if os.path.basename(path) not in keep:
+      os.remove(path)
+
+
+def _record(player: "Player", directory: str, num_states: int, seed: int,
+            shard_size: int, output_key: str, base_keys: Sequence[str],
+            extra_meta: Optional[Dict[str, Any]],
+            progress: Optional[Callable[[int], None]],
+            generation: int) -> Dict[str, Any]:
+  """Plays and writes the shards into `directory`; returns the meta dict."""
   player.reset(seed=seed)
   buffers: Dict[str, List[np.ndarray]] = {}
   keys: List[str] = []
@@ -470,7 +576,8 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
     """Writes the first `count` buffered states as one shard."""
     arrays = {k: np.concatenate(buffers[k], axis=0) for k in keys}
     shards.append(_write_shard(directory, len(shards),
-                               {k: v[:count] for k, v in arrays.items()}))
+                               {k: v[:count] for k, v in arrays.items()},
+                               generation))
     for k, v in arrays.items():
       buffers[k] = [v[count:]]
 
@@ -499,11 +606,9 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
       progress(recorded)
   if buffered:
     flush(buffered)
-  meta = dict(extra_meta or {}, num_states=num_states, seed=seed,
+  return dict(extra_meta or {}, num_states=num_states, seed=seed,
               num_envs=player.num_envs, shard_size=shard_size,
               num_actions=int(num_actions), keys=keys, shards=shards)
-  files.write_json(meta_path, meta)  # Written last: marks it complete.
-  return meta
 
 
 def read_meta(directory: str) -> Optional[Dict[str, Any]]:
@@ -525,6 +630,8 @@ def load(directory: str, keys: Optional[Sequence[str]] = None
   Raises:
     ValueError: if the directory holds no complete collection, or `keys`
       is not given and `meta.json` does not list them.
+    CorruptShardError: if a shard is missing, truncated or garbled, or
+      lacks one of `keys` (naming it).
   """
   meta = read_meta(directory)
   if meta is None:
@@ -537,9 +644,18 @@ def load(directory: str, keys: Optional[Sequence[str]] = None
                        "`keys=` to `load`.")
   parts: Dict[str, List[np.ndarray]] = {k: [] for k in keys}
   for name in meta["shards"]:
-    with np.load(os.path.join(directory, name)) as shard:
-      for k in keys:
-        parts[k].append(shard[k])
+    path = os.path.join(directory, name)
+    try:
+      with np.load(path) as shard:
+        for k in keys:
+          parts[k].append(shard[k])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile,
+            zlib.error) as e:
+      what = (f"{type(e).__name__}: {e.strerror}" if isinstance(e, OSError)
+              and e.strerror else f"{type(e).__name__}: {e}")
+      raise CorruptShardError(
+          errno.EIO, f"not a readable rollout shard ({what}); collect the "
+          f"rollouts again (delete {directory} first)", path) from e
   return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 

@@ -224,6 +224,47 @@ def _digits_arrays(split: str, image_size: int, validation_size: int = 0):
   return (x_te - mean) / std, y_te
 
 
+#: How to prepare each tfds dataset offline, for `MissingDataError`.
+_PREPARE = {
+    "cifar10": (
+        "prepare it once where the internet is reachable (`python -c "
+        "\"import tensorflow_datasets as tfds; tfds.builder('cifar10', "
+        "data_dir='{dir}').download_and_prepare()\"`) and copy {dir} here, "
+        "or pass --config.download=True"),
+    "imagenet2012": (
+        "tfds needs the manual download: put ILSVRC2012_img_train.tar and "
+        "ILSVRC2012_img_val.tar in {dir}/downloads/manual and run `tfds "
+        "build imagenet2012 --data_dir={dir}` once"),
+}
+
+
+def _tfds_load(name: str, data_dir: Optional[str], download: bool,
+               **kwargs) -> tf.data.Dataset:
+  """`tfds.load`, with an unprepared dataset as a one-line error.
+
+  Raises:
+    errors.MissingDataError: naming the folder and how to prepare it.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import errors  # pylint: disable=g-import-not-at-top
+  verbosity = logging.get_verbosity()
+  if not download:  # tfds warns of a missing folder before failing.
+    logging.set_verbosity(logging.ERROR)
+  try:
+    return tfds.load(name, data_dir=data_dir, download=download, **kwargs)
+  except AssertionError as e:
+    if "could not find data" not in str(e):
+      raise
+    where = data_dir or os.environ.get("TFDS_DATA_DIR", os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets"))
+    raise errors.MissingDataError(
+        f"{name} is not prepared in {where} (--config.data_dir): " +
+        _PREPARE[name].format(dir=where) + ".") from None
+  finally:
+    logging.set_verbosity(verbosity)
+
+
 def _standardise(image: tf.Tensor, mean, std) -> tf.Tensor:
   return (image - tf.constant(mean)) / tf.constant(std)
 
@@ -315,6 +356,8 @@ def load(name: str, split: str, batch_size: int, *,
     TypeError: for a non-integer `validation_size`.
     fashion_mnist.builder.MissingDataError: when Fashion-MNIST is not
       prepared in `data_dir` and its files are not installed.
+    errors.MissingDataError: when CIFAR-10 or ImageNet is not prepared in
+      `data_dir` and `download` is False (saying how to prepare it).
   """
   if image_size is not None and int(image_size) < 1:
     raise ValueError(f"`image_size` must be >= 1 or None, got {image_size}.")
@@ -353,9 +396,8 @@ def load(name: str, split: str, batch_size: int, *,
       ds = fm_builder.prepare(data_dir, manual_dir).as_dataset(
           split=tfds_split, shuffle_files=train, read_config=read_config)
     else:
-      ds = tfds.load(name, split=tfds_split, data_dir=data_dir,
-                     download=download, shuffle_files=train,
-                     read_config=read_config)
+      ds = _tfds_load(name, data_dir, download, split=tfds_split,
+                      shuffle_files=train, read_config=read_config)
   if max_examples is not None:
     ds = ds.take(int(max_examples))
   if name == "fashion_mnist":

@@ -558,6 +558,10 @@ def plan(config: Any, workdir: str) -> str:
           "(finished runs are reused).")
 
 
+# Fields that may change between invocations of one workdir (`workdirs`).
+WORKDIR_IGNORE = SWEEP_FIELDS + INFRA_FIELDS
+
+
 def train_and_evaluate(config: Any, workdir: str, *,
                        if_different: str = "refuse",
                        log: Optional[Log] = print) -> List[Row]:
@@ -580,16 +584,20 @@ def train_and_evaluate(config: Any, workdir: str, *,
   """
   validate(config)
   say = log or (lambda _: None)
-  opened = workdirs.open_workdir(workdir, config,
-                                 ignore=SWEEP_FIELDS + INFRA_FIELDS,
-                                 if_different=if_different)
-  if os.path.normpath(opened) != os.path.normpath(workdir):
-    say(f"These settings are kept as a separate run set in {opened}")
-  workdir = opened
-  with provenance.recorded(workdir, config, statuses={
-      KeyboardInterrupt: "interrupted",
-      errors.UserError: lambda e: f"failed: {e}"}):
-    return _run_all(config, workdir, say)
+  with workdirs.opened(workdir, config, ignore=WORKDIR_IGNORE,
+                       if_different=if_different) as opened:
+    if os.path.normpath(opened) != os.path.normpath(workdir):
+      say(f"These settings are kept as a separate run set in {opened}")
+    with provenance.recorded(opened, config, statuses={
+        KeyboardInterrupt: "interrupted",
+        errors.UserError: lambda e: f"failed: {e}"}):
+      return _run_all(config, opened, say)
+
+
+def results_dir(config: Any, workdir: str) -> str:
+  """Where `train_and_evaluate(config, workdir, ...)` put its results:
+  `workdir`, or its `sets/<hash>` (`--separate`)."""
+  return workdirs.locate(workdir, config, ignore=WORKDIR_IGNORE) or workdir
 
 
 def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:

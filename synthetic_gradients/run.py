@@ -56,9 +56,10 @@ def main(argv) -> None:
     return
   rows = experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                                        if_different=cli.if_different())
-  print(f"{len(rows)} runs; results in {FLAGS.workdir} (results.md, "
+  where = experiment.results_dir(FLAGS.config, FLAGS.workdir)
+  print(f"{len(rows)} runs; results in {where} (results.md, "
         "results.csv, curves.png; TensorBoard: tensorboard --logdir "
-        f"{FLAGS.workdir}/tb)")
+        f"{where}/tb)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 r"""Proposition 4 on trained models: how far is each SG module from a gradient field?
 
     python -m synthetic_gradients.symmetry_report \
-        --config=synthetic_gradients/configs/fashion_mnist.py \
         --workdir=results/sg_fashion_mnist
 
-For every finished SG run of `--config`'s settings in `--workdir` (the
-workdir of `synthetic_gradients.run` with the same `--config` flags), the
+For every finished SG run of the workdir's settings in `--workdir` (its
+`config.json`, written by `synthetic_gradients.run`, so the run's
+`--config` flags need not be repeated; `--config.<field>` overrides given
+here apply on top, and `--config` is used only for a workdir without a
+`config.json`), the
 final weights are restored and, on the first `--num_examples` test images,
 each SG module's synthetic gradient `SG(h_k, y)` at its split `h_k` is
 checked with `symmetry.projected_asymmetry` (`||J - J^T||_F / ||J||_F` from
@@ -21,7 +23,9 @@ Writes `symmetry.csv` (one row per run and module) and `symmetry.md`
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Optional
+import re
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from sobolev.experiment import cli
 
@@ -194,14 +198,28 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
       `num_vectors` < 1, or a workdir with no finished SG run of these
       settings.
   """
+  from sobolev.experiment import locks  # pylint: disable=g-import-not-at-top
+  units = _finished_sg_units(config, workdir, num_examples, num_vectors)
+  locks.hold(workdir)  # It writes symmetry.csv/.md there: one writer.
+  try:
+    return _report(config, workdir, units, num_examples, num_vectors, seed,
+                   log)
+  finally:
+    locks.release(workdir)
+
+
+def _report(config: Any, workdir: str, units: List[Dict[str, Any]],
+            num_examples: int, num_vectors: int, seed: int,
+            log: Optional[Callable[[str], None]]) -> List[SymmetryRow]:
+  """`report` once the arguments are checked and the workdir locked."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import checkpoints  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import results  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import runs  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import data  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
-  units = _finished_sg_units(config, workdir, num_examples, num_vectors)
   order = {m: i for i, m in enumerate(decoupled.METHODS)}
   units.sort(key=lambda u: (order[u["settings"]["method"]],
                             u["settings"]["seed"]))
@@ -218,7 +236,10 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
     model = experiment.build_model(config, method, ds_info.num_classes)
     model.build(tf.zeros((2,) + tuple(ds_info.image_shape)))
     path = os.path.join(store_root, unit["key"], "model", "weights")
-    tf.train.Checkpoint(model=model).read(path).assert_consumed()
+    checkpoints.read(
+        tf.train.Checkpoint(model=model), path,
+        remedy=f"delete {os.path.dirname(os.path.dirname(path))} to train "
+        "that run again").assert_consumed()
     for r in module_rows(model, images, labels, num_vectors=num_vectors,
                          seed=seed):
       rows.append(SymmetryRow(
@@ -272,11 +293,50 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def workdir_config(workdir: str, flag_config: Any,
+                   argv: Sequence[str]) -> Any:
+  """The config of the runs in `workdir`, with the command line's overrides.
+
+  The workdir's `config.json` (written by `synthetic_gradients.run`) is the
+  base, so that its overrides need not be repeated; each `--config.<field>`
+  given in `argv` is taken from `flag_config` on top. Without a
+  `config.json`, `flag_config` (the `--config` preset and overrides).
+
+  Args:
+    workdir: the runs' workdir.
+    flag_config: the parsed `--config` flag.
+    argv: the command line.
+
+  Returns:
+    The config (a `ConfigDict`).
+  """
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
+  from sobolev.experiment import workdirs  # pylint: disable=g-import-not-at-top
+  recorded = files.read_json(os.path.join(workdir, workdirs.CONFIG_FILE))
+  if not isinstance(recorded, dict):
+    return flag_config
+  config = ml_collections.ConfigDict(recorded)
+  for arg in argv:
+    match = re.match(r"^--?(?:no)?config\.([\w.]+)(?:=|$)", arg)
+    if not match:
+      continue
+    *parents, leaf = match.group(1).split(".")
+    source, target = flag_config, config
+    for name in parents:
+      source, target = source[name], target[name]
+    with target.ignore_type():
+      target[leaf] = source[leaf]
+  return config
+
+
 def define_flags() -> None:
   """Defines the flags (only when run as a program)."""
   cli.define_config_flag(
-      DEFAULT_CONFIG, "The preset the runs were made with (same --config.* "
-      "overrides).", lock_config=True)
+      DEFAULT_CONFIG, "The preset the runs were made with; ignored when the "
+      "workdir has a config.json (written by synthetic_gradients.run), whose "
+      "settings are used with any --config.<field> overrides on top.",
+      lock_config=True)
   flags.DEFINE_string("workdir", None, "The runs' workdir.", required=True)
   flags.DEFINE_integer("num_examples", 256, "Test images used.")
   flags.DEFINE_integer("num_vectors", 8, "Probe vectors per module.")
@@ -288,12 +348,13 @@ def main(argv) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  config = workdir_config(FLAGS.workdir, FLAGS.config, sys.argv)
   if cli.dry_run():
-    cli.say_dry_run(plan(FLAGS.config, FLAGS.workdir,
+    cli.say_dry_run(plan(config, FLAGS.workdir,
                          num_examples=FLAGS.num_examples,
                          num_vectors=FLAGS.num_vectors))
     return
-  rows = report(FLAGS.config, FLAGS.workdir, num_examples=FLAGS.num_examples,
+  rows = report(config, FLAGS.workdir, num_examples=FLAGS.num_examples,
                 num_vectors=FLAGS.num_vectors, seed=FLAGS.seed)
   print(f"{len(rows)} modules measured; {FLAGS.workdir}/symmetry.md")
 

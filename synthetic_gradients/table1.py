@@ -7,7 +7,8 @@ r"""Table 1 from several finished workdirs: accuracies, orderings, time, Prop. 4
 Each workdir is one `synthetic_gradients.run` setting (e.g. 3 and 1 SG
 modules); its `results.csv`, the runs' histories (`runs/<key>/result.json`)
 and, if `synthetic_gradients.symmetry_report` was run on it, `symmetry.csv`
-are read. Nothing is trained. Writes into `--out`:
+are read. Nothing is trained. Writes into `--out` (default: the first
+workdir; `--out=docs` regenerates the committed `docs/` files):
 
 * `<prefix>_results.csv`: every run (the rows of the workdirs' CSVs).
 * `<prefix>_results.md`: the Table 1 layout next to the paper's rows; the
@@ -323,17 +324,20 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  workdirs = [w for w in FLAGS.workdirs if w]
+  folder = FLAGS.out or (workdirs[0] if workdirs else ".")
   if cli.dry_run():
-    cli.say_dry_run(plan([w for w in FLAGS.workdirs if w], FLAGS.out,
-                         FLAGS.prefix))
+    cli.say_dry_run(plan(workdirs, folder, FLAGS.prefix))
     return
-  out = write([w for w in FLAGS.workdirs if w], FLAGS.out, FLAGS.prefix)
-  print(f"{len(out['rows'])} runs; {FLAGS.out}/{FLAGS.prefix}_results.md")
+  out = write(workdirs, folder, FLAGS.prefix)
+  print(f"{len(out['rows'])} runs; {folder}/{FLAGS.prefix}_results.md")
 
 
 if __name__ == "__main__":
   flags.DEFINE_list("workdirs", None, "Finished workdirs.", required=True)
-  flags.DEFINE_string("out", "docs", "Output folder.")
+  flags.DEFINE_string("out", None, "Output folder (default: the first of "
+                      "--workdirs; --out=docs rewrites the committed "
+                      "tables).")
   flags.DEFINE_string("prefix", "sg_table1", "Output file-name prefix.")
   cli.define_dry_run_flag()
   cli.run(main)

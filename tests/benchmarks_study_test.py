@@ -2,6 +2,8 @@
 
 import math
 import os
+import subprocess
+import sys
 
 from absl.testing import parameterized
 import matplotlib.image
@@ -19,6 +21,8 @@ from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import results
 from sobolev.experiment import stats
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tiny(**overrides):
@@ -196,9 +200,38 @@ class StudyTest(tf.test.TestCase):
     self.assertLen(more.rows, 36)
     # One group per (method, dimension) of the new budget.
     self.assertEqual(sorted(calls), [2, 2, 4, 4])
-    report_only = study_runner.run(_tiny(budgets=(6, 12, 18, 24)), workdir,
-                                   show_progress=False, report_only=True)
+    with open(os.path.join(workdir, "study.md")) as f:
+      study_md = f.read()
+    provenance = files.read_json(os.path.join(workdir, "provenance.json"))
+    # Report-only is a reader: another process may hold the lock (the
+    # running study); it writes into report_only/ and leaves the rest.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from sobolev.experiment "
+         "import locks; locks.hold(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(600)", workdir], stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=_ROOT + os.pathsep +
+                 os.environ.get("PYTHONPATH", "")))
+    try:
+      self.assertEqual(holder.stdout.readline().strip(), "held")
+      report_only = study_runner.run(_tiny(budgets=(6, 12, 18, 24)), workdir,
+                                     show_progress=False, report_only=True)
+    finally:
+      holder.kill()
+      holder.wait()
+      holder.stdout.close()
     self.assertLen(report_only.rows, 36)
+    self.assertEqual(report_only.workdir,
+                     os.path.join(workdir, study_runner.REPORT_ONLY_DIR))
+    self.assertTrue(os.path.exists(os.path.join(report_only.workdir,
+                                                "study.md")))
+    with open(os.path.join(workdir, "study.md")) as f:
+      self.assertEqual(f.read(), study_md)
+    self.assertEqual(files.read_json(os.path.join(workdir,
+                                                  "provenance.json")),
+                     provenance)
+    with self.assertRaises(errors.WorkdirMismatchError):
+      study_runner.run(_tiny(hidden_sizes=(16,)), workdir, show_progress=False,
+                       report_only=True)
 
   def test_protocols_with_tuning(self):
     workdir = self.create_tempdir().full_path

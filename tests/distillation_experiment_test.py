@@ -355,6 +355,24 @@ class StudentCheckpointTest(tf.test.TestCase):
                                 self.OLD_UNIT, "model", "student"), name))
 
 
+class SplitTest(tf.test.TestCase):
+
+  def test_too_few_episodes_for_a_test_set_is_a_one_line_config_error(self):
+    # E.g. Pong with too few states: every state is one long episode.
+    config = distillation_testing.tiny_config("/no/teacher", num_states=30)
+    context = experiment._Context(  # pylint: disable=protected-access
+        config, None, None, None, {"episode_ids": np.zeros([30], np.int32)},
+        6, "key", None)
+    with self.assertRaises(errors.ConfigError) as cm:
+      context.split(0.5)
+    self.assertEqual(
+        str(cm.exception),
+        "No episode is left for the test set (1 episodes, train_fraction=0.5, "
+        f"validation_fraction={float(config.validation_fraction)}); record "
+        "more states or lower the fractions (--config.num_states=30, "
+        "--config.train_fractions, --config.validation_fraction).")
+
+
 class SavedModelTest(tf.test.TestCase):
 
   def _round_trip(self, path, expected):

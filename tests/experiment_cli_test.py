@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -31,6 +32,7 @@ from absl import logging
 from sobolev.experiment import errors
 cli.define_workdir_flags()
 flags.DEFINE_string("do", "ok", "What main does.")
+flags.DEFINE_integer("a", 1, "The setting of the 'open' run.")
 FLAGS = flags.FLAGS
 
 def main(argv):
@@ -50,6 +52,37 @@ def main(argv):
   if FLAGS.do == "log":
     logging.info("an info line")
     logging.warning("a warning line")
+  if FLAGS.do == "permission":
+    raise PermissionError(13, "Permission denied", "/w/config.json")
+  if FLAGS.do == "full":
+    raise OSError(28, "No space left on device", "/w/runs/k/result.json")
+  if FLAGS.do == "shard":
+    cli.quiet()
+    from sobolev import rollouts
+    raise rollouts.CorruptShardError(5, "not a readable rollout shard "
+                                     "(BadZipFile: File is not a zip file)",
+                                     "/w/shard-00000.npz")
+  if FLAGS.do in ("open", "fail_before_work"):
+    from sobolev.experiment import provenance
+    from sobolev.experiment import runs
+    from sobolev.experiment import workdirs
+    with workdirs.opened(FLAGS.workdir, {"a": FLAGS.a}) as w:
+      with provenance.recorded(w, {"a": FLAGS.a}):
+        if FLAGS.do == "fail_before_work":
+          raise errors.UserError("failed before any work.")
+        store = runs.RunStore(w)
+        if store.result({"a": FLAGS.a}) is None:
+          store.save({"a": FLAGS.a}, {"r": 1})
+  if FLAGS.do == "weights":
+    cli.quiet()
+    import tensorflow as tf
+    from sobolev.experiment import checkpoints
+    v = tf.Variable(tf.ones([1000]))
+    path = tf.train.Checkpoint(v=v).write(FLAGS.workdir + "/weights")
+    with open(FLAGS.workdir + "/weights.data-00000-of-00001", "r+b") as f:
+      f.truncate(100)
+    checkpoints.read(tf.train.Checkpoint(v=v), path,
+                     remedy="delete it to train again")
   print("policy", policy, "workdir", FLAGS.workdir)
 
 if __name__ == "__main__":
@@ -155,6 +188,123 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(out.returncode, 2)
     self.assertEqual(out.stderr,
                      "error: Pass at most one of --fresh and --separate.\n")
+
+  @parameterized.parameters(
+      ("permission", "error: /w/config.json: Permission denied; check its "
+       "permissions (and its folder's), or give another path."),
+      ("full", "error: /w/runs/k/result.json: No space left on device; free "
+       "some space and run again (finished work is kept)."),
+      ("shard", "error: /w/shard-00000.npz: not a readable rollout shard "
+       "(BadZipFile: File is not a zip file)."),
+  )
+  def test_file_faults_are_one_line_with_status_2(self, do, line):
+    out = _run(_CLI_SCRIPT, "--workdir=/w", f"--do={do}",
+               env=_without_tf_log_level())
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(out.stderr, line + "\n")
+
+  def _open(self, workdir, *args):
+    return _run(_CLI_SCRIPT, f"--workdir={workdir}", "--do=open", *args)
+
+  def test_workdir_under_a_file_or_a_file(self):
+    tmp = self.create_tempdir().full_path
+    a_file = os.path.join(tmp, "f")
+    with open(a_file, "w") as f:
+      f.write("x")
+    out = self._open(os.path.join(a_file, "w"))
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(
+        out.stderr, f"error: {a_file}/w: Not a directory; a part of this "
+        "path is a file, not a folder: move that file aside or give another "
+        "path.\n")
+    out = self._open(a_file)
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(
+        out.stderr, f"error: {a_file}: File exists; a file is where a folder "
+        "belongs: move it aside or give another path.\n")
+
+  def test_runs_being_a_file(self):
+    workdir = self.create_tempdir().full_path
+    self.assertEqual(self._open(workdir).returncode, 0)
+    shutil.rmtree(os.path.join(workdir, "runs"))
+    with open(os.path.join(workdir, "runs"), "w") as f:
+      f.write("x")
+    out = self._open(workdir)
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertRegex(out.stderr, "^error: " + re.escape(workdir) +
+                     r"/runs/\w+: Not a directory; a part of this path is a "
+                     r"file, not a folder: move that file aside or give "
+                     r"another path\.\n$")
+
+  @parameterized.parameters(("provenance.json", "move it aside (it only "
+                             "records how the workdir was made; a new one is "
+                             "started)"),
+                            ("result.json", "delete {unit} to redo that unit"),
+                            ("settings.json", "delete {unit} to redo that "
+                             "unit"))
+  def test_garbled_json_names_the_file(self, name, remedy):
+    workdir = self.create_tempdir().full_path
+    self.assertEqual(self._open(workdir).returncode, 0)
+    (unit,) = [os.path.join(workdir, "runs", k)
+               for k in os.listdir(os.path.join(workdir, "runs"))]
+    path = os.path.join(workdir if name == "provenance.json" else unit, name)
+    with open(path, "w") as f:
+      f.write('{"a": ')
+    out = self._open(workdir)
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(out.stderr,
+                     f"error: {path} is not valid JSON (line 1 column 7: "
+                     f"Expecting value); {remedy.format(unit=unit)}.\n")
+
+  def test_truncated_weights_name_the_file(self):
+    workdir = self.create_tempdir().full_path
+    out = _run(_CLI_SCRIPT, f"--workdir={workdir}", "--do=weights",
+               env=_without_tf_log_level())
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(out.stderr,
+                     f"error: the weights {workdir}/weights cannot be read "
+                     "(Read less bytes than requested); delete it to train "
+                     "again.\n")
+
+  def test_a_run_that_failed_before_work_does_not_block_other_settings(self):
+    workdir = self.create_tempdir().full_path
+    out = _run(_CLI_SCRIPT, f"--workdir={workdir}", "--do=fail_before_work")
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(out.stderr, "error: failed before any work.\n")
+    self.assertTrue(os.path.exists(os.path.join(workdir, "config.json")))
+    out = self._open(workdir, "--a=2")  # Other settings, no --fresh.
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    # Once there are results, other settings are refused again.
+    out = self._open(workdir, "--a=3")
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(
+        out.stderr, f"error: {workdir} holds results made with other "
+        "settings: a: 2 -> 3. Pass --fresh to move them aside and start "
+        "again, or --separate to keep these settings as a separate run "
+        "set.\n")
+
+  @parameterized.parameters(
+      (["--config.stepz=5"], "error: --config.stepz: the config has no such "
+       "field; did you mean --config.steps?"),
+      (["--config=benchmarks/configs/default.py", "--config.stepz=5"],
+       "error: --config.stepz: the config has no such field; did you mean "
+       "--config.steps?"),
+      (["--config.steps=abc"], "error: flag --config.steps=abc: invalid "
+       "literal for int() with base 10: 'abc' (--helpfull lists the flags)"),
+      (["--workdirr=x"], "error: Unknown command line flag 'workdirr'. Did "
+       "you mean: workdir ? (--helpfull lists the flags)"),
+  )
+  def test_flag_errors_of_an_entry_point_are_one_line(self, args, line):
+    workdir = os.path.join(self.create_tempdir().full_path, "w")
+    env = dict(_without_tf_log_level(), PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", f"--workdir={workdir}",
+         *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600, check=False)
+    self.assertEqual(out.returncode, 2, msg=out.stderr[-3000:])
+    self.assertEqual(out.stderr, line + "\n")
+    self.assertFalse(os.path.exists(workdir))
 
   def test_workdir_is_required(self):
     out = _run(_CLI_SCRIPT)

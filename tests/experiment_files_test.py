@@ -12,6 +12,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from sobolev.experiment import errors
 from sobolev.experiment import files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +101,7 @@ class AtomicWriteTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o640)
 
 
-class JsonTest(tf.test.TestCase):
+class JsonTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_round_trip_with_numpy_and_sets(self):
     path = os.path.join(self.create_tempdir().full_path, "x.json")
@@ -121,6 +122,28 @@ class JsonTest(tf.test.TestCase):
     path = self.create_tempfile("bad.json", content='{"a": 1').full_path
     with self.assertRaisesRegex(ValueError, "bad.json is not valid JSON"):
       files.read_json(path)
+
+  @parameterized.parameters(
+      ('{"a": 1', "line 1 column 8: Expecting ',' delimiter"),
+      ("", "empty"), (b"\xff\xfe", "not UTF-8 text"))
+  def test_garbled_file_is_a_corrupt_file_error_with_the_remedy(
+      self, content, reason):
+    path = os.path.join(self.create_tempdir().full_path, "bad.json")
+    with open(path, "wb") as f:
+      f.write(content if isinstance(content, bytes) else content.encode())
+    with self.assertRaises(errors.CorruptFileError) as cm:
+      files.read_json(path, remedy="delete it to redo that unit")
+    self.assertEqual(str(cm.exception), f"{path} is not valid JSON "
+                     f"({reason}); delete it to redo that unit.")
+    self.assertIsInstance(cm.exception, errors.UserError)
+
+  def test_a_folder_that_cannot_be_written_names_the_target_file(self):
+    path = os.path.join(self.create_tempdir().full_path, "x.json")
+    with mock.patch.object(files.tempfile, "mkstemp", side_effect=(
+        PermissionError(13, "Permission denied", path + ".123.tmp"))):
+      with self.assertRaises(PermissionError) as cm:
+        files.write_json(path, {})
+    self.assertEqual(cm.exception.filename, path)
 
   def test_unserialisable_object_raises_type_error(self):
     path = os.path.join(self.create_tempdir().full_path, "x.json")

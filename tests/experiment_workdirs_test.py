@@ -10,6 +10,7 @@ import tensorflow as tf
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
+from sobolev.experiment import locks
 from sobolev.experiment import workdirs
 
 
@@ -102,7 +103,8 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
     got = workdirs.open_workdir(self.workdir, _config(steps=20),
                                 if_different="fresh")
     self.assertEqual(got, self.workdir)
-    self.assertEqual(sorted(os.listdir(self.workdir)), ["config.json"])
+    self.assertEqual(sorted(os.listdir(self.workdir)),
+                     [locks.LOCK_FILE, "config.json"])
     parent = os.path.dirname(self.workdir)
     aside = [d for d in os.listdir(parent) if d.startswith("wd.old-")]
     self.assertLen(aside, 1)
@@ -157,6 +159,7 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_separate_key_leaves_out_ignored_fields(self):
     workdirs.open_workdir(self.workdir, _config())
+    self._result(self.workdir)
     a = workdirs.open_workdir(self.workdir, _config(steps=20, seeds=1),
                               ignore=("seeds",), if_different="separate")
     b = workdirs.open_workdir(self.workdir, _config(steps=20, seeds=9),
@@ -181,6 +184,7 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_garbled_config_json_is_refused_not_a_traceback(self):
     os.makedirs(self.workdir)
+    self._result(self.workdir)
     files.atomic_write_text(os.path.join(self.workdir, "config.json"), "{")
     with self.assertRaisesRegex(errors.WorkdirMismatchError,
                                 "unreadable config.json"):
@@ -189,6 +193,67 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
                                 if_different="fresh")
     self.assertEqual(files.read_json(os.path.join(got, "config.json")),
                      configs.to_dict(_config()))
+
+  @parameterized.parameters(
+      ([],), ([".x.tmp"],), (["tb/"],), (["runs/", "runs/k/"],),
+      (["sets/k/results.csv"],))
+  def test_a_workdir_without_results_takes_other_settings(self, made):
+    # E.g. a run that failed before any work: its config.json (and
+    # provenance.json) must not block a retry with other settings.
+    workdirs.open_workdir(self.workdir, _config())
+    files.write_json(os.path.join(self.workdir, "provenance.json"), {})
+    for name in made:
+      path = os.path.join(self.workdir, name)
+      if name.endswith("/"):
+        os.makedirs(path, exist_ok=True)
+      else:
+        files.atomic_write_text(path, "x")
+    self.assertEqual(workdirs.open_workdir(self.workdir, _config(steps=20)),
+                     self.workdir)
+    self.assertEqual(files.read_json(os.path.join(
+        self.workdir, "config.json"))["steps"], 20)
+
+  @parameterized.parameters(("results.csv",), ("runs/k/checkpoints/ckpt-1",),
+                            ("tb/run/events",))
+  def test_any_result_file_keeps_the_workdir_refused(self, name):
+    workdirs.open_workdir(self.workdir, _config())
+    files.atomic_write_text(os.path.join(self.workdir, name), "x")
+    with self.assertRaises(errors.WorkdirMismatchError):
+      workdirs.open_workdir(self.workdir, _config(steps=20))
+
+  def test_locate_finds_the_settings_without_writing(self):
+    self.assertIsNone(workdirs.locate(self.workdir, _config()))
+    self.assertFalse(os.path.exists(self.workdir))
+    workdirs.open_workdir(self.workdir, _config())
+    self._result(self.workdir)
+    apart = workdirs.open_workdir(self.workdir, _config(steps=20),
+                                  if_different="separate")
+    workdirs.release(self.workdir)  # Once per open_workdir.
+    workdirs.release(self.workdir)
+    self.assertEqual(workdirs.locate(self.workdir, _config(seeds=9),
+                                     ignore=("seeds",)), self.workdir)
+    self.assertEqual(workdirs.locate(self.workdir, _config(steps=20)), apart)
+    self.assertIsNone(workdirs.locate(self.workdir, _config(steps=10)))
+    self.assertFalse(locks.holds(self.workdir))
+
+  def test_opened_releases_the_lock_after_the_block(self):
+    with workdirs.opened(self.workdir, _config()) as directory:
+      self.assertEqual(directory, self.workdir)
+      self.assertTrue(locks.holds(self.workdir))
+    self.assertFalse(locks.holds(self.workdir))
+
+  def test_open_holds_the_lock_reentrantly_and_fresh_moves_it(self):
+    workdirs.open_workdir(self.workdir, _config())
+    self.assertTrue(locks.holds(self.workdir))
+    self.assertEqual(locks.holder(self.workdir)["pid"], os.getpid())
+    workdirs.open_workdir(self.workdir, _config())  # Same process: fine.
+    self._result(self.workdir)
+    workdirs.open_workdir(self.workdir, _config(steps=20),
+                          if_different="fresh")
+    self.assertTrue(locks.holds(self.workdir))
+    workdirs.release(self.workdir)
+    self.assertFalse(locks.holds(self.workdir))
+    self.assertIsNone(locks.holder(self.workdir))
 
   @parameterized.parameters(("", "refuse", "`workdir`"),
                             (None, "refuse", "`workdir`"),

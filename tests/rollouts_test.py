@@ -200,7 +200,12 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
       rollouts.evaluate(chain_env([2]), constant_policy(0), 0)
 
 
-class CollectTest(tf.test.TestCase):
+def _write(path, text):
+  with open(path, "w") as f:
+    f.write(text)
+
+
+class CollectTest(tf.test.TestCase, parameterized.TestCase):
 
   def _cartpole(self, num_envs=3):
     return gymnasium.make_vec("CartPole-v1", num_envs=num_envs,
@@ -272,6 +277,81 @@ class CollectTest(tf.test.TestCase):
   def test_incomplete_collection_is_not_loaded(self):
     with self.assertRaisesRegex(ValueError, "No complete rollout"):
       rollouts.load(tempfile.mkdtemp(dir=self.get_temp_dir()))
+
+  def test_complete_collection_is_replaced_only_when_asked(self):
+    directory = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "r")
+    first = rollouts.collect(chain_env([2, 3]), constant_policy(0),
+                             directory, num_states=14, seed=0, shard_size=5)
+    _write(os.path.join(directory, "provenance.json"), "{}")
+    with self.assertRaises(rollouts.CollectionExistsError) as cm:
+      rollouts.collect(chain_env([2]), constant_policy(1), directory, 6)
+    self.assertEqual(cm.exception.filename, os.path.abspath(directory))
+    self.assertIn("overwrite=True", cm.exception.strerror)
+    self.assertEqual(rollouts.read_meta(directory), first)
+    # An interrupted second collection leaves the first one usable.
+    calls = []
+
+    def interrupt(n):
+      calls.append(n)
+      if len(calls) == 3:
+        raise KeyboardInterrupt
+
+    before = rollouts.load(directory)
+    with self.assertRaises(KeyboardInterrupt):
+      rollouts.collect(chain_env([2]), constant_policy(1), directory, 20,
+                       shard_size=2, progress=interrupt, overwrite=True)
+    self.assertEqual(rollouts.read_meta(directory), first)
+    for key, value in rollouts.load(directory).items():
+      self.assertAllEqual(value, before[key])
+    parent = os.path.dirname(directory)
+    self.assertEqual(sorted(os.listdir(parent)), ["r"])  # No build left.
+    # Replaced when asked: only the new shards and the other files remain.
+    second = rollouts.collect(chain_env([2]), constant_policy(1), directory,
+                              6, shard_size=4, overwrite=True)
+    self.assertEqual(second["shards"], ["shard-g1-00000.npz",
+                                        "shard-g1-00001.npz"])
+    self.assertEqual(sorted(os.listdir(directory)),
+                     ["meta.json", "provenance.json"] + second["shards"])
+    self.assertAllEqual(rollouts.load(directory)["actions"], [1] * 6)
+    third = rollouts.collect(chain_env([2]), constant_policy(0), directory,
+                             6, shard_size=6, overwrite=True)
+    self.assertEqual(third["shards"], ["shard-g2-00000.npz"])
+
+  def test_stale_shards_and_builds_of_killed_collections_are_removed(self):
+    directory = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "r")
+    os.makedirs(directory)
+    _write(os.path.join(directory, "shard-00007.npz"), "x")
+    dead = subprocess.run([sys.executable, "-c", "import os; "
+                           "print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = os.path.join(os.path.dirname(directory),
+                         f".r.collecting-{dead}-abc")
+    os.makedirs(stale)
+    meta = rollouts.collect(chain_env([2]), constant_policy(0), directory, 4)
+    self.assertEqual(sorted(os.listdir(directory)),
+                     ["meta.json"] + meta["shards"])
+    self.assertFalse(os.path.exists(stale))
+
+  @parameterized.parameters("truncated", "garbage", "missing", "no_key")
+  def test_unreadable_shard_is_named(self, fault):
+    directory = tempfile.mkdtemp(dir=self.get_temp_dir())
+    meta = rollouts.collect(chain_env([2, 3]), constant_policy(0), directory,
+                            num_states=14, seed=0, shard_size=5)
+    shard = os.path.join(directory, meta["shards"][1])
+    if fault == "truncated":
+      with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) // 2)
+    elif fault == "garbage":
+      _write(shard, "not a zip")
+    elif fault == "missing":
+      os.remove(shard)
+    keys = ["nothing"] if fault == "no_key" else None
+    with self.assertRaises(rollouts.CorruptShardError) as cm:
+      rollouts.load(directory, keys=keys)
+    self.assertIsInstance(cm.exception, OSError)
+    self.assertEqual(cm.exception.filename,
+                     os.path.join(directory, meta["shards"][0 if keys else 1]))
+    self.assertIn("not a readable rollout shard", cm.exception.strerror)
 
   def test_bad_arguments(self):
     directory = os.path.join(self.get_temp_dir(), "never")

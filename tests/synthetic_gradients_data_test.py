@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from sobolev.experiment import errors
 from synthetic_gradients import data
 from synthetic_gradients.fashion_mnist import builder as fm_builder
 
@@ -70,6 +71,19 @@ class ArgumentsTest(parameterized.TestCase):
     args.update(kwargs)
     with self.assertRaisesRegex(error, word):
       data.load(**args)
+
+  @parameterized.parameters(("cifar10", "--config.download=True"),
+                            ("imagenet2012", "downloads/manual"))
+  def test_unprepared_tfds_dataset_is_one_line_saying_how(self, name, how):
+    missing = os.path.join(tempfile.mkdtemp(), "tfds")
+    with self.assertRaises(errors.MissingDataError) as cm:
+      data.load(name, "train", 8, data_dir=missing)
+    message = str(cm.exception)
+    self.assertStartsWith(message, f"{name} is not prepared in {missing} "
+                          "(--config.data_dir): ")
+    self.assertIn(how, message)
+    self.assertNotIn("\n", message)
+    self.assertFalse(os.path.exists(missing))
 
   def test_digits_cannot_be_augmented(self):
     with self.assertRaisesRegex(ValueError, "augment"):

@@ -132,6 +132,10 @@ class FinishedSweepTest(tf.test.TestCase):
     apart = results.read(os.path.join(workdir, "sets", sets[0],
                                       "results.csv"), experiment.Row)
     self.assertEqual(apart, rows)
+    # What `synthetic_gradients.run` prints as the results' place.
+    self.assertEqual(experiment.results_dir(changed, workdir),
+                     os.path.join(workdir, "sets", sets[0]))
+    self.assertEqual(experiment.results_dir(self.config, workdir), workdir)
 
   def test_fresh_moves_old_results_aside(self):
     workdir = self._copy("fresh")

@@ -112,6 +112,20 @@ class RunTest(tf.test.TestCase):
       statuses = [r["status"] for r in json.load(f)["invocations"]]
     self.assertEqual(statuses, ["running", "finished"])  # The kill, then us.
 
+  def test_separate_prints_its_run_set_in_the_last_line(self):
+    workdir = self.create_tempdir().full_path
+    first = _run(workdir, "--config.epochs=1")
+    self.assertEqual(first.returncode, 0, first.stderr[-3000:])
+    self.assertIn(f"results in {workdir} (", first.stdout.splitlines()[-1])
+    apart = _run(workdir, "--config.epochs=2", "--separate")
+    self.assertEqual(apart.returncode, 0, apart.stderr[-3000:])
+    (key,) = os.listdir(os.path.join(workdir, "sets"))
+    where = os.path.join(workdir, "sets", key)
+    self.assertEqual(
+        apart.stdout.splitlines()[-1],
+        f"1 runs; results in {where} (results.md, results.csv, curves.png; "
+        f"TensorBoard: tensorboard --logdir {where}/tb)")
+
   def test_user_errors_are_one_line(self):
     workdir = self.create_tempdir().full_path
     for flags, message in (

@@ -6,6 +6,8 @@ import tempfile
 
 import tensorflow as tf
 
+from sobolev.experiment import configs
+from sobolev.experiment import files
 from sobolev.experiment import results
 from synthetic_gradients import experiment
 from synthetic_gradients import symmetry_report
@@ -63,6 +65,23 @@ class SymmetryReportTest(tf.test.TestCase):
       text = f.read()
     self.assertIn("| critic | 0 (", text)
     self.assertIn("| direct | 2 (", text)
+
+  def test_settings_come_from_the_workdirs_config_json(self):
+    # The preset's defaults differ from the runs' settings: config.json wins;
+    # --config.<field> overrides on the command line apply on top.
+    preset = digits.get_config()
+    got = symmetry_report.workdir_config(self.root, preset, ["prog"])
+    self.assertEqual(configs.to_dict(got), files.read_json(
+        os.path.join(self.root, "config.json")))
+    self.assertEqual(experiment.finished_runs(self.root, got),
+                     experiment.finished_runs(self.root, self.config))
+    preset.epochs = 7
+    got = symmetry_report.workdir_config(
+        self.root, preset, ["prog", "--config.epochs=7", "--workdir=x"])
+    self.assertEqual(got.epochs, 7)
+    self.assertEqual(got.image_size, 8)
+    missing = os.path.join(self.root, "nothing")
+    self.assertIs(symmetry_report.workdir_config(missing, preset, []), preset)
 
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "num_vectors"):

@@ -7,6 +7,7 @@ Written once, used by all three experiment packages:
 * `configs`: ml-collections configs as plain dicts, finite/range checks,
   setting hashes and field-by-field diffs.
 * `workdirs`: opening a workdir for a config (refuse / fresh / separate).
+* `locks`: one workdir, one writer (an exclusive lock naming its holder).
 * `runs`: finished units keyed by a hash of every setting that affects them.
 * `results`: the public results loader (typed rows) and writer.
 * `metrics`: an acme-style `MetricWriter.write(dict)` to CSV and TensorBoard.

@@ -10,12 +10,16 @@
   it raises `CheckpointError` rather than starting from scratch.
 * `save(step)` writes a new checkpoint (TF writes it to temporary files and
   renames them, and updates the index last).
+
+`read(checkpoint, path, remedy=...)` reads saved weights (a finished unit's
+model, a teacher) and turns a truncated or missing file into one
+`CorruptFileError` line naming it and what to do.
 """
 
 import glob
 import os
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -47,6 +51,35 @@ def is_intact(path: str) -> bool:
     # (A truncated data file raises IndexError "Read less bytes than
     # requested" from the reader in TF 2.21.)
     return False
+
+
+def read(checkpoint: tf.train.Checkpoint, path: str, *,
+         remedy: str = "delete it or restore it from a backup") -> Any:
+  """`checkpoint.read(path)`, naming the file when it cannot be read.
+
+  Build the objects first (as every caller does), so that the values are
+  restored, and any fault raised, here rather than later.
+
+  Args:
+    checkpoint: what to restore.
+    path: the checkpoint prefix (`.../weights`).
+    remedy: what to do about an unreadable one, for the message.
+
+  Returns:
+    The load status (call e.g. `.assert_consumed()` on it).
+
+  Raises:
+    errors.CorruptFileError: if the files are missing, truncated or
+      garbled (TF raises `IndexError: Read less bytes than requested` for a
+      truncated data file, an `OpError` for a bad index).
+  """
+  try:
+    return checkpoint.read(path)
+  except (tf.errors.OpError, IndexError, ValueError) as e:
+    reason = " ".join(str(getattr(e, "message", None) or e).split())
+    raise errors.CorruptFileError(
+        f"the weights {path} cannot be read ({reason[:200]}); "
+        f"{remedy}.") from e
 
 
 def _quote(path: str) -> str:

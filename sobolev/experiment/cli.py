@@ -10,14 +10,23 @@
   names) and `--dry_run`; `define_dry_run_flag()` alone for commands
   without a config; `dry_run()` and `say_dry_run()` for the entry points.
 * `run(main)`: `absl.app.run` that prints a `UserError` (bad settings, a
-  workdir of other settings, divergence) as one line on stderr and exits
-  with status 2, instead of a traceback.
+  workdir of other settings or in use, divergence, a garbled file) and a
+  file-system fault (`OSError` naming a file: permissions, a file where a
+  folder belongs, a full disk, a corrupt rollout shard; TensorFlow's
+  permission and data-loss errors) as one line on stderr and exits with
+  status 2, instead of a traceback. Flag errors (an unknown `--config.<field>`,
+  a value of the wrong type, a missing required flag) are one line with
+  status 2 too, both while the flags are parsed and while `--config`'s
+  default file is loaded at flag definition (`quiet()`, the first call of
+  every entry point, installs the hook for the latter).
 """
 
+import errno
 import os
 import sys
 import tempfile
-from typing import Any, Callable, List, Optional
+import traceback
+from typing import Any, Callable, List, Optional, Sequence
 
 from sobolev.experiment import errors
 
@@ -29,7 +38,12 @@ def quiet() -> None:
   logging before any log level applies, so `TF_CPP_MIN_LOG_LEVEL` alone does
   not hide them: TensorFlow is imported here with the stderr file descriptor
   pointed at a temporary file, which is shown only if the import fails.
+
+  Also installs `sys.excepthook` for errors in `--config` and its overrides
+  that ml_collections raises while the flags are defined (the default
+  config file is loaded then), so that they are one line, exit status 2.
   """
+  _install_flag_error_hook()
   if "--verbose_tf" in sys.argv:
     sys.argv.remove("--verbose_tf")
     return
@@ -56,6 +70,74 @@ def quiet() -> None:
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def _from_config_flags(tb: Any) -> bool:
+  """Whether a traceback passes through ml_collections' config flags."""
+  return any("ml_collections" in frame.filename and "config_flags" in
+             frame.filename for frame in traceback.extract_tb(tb))
+
+
+def config_flag_error(error: BaseException) -> str:
+  """The one line for an error in a `--config.<field>` override.
+
+  Args:
+    error: what ml_collections raised (e.g. `AttributeError: "'stepz'"` for
+      an unknown field, `FlagOrderError`, a parse error).
+
+  Returns:
+    `error: ...` naming the override and, for an unknown field, the
+    closest fields of the config.
+  """
+  config, field = None, None
+  tb = error.__traceback__
+  while tb is not None:  # The innermost ml_collections frame that has them.
+    local = tb.tb_frame.f_locals
+    if "field_path" in local and "config" in local:
+      config, field = local["config"], local["field_path"]
+    tb = tb.tb_next
+  if field is not None and isinstance(error, (AttributeError, KeyError)):
+    known = _fields(config)
+    import difflib  # pylint: disable=g-import-not-at-top
+    close = difflib.get_close_matches(field, known, n=3)
+    hint = (f"; did you mean {', '.join('--config.' + c for c in close)}?"
+            if close else f"; its fields are {', '.join(sorted(known))}.")
+    return f"error: --config.{field}: the config has no such field{hint}"
+  text = one_line(error)
+  if field is not None and not isinstance(error, OSError):
+    return f"error: --config.{field}: {text}"
+  return f"error: --config: {text}"
+
+
+def _fields(config: Any, prefix: str = "") -> List[str]:
+  """The dotted field names of a ConfigDict (best effort)."""
+  names = []
+  try:
+    items = list(config.items())
+  except Exception:  # pylint: disable=broad-except
+    return names
+  for name, value in items:
+    names.append(prefix + name)
+    if hasattr(value, "items") and hasattr(value, "lock"):
+      names.extend(_fields(value, f"{prefix}{name}."))
+  return names
+
+
+def _install_flag_error_hook() -> None:
+  """Prints config-override errors raised at flag definition as one line."""
+  if getattr(sys.excepthook, "_sobolev_flag_hook", False):
+    return
+  previous = sys.excepthook
+
+  def hook(kind, error, tb):
+    if (issubclass(kind, Exception) and not isinstance(error, SystemExit) and
+        _from_config_flags(tb)):
+      sys.stdout.flush()
+      print(config_flag_error(error), file=sys.stderr)
+      sys.stderr.flush()
+      os._exit(2)  # pylint: disable=protected-access
+    previous(kind, error, tb)
+
+  hook._sobolev_flag_hook = True  # pylint: disable=protected-access
+  sys.excepthook = hook
 
 
 def define_workdir_flags(default: Optional[str] = None,
@@ -190,6 +272,74 @@ def one_line(error: BaseException) -> str:
   return text or type(error).__name__
 
 
+# What to do about an OSError, by errno.
+_OS_ADVICE = {
+    errno.EACCES: "check its permissions (and its folder's), or give "
+                  "another path",
+    errno.EPERM: "check its permissions (and its folder's), or give "
+                 "another path",
+    errno.EROFS: "give a path on a writable file system",
+    errno.ENOTDIR: "a part of this path is a file, not a folder: move that "
+                   "file aside or give another path",
+    errno.EISDIR: "a folder is where a file belongs: move it aside",
+    errno.EEXIST: "a file is where a folder belongs: move it aside or give "
+                  "another path",
+    errno.ENOENT: "check the path",
+    errno.ENOSPC: "free some space and run again (finished work is kept)",
+    errno.EDQUOT: "free some space and run again (finished work is kept)",
+}
+
+
+def file_error(error: BaseException) -> Optional[str]:
+  """The one line for a file-system fault, or None if `error` is not one.
+
+  Args:
+    error: an exception.
+
+  Returns:
+    `error: <path>: <what>; <what to do>` for an `OSError` naming a file
+    (`PermissionError`, `NotADirectoryError`, `FileExistsError`, a full
+    disk, `sobolev.rollouts.CorruptShardError`, ...) and for TensorFlow's
+    `PermissionDeniedError` and `DataLossError`; None otherwise.
+  """
+  if isinstance(error, OSError) and error.filename is not None:
+    path = str(error.filename)
+    if error.filename2 is not None:
+      path += f" -> {error.filename2}"
+    what = error.strerror or one_line(error)
+    advice = _OS_ADVICE.get(error.errno)
+    text = f"{path}: {what}" + (f"; {advice}." if advice else "")
+    if not text.endswith((".", "?", "!")):
+      text += "."
+    return "error: " + " ".join(text.split())
+  tf = sys.modules.get("tensorflow")
+  if tf is not None and isinstance(
+      error, (tf.errors.PermissionDeniedError, tf.errors.DataLossError)):
+    message = one_line(getattr(error, "message", None) or error)
+    advice = ("check the permissions of that path, or give another one"
+              if isinstance(error, tf.errors.PermissionDeniedError) else
+              "that file is truncated or corrupt: delete it (a run resumes "
+              "from what is left) or restore it")
+    return f"error: {message}; {advice}."
+  return None
+
+
+def _parse_flags(argv: Sequence[str]) -> List[str]:
+  """absl's flag parsing, with every flag error as one line (exit 2)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    return flags.FLAGS(list(argv))
+  except flags.Error as e:
+    line = f"error: {one_line(e)} (--helpfull lists the flags)"
+  except Exception as e:  # pylint: disable=broad-except
+    if not _from_config_flags(e.__traceback__):
+      raise
+    line = config_flag_error(e)
+  sys.stdout.flush()
+  print(line, file=sys.stderr)
+  sys.exit(2)
+
+
 def run(main: Callable[[List[str]], Any],
         argv: Optional[List[str]] = None) -> None:
   """`absl.app.run(main)`, printing a `UserError` as one line (exit 2).
@@ -198,11 +348,13 @@ def run(main: Callable[[List[str]], Any],
     main: the program, called with the arguments left after flag parsing.
     argv: the command line (default `sys.argv`).
 
-  A `errors.UserError` (a bad setting, a workdir of other settings, a
-  diverged run, unreadable checkpoints) is printed as `error: <message>` on
-  stderr and the process exits with status 2; Ctrl-C exits with status 130
-  and one line. Other exceptions (bugs) keep their tracebacks. absl logging
-  shows warnings and errors only, unless `--verbosity` is given.
+  A `errors.UserError` (a bad setting, a workdir of other settings or in
+  use by another run, a diverged run, unreadable checkpoints, a garbled
+  file), a file-system fault (`file_error`) and a flag error are printed as
+  `error: <message>` on stderr and the process exits with status 2; Ctrl-C
+  exits with status 130 and one line. Other exceptions (bugs) keep their
+  tracebacks. absl logging shows warnings and errors only, unless
+  `--verbosity` is given.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
 
@@ -223,5 +375,12 @@ def run(main: Callable[[List[str]], Any],
       sys.stdout.flush()
       print("interrupted.", file=sys.stderr)
       sys.exit(130)
+    except Exception as e:  # pylint: disable=broad-except
+      line = file_error(e)
+      if line is None:
+        raise
+      sys.stdout.flush()
+      print(line, file=sys.stderr)
+      sys.exit(2)
 
-  app.run(guarded, argv=argv)
+  app.run(guarded, argv=argv, flags_parser=_parse_flags)

@@ -25,3 +25,17 @@ class DivergenceError(UserError, FloatingPointError):
 
 class CheckpointError(UserError, RuntimeError):
   """Checkpoints exist but none of them can be restored."""
+
+
+class WorkdirInUseError(UserError, RuntimeError):
+  """Another process holds the workdir's lock (`locks`)."""
+
+
+class CorruptFileError(UserError, ValueError):
+  """A file exists but cannot be read (garbled JSON, truncated weights);
+  the message names the file and what to do."""
+
+
+class MissingDataError(UserError, FileNotFoundError):
+  """A dataset is not prepared where the run looks for it; the message says
+  how to prepare it."""

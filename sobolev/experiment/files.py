@@ -21,6 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
 
+from sobolev.experiment import errors
+
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
   """Writes `data` to `path` atomically (temp file + fsync + rename).
@@ -31,9 +33,12 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory,
-                             prefix=f".{os.path.basename(path)}.",
-                             suffix=".tmp")
+  try:
+    fd, tmp = tempfile.mkstemp(dir=directory,
+                               prefix=f".{os.path.basename(path)}.",
+                               suffix=".tmp")
+  except OSError as e:  # Name the file meant, not the temporary one.
+    raise type(e)(e.errno, e.strerror, path) from e
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
@@ -76,21 +81,38 @@ def write_json(path: str, obj: Any) -> None:
                                      default=_json_default) + "\n")
 
 
-def read_json(path: str, default: Any = None) -> Any:
+def read_json(path: str, default: Any = None, *,
+              remedy: str = "delete it or restore it from a backup") -> Any:
   """Reads a JSON file; `default` if it does not exist.
 
+  Every JSON file the experiments read goes through here, so that a garbled
+  one is one line naming it (`cli.run`) rather than a traceback.
+
+  Args:
+    path: the file.
+    default: returned if the file does not exist.
+    remedy: what to do about a garbled file, for the message.
+
+  Returns:
+    The parsed JSON, or `default`.
+
   Raises:
-    ValueError: if the file exists but is not valid JSON (naming the file).
+    errors.CorruptFileError: (a `ValueError`) if the file exists but is not
+      valid UTF-8 JSON, naming the file and `remedy`.
   """
   if not os.path.exists(path):
     return default
-  with open(path, encoding="utf-8") as f:
-    text = f.read()
+  with open(path, "rb") as f:
+    data = f.read()
   try:
-    return json.loads(text)
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path} is not valid JSON ({e}); delete it or restore "
-                     "it from a backup.") from e
+    return json.loads(data.decode("utf-8"))
+  except ValueError as e:  # JSONDecodeError and UnicodeDecodeError.
+    reason = (f"line {e.lineno} column {e.colno}: {e.msg}"
+              if isinstance(e, json.JSONDecodeError) else "not UTF-8 text")
+    if not data.strip(b"\0 \t\r\n"):
+      reason = "empty"
+    raise errors.CorruptFileError(
+        f"{path} is not valid JSON ({reason}); {remedy}.") from e
 
 
 def _json_default(obj: Any) -> Any:
@@ -151,7 +173,8 @@ def read_csv(path: str) -> List[Dict[str, str]]:
   a warning.
 
   Raises:
-    ValueError: if a line other than the last is malformed or not UTF-8.
+    errors.CorruptFileError: (a `ValueError`) if a line other than the last
+      is malformed or not UTF-8, naming the file.
   """
   if not os.path.exists(path):
     return []
@@ -162,7 +185,9 @@ def read_csv(path: str) -> List[Dict[str, str]]:
     text = (data[:cut].decode("utf-8") +
             data[cut:].decode("utf-8", errors="replace"))
   except UnicodeDecodeError as e:
-    raise ValueError(f"{path} is not UTF-8 text ({e}).") from e
+    raise errors.CorruptFileError(
+        f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); delete "
+        "it or restore it from a backup.") from e
   lines = list(csv.reader(io.StringIO(text, newline="")))
   if not lines:
     return []
@@ -174,8 +199,9 @@ def read_csv(path: str) -> List[Dict[str, str]]:
         logging.warning("%s: dropping a partial last line (%d of %d fields).",
                         path, len(line), len(header))
         break
-      raise ValueError(f"{path}: line {i + 2} has {len(line)} fields, the "
-                       f"header has {len(header)}.")
+      raise errors.CorruptFileError(
+          f"{path}: line {i + 2} has {len(line)} fields, the header has "
+          f"{len(header)}; delete it or restore it from a backup.")
     rows.append(dict(zip(header, line)))
   return rows
 

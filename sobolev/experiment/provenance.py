@@ -28,6 +28,9 @@ from sobolev.experiment import configs
 from sobolev.experiment import files
 
 FILE = "provenance.json"
+# What to do about a garbled provenance.json (it holds no results).
+_REMEDY = ("move it aside (it only records how the workdir was made; a new "
+           "one is started)")
 PACKAGES = ("tensorflow", "dm-sonnet", "numpy", "keras", "absl-py",
             "ml-collections", "tensorboard", "tensorflow-datasets",
             "gymnasium", "ale-py", "scikit-learn", "matplotlib", "tqdm")
@@ -122,7 +125,7 @@ def start(workdir: str, config: Any,
       "status": "running",
   }
   path = os.path.join(workdir, FILE)
-  data = files.read_json(path, default={"invocations": []})
+  data = files.read_json(path, default={"invocations": []}, remedy=_REMEDY)
   data["invocations"].append(record)
   files.write_json(path, data)
   return record
@@ -132,7 +135,7 @@ def finish(workdir: str, record: Dict[str, Any],
            status: str = "finished") -> None:
   """Sets the end time and status of `record` in `provenance.json`."""
   path = os.path.join(workdir, FILE)
-  data = files.read_json(path, default={"invocations": []})
+  data = files.read_json(path, default={"invocations": []}, remedy=_REMEDY)
   for entry in reversed(data["invocations"]):
     if entry.get("start") == record["start"] and entry.get(
         "argv") == record["argv"]:

@@ -11,6 +11,7 @@ import types
 import typing
 from typing import Any, List, Sequence, Type, TypeVar
 
+from sobolev.experiment import errors
 from sobolev.experiment import files
 
 T = TypeVar("T")
@@ -40,8 +41,8 @@ def read(path: str, row_type: Type[T]) -> List[T]:
 
   Raises:
     TypeError: if `row_type` is not a dataclass.
-    ValueError: if a column is missing or a value does not convert, naming
-      the file, the row and the field.
+    errors.CorruptFileError: (a `ValueError`) if a column is missing or a
+      value does not convert, naming the file, the row and the field.
   """
   if not dataclasses.is_dataclass(row_type):
     raise TypeError(f"`row_type` must be a dataclass, got {row_type!r}.")
@@ -54,12 +55,15 @@ def read(path: str, row_type: Type[T]) -> List[T]:
         if (field.default is not dataclasses.MISSING or
             field.default_factory is not dataclasses.MISSING):
           continue
-        raise ValueError(f"{path}: no column {field.name!r}.")
+        raise errors.CorruptFileError(
+            f"{path}: no column {field.name!r}; delete it or restore "
+            "it from a backup.")
       try:
         values[field.name] = _convert(raw[field.name], hints[field.name])
       except ValueError as e:
-        raise ValueError(f"{path}: row {i + 1}, field {field.name!r}: "
-                         f"{e}") from e
+        raise errors.CorruptFileError(
+            f"{path}: row {i + 1}, field {field.name!r}: {e}; delete it "
+            "or restore it from a backup.") from e
     out.append(row_type(**values))
   return out
 

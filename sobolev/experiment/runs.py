@@ -53,12 +53,16 @@ class RunStore:
     Raises:
       ValueError: if the unit's directory records other settings (a hash
         collision or a hand-edited file).
+      errors.CorruptFileError: if its `result.json` or `settings.json` is
+        garbled (naming it; delete the unit's directory to redo it).
     """
     path = self.unit_dir(settings, create=False)
-    result = files.read_json(os.path.join(path, RESULT_FILE))
+    remedy = f"delete {path} to redo that unit"
+    result = files.read_json(os.path.join(path, RESULT_FILE), remedy=remedy)
     if result is None:
       return None
-    recorded = files.read_json(os.path.join(path, SETTINGS_FILE))
+    recorded = files.read_json(os.path.join(path, SETTINGS_FILE),
+                               remedy=remedy)
     if recorded is None or configs.diff(recorded, settings):
       raise ValueError(f"{path} records other settings than its key says; "
                        "delete that directory.")

@@ -12,18 +12,32 @@ was made with (`config.json`):
 * `'separate'`: the new settings get their own run set,
   `<workdir>/sets/<hash>`, opened the same way, and the old results stay.
 
+A workdir that holds no results (only `config.json`, `provenance.json` and
+hidden files, e.g. left by a run that failed before any work) is taken by
+any settings: its `config.json` is rewritten, so a failed start never blocks
+a retry with other settings.
+
 So `config.json` always describes the results next to it.
+
+One workdir, one writer: `open_workdir` takes the workdir's exclusive lock
+(`locks.hold`; with 'separate', the top workdir's) and holds it until the
+process ends or `release(workdir)`; `with opened(...) as directory:` (what
+the experiments use) releases it when the run is over. A second process on
+the same workdir gets `errors.WorkdirInUseError` naming the holder. `locate` finds where a
+config's results are without writing or locking anything (for readers).
 """
 
+import contextlib
 import os
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Optional
 
 from absl import logging
 
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
+from sobolev.experiment import locks
 
 CONFIG_FILE = "config.json"
 IF_DIFFERENT = ("refuse", "fresh", "separate")
@@ -49,6 +63,7 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
 
   Raises:
     ValueError: for an empty `workdir` or an unknown `if_different`.
+    errors.WorkdirInUseError: another process holds the workdir.
     errors.WorkdirMismatchError: 'refuse' and the workdir holds results of
       other settings (or files of unknown settings).
   """
@@ -58,20 +73,68 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
     raise ValueError(f"`if_different` must be one of {IF_DIFFERENT}, got "
                      f"{if_different!r}.")
   new = configs.to_dict(config)
-  ignore = tuple(ignore)
+  locks.hold(workdir)  # Before reading anything: one writer decides.
+  return _open(workdir, new, tuple(ignore), if_different)
+
+
+def release(workdir: str) -> None:
+  """Undoes one `open_workdir`'s hold of the lock (see `locks.release`)."""
+  locks.release(workdir)
+
+
+@contextlib.contextmanager
+def opened(workdir: str, config: Any, *, ignore: Iterable[str] = (),
+           if_different: str = "refuse") -> Iterator[str]:
+  """`open_workdir` for the `with` block; the lock is released after it.
+
+  Args:
+    workdir: as for `open_workdir`.
+    config: as for `open_workdir`.
+    ignore: as for `open_workdir`.
+    if_different: as for `open_workdir`.
+
+  Yields:
+    The directory to write to (`open_workdir`'s result).
+
+  Raises:
+    As `open_workdir`.
+  """
+  directory = open_workdir(workdir, config, ignore=ignore,
+                           if_different=if_different)
+  try:
+    yield directory
+  finally:
+    release(workdir)
+
+
+def _problem(workdir: str, new: Any, ignore: Iterable[str]) -> Optional[str]:
+  """Why `workdir` cannot take `new` as is (None: it can)."""
   path = os.path.join(workdir, CONFIG_FILE)
-  problem = None
   if os.path.exists(path):
     try:
       differences = configs.diff(files.read_json(path), new, ignore)
     except (ValueError, TypeError) as e:  # Garbled or not a JSON object.
       differences = None
       problem = f"has an unreadable {CONFIG_FILE} ({e})"
-    if differences:
+    else:
+      if not differences:
+        return None
       problem = ("holds results made with other settings: " +
                  "; ".join(differences))
-  elif os.path.isdir(workdir) and _has_results(workdir):
-    problem = f"holds files but no {CONFIG_FILE} (settings unknown)"
+    if not _has_results(workdir):
+      logging.warning("%s held no results; its %s is replaced.", workdir,
+                      CONFIG_FILE)
+      return None
+    return problem
+  if os.path.isdir(workdir) and _has_results(workdir):
+    return f"holds files but no {CONFIG_FILE} (settings unknown)"
+  return None
+
+
+def _open(workdir: str, new: Any, ignore: Iterable[str],
+          if_different: str) -> str:
+  """`open_workdir` once the lock is held."""
+  problem = _problem(workdir, new, ignore)
   if problem is not None:
     if if_different == "refuse":
       raise errors.WorkdirMismatchError(
@@ -82,15 +145,43 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
       aside = _aside_name(workdir)
       os.rename(workdir, aside)  # Same parent, so an atomic rename.
       logging.warning("Moved the old contents of %s to %s.", workdir, aside)
+      locks.hold(workdir)  # The lock moved aside with the old contents.
     else:
-      key = configs.settings_hash(
-          {k: v for k, v in configs.flatten(new).items()
-           if not _ignored(k, ignore)})
-      return open_workdir(os.path.join(workdir, "sets", key), config,
-                          ignore=ignore, if_different="refuse")
+      return _open(os.path.join(workdir, "sets", _set_key(new, ignore)), new,
+                   ignore, "refuse")
   os.makedirs(workdir, exist_ok=True)
-  files.write_json(path, new)
+  files.write_json(os.path.join(workdir, CONFIG_FILE), new)
   return workdir
+
+
+def locate(workdir: str, config: Any, *,
+           ignore: Iterable[str] = ()) -> Optional[str]:
+  """Where `config`'s results are in `workdir`; writes and locks nothing.
+
+  Args:
+    workdir: the directory.
+    config: the resolved config.
+    ignore: as for `open_workdir`.
+
+  Returns:
+    `workdir` if its `config.json` matches `config` (up to `ignore`), else
+    `workdir/sets/<hash>` if that one does, else None.
+  """
+  new = configs.to_dict(config)
+  ignore = tuple(ignore)
+  for place in (workdir,
+                os.path.join(workdir, "sets", _set_key(new, ignore))):
+    recorded = files.read_json(os.path.join(place, CONFIG_FILE))
+    if recorded is not None and not configs.diff(recorded, new, ignore):
+      return place
+  return None
+
+
+def _set_key(new: Any, ignore: Iterable[str]) -> str:
+  """The `sets/<key>` of these settings (ignored fields left out)."""
+  return configs.settings_hash(
+      {k: v for k, v in configs.flatten(new).items()
+       if not _ignored(k, ignore)})
 
 
 def _aside_name(workdir: str) -> str:
@@ -109,8 +200,16 @@ def _ignored(name: str, ignore: Iterable[str]) -> bool:
 
 
 def _has_results(workdir: str) -> bool:
-  for name in os.listdir(workdir):
-    if name in _METADATA or name == "sets" or name.startswith("."):
-      continue
-    return True
+  """Whether `workdir` holds a file other than its metadata.
+
+  Hidden files (the lock, temporary files) and empty folders do not count;
+  nor does `sets/` (other settings' run sets, opened on their own).
+  """
+  for root, dirs, names in os.walk(workdir):
+    top = root == workdir
+    dirs[:] = [d for d in dirs if not d.startswith(".") and
+               not (top and d == "sets")]
+    if any(not n.startswith(".") and not (top and n in _METADATA)
+           for n in names):
+      return True
   return False
