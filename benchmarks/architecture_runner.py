@@ -512,7 +512,9 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
     if_different: see `experiment.train_and_evaluate`.
     show_progress: see `experiment.train_and_evaluate`.
     report_only: train nothing; report what is finished (the final stage
-      only once the screening is complete).
+      only once the screening is complete) into `<workdir>/report_only/`,
+      taking no lock and writing nothing else (e.g. beside the running
+      study).
 
   Returns:
     The outcome (rows are `architecture_report.ArchRow`s).
@@ -524,12 +526,25 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, configs.to_dict(config),
-                                  ignore=STUDY_EXTENT,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config, statuses={
-      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
+  if report_only:
+    found = workdirs.locate(workdir, configs.to_dict(config),
+                            ignore=STUDY_EXTENT)
+    if found is None:
+      raise errors.WorkdirMismatchError(
+          f"{workdir} holds no study of these settings (no matching "
+          f"{workdirs.CONFIG_FILE}); give the settings it was run with.")
+    return _study(config, found, show_progress, report_only)
+  with workdirs.opened(workdir, configs.to_dict(config), ignore=STUDY_EXTENT,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config, statuses={
+          errors.DivergenceError: "diverged",
+          KeyboardInterrupt: "interrupted"}):
     return _study(config, workdir, show_progress, report_only)
+
+
+#: Where `--report_only` writes its report, inside the workdir (it never
+#: races the running study, whose own report goes to the workdir).
+REPORT_ONLY_DIR = "report_only"
 
 
 def _study(config, workdir, show_progress, report_only):
@@ -539,7 +554,9 @@ def _study(config, workdir, show_progress, report_only):
     _train(config, "screen", screen, store, workdir, show_progress)
   done = {w.request.key: store.result(w.request.settings) for w in screen}
   records = screen_records(config, screen, done)
-  results.write(os.path.join(workdir, "screening.csv"), records)
+  out_dir = os.path.join(workdir, REPORT_ONLY_DIR) if report_only else workdir
+  os.makedirs(out_dir, exist_ok=True)
+  results.write(os.path.join(out_dir, "screening.csv"), records)
   final, choices = [], None
   if all(math.isfinite(r.score) for r in records):
     choices = choose(config, records)
@@ -550,6 +567,8 @@ def _study(config, workdir, show_progress, report_only):
   done = {w.request.key: store.result(w.request.settings) for w in wanted}
   rows = architecture_report.rows(wanted, done)
   outputs = architecture_report.write(
-      workdir, rows, records, choices, config.sizes,
+      out_dir, rows, records, choices, config.sizes,
       samples=config.bootstrap_samples)
-  return experiment.Outcome(workdir=workdir, rows=rows, outputs=outputs)
+  return experiment.Outcome(workdir=out_dir, rows=rows,
+                            outputs=[os.path.join(out_dir, "screening.csv")] +
+                            outputs)

@@ -14,9 +14,11 @@ from benchmarks import experiment
 from benchmarks import trainer
 from benchmarks.configs import architecture
 from benchmarks.configs import default
+from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import runs
+from sobolev.experiment import workdirs
 
 _DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "docs")
@@ -197,6 +199,9 @@ class StudyTest(tf.test.TestCase):
     again = architecture_runner.run(_tiny(), workdir, show_progress=False,
                                     report_only=True)
     self.assertEqual({r.unit: r.mse for r in again.rows}, before)
+    self.assertEqual(again.workdir, os.path.join(workdir, "report_only"))
+    self.assertTrue(os.path.exists(os.path.join(workdir, "report_only",
+                                                "study.md")))
     units = len(os.listdir(os.path.join(workdir, "runs")))
     architecture_runner.run(_tiny(seeds=2), workdir, show_progress=False)
     self.assertLen(os.listdir(os.path.join(workdir, "runs")), units)
@@ -205,9 +210,11 @@ class StudyTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     config = _tiny(optimizers=("adam",), activations=("relu",),
                    tune_learning_rates=(1e-2,))
-    # Report-only opens the workdir (config.json) and trains nothing.
-    architecture_runner.run(config, workdir, show_progress=False,
-                            report_only=True)
+    # The study's process writes config.json (here: the workdir opened
+    # and released, as a run that trained nothing).
+    resolved = architecture_runner.resolve(config)
+    with workdirs.opened(workdir, configs.to_dict(resolved)):
+      pass
     resolved = architecture_runner.resolve(config)
     wanted = architecture_runner.screen_requests(resolved)
     mine = architecture_runner.partition(wanted, 2)[1]
