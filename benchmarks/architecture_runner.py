@@ -50,7 +50,8 @@ from sobolev.experiment import workdirs
 STUDY_EXTENT = ("functions", "sizes", "seeds", "screen_seeds", "activations",
                 "architectures", "optimizers", "tune_learning_rates",
                 "lbfgs_activations", "lbfgs_architectures", "reference",
-                "steps_per_call", "bootstrap_samples", "workers")
+                "steps_per_call", "bootstrap_samples", "workers",
+                "stall_patience")
 _NAME_FIELDS = ("functions", "activations", "architectures", "optimizers",
                 "lbfgs_activations", "lbfgs_architectures")
 STAGES = ("screen", "final")
@@ -168,6 +169,8 @@ def protocol_of(config: Any, model_class: ModelClass,
     else:
       fields[field] = config[field]
   fields["steps_per_call"] = config.steps_per_call
+  fields["stall_patience"] = config.get("stall_patience",
+                                        trainer.DEFAULT_STALL_PATIENCE)
   return ml_collections.ConfigDict(fields)
 
 

@@ -70,7 +70,7 @@ from sobolev.experiment import workdirs
 # Which models a sweep covers and how it is displayed: may change between
 # invocations into one workdir (units are keyed by their own settings).
 SWEEP_EXTENT = ("functions", "sizes", "seeds", "figure3_function",
-                "steps_per_call")
+                "steps_per_call", "stall_patience")
 # Tuning: which candidates, sizes, seeds and functions are tried.
 TUNE_EXTENT = SWEEP_EXTENT + ("candidates",)
 # Settings that change a model's numbers.
@@ -202,6 +202,8 @@ def check(config: Any, tune: bool = False) -> None:
     raise errors.ConfigError(f"`sizes` has duplicates: {tuple(config.sizes)}.")
   for field in ("seeds", "steps", "batch_size", "steps_per_call"):
     configs.check_int(field, config[field], 1)
+  configs.check_int("stall_patience",
+                    config.get("stall_patience", 0), 0)
   check_protocol(config)
   if tune:
     configs.check_int("validation_size", config.validation_size, 1)
@@ -304,6 +306,8 @@ def _protocol(config: Any, **overrides) -> ml_collections.ConfigDict:
   fields = {f: config[f] for f in PROTOCOL_FIELDS}
   fields.update(overrides)
   fields["steps_per_call"] = config.steps_per_call
+  fields["stall_patience"] = config.get("stall_patience",
+                                        trainer.DEFAULT_STALL_PATIENCE)
   return ml_collections.ConfigDict(fields)
 
 

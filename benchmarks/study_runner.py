@@ -49,7 +49,7 @@ from sobolev.experiment import workdirs
 # invocations into one workdir (units are keyed by their own settings).
 STUDY_EXTENT = ("functions", "dim_families", "dims", "sizes", "seeds",
                 "budgets", "protocols", "tune_learning_rates", "tune_seeds",
-                "steps_per_call", "bootstrap_samples")
+                "steps_per_call", "bootstrap_samples", "stall_patience")
 _NAME_FIELDS = ("functions", "dim_families", "protocols")
 
 
@@ -140,6 +140,8 @@ def variant_protocol(config: Any, variant: Variant,
     else:
       fields[field] = config[field]
   fields["steps_per_call"] = config.steps_per_call
+  fields["stall_patience"] = config.get("stall_patience",
+                                        trainer.DEFAULT_STALL_PATIENCE)
   return ml_collections.ConfigDict(fields)
 
 

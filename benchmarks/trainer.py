@@ -49,6 +49,9 @@ MONITOR_POINTS = 1000
 # full-batch L-BFGS (`benchmarks.lbfgs`, `steps` = its iterations).
 OPTIMIZERS = ("adam", "lbfgs")
 DEFAULT_OPTIMIZER = "adam"
+# Chunks in a row with every model's weights bit-identical before a group
+# is stopped as stalled (`config.stall_patience`; 0: off).
+DEFAULT_STALL_PATIENCE = 3
 # Offset between a model's initialisation seed and its mini-batch seed, so
 # that the two stateless streams never share a seed (init seeds are < 2**24).
 _MINIBATCH_SEED_OFFSET = 2**24
@@ -393,8 +396,16 @@ def train_group(runs: Sequence[Run],
   monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
                      value_weight, input_weights.numpy().astype(np.float64))
   state = {"terms": {}}
+  stalls = metrics.StallDetector(
+      int(getattr(config, "stall_patience", DEFAULT_STALL_PATIENCE)),
+      f"{size} points, {method}, {m} models", unit="step",
+      hint=f"the learning rate ({getattr(config, 'learning_rate', None)}) is "
+      "likely so small that every update rounds away; raise it")
 
   def after_chunk(done, last_loss=None):
+    if optimizer == "adam":
+      # Every model of the group frozen: a setting, not one dead model.
+      stalls.update(done, parameters=metrics.fingerprint(model.parameters))
     terms = state["terms"] = monitor()
     for i, run in enumerate(runs):
       metrics.finite_or_raise({k: t[i] for k, t in terms.items()},

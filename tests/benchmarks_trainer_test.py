@@ -299,5 +299,26 @@ class TrainerTest(tf.test.TestCase, parameterized.TestCase):
                                         learning_rate=1e30))
 
 
+class StallTest(tf.test.TestCase):
+
+  def test_a_frozen_group_stops_with_the_setting_named(self):
+    # 1e-50 is 0 in float32: no update changes any weight.
+    runs = [trainer.Run("booth", 6, "sobolev", s) for s in range(2)]
+    config = _config(learning_rate=1e-50, steps=50, steps_per_call=5,
+                     stall_patience=2)
+    with self.assertRaisesRegex(errors.DivergenceError,
+                                r"stalled.*learning rate \(1e-50\)"):
+      trainer.train_group(runs, config)
+    config.stall_patience = 0  # Off: the run ends as it did before.
+    group = trainer.train_group(runs, config)
+    self.assertLen(group.runs, 2)
+
+  def test_a_healthy_group_does_not_stall(self):
+    config = _config(steps=40, steps_per_call=5, stall_patience=1)
+    group = trainer.train_group([trainer.Run("booth", 6, "regular", 0)],
+                                config)
+    self.assertTrue(np.all(np.isfinite(group.final_terms["loss"])))
+
+
 if __name__ == "__main__":
   tf.test.main()

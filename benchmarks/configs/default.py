@@ -49,6 +49,10 @@ def get_config() -> ml_collections.ConfigDict:
     jit_compile: compile each chunk of steps with XLA (changes the numbers
       at float rounding level, so it is part of a model's settings).
     test_size: points in each function's fixed test set.
+    stall_patience: stop with an error when every model of a trained group
+      keeps bit-identical weights for this many `steps_per_call` chunks in
+      a row (a learning rate whose updates round away); 0: off. Does not
+      change any number.
     steps_per_call: Adam steps per compiled call; also how often the
       training loss terms are logged. Does not change any number.
     figure3_function: the function drawn in Figure 3 (a 2-D one).
@@ -78,6 +82,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.seeds = 3
   config.figure3_function = "styblinski_tang"
   config.steps_per_call = 250
+  config.stall_patience = 3
   # The protocol: every field below changes the models' numbers.
   config.steps = 4000
   config.learning_rate = 3e-3
