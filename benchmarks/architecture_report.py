@@ -133,11 +133,8 @@ def paired_gap(comparison: str, reg: Sequence[ArchRow],
   s_ = [by_seed_s[s] for s in seeds]
   gap = [_log10(a.mse) - _log10(b.mse) for a, b in zip(r, s_)]
   ggap = [_log10(a.grad_mse) - _log10(b.grad_mse) for a, b in zip(r, s_)]
-  mean, t_low, t_high = stats.mean_interval(gap)
-  if len(gap) > 1:
-    _, b_low, b_high = stats.bootstrap_interval(gap, samples=samples)
-  else:
-    b_low = b_high = math.nan
+  mean, t_low, t_high, b_low, b_high = stats.paired_intervals(
+      gap, samples=samples)
   gmean, g_low, g_high = stats.mean_interval(ggap)
   return GapRow(
       comparison=comparison, regular_class=r[0].model_class,

@@ -145,11 +145,8 @@ def gaps(rows: Sequence[StudyRow], samples: int = 10000) -> List[GapRow]:
     gap = [_log10(r.test_mse) - _log10(s.test_mse) for r, s in zip(reg, sob)]
     ggap = [_log10(r.test_grad_mse) - _log10(s.test_grad_mse)
             for r, s in zip(reg, sob)]
-    mean, t_low, t_high = stats.mean_interval(gap)
-    if len(gap) > 1:
-      _, b_low, b_high = stats.bootstrap_interval(gap, samples=samples)
-    else:
-      b_low = b_high = math.nan
+    mean, t_low, t_high, b_low, b_high = stats.paired_intervals(
+        gap, samples=samples)
     gmean, g_low, g_high = stats.mean_interval(ggap)
     family, dim = _family_and_dim(function, reg[0].dim)
     mean_log = lambda rs, field: float(np.mean(

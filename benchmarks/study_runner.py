@@ -374,11 +374,8 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   config = resolve(config)
   check(config)
   if report_only:
-    found = workdirs.locate(workdir, recorded(config), ignore=STUDY_EXTENT)
-    if found is None:
-      raise errors.WorkdirMismatchError(
-          f"{workdir} holds no study of these settings (no matching "
-          f"{workdirs.CONFIG_FILE}); give the settings it was run with.")
+    found = workdirs.locate_or_raise(workdir, recorded(config),
+                                     ignore=STUDY_EXTENT)
     return _study(config, found, show_progress, report_only)
   with workdirs.opened(workdir, recorded(config), ignore=STUDY_EXTENT,
                        if_different=if_different) as workdir, \

@@ -107,5 +107,25 @@ class IntervalTest(parameterized.TestCase, tf.test.TestCase):
       stats.bootstrap_interval([1.0, 2.0], samples=samples)
 
 
+
+class PairedIntervalsTest(tf.test.TestCase):
+
+  def test_by_hand(self):
+    diffs = [2.0, 2.0, 1.0]
+    mean, t_low, t_high, b_low, b_high = stats.paired_intervals(
+        diffs, samples=500)
+    self.assertAllClose(mean, 5 / 3)
+    half = 4.302652729911275 * np.std(diffs, ddof=1) / np.sqrt(3)
+    self.assertAllClose([t_low, t_high], [mean - half, mean + half],
+                        rtol=1e-3)
+    self.assertBetween(b_low, 1.0, mean)
+    self.assertBetween(b_high, mean, 2.0)
+
+  def test_one_pair_has_no_intervals(self):
+    out = stats.paired_intervals([0.5])
+    self.assertEqual(out[0], 0.5)
+    self.assertTrue(all(np.isnan(v) for v in out[1:]))
+
+
 if __name__ == "__main__":
   tf.test.main()

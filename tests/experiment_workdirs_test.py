@@ -234,6 +234,11 @@ class OpenWorkdirTest(parameterized.TestCase, tf.test.TestCase):
                                      ignore=("seeds",)), self.workdir)
     self.assertEqual(workdirs.locate(self.workdir, _config(steps=20)), apart)
     self.assertIsNone(workdirs.locate(self.workdir, _config(steps=10)))
+    self.assertEqual(workdirs.locate_or_raise(self.workdir, _config()),
+                     self.workdir)
+    with self.assertRaisesRegex(errors.WorkdirMismatchError,
+                                "holds no results of these settings"):
+      workdirs.locate_or_raise(self.workdir, _config(steps=10))
     self.assertFalse(locks.holds(self.workdir))
 
   def test_opened_releases_the_lock_after_the_block(self):

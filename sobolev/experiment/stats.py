@@ -74,6 +74,26 @@ def bootstrap_interval(values: Sequence[float],
           float(np.quantile(stats, 1 - alpha)))
 
 
+def paired_intervals(differences: Sequence[float], *, samples: int = 10_000
+                     ) -> Tuple[float, float, float, float, float]:
+  """Mean of paired differences with its 95% t and bootstrap intervals.
+
+  Args:
+    differences: one difference per pair (e.g. per seed).
+    samples: bootstrap resamples.
+
+  Returns:
+    `(mean, t_low, t_high, boot_low, boot_high)`; the intervals are NaN for
+    a single difference.
+  """
+  mean, t_low, t_high = mean_interval(differences)
+  if len(_values(differences)) > 1:
+    _, b_low, b_high = bootstrap_interval(differences, samples=samples)
+  else:
+    b_low = b_high = math.nan
+  return mean, t_low, t_high, b_low, b_high
+
+
 def format_mean_std(values: Sequence[float], digits: int = 3,
                     with_n: bool = False,
                     fmt: Optional[str] = None) -> str:

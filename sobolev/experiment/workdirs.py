@@ -177,6 +177,24 @@ def locate(workdir: str, config: Any, *,
   return None
 
 
+def locate_or_raise(workdir: str, config: Any, *,
+                    ignore: Iterable[str] = ()) -> str:
+  """`locate`, refusing a workdir that holds no results of `config`.
+
+  For readers (a report of finished results beside a running job): writes
+  and locks nothing.
+
+  Raises:
+    errors.WorkdirMismatchError: naming the workdir.
+  """
+  found = locate(workdir, config, ignore=ignore)
+  if found is None:
+    raise errors.WorkdirMismatchError(
+        f"{workdir} holds no results of these settings (no matching "
+        f"{CONFIG_FILE}); give the settings it was run with.")
+  return found
+
+
 def _set_key(new: Any, ignore: Iterable[str]) -> str:
   """The `sets/<key>` of these settings (ignored fields left out)."""
   return configs.settings_hash(
