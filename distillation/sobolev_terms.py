@@ -39,16 +39,20 @@ term is computed or scaled; the KL term is always the same:
   of the benchmarks' `grad_weight / mean squared gradient norm`
   (`benchmarks.protocols`), for an unsquared norm.
 
-What the paper supports. Section 4.2 and Figure 1b define the distillation
-term as (1): "we match ... random projections" with a *single* v per state
-(`stochastic_p1`), weighted by a lambda the paper does not report. The
-paper's Section 3 argues that the stochastic approximation is an unbiased
-estimate of the full Jacobian match for the squared loss, so more
-projections and the exact Jacobian (2) are what its argument approximates,
-but the paper does not run them for distillation. Neither per-state
-normalisation nor a scale-setting weight appears in the paper; they are
-our additions, suggested by the gap in size between the two terms
-(issue 20).
+What the paper supports. Section 4.2 gives the objective (1): "since
+policies are multivariate functions, direct application of Sobolev Training
+would mean producing full Jacobian matrices with respect to the s, which for
+large action spaces is computationally expensive. To avoid this issue we
+employ a stochastic approximation" with v "from a uniform distribution over
+the unit sphere, and Monte Carlo sampling is used to approximate" the
+expectation. So the stochastic term is the paper's; the number of Monte
+Carlo samples is not given (our `stochastic_p1` is one per state and step;
+`stochastic_p<P>` is the same objective with a better Monte Carlo
+estimate); the exact Jacobian is what the paper avoids for cost, not for
+accuracy (Atari has 4-18 actions, so it is A vector-Jacobian products); and
+lambda is not reported. Neither the per-state normalisation nor a
+scale-setting weight appears in the paper: they are our additions,
+prompted by the size of the gradient term against the KL (issue 20).
 """
 
 import dataclasses

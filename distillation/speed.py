@@ -285,7 +285,7 @@ def time_variant(teacher: snt.Module, num_actions: int, method: str,
   history, _ = study_training.train(
       config, dataclasses.replace(parsed, normalization="none"), teacher,
       states, log_probs, {}, num_actions)
-  return (history[2]["train_seconds"] - history[1]["train_seconds"]) / half
+  return history[2]["train_seconds"] / history[2]["timed_steps"]
 
 
 def run(config: Any, workdir: str, if_different: str = "refuse"

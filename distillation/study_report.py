@@ -128,7 +128,8 @@ def result_rows(finished: Sequence[Tuple[Any, str, Dict]]) -> List[ResultRow]:
         train_sobolev_term_final=last.get("train_sobolev_term", math.nan),
         probe_gradient_error_final=last.get("probe_gradient_error",
                                             math.nan),
-        seconds_per_step=last["train_seconds"] / max(unit.steps, 1),
+        seconds_per_step=(last["train_seconds"] / last["timed_steps"]
+                          if last.get("timed_steps") else math.nan),
         unit=key))
   return out
 
@@ -215,8 +216,9 @@ def markdown(rows: Sequence[ResultRow], gap_rows: Sequence[GapRow],
                  f"{f'**{score}**' if t.chosen else score} | {t.best_step} |")
   if diagnostics:
     lines += ["", "## The teacher's input gradients", "",
-              "| game | A | states | mean ||J^T v|| | sd over v | cv over v |"
-              " cv over states | ||J||_F / sqrt(A) | teacher entropy |",
+              "| game | A | states | mean norm of J_t^T v | sd over v | cv over v"
+              " | cv over states | Frobenius norm of J_t / sqrt(A) | teacher "
+              "entropy |",
               "|---" * 9 + "|"]
     for d in diagnostics:
       lines.append(f"| {d.game} | {d.num_actions} | {d.states} | "

@@ -624,8 +624,7 @@ def train_units(config: Any, games: Dict[str, Game], units: Sequence[Unit],
   Returns:
     The number of students trained.
   """
-  todo = [u for u in units
-          if store.result(unit_settings(config, games[u.game], u)) is None]
+  todo = _missing(config, games, units, store)
   if not todo:
     return 0
   with progress.Progress(total=sum(u.steps for u in todo),
@@ -658,8 +657,20 @@ def partition(config: Any, units: Sequence[Unit], workers: int, times,
   return parts
 
 
+def _distinct_units(config, games, units) -> List[Unit]:
+  """`units` without repeats of the same settings (e.g. a published arm
+  whose settings are also the tuned ones: one student serves both)."""
+  seen, out = set(), []
+  for u in units:
+    key = runs.RunStore.key(unit_settings(config, games[u.game], u))
+    if key not in seen:
+      seen.add(key)
+      out.append(u)
+  return out
+
+
 def _missing(config, games, units, store):
-  return [u for u in units
+  return [u for u in _distinct_units(config, games, units)
           if store.result(unit_settings(config, games[u.game], u)) is None]
 
 
@@ -770,6 +781,7 @@ def estimate(config: Any, games: Dict[str, Game], store: runs.RunStore,
     final = final_units(config, guess)
   out = {}
   for stage, units in (("tune", tune), ("final", final)):
+    units = _distinct_units(config, games, units)
     total = sum(unit_cost(config, u, times, eval_times) for u in units)
     left = sum(unit_cost(config, u, times, eval_times)
                for u in _missing(config, games, units, store))
