@@ -67,7 +67,6 @@ from distillation import sobolev_terms
 from distillation import speed
 from distillation import study_report
 from distillation import study_training
-from distillation import teachers
 from distillation.configs import study as study_config
 from sobolev.experiment import configs
 from sobolev.experiment import errors
