@@ -44,6 +44,8 @@ import tensorflow as tf
 from distillation import atari_env
 from distillation import distill
 from distillation import networks
+from distillation import sobolev_terms
+from distillation import study_training
 from sobolev import training
 from sobolev.experiment import configs
 from sobolev.experiment import errors
@@ -245,6 +247,45 @@ def measure(config: Any) -> List[Row]:
   return [Row(variant, config.batch_size, config.num_actions,
               float(np.median(t)), float(np.min(t)), mode)
           for (variant, mode, _), t in zip(timers, times)]
+
+
+def time_variant(teacher: snt.Module, num_actions: int, method: str,
+                 variant: str = "stochastic_p1", batch_size: int = 32,
+                 steps: int = 200, num_states: int = 256,
+                 seed: int = 0) -> float:
+  """Seconds per step of one study student (issue 20), compilation excluded.
+
+  Runs `steps` steps of `distillation.study_training.train` (the study's
+  loop: Adam, device-resident minibatches) on random uint8 states in two
+  equal compiled calls, and returns the second call's time per step. The
+  `_initial` variants cost what their base term costs (the scale is a
+  constant), so they are timed with a scale of 1.
+
+  Args:
+    teacher: the teacher network (its real size matters).
+    num_actions: A.
+    method: 'regular' or 'sobolev'.
+    variant: a `sobolev_terms` variant name (Sobolev only).
+    batch_size: the minibatch size.
+    steps: timed steps (even, >= 2).
+    num_states: random training states.
+    seed: seeds the states and the student.
+
+  Returns:
+    Seconds per optimisation step.
+  """
+  half = max(steps // 2, 1)
+  rng = np.random.default_rng(seed)
+  states = rng.integers(0, 256, (num_states, *atari_env.FRAME_SHAPE),
+                        dtype=np.uint8)
+  log_probs = teacher.log_policy(tf.constant(states)).numpy()
+  config = distill.StudentConfig(method=method, batch_size=batch_size,
+                                 steps=2 * half, eval_every=half, seed=seed)
+  parsed = sobolev_terms.parse(variant)
+  history, _ = study_training.train(
+      config, dataclasses.replace(parsed, normalization="none"), teacher,
+      states, log_probs, {}, num_actions)
+  return history[2]["train_seconds"] / history[2]["timed_steps"]
 
 
 def run(config: Any, workdir: str, if_different: str = "refuse"

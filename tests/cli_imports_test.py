@@ -23,7 +23,7 @@ CLI_MODULES = (
     "distillation.run", "distillation.train_teacher",
     "distillation.evaluate_teacher", "distillation.collect_rollouts",
     "distillation.plot_teachers", "distillation.export",
-    "distillation.report", "distillation.speed",
+    "distillation.report", "distillation.speed", "distillation.study",
     "synthetic_gradients.run", "synthetic_gradients.symmetry_report",
     "synthetic_gradients.table1", "synthetic_gradients.speed",
 )
@@ -58,6 +58,7 @@ class CliImportsTest(parameterized.TestCase):
   @parameterized.parameters(
       ("benchmarks.run", "--config.learning_rate=nan", "learning_rate"),
       ("distillation.run", "--config.steps=-5", "steps"),
+      ("distillation.study", "--config.steps=-5", "steps"),
       ("synthetic_gradients.run", "--config.learning_rate=inf",
        "learning_rate"),
   )

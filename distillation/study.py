@@ -1,0 +1,91 @@
+r"""Runs the distillation study of issue 20 (Figure 4's size and causes).
+
+    python -m distillation.study --workdir=results/distill_study
+    python -m distillation.study --workdir=results/distill_study \
+        --estimate_only          # rollouts + step times + CPU-hour estimate
+    python -m distillation.study --workdir=results/distill_study \
+        --report_only            # report the finished students (while it runs)
+
+Settings: `distillation/configs/study.py`, each as `--config.<field>=...`
+(e.g. `--config.games=Breakout,SpaceInvaders,Pong`,
+`--config.train_fractions=0.01,0.05`, `--config.workers=1`). Resumable:
+re-running the same command reuses the rollouts, timings, trials and
+finished students (`distillation.study_runner`). Writes, into --workdir,
+`distillation_study_results.csv`, `distillation_study_gaps.csv`,
+`distillation_study_curves.csv`, `tuning.csv`, `step_times.csv`,
+`teacher_gradients.csv`, `estimate.json`, `study.md` and the figures
+(`distillation.study_report`).
+
+`--worker=I/N --stage=tune|final` is what the study starts for each of its
+`workers` processes; it is not for direct use.
+"""
+
+import os
+
+from sobolev.experiment import cli
+
+cli.quiet()
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from sobolev.experiment import errors
+# pylint: enable=g-import-not-at-top,g-bad-import-order,wrong-import-position
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "study.py")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
+                                  help_string="The study's config file.")
+  cli.define_workdir_flags(default="./results/distill_study")
+  flags.DEFINE_bool("report_only", False,
+                    "Train nothing; report the finished students.")
+  flags.DEFINE_bool("estimate_only", False,
+                    "Collect rollouts, time every arm, print the cost in CPU "
+                    "hours and stop.")
+  flags.DEFINE_string("worker", None, "Internal: I/N, train share I of N.")
+  flags.DEFINE_enum("stage", "tune", ("tune", "final"),
+                    "Internal: the stage a --worker trains.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from distillation import study_runner  # pylint: disable=g-import-not-at-top
+  if FLAGS.worker:
+    # One thread each (the parent also sets TF_NUM_INTRAOP_THREADS).
+    tf.config.threading.set_intra_op_parallelism_threads(
+        int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
+    try:
+      index, count = (int(n) for n in FLAGS.worker.split("/"))
+    except ValueError:
+      raise errors.UserError(f"`--worker` must be I/N, got "
+                             f"{FLAGS.worker!r}.") from None
+    study_runner.work_on(FLAGS.workdir, FLAGS.stage, index, count)
+    return
+  config = study_runner.resolve(FLAGS.config)
+  study_runner.check(config)  # One line for a bad setting, before any work.
+  tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
+  outcome = study_runner.run(config, FLAGS.workdir,
+                             if_different=cli.if_different(),
+                             report_only=FLAGS.report_only,
+                             estimate_only=FLAGS.estimate_only)
+  md = os.path.join(outcome.workdir, "study.md")
+  if os.path.exists(md) and not FLAGS.estimate_only:
+    with open(md, encoding="utf-8") as f:
+      print(f.read())
+  print(f"{len(outcome.rows)} final students. Wrote " +
+        ", ".join(os.path.relpath(p) for p in outcome.outputs))
+
+
+if __name__ == "__main__":
+  define_flags()
+  cli.run(main)
