@@ -29,7 +29,6 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from sobolev.experiment import errors
 # pylint: enable=g-import-not-at-top,g-bad-import-order,wrong-import-position
@@ -41,8 +40,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  config_flags.DEFINE_config_file("config", default=_DEFAULT_CONFIG,
-                                  help_string="The study's config file.")
+  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
   cli.define_workdir_flags(default="./results/distill_study")
   flags.DEFINE_bool("report_only", False,
                     "Train nothing; report the finished students.")
@@ -70,6 +68,11 @@ def main(argv):
       raise errors.UserError(f"`--worker` must be I/N, got "
                              f"{FLAGS.worker!r}.") from None
     study_runner.work_on(FLAGS.workdir, FLAGS.stage, index, count)
+    return
+  if cli.dry_run():
+    cli.say_dry_run(study_runner.plan(FLAGS.config, FLAGS.workdir,
+                                      report_only=FLAGS.report_only,
+                                      estimate_only=FLAGS.estimate_only))
     return
   config = study_runner.resolve(FLAGS.config)
   study_runner.check(config)  # One line for a bad setting, before any work.

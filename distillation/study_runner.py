@@ -67,6 +67,7 @@ from distillation import sobolev_terms
 from distillation import speed
 from distillation import study_report
 from distillation import study_training
+from distillation import teachers
 from distillation.configs import study as study_config
 from sobolev.experiment import configs
 from sobolev.experiment import errors
@@ -830,27 +831,65 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  workdir = workdirs.open_workdir(workdir, configs.to_dict(config),
-                                  ignore=STUDY_EXTENT,
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config, statuses={
-      errors.DivergenceError: "diverged", KeyboardInterrupt: "interrupted"}):
-    return _study(config, workdir, show_progress, report_only, estimate_only)
+  if report_only:
+    # A reader beside the running study: no lock, its own output folder.
+    found = workdirs.locate_or_raise(workdir, configs.to_dict(config),
+                                     ignore=STUDY_EXTENT)
+    return _study(config, found, show_progress, True, False,
+                  out_dir=os.path.join(found, REPORT_ONLY_DIR))
+  with workdirs.opened(workdir, configs.to_dict(config), ignore=STUDY_EXTENT,
+                       if_different=if_different) as workdir, \
+      provenance.recorded(workdir, config, statuses={
+          errors.DivergenceError: "diverged",
+          KeyboardInterrupt: "interrupted"}):
+    return _study(config, workdir, show_progress, False, estimate_only,
+                  out_dir=workdir)
 
 
-def _study(config, workdir, show_progress, report_only, estimate_only):
+#: Where `--report_only` writes its report, inside the workdir.
+REPORT_ONLY_DIR = "report_only"
+
+
+def plan(config: Any, workdir: str, report_only: bool = False,
+         estimate_only: bool = False) -> str:
+  """Checks the study as `run` does first; says what it would do (dry run).
+
+  Raises:
+    errors.ConfigError: for invalid settings or a missing teacher.
+  """
+  config = resolve(config)
+  check(config)
+  for game in config.games:
+    if not os.path.isdir(teachers.default_dir(game)):
+      raise errors.ConfigError(f"No committed teacher for {game!r} in "
+                               f"{teachers.default_dir(game)}.")
+  if report_only:
+    return (f"would report the finished students of the study in "
+            f"{workdir} into {os.path.join(workdir, REPORT_ONLY_DIR)}.")
+  what = ("collect rollouts, time every arm and print the cost"
+          if estimate_only else
+          f"run the distillation study ({', '.join(config.games)}; "
+          f"fractions {tuple(config.train_fractions)}; tuning on validation "
+          f"games, then {config.seeds} seeds per arm) in {config.workers} "
+          "worker process(es)")
+  return f"would {what} into {workdir} (finished work is reused)."
+
+
+def _study(config, workdir, show_progress, report_only, estimate_only,
+           out_dir):
+  os.makedirs(out_dir, exist_ok=True)
   games = {g: open_game(config, workdir, g, collect=not report_only)
            for g in config.games}
   store = runs.RunStore(workdir)
   times, eval_times = _timing_for(config, games, workdir)
-  results.write(os.path.join(workdir, "step_times.csv"), [
+  results.write(os.path.join(out_dir, "step_times.csv"), [
       study_report.StepTime(g, games[g].num_actions, k, s)
       for (g, k), s in sorted(times.items())])
   est = estimate(config, games, store, times, eval_times)
   print(describe_estimate(est, config.workers), flush=True)
-  files.write_json(os.path.join(workdir, "estimate.json"), est)
+  files.write_json(os.path.join(out_dir, "estimate.json"), est)
   if estimate_only:
-    return Outcome(workdir, [], [os.path.join(workdir, "estimate.json")], est)
+    return Outcome(out_dir, [], [os.path.join(out_dir, "estimate.json")], est)
   diagnostics = [gradient_diagnostics.for_game(
       config, games[g], workdir, compute=not report_only)
                  for g in config.games]
@@ -859,7 +898,7 @@ def _study(config, workdir, show_progress, report_only, estimate_only):
     _run_stage(config, "tune", games, tune_units(config), store, workdir,
                show_progress)
   chosen, trials = choose(config, games, store)
-  results.write(os.path.join(workdir, "tuning.csv"), trials)
+  results.write(os.path.join(out_dir, "tuning.csv"), trials)
   final = final_units(config, chosen)
   if not report_only:
     _run_stage(config, "final", games, final, store, workdir, show_progress)
@@ -870,10 +909,10 @@ def _study(config, workdir, show_progress, report_only, estimate_only):
     if result is not None:
       finished.append((unit, runs.RunStore.key(settings), result))
   outputs = study_report.write(
-      workdir, finished, trials, diagnostics,
+      out_dir, finished, trials, diagnostics,
       [study_report.StepTime(g, games[g].num_actions, k, s)
        for (g, k), s in sorted(times.items())],
       config.bootstrap_samples, describe_estimate(est, config.workers))
-  return Outcome(workdir, [r for r in study_report.result_rows(finished)],
-                 [os.path.join(workdir, "tuning.csv"),
-                  os.path.join(workdir, "step_times.csv")] + outputs, est)
+  return Outcome(out_dir, [r for r in study_report.result_rows(finished)],
+                 [os.path.join(out_dir, "tuning.csv"),
+                  os.path.join(out_dir, "step_times.csv")] + outputs, est)
