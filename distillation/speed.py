@@ -29,7 +29,6 @@ that `benchmarks` no longer imports `distillation`.)
 import dataclasses
 import os
 import platform
-import time
 from typing import Any, Callable, Dict, List
 
 if __name__ == "__main__":
@@ -53,6 +52,7 @@ from sobolev.experiment import files
 from sobolev.experiment import progress
 from sobolev.experiment import provenance
 from sobolev.experiment import results
+from sobolev.experiment import timing
 from sobolev.experiment import workdirs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -87,13 +87,6 @@ def check_config(config: Any) -> None:
     configs.check_choice("compile_modes", mode, COMPILE_MODES)
 
 
-def stack_batches(batch, k: int):
-  """k copies of `batch`, each rolled by its index, stacked on a new axis 0."""
-  return tf.nest.map_structure(
-      lambda t: tf.stack([tf.roll(t, shift=i, axis=0) for i in range(k)]),
-      batch)
-
-
 def student_step(method: str, config: Any) -> tuple:
   """`(student, objective, batch)` of one distillation step.
 
@@ -120,19 +113,9 @@ def student_step(method: str, config: Any) -> tuple:
 
 def _timer(call: Callable[[], Any], config: Any) -> Callable[[], float]:
   """Warms `call` up; returns a timer of one block (us per step)."""
-  for _ in range(config.warmup_calls):
-    out = call()
-  tf.nest.map_structure(lambda t: t.numpy(), out)
-
-  def block() -> float:
-    start = time.perf_counter()
-    for _ in range(config.calls):
-      out = call()
-    tf.nest.map_structure(lambda t: t.numpy(), out)  # Waits for the last.
-    elapsed = time.perf_counter() - start
-    return elapsed / (config.calls * config.steps_per_call) * 1e6
-
-  return block
+  return timing.block_timer(call, warmup_calls=config.warmup_calls,
+                            calls=config.calls,
+                            steps_per_call=config.steps_per_call)
 
 
 def _step_call(method: str, config: Any, jit: bool) -> Callable[[], Any]:
@@ -141,7 +124,7 @@ def _step_call(method: str, config: Any, jit: bool) -> Callable[[], Any]:
   step = training.make_train_step(
       model, snt.optimizers.Adam(1e-4), objective, jit_compile=jit,
       steps_per_call=config.steps_per_call)
-  stacked = (stack_batches(batch, config.steps_per_call)
+  stacked = (timing.stack_batches(batch, config.steps_per_call)
              if config.steps_per_call > 1 else batch)
   return lambda: step(stacked)
 
@@ -236,16 +219,12 @@ def measure(config: Any) -> List[Row]:
   if config.profile:
     for part, call in _profile_parts(config).items():
       timers.append((part, "graph", _timer(call, config)))
-  times = [[] for _ in timers]
   with progress.Progress(total=config.repeats * len(timers),
                          desc="student step time", unit="block") as bar:
-    for r in range(config.repeats):
-      for k in range(len(timers)):
-        idx = (k + r) % len(timers)
-        times[idx].append(timers[idx][2]())
-        bar.update(1)
+    times = timing.interleave([t for _, _, t in timers], config.repeats,
+                              on_block=lambda: bar.update(1))
   return [Row(variant, config.batch_size, config.num_actions,
-              float(np.median(t)), float(np.min(t)), mode)
+              **timing.summary(t), compiled=mode)
           for (variant, mode, _), t in zip(timers, times)]
 
 
