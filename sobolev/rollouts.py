@@ -56,6 +56,7 @@ import dataclasses
 import errno
 import glob
 import io
+import json
 import os
 import re
 import shutil
@@ -68,7 +69,6 @@ from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
 import numpy as np
 
 from sobolev import policies
-from sobolev.experiment import files
 
 # `policy(observations [B, ...]) -> logits [B, A]` or `(logits, extras)`.
 Policy = Callable[[np.ndarray], Any]
@@ -83,6 +83,44 @@ class CorruptShardError(OSError):
   An `OSError` whose `filename` is the shard and whose `strerror` says what
   to do (the experiment CLIs print it as one line).
   """
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+  """Writes `data` to `path` atomically (temp file + fsync + rename).
+
+  The core's own copy: `sobolev.experiment.files` has the harness's, and
+  the core does not import the harness (nor the harness the core).
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory,
+                             prefix=f".{os.path.basename(path)}.",
+                             suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600.
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def _json_value(obj: Any) -> Any:
+  """NumPy scalars and arrays as Python values, for `json.dumps`."""
+  if isinstance(obj, (np.generic, np.ndarray)):
+    return obj.tolist()
+  raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _write_meta(directory: str, meta: Mapping[str, Any]) -> None:
+  _atomic_write(os.path.join(directory, META_FILE), (json.dumps(
+      meta, indent=2, sort_keys=True, default=_json_value) + "\n").encode())
 
 
 class CollectionExistsError(FileExistsError):
@@ -465,7 +503,7 @@ def _write_shard(directory: str, index: int,
   name = _shard_name(index, generation)
   buf = io.BytesIO()
   np.savez_compressed(buf, **arrays)
-  files.atomic_write_bytes(os.path.join(directory, name), buf.getvalue())
+  _atomic_write(os.path.join(directory, name), buf.getvalue())
   return name
 
 
@@ -552,7 +590,7 @@ def _move_in(build: str, directory: str, meta: Dict[str, Any]) -> None:
   """
   for name in meta["shards"]:
     os.replace(os.path.join(build, name), os.path.join(directory, name))
-  files.write_json(os.path.join(directory, META_FILE), meta)
+  _write_meta(directory, meta)
   keep = set(meta["shards"])
   for path in glob.glob(os.path.join(directory, "shard-*.npz")):
     if os.path.basename(path) not in keep:
@@ -613,7 +651,16 @@ def _record(player: "Player", directory: str, num_states: int, seed: int,
 
 def read_meta(directory: str) -> Optional[Dict[str, Any]]:
   """`meta.json` of a complete collection, or None if there is none."""
-  return files.read_json(os.path.join(directory, META_FILE))
+  path = os.path.join(directory, META_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+  except ValueError as e:
+    raise CorruptShardError(
+        errno.EINVAL, f"not valid JSON ({e}); collect the rollouts again "
+        f"(delete {directory} first)", path) from e
 
 
 def load(directory: str, keys: Optional[Sequence[str]] = None

@@ -164,6 +164,27 @@ class ImportGraphTest(parameterized.TestCase, tf.test.TestCase):
       self.fail("The core package sobolev must not depend on an experiment "
                 "package:\n  " + "\n  ".join(problems))
 
+  def test_core_and_harness_do_not_import_each_other(self):
+    # The core (loss, derivatives, training, keras, rollouts, policies) is
+    # a library of its own; the harness (sobolev/experiment) serves the
+    # experiment packages and needs none of it. `sobolev/__init__.py` only
+    # names both for lazy loading.
+    harness = "sobolev/experiment/"
+    problems = []
+    for rel in build_testing.python_files(CORE):
+      if rel == "sobolev/__init__.py":
+        continue
+      in_harness = rel.startswith(harness)
+      for i in self._imports(rel):
+        if not i.module.startswith("sobolev."):
+          continue
+        if in_harness != i.module.startswith("sobolev.experiment"):
+          problems.append(f"{rel}:{i.line}: {i.how} {i.module}")
+    if problems:
+      self.fail("The core must not import sobolev.experiment and the "
+                "harness must not import the core:\n  " +
+                "\n  ".join(problems))
+
   def test_packages_import_no_test_code(self):
     test_modules = {os.path.splitext(os.path.basename(p))[0]
                     for p in build_testing.python_files("tests")}
