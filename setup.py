@@ -23,6 +23,8 @@ EXTRAS = {
                     "tqdm==4.70.1", "tensorflow-probability==0.25.0",
                     "tf-keras==2.21.0"],
     "plots": ["matplotlib==3.11.2"],
+    # The JAX yardstick of `benchmarks.speed` (benchmarks/jax_baseline.py).
+    "bench": ["jax==0.10.2", "optax==0.2.8"],
     "test": [
         "pytest==9.0.3",
         "pytest-xdist==3.8.0",

@@ -33,7 +33,7 @@ changes on a shared machine affect the compared variants alike. Results:
 import dataclasses
 import os
 import platform
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from sobolev.experiment import cli
 
@@ -46,6 +46,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from benchmarks import jax_baseline
 from sobolev import derivatives
 from sobolev import sobolev_loss
 from sobolev import training
@@ -56,7 +57,8 @@ from sobolev.experiment import provenance
 from sobolev.experiment import timing
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
-CSV_COLUMNS = ("case", "variant", "batch", "out_dim", "median_us", "min_us")
+CSV_COLUMNS = ("case", "variant", "framework", "batch", "out_dim",
+               "median_us", "min_us", "vs_jax")
 CASES = ("mlp_order1", "mlp_order2", "multi_output")
 MULTI_OUTPUT_IN_DIM = 16
 
@@ -87,6 +89,8 @@ def check(config: Any) -> ml_collections.ConfigDict:
     for value in config[name]:
       configs.check_int(name, value, 1)
   configs.check_int("seed", config.seed, 0)
+  if not isinstance(config.get("jax_baseline", False), bool):
+    raise errors.ConfigError("`jax_baseline` must be True or False.")
   return config
 
 
@@ -201,20 +205,24 @@ def _markdown(rows: List[Dict], config: Any) -> str:
       f"TensorFlow {tf.__version__}. {config.steps_per_call} steps per "
       f"compiled call, {config.repeats} timed blocks of {config.calls} "
       "calls per variant, interleaved across variants.", "",
-      "| case | variant | batch | out_dim | median_us | min_us | compiled | "
-      "ratio |",
-      "|---|---|---|---|---|---|---|---|"]
+      "| case | variant | framework | batch | out_dim | median_us | min_us | "
+      "compiled | ratio | vs JAX |",
+      "|---|---|---|---|---|---|---|---|---|---|"]
   base = {}
   for row in rows:
-    key = (row["case"], row["batch"], row["out_dim"])
+    key = (row["case"], row["framework"], row["batch"], row["out_dim"])
     base.setdefault(key, row["median_us"])
+    vs_jax = ("-" if np.isnan(row["vs_jax"]) else f"{row['vs_jax']:.2f}x")
     lines.append(
-        f"| {row['case']} | {row['variant']} | {row['batch']} | "
-        f"{row['out_dim']} | {row['median_us']:.0f} | {row['min_us']:.0f} | "
-        f"{row['compiled']} | {row['median_us'] / base[key]:.2f}x |")
+        f"| {row['case']} | {row['variant']} | {row['framework']} | "
+        f"{row['batch']} | {row['out_dim']} | {row['median_us']:.0f} | "
+        f"{row['min_us']:.0f} | {row['compiled']} | "
+        f"{row['median_us'] / base[key]:.2f}x | {vs_jax} |")
   lines.append("")
   lines.append("`ratio`: median over the first variant of the same case, "
-               "batch and out_dim.")
+               "framework, batch and out_dim. `vs JAX`: median over the "
+               "hand-written JAX step of the same case, variant and batch "
+               "(`benchmarks/jax_baseline.py`).")
   return "\n".join(lines) + "\n"
 
 
@@ -262,11 +270,18 @@ def _measure(config: Any, workdir: str,
   # 2. Timed blocks interleaved across variants (round-robin, starting
   # point rotating), so load changes on a shared machine hit the variants
   # being compared alike.
-  per_step = timing.interleave([t.block for t, _ in timers], config.repeats)
+  blocks = [t.block for t, _ in timers]
+  labels = [(v.case, v.variant, "tf", v.batch, v.out_dim, mode)
+            for v, (_, mode) in zip(todo, timers)]
+  for label, block in _jax_timers(config, todo, log):
+    labels.append(label)
+    blocks.append(block)
+  per_step = timing.interleave(blocks, config.repeats)
   rows = []
-  for variant, (_, mode), times in zip(todo, timers, per_step):
-    row = {"case": variant.case, "variant": variant.variant,
-           "batch": variant.batch, "out_dim": variant.out_dim,
+  for (case, name, framework, batch, out_dim, mode), times in zip(labels,
+                                                                  per_step):
+    row = {"case": case, "variant": name, "framework": framework,
+           "batch": batch, "out_dim": out_dim,
            "median_us": float(np.median(times)),
            "min_us": float(np.min(times)), "compiled": mode}
     rows.append(row)
@@ -275,15 +290,46 @@ def _measure(config: Any, workdir: str,
           f"batch={variant.batch:<5d} out_dim={variant.out_dim:<4d} "
           f"median={row['median_us']:9.0f}us min={row['min_us']:9.0f}us "
           f"({mode})")
+  jax_us = {(r["case"], r["variant"], r["batch"], r["out_dim"]):
+            r["median_us"] for r in rows if r["framework"] == "jax"}
+  for row in rows:
+    base = jax_us.get((row["case"], row["variant"], row["batch"],
+                       row["out_dim"]))
+    row["vs_jax"] = row["median_us"] / base if base else float("nan")
   files.write_csv(
       os.path.join(workdir, "speed.csv"),
-      [{c: f"{row[c]:.1f}" if c.endswith("_us") else row[c]
+      [{c: f"{row[c]:.1f}" if c.endswith("_us") else
+        (f"{row[c]:.3f}" if c == "vs_jax" else row[c])
         for c in CSV_COLUMNS} for row in rows], CSV_COLUMNS)
   markdown = _markdown(rows, config)
   files.atomic_write_text(os.path.join(workdir, "speed.md"), markdown)
   if log:
     log(markdown)
   return rows
+
+
+def _jax_timers(config: Any, todo: Sequence[Variant],
+                log: Optional[Callable[[str], None]]):
+  """`(label, block)` of the JAX reference of each `mlp_order1` variant
+  (`benchmarks.jax_baseline`); none without the `bench` extra (one line
+  says how to get them)."""
+  wanted = [v for v in todo if v.case == "mlp_order1"]
+  if not (config.get("jax_baseline", False) and wanted):
+    return []
+  if not jax_baseline.available():
+    if log:
+      log("JAX rows skipped: jax/optax are not installed "
+          f"({jax_baseline.INSTALL_HINT}).")
+    return []
+  out = []
+  for variant in wanted:
+    tf.random.set_seed(config.seed)
+    _, _, batch = variant.build()  # The TF case's batch and targets.
+    order = 1 if variant.variant == "sobolev" else 0
+    out.append(((variant.case, variant.variant, "jax", variant.batch,
+                 variant.out_dim, "jax"),
+                jax_baseline.block_timer(batch, order, config)))
+  return out
 
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -4,8 +4,10 @@ import csv
 import os
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 
+from benchmarks import jax_baseline
 from benchmarks import speed
 from benchmarks import speed_profile
 from benchmarks.configs import speed as speed_config
@@ -27,7 +29,7 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     config = _config(speed_config, cases=("mlp_order1,multi_output",),
                      repeats=1, calls=1, steps_per_call=2, warmup_calls=1,
                      compile_modes=("graph",), mlp_batches=(8,),
-                     multi_output_dims=(1, 3))
+                     multi_output_dims=(1, 3), jax_baseline=False)
     rows = speed.run(config, workdir, log=None)
     with open(os.path.join(workdir, "speed.csv")) as f:
       reader = csv.DictReader(f)
@@ -50,6 +52,27 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(record["config"]["cases"],
                      ["mlp_order1", "multi_output"])
     self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
+
+  def test_jax_rows_or_one_line_without_the_extra(self):
+    workdir = self.create_tempdir().full_path
+    config = _config(speed_config, cases=("mlp_order1",), repeats=1,
+                     calls=1, steps_per_call=2, warmup_calls=1,
+                     compile_modes=("graph",), mlp_batches=(8,))
+    lines = []
+    rows = speed.run(config, workdir, log=lines.append)
+    if not jax_baseline.available():
+      self.assertLen(rows, 2)
+      self.assertTrue(any(line.startswith("JAX rows skipped") and
+                          "[bench]" in line for line in lines))
+      return
+    self.assertEqual([(r["variant"], r["framework"]) for r in rows],
+                     [("regular", "tf"), ("sobolev", "tf"),
+                      ("regular", "jax"), ("sobolev", "jax")])
+    for r in rows:
+      self.assertGreater(r["vs_jax"], 0)
+    self.assertEqual(rows[2]["vs_jax"], 1.0)
+    self.assertAllClose(rows[1]["vs_jax"],
+                        rows[1]["median_us"] / rows[3]["median_us"])
 
   @parameterized.parameters(
       ({"cases": ("gpu",)}, "unknown case 'gpu'"),
@@ -85,6 +108,44 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     for cases in (("x",), ("atari_student",)):
       with self.assertRaisesRegex(errors.ConfigError, "unknown case"):
         speed_profile.check(_config(profile_config, cases=cases))
+
+
+
+class JaxBaselineTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(0, 1)
+  def test_loss_equals_the_tf_step_loss(self, order):
+    # Same weights, batch and targets: the JAX loss is the core's loss.
+    if not jax_baseline.available():
+      self.skipTest("needs the bench extra (jax, optax)")
+    model, loss, batch = speed.mlp_regression(8, 2, 1, order, "exact",
+                                              tf.nn.relu, 0)
+    params = jax_baseline.init_mlp([16, 16, 1], 2, seed=3)
+    import sonnet as snt  # pylint: disable=g-import-not-at-top
+    net = snt.nets.MLP([16, 16, 1])
+    net(batch["x"])
+    for layer, (w, b) in zip(net._layers, params):  # pylint: disable=protected-access
+      layer.w.assign(np.asarray(w))
+      layer.b.assign(np.asarray(b))
+    want = float(loss(net, batch["x"], targets=batch["targets"]).total)
+    x = np.asarray(batch["x"])
+    y = np.asarray(batch["targets"][0])
+    dy = (np.asarray(batch["targets"][1]).reshape(x.shape) if order == 1
+          else np.zeros_like(x))
+    got = float(jax_baseline.make_loss(order)(params, x, y, dy))
+    self.assertAllClose(got, want, rtol=1e-5)
+    del model
+
+  def test_a_call_lowers_the_loss(self):
+    if not jax_baseline.available():
+      self.skipTest("needs the bench extra (jax, optax)")
+    _, _, batch = speed.mlp_regression(16, 2, 1, 1, "exact", tf.nn.relu, 0)
+    call = jax_baseline.make_call(batch, 1, steps_per_call=20,
+                                  learning_rate=1e-2, hidden=(16, 16))
+    first = float(call())
+    for _ in range(5):
+      last = float(call())
+    self.assertLess(last, first)
 
 
 if __name__ == "__main__":

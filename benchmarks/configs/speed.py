@@ -35,4 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.mlp_batches = (100, 1000)
   config.multi_output_dims = (1, 6, 18, 100)
   config.seed = 0
+  # Also time the hand-written JAX step of `mlp_order1` (needs the `bench`
+  # extra; skipped with one line without it).
+  config.jax_baseline = True
   return config
