@@ -40,10 +40,9 @@ from benchmarks import trainer
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
-from sobolev.experiment import provenance
 from sobolev.experiment import results
 from sobolev.experiment import runs
-from sobolev.experiment import workdirs
+from sobolev.experiment import studies
 
 # Which models the study covers and how it is reported: may change between
 # invocations into one workdir (units are keyed by their own settings).
@@ -529,21 +528,10 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  if report_only:
-    found = workdirs.locate_or_raise(workdir, configs.to_dict(config),
-                                     ignore=STUDY_EXTENT)
-    return _study(config, found, show_progress, report_only)
-  with workdirs.opened(workdir, configs.to_dict(config), ignore=STUDY_EXTENT,
-                       if_different=if_different) as workdir, \
-      provenance.recorded(workdir, config, statuses={
-          errors.DivergenceError: "diverged",
-          KeyboardInterrupt: "interrupted"}):
-    return _study(config, workdir, show_progress, report_only)
-
-
-#: Where `--report_only` writes its report, inside the workdir (it never
-#: races the running study, whose own report goes to the workdir).
-REPORT_ONLY_DIR = "report_only"
+  with studies.session(workdir, config, ignore=STUDY_EXTENT,
+                       if_different=if_different, report_only=report_only,
+                       recorded_config=configs.to_dict(config)) as directory:
+    return _study(config, directory, show_progress, report_only)
 
 
 def _study(config, workdir, show_progress, report_only):
@@ -553,7 +541,7 @@ def _study(config, workdir, show_progress, report_only):
     _train(config, "screen", screen, store, workdir, show_progress)
   done = {w.request.key: store.result(w.request.settings) for w in screen}
   records = screen_records(config, screen, done)
-  out_dir = os.path.join(workdir, REPORT_ONLY_DIR) if report_only else workdir
+  out_dir = studies.report_dir(workdir, report_only)
   os.makedirs(out_dir, exist_ok=True)
   results.write(os.path.join(out_dir, "screening.csv"), records)
   final, choices = [], None

@@ -39,11 +39,10 @@ from benchmarks import study_report
 from benchmarks import trainer
 from sobolev.experiment import configs
 from sobolev.experiment import errors
-from sobolev.experiment import provenance
 from sobolev.experiment import results
 from sobolev.experiment import runs
+from sobolev.experiment import studies
 from sobolev.experiment import tuning
-from sobolev.experiment import workdirs
 
 # Which models a study covers and how it is reported: may change between
 # invocations into one workdir (units are keyed by their own settings).
@@ -373,20 +372,14 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  if report_only:
-    found = workdirs.locate_or_raise(workdir, recorded(config),
-                                     ignore=STUDY_EXTENT)
-    return _study(config, found, show_progress, report_only)
-  with workdirs.opened(workdir, recorded(config), ignore=STUDY_EXTENT,
-                       if_different=if_different) as workdir, \
-      provenance.recorded(workdir, config, statuses={
-          errors.DivergenceError: "diverged",
-          KeyboardInterrupt: "interrupted"}):
-    return _study(config, workdir, show_progress, report_only)
+  with studies.session(workdir, config, ignore=STUDY_EXTENT,
+                       if_different=if_different, report_only=report_only,
+                       recorded_config=recorded(config)) as directory:
+    return _study(config, directory, show_progress, report_only)
 
 
 #: Where `--report_only` writes its report, inside the workdir.
-REPORT_ONLY_DIR = "report_only"
+REPORT_ONLY_DIR = studies.REPORT_ONLY_DIR
 
 
 def _study(config: Any, workdir: str, show_progress: Optional[bool],
@@ -411,7 +404,7 @@ def _study(config: Any, workdir: str, show_progress: Optional[bool],
                                   tb_with_key=True,
                                   show_progress=show_progress)
   rows = _rows(pairs, done)
-  out_dir = os.path.join(workdir, REPORT_ONLY_DIR) if report_only else None
+  out_dir = studies.report_dir(workdir, True) if report_only else None
   outputs = study_report.write(workdir, rows, config.bootstrap_samples,
                                tuning_markdown(trials), out_dir=out_dir)
   if trials and not report_only:

@@ -74,9 +74,9 @@ from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import metrics
 from sobolev.experiment import progress
-from sobolev.experiment import provenance
 from sobolev.experiment import results
 from sobolev.experiment import runs
+from sobolev.experiment import studies
 from sobolev.experiment import workdirs
 
 # Fields that choose which students a study covers and how it is reported:
@@ -831,23 +831,16 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
   """
   config = resolve(config)
   check(config)
-  if report_only:
-    # A reader beside the running study: no lock, its own output folder.
-    found = workdirs.locate_or_raise(workdir, configs.to_dict(config),
-                                     ignore=STUDY_EXTENT)
-    return _study(config, found, show_progress, True, False,
-                  out_dir=os.path.join(found, REPORT_ONLY_DIR))
-  with workdirs.opened(workdir, configs.to_dict(config), ignore=STUDY_EXTENT,
-                       if_different=if_different) as workdir, \
-      provenance.recorded(workdir, config, statuses={
-          errors.DivergenceError: "diverged",
-          KeyboardInterrupt: "interrupted"}):
-    return _study(config, workdir, show_progress, False, estimate_only,
-                  out_dir=workdir)
+  with studies.session(workdir, config, ignore=STUDY_EXTENT,
+                       if_different=if_different, report_only=report_only,
+                       recorded_config=configs.to_dict(config)) as directory:
+    return _study(config, directory, show_progress, report_only,
+                  estimate_only and not report_only,
+                  out_dir=studies.report_dir(directory, report_only))
 
 
 #: Where `--report_only` writes its report, inside the workdir.
-REPORT_ONLY_DIR = "report_only"
+REPORT_ONLY_DIR = studies.REPORT_ONLY_DIR
 
 
 def plan(config: Any, workdir: str, report_only: bool = False,
