@@ -74,6 +74,30 @@ class RunStoreTest(tf.test.TestCase):
     self.assertIsNone(self.store.result({"a": 1}))
     self.assertEqual(store.result({"a": 1}), {"n": 3})
 
+  def test_finished_and_load_read_back_only_finished_units(self):
+    self.assertEqual(list(self.store.finished()), [])  # No runs/ yet.
+    other = {**_SETTINGS, "seed": 3}
+    self.store.save(_SETTINGS, {"x": 1})
+    self.store.save(other, {"x": 2})
+    unfinished = self.store.unit_dir({**_SETTINGS, "seed": 4})
+    units = list(self.store.finished())
+    self.assertEqual([u.key for u in units],
+                     sorted([runs.RunStore.key(_SETTINGS),
+                             runs.RunStore.key(other)]))
+    by_seed = {u.settings["seed"]: u.result for u in units}
+    self.assertEqual(by_seed, {2: {"x": 1}, 3: {"x": 2}})
+    key = runs.RunStore.key(_SETTINGS)
+    self.assertEqual(self.store.load(key),
+                     runs.Unit(key, _SETTINGS, {"x": 1}))
+    self.assertIsNone(runs.read_unit(unfinished))
+    self.assertIsNone(self.store.load("no-such-key"))
+
+  def test_read_unit_names_a_garbled_file(self):
+    path = self.store.save(_SETTINGS, {"x": 1})
+    files.atomic_write_text(os.path.join(path, "result.json"), "{garbled")
+    with self.assertRaisesRegex(Exception, "result.json"):
+      runs.read_unit(path)
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -16,13 +16,40 @@ unit made with other settings.
 """
 
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
 from sobolev.experiment import configs
 from sobolev.experiment import files
 
 SETTINGS_FILE = "settings.json"
 RESULT_FILE = "result.json"
+
+
+class Unit(NamedTuple):
+  """A finished unit as read back: its key, settings and result."""
+  key: str
+  settings: Dict[str, Any]
+  result: Dict[str, Any]
+
+
+def read_unit(unit_dir: str) -> Optional[Unit]:
+  """The finished unit in `unit_dir` (`<workdir>/<subdir>/<key>`), else None.
+
+  None when either file is missing (the unit never finished).
+
+  Raises:
+    errors.CorruptFileError: if its `result.json` or `settings.json` is
+      garbled (naming it; delete the unit's directory to redo it).
+  """
+  remedy = f"delete {unit_dir} to redo that unit"
+  result = files.read_json(os.path.join(unit_dir, RESULT_FILE), remedy=remedy)
+  if result is None:
+    return None
+  settings = files.read_json(os.path.join(unit_dir, SETTINGS_FILE),
+                             remedy=remedy)
+  if settings is None:
+    return None
+  return Unit(os.path.basename(os.path.normpath(unit_dir)), settings, result)
 
 
 class RunStore:
@@ -67,6 +94,19 @@ class RunStore:
       raise ValueError(f"{path} records other settings than its key says; "
                        "delete that directory.")
     return result
+
+  def load(self, key: str) -> Optional[Unit]:
+    """The finished unit stored under `key`, else None (see `read_unit`)."""
+    return read_unit(os.path.join(self._root, key))
+
+  def finished(self) -> Iterator[Unit]:
+    """Every finished unit of the store, in key order (see `read_unit`)."""
+    if not os.path.isdir(self._root):
+      return
+    for key in sorted(os.listdir(self._root)):
+      unit = self.load(key)
+      if unit is not None:
+        yield unit
 
   def save(self, settings: Mapping[str, Any],
            result: Mapping[str, Any]) -> str:
