@@ -5,7 +5,9 @@ Modules:
     random projections (`tf.GradientTape`).
   losses: per-order loss functions (l2, l1, l2_norm).
   sampling: uniform directions on the unit sphere.
-  sobolev_loss: `SobolevLoss`, the exact and stochastic Sobolev loss module.
+  sobolev_loss: `SobolevLoss`, the exact and stochastic Sobolev loss module,
+    a thin module over `terms` (the loss as pure functions of tensors) and
+    `loss_checks` (every argument and input check, in front of it).
   finite_differences: target derivatives of black-box (numpy) functions.
   forward_mode: fused forward-mode Jacobians of `snt.nets.MLP` (few inputs).
   strided_conv: `Conv2D`, an `snt.Conv2D` with a fast input gradient for
@@ -24,8 +26,9 @@ Modules:
 import importlib
 
 _MODULES = ("derivatives", "finite_differences", "forward_mode", "losses",
-            "sampling", "sobolev_loss", "strided_conv", "training",
-            "experiment", "keras", "policies", "rollouts")
+            "loss_checks", "sampling", "sobolev_loss", "strided_conv",
+            "terms", "training", "experiment", "keras", "policies",
+            "rollouts")
 
 
 def __getattr__(name):
@@ -45,7 +48,8 @@ def __dir__():
 __version__ = "0.1.0"
 
 __all__ = [
-    "derivatives", "finite_differences", "forward_mode", "losses", "sampling",
-    "sobolev_loss", "strided_conv", "training", "experiment", "keras",
-    "policies", "rollouts", "SobolevLoss", "LossOutput",
+    "derivatives", "finite_differences", "forward_mode", "losses",
+    "loss_checks", "sampling", "sobolev_loss", "strided_conv", "terms",
+    "training", "experiment", "keras", "policies", "rollouts", "SobolevLoss",
+    "LossOutput",
 ]

@@ -1,0 +1,279 @@
+"""The Sobolev loss as math (Czarnecki et al. 2017, Eq. 1 and Figure 1b).
+
+Pure functions of tensors: no state, no argument checks (`sobolev.loss_checks`
+checks everything in front of them; `sobolev.sobolev_loss.SobolevLoss` puts
+the two together). Top to bottom they compute
+
+    loss = l_0(m(x), f(x)) + sum_{j=1..K} w_j l_j(D^j m(x), D^j f(x))
+
+  1. `exact_derivatives`: `D^j m(x)` for j <= K, the values, the full
+     Jacobians and the full Hessians;
+  2. stochastic mode: the same sum with `D^j` replaced by random projections
+     on directions v1 (output space) and v2 (input space) shared by model and
+     target: `random_directions`, `projected_derivatives`, `project_targets`
+     (for targets given as full derivatives) and the unbiased scaling
+     `projection_scale`;
+  3. `order_losses`: the per-example losses `l_j[b]`, averaged over the
+     projections;
+  4. `combine`: the (weighted, masked) means over examples, the weighted
+     total and the per-example totals.
+
+Shapes: `x` is `[B, ...]`, `...` the shape of one example and `D` its number
+of elements; the model outputs `[B, O]`; `P` is the number of projections per
+example, and stochastic rows are projection-major (row `p * B + b` is draw p
+of example b).
+"""
+
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from sobolev import derivatives
+from sobolev import forward_mode
+from sobolev import losses
+from sobolev import sampling
+
+Model = Callable[[tf.Tensor], tf.Tensor]
+
+# 1. Exact derivatives.
+
+
+def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
+                      forward: bool = False) -> List[tf.Tensor]:
+  """`[m(x), D m(x), D^2 m(x)][:order + 1]`.
+
+  Args:
+    fn: the model, `[B, ...] -> [B, O]`.
+    x: inputs `[B, ...]`.
+    order: K, 0 to 2.
+    forward: order 1 only: compute the Jacobians in forward mode (an
+      `snt.nets.MLP`; see `sobolev.forward_mode`) instead of with tapes.
+
+  Returns:
+    Values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
+    `[B, O, ..., ...]`, up to order K.
+  """
+  if order == 0:
+    return [derivatives.as_2d_output(fn(x), x)]
+  if order == 1:
+    if forward:
+      return list(forward_mode.mlp_value_and_jacobian(
+          fn, x, allow_subclasses=True))
+    return list(derivatives.value_and_jacobian(fn, x))
+  return list(derivatives.value_and_hessian(fn, x))
+
+
+# 2. Stochastic projections.
+
+
+def random_directions(rng: tf.random.Generator, x: tf.Tensor, rows,
+                      order: int) -> Tuple[Callable[..., tf.Tensor],
+                                           Optional[tf.Tensor]]:
+  """Directions uniform on the unit spheres of output and input space.
+
+  Args:
+    rng: the generator to draw from.
+    x: inputs `[B, ...]`.
+    rows: `P * B`.
+    order: K; v2 is drawn for K = 2 only (first, so the draws are in a
+      fixed order).
+
+  Returns:
+    `(v1, v2)`: `v1(O) -> [P*B, O]` draws the output-space directions once
+    the model's output width O is known; `v2` is `[P*B, ...]` (or None for
+    K = 1).
+  """
+  v2 = None
+  if order >= 2:
+    in_dim = derivatives.example_size(x)
+    v2 = tf.reshape(
+        sampling.unit_sphere([rows], in_dim, dtype=x.dtype, rng=rng),
+        [rows] + derivatives.example_shape(x))
+  v1 = lambda out_dim: sampling.unit_sphere([rows], out_dim, dtype=x.dtype,
+                                            rng=rng)
+  return v1, v2
+
+
+def projected_derivatives(fn: Model, x: tf.Tensor, order: int,
+                          num_projections: int, v1, v2: Optional[tf.Tensor]
+                         ) -> Tuple[List[tf.Tensor], tf.Tensor]:
+  """The values and `[D_x<m, v1>, D_x<D_x<m, v1>, v2>][:order]`.
+
+  Args:
+    fn: the model, called on the inputs tiled P times `[P*B, ...]`.
+    x: inputs `[B, ...]`.
+    order: K, 1 or 2.
+    num_projections: P.
+    v1: `[P*B, O]`, or a callable `O -> [P*B, O]` (see `random_directions`).
+    v2: `[P*B, ...]` for K = 2, else None.
+
+  Returns:
+    `([y, p1, p2][:order + 1], v1)`: values `[B, O]` (of the first copy),
+    projections `[P*B, ...]` each, and the v1 used `[P*B, O]`.
+  """
+  used = []
+
+  def take_v1(out_dim):
+    used.append(v1(out_dim) if callable(v1) and not tf.is_tensor(v1) else v1)
+    return used[0]
+
+  x_rep = tile(x, num_projections)
+  if order == 1:
+    out = list(derivatives.value_and_vjp(fn, x_rep, take_v1))
+  else:
+    out = list(derivatives.value_and_hvp(fn, x_rep, take_v1, v2))
+  batch = derivatives.batch_size(x)
+  values = out[0][:batch] if num_projections > 1 else out[0]
+  return [values] + out[1:], used[0]
+
+
+def project_targets(targets: List[tf.Tensor], v1: tf.Tensor,
+                    v2: Optional[tf.Tensor],
+                    num_projections: int) -> List[tf.Tensor]:
+  """Full derivative targets projected like `projected_derivatives`.
+
+  Args:
+    targets: values `[B, O]`, Jacobians `[B, O, ...]` and (K = 2) Hessians
+      `[B, O, ..., ...]`.
+    v1: `[P*B, O]`.
+    v2: `[P*B, ...]` for K = 2, else None.
+    num_projections: P.
+
+  Returns:
+    Values `[B, O]` and projections `J_f^T v1`, `(sum_o v1_o H_f,o) v2`,
+    `[P*B, ...]` each.
+  """
+  tile_p = lambda t: tile(t, num_projections)
+  out = [targets[0], derivatives.project_jacobian(tile_p(targets[1]), v1)]
+  if len(targets) > 2:
+    out.append(derivatives.project_hessian(tile_p(targets[2]), v1, v2))
+  return out
+
+
+def projection_scale(j: int, values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+  """O for order 1 and O * D for order 2 (a scalar of the values' dtype).
+
+  For v uniform on the unit sphere of R^n, E[v v^T] = I / n, so the
+  projected squared error of order j is the exact one divided by this;
+  multiplying by it makes the stochastic L2 loss an unbiased estimate of the
+  exact one.
+  """
+  out_dim = (values.shape[1] if values.shape[1] is not None else
+             tf.cast(tf.shape(values)[1], values.dtype))
+  if j == 1:
+    return tf.cast(out_dim, values.dtype)
+  in_dim = derivatives.example_size(x)
+  return tf.cast(out_dim, values.dtype) * tf.cast(in_dim, values.dtype)
+
+
+def tile(t, times: int):
+  """Repeats a batch `[B, ...]` `times` times on axis 0 (projection-major)."""
+  if times == 1:
+    return t
+  if tf.is_tensor(t) or isinstance(t, (np.ndarray, tf.Variable)):
+    t = tf.convert_to_tensor(t)
+    if t.shape.rank == 0:
+      return t
+    return tf.tile(t, [times] + [1] * (t.shape.rank - 1))
+  return t
+
+
+def tile_structure(structure, times: int):
+  """Tiles every tensor leaf of a dict/tuple of batched inputs (see `tile`)."""
+  return tf.nest.map_structure(lambda t: tile(t, times), structure)
+
+
+# 3. Per-example losses.
+
+
+def order_losses(loss_fn: losses.LossFn, per_example_fn, pred: tf.Tensor,
+                 target: tf.Tensor) -> tf.Tensor:
+  """`l_j(pred, target)`: per-example losses `[N]` (a user loss: or scalar).
+
+  Args:
+    loss_fn: the order's loss.
+    per_example_fn: its per-example twin (built-in losses), or None.
+    pred: `[N, ...]`.
+    target: `[N, ...]`; receives no gradient.
+
+  Returns:
+    `[N]`, or a scalar if `loss_fn` is a user loss that returns one.
+  """
+  target = tf.stop_gradient(target)
+  if per_example_fn is not None:
+    return per_example_fn(pred, target)
+  return tf.convert_to_tensor(loss_fn(pred, target))
+
+
+def mean_over_projections(value: tf.Tensor, num_projections: int,
+                          batch) -> tf.Tensor:
+  """`[P*B] -> [B]`: each example's mean over its P projections."""
+  if num_projections == 1 or value.shape.rank != 1:
+    return value
+  return tf.reduce_mean(tf.reshape(value, [num_projections, batch]), axis=0)
+
+
+# 4. Weighted means and the total.
+
+
+def example_weights(sample_weights: List[Optional[tf.Tensor]],
+                    masks: List[Optional[tf.Tensor]],
+                    dtype: tf.DType) -> List[Optional[tf.Tensor]]:
+  """Per order, `s[b] * m_j[b]` `[B]` (None where both are absent)."""
+  combined = []
+  for w, m in zip(sample_weights, masks):
+    if m is not None:
+      m_float = tf.cast(m, dtype)
+      w = m_float if w is None else w * m_float
+    combined.append(w)
+  return combined
+
+
+def combine(values: List[tf.Tensor], weights: List[float],
+            example_weights_: List[Optional[tf.Tensor]],
+            masks: List[Optional[tf.Tensor]], dtype: tf.DType
+           ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], Dict[str, tf.Tensor],
+                      Optional[tf.Tensor], Dict[str, tf.Tensor]]:
+  """The per-order means, the weighted total and the per-example totals.
+
+      terms[order_j]  = sum_b s[b] m_j[b] l_j[b] / sum_b s[b] m_j[b]
+      total           = sum_j w_j terms[order_j]
+      per_example[b]  = sum_j w_j m_j[b] l_j[b]
+
+  Args:
+    values: per order j, `l_j` `[B]` (or a scalar from a user loss).
+    weights: `w_j` per order.
+    example_weights_: per order, `s[b] m_j[b]` `[B]` or None (a plain mean).
+    masks: per order, bool `[B]` or None.
+    dtype: the dtype of the total.
+
+  Returns:
+    `(total, terms, weighted_terms, per_example, per_example_terms)`:
+    `per_example` is None if an order's loss is a scalar, which
+    `per_example_terms` leaves out.
+  """
+  terms, weighted, per_example_terms = {}, {}, {}
+  per_example = None
+  total = tf.constant(0.0, dtype=dtype)
+  for j, (value, weight) in enumerate(zip(values, example_weights_)):
+    key = f"order_{j}"
+    if value.shape.rank == 0:
+      term = value
+    else:
+      if weight is None:
+        term = tf.reduce_mean(value)
+      else:
+        term = tf.math.divide_no_nan(tf.reduce_sum(weight * value),
+                                     tf.reduce_sum(weight))
+      if masks[j] is not None:
+        value = tf.where(masks[j], value, tf.zeros_like(value))
+      per_example_terms[key] = value
+      scaled = weights[j] * value
+      per_example = scaled if per_example is None else per_example + scaled
+    terms[key] = term
+    weighted[key] = weights[j] * term
+    total += weighted[key]
+  if len(per_example_terms) < len(values):
+    per_example = None
+  return total, terms, weighted, per_example, per_example_terms
