@@ -273,12 +273,9 @@ class SobolevLoss(snt.Module):
         e.g. `('obs', 'image')`.
 
     Returns:
-      A `LossOutput` `(total, terms, weighted_terms, per_example,
-      per_example_terms, values)`: the weighted total (scalar), the dict
-      `{'order_0': ..., 'order_1': ..., ...}` of unweighted per-order terms
-      (after the stochastic scaling), the weighted terms, the per-example
-      totals `[B]`, the unweighted per-example terms `[B]` and the model's
-      values `[B, O]`. `total, terms = out[:2]` gives the first two.
+      A `LossOutput` (see there); `total, terms = out[:2]` gives the
+      weighted total and the dict `{'order_0': ..., ...}` of unweighted
+      per-order terms.
 
     Raises:
       ValueError: for mismatched shapes or batch sizes, missing/extra
@@ -295,23 +292,37 @@ class SobolevLoss(snt.Module):
       inputs = loss_checks.check_call(
           self._options, model, x, targets, target_fn, vectors,
           sample_weights, masks, projected_targets, wrt)
-      if self._options.check_curvature and not self._curvature_checked:
-        self._curvature_checked = True
-        loss_checks.assert_curved(inputs.fn, inputs.x, wrt is not None)
-      bind = lambda f, inputs_: (f if wrt is None else
-                                 derivatives.with_respect_to(f, inputs_,
-                                                             wrt)[0])
-      if self._options.mode == "stochastic":
-        tiled = (x if wrt is None else
-                 terms.tile_structure(x, self._options.num_projections))
-        preds, tgts = self._stochastic(
-            inputs, bind(model, tiled),
-            None if target_fn is None else bind(target_fn, tiled),
-            projected_targets)
-      else:
-        preds, tgts = self._exact(
-            inputs, None if target_fn is None else bind(target_fn, x))
+      preds, tgts = self._derivatives(inputs, model, x, target_fn,
+                                      projected_targets, wrt)
       return self._combine(preds, tgts, inputs)
+
+  def _derivatives(self, inputs: loss_checks.Inputs, model: Model, x: Any,
+                   target_fn: Optional[Model], projected: bool, wrt):
+    """Model and target derivatives (exact) or projections (stochastic).
+
+    Args:
+      inputs: the checked inputs.
+      model, x, target_fn, wrt: the call's arguments (`x` whole, also when it
+        is a dict or tuple).
+      projected: the call's `projected_targets`.
+
+    Returns:
+      `(predictions, targets)`, one tensor per order each.
+    """
+    if self._options.check_curvature and not self._curvature_checked:
+      self._curvature_checked = True
+      loss_checks.assert_curved(inputs.fn, inputs.x, wrt is not None)
+    # The model and target as functions of the entry `wrt` of `inputs_`.
+    bind = lambda f, inputs_: (
+        f if wrt is None else derivatives.with_respect_to(f, inputs_, wrt)[0])
+    if self._options.mode == "exact":
+      return self._exact(
+          inputs, None if target_fn is None else bind(target_fn, x))
+    tiled = (x if wrt is None else
+             terms.tile_structure(x, self._options.num_projections))
+    return self._stochastic(
+        inputs, bind(model, tiled),
+        None if target_fn is None else bind(target_fn, tiled), projected)
 
   def _exact(self, inputs: loss_checks.Inputs, target: Optional[Model]):
     """Model and target values and full derivatives (see `terms`)."""

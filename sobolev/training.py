@@ -267,25 +267,21 @@ def make_train_step(
     variables: the variables to train; defaults to `model.trainable_variables`
       (read after the first forward pass, so lazily built modules work).
     steps_per_call: number K of optimisation steps run by one call, in a loop
-      inside the compiled function (no Python or host round trip between
-      steps, which on CPU costs as much as a small model's step). With K > 1
-      every leaf of `batch` has a leading axis of size K, and step k uses
-      slice k; the returned metrics are averaged over the K steps.
+      inside the compiled function (no host round trip between steps, which
+      on CPU costs as much as a small model's step). With K > 1 every leaf
+      of `batch` has a leading axis K, and step k uses slice k; the metrics
+      are averaged over the K steps.
     transform_grads: optional `grads -> grads` applied to the list of
-      gradients (all-reduced under a strategy, in the order of the
-      variables) before the update, inside the compiled step; e.g.
-      `lambda g: tf.clip_by_global_norm(g, 1.0)[0]`. It must return as many
-      tensors as it receives.
+      gradients (all-reduced, in the order of the variables) before the
+      update, e.g. `lambda g: tf.clip_by_global_norm(g, 1.0)[0]`; it must
+      return as many tensors as it receives.
     on_step: optional `hook(step) -> None or {name: scalar}` run before every
-      optimisation step (also inside a `steps_per_call` loop) with `step`,
-      the int64 number of steps run so far (`TrainStep.counter`); e.g.
-      `lambda s: lr.assign(schedule(s))` for a `tf.Variable` learning rate
-      given to the optimiser. Returned scalars are added to the metrics
-      (averaged over the K steps of a call).
+      optimisation step with the int64 number of steps run so far
+      (`TrainStep.counter`), e.g. `lambda s: lr.assign(schedule(s))` for a
+      `tf.Variable` learning rate; returned scalars join the metrics.
 
   Returns:
-    A `TrainStep`: `step(batch) -> {'loss': total, **metrics}`, with or
-    without a strategy.
+    A `TrainStep`: `step(batch) -> {'loss': total, **metrics}`.
 
   Raises:
     TypeError: if `model`, `optimizer`, `objective` or a hook have the wrong
@@ -293,6 +289,37 @@ def make_train_step(
     ValueError: for a bad `steps_per_call`, or a Sonnet optimiser under a
       strategy Sonnet does not support (the message names the fixes).
   """
+  variables = None if variables is None else list(variables)
+  _check_step_args(model, optimizer, strategy, variables, steps_per_call,
+                   transform_grads, on_step)
+  loss_fn = _as_loss_fn(objective)
+  loss_model = _KerasTraining(model) if _is_keras_layer(model) else model
+  counter = _counter(strategy)
+  apply_updates = _update_fn(optimizer, strategy)
+
+  def train_step(batch):
+    """One optimisation step (on one replica): loss, gradients, update."""
+    hook_metrics = _hook_metrics(on_step, counter)
+    with tf.GradientTape() as tape:
+      total, metrics = _split_loss(loss_fn(loss_model, batch))
+    metrics = _merged(metrics, hook_metrics)
+    params = variables or list(model.trainable_variables)
+    grads = _gradients(tape, total, params, strategy)
+    apply_updates(_transformed(transform_grads, grads), params)
+    counter.assign_add(1)
+    return {"loss": total, **metrics}
+
+  body = (train_step if steps_per_call == 1 else
+          _repeated(train_step, steps_per_call))
+  if strategy is not None:
+    body = _distributed(body, strategy)
+  return TrainStep(body, tf.function(body, jit_compile=jit_compile),
+                   counter, strategy)
+
+
+def _check_step_args(model, optimizer, strategy, variables, steps_per_call,
+                     transform_grads, on_step) -> None:
+  """Raises for arguments of `make_train_step` that cannot work together."""
   if not callable(model):
     raise TypeError(f"`model` must be callable, got {type(model)}.")
   if variables is None and not _has_trainable_variables(model):
@@ -300,12 +327,10 @@ def make_train_step(
         f"`model` ({type(model).__name__}) has no `trainable_variables`: "
         "pass an snt.Module, a Keras model or a tf.Module, or give the "
         "variables to train as `variables=`.")
-  if variables is not None:
-    variables = list(variables)
-    if not variables:
-      raise ValueError("`variables` is empty.")
-  keras_optimizer = _is_keras_optimizer(optimizer)
-  if not keras_optimizer and not callable(getattr(optimizer, "apply", None)):
+  if variables is not None and not variables:
+    raise ValueError("`variables` is empty.")
+  if (not _is_keras_optimizer(optimizer) and
+      not callable(getattr(optimizer, "apply", None))):
     raise TypeError("`optimizer` must have an `apply(updates, parameters)` "
                     f"method (an snt.optimizers or Keras optimiser), got "
                     f"{type(optimizer)}.")
@@ -326,87 +351,123 @@ def make_train_step(
         "(snt.distribute.Replicator, TpuReplicator, OneDeviceStrategy), or "
         "call sobolev.training.allow_strategy_for_sonnet_optimizers("
         f"{type(strategy).__name__}) if its variables are replica-local.")
+
+
+def _as_loss_fn(objective) -> LossFn:
+  """`loss_fn(model, batch)` for a `SobolevLoss` or a callable objective."""
   if isinstance(objective, sobolev_loss.SobolevLoss):
-    loss_fn = sobolev_objective(objective)
-  elif callable(objective):
-    loss_fn = objective
-  else:
-    raise TypeError("`objective` must be a SobolevLoss or a callable "
-                    f"loss_fn(model, batch), got {type(objective)}.")
-  loss_model = _KerasTraining(model) if _is_keras_layer(model) else model
+    return sobolev_objective(objective)
+  if callable(objective):
+    return objective
+  raise TypeError("`objective` must be a SobolevLoss or a callable "
+                  f"loss_fn(model, batch), got {type(objective)}.")
 
-  def counter_variable():
-    # ONLY_FIRST_REPLICA: replicas may update it in replica context (they all
-    # hold the same value); Sonnet's Replicator makes it replica-local.
-    return tf.Variable(0, dtype=tf.int64, trainable=False,
-                       name="train_step_counter",
-                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
+def _counter(strategy: Optional[tf.distribute.Strategy]) -> tf.Variable:
+  """The int64 step counter (`TrainStep.counter`), in the strategy's scope."""
   if strategy is None:
-    counter = counter_variable()
-  else:
-    with strategy.scope():
-      counter = counter_variable()
+    return _counter_variable()
+  with strategy.scope():
+    return _counter_variable()
 
-  def replica_step(batch):
-    hook_metrics = {}
-    if on_step is not None:
-      out = on_step(counter.read_value())
-      if out is not None:
-        if not isinstance(out, Mapping):
-          raise TypeError("`on_step` must return None or a mapping of "
-                          f"scalar metrics, got {type(out)}.")
-        hook_metrics = dict(out)
-    with tf.GradientTape() as tape:
-      total, metrics = _split_loss(loss_fn(loss_model, batch))
-    clash = set(hook_metrics) & (set(metrics) | {"loss"})
-    if clash:
-      raise ValueError(f"`on_step` metrics {sorted(clash)} clash with the "
-                       "objective's metric names.")
-    params = variables if variables is not None else list(
-        model.trainable_variables)
-    if not params:
-      raise ValueError("The model has no trainable variables.")
-    grads = tape.gradient(total, params)
-    missing = [p.name for p, g in zip(params, grads) if g is None]
-    if missing:
-      raise ValueError(f"The objective does not depend on variables "
-                       f"{missing}; pass `variables=` to train a subset.")
-    if strategy is not None:
-      ctx = tf.distribute.get_replica_context()
-      grads = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
-    if transform_grads is not None:
-      new_grads = transform_grads(list(grads))
-      if (not isinstance(new_grads, (list, tuple)) or
-          len(new_grads) != len(grads)):
-        raise ValueError(
-            f"`transform_grads` must return a list of {len(grads)} "
-            f"gradients (one per variable), got {new_grads!r:.200}.")
-      grads = list(new_grads)
-    if keras_optimizer:
-      if strategy is not None and strategy.num_replicas_in_sync > 1:
-        # Keras optimisers sum gradients over replicas themselves.
-        scale = 1.0 / strategy.num_replicas_in_sync
-        grads = [g * tf.cast(scale, g.dtype) for g in grads]
-      optimizer.apply(grads, params)
-    else:
-      optimizer.apply(grads, [_as_tf_variable(p) for p in params])
-    counter.assign_add(1)
-    return {"loss": total, **metrics, **hook_metrics}
+
+def _counter_variable() -> tf.Variable:
+  # ONLY_FIRST_REPLICA: replicas may update it in replica context (they all
+  # hold the same value); Sonnet's Replicator makes it replica-local.
+  return tf.Variable(0, dtype=tf.int64, trainable=False,
+                     name="train_step_counter",
+                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def _hook_metrics(on_step: Optional[StepHook],
+                  counter: tf.Variable) -> Dict[str, tf.Tensor]:
+  """Runs `on_step(counter)`; returns its metrics (a dict, maybe empty)."""
+  if on_step is None:
+    return {}
+  out = on_step(counter.read_value())
+  if out is None:
+    return {}
+  if not isinstance(out, Mapping):
+    raise TypeError("`on_step` must return None or a mapping of "
+                    f"scalar metrics, got {type(out)}.")
+  return dict(out)
+
+
+def _merged(metrics: Dict[str, tf.Tensor],
+            hook_metrics: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """The objective's metrics, then `on_step`'s; raises if names clash."""
+  clash = set(hook_metrics) & (set(metrics) | {"loss"})
+  if clash:
+    raise ValueError(f"`on_step` metrics {sorted(clash)} clash with the "
+                     "objective's metric names.")
+  return {**metrics, **hook_metrics}
+
+
+def _gradients(tape: tf.GradientTape, total: tf.Tensor, params: list,
+               strategy: Optional[tf.distribute.Strategy]) -> list:
+  """The gradients of `total`, averaged over replicas under a strategy."""
+  if not params:
+    raise ValueError("The model has no trainable variables.")
+  grads = tape.gradient(total, params)
+  missing = [p.name for p, g in zip(params, grads) if g is None]
+  if missing:
+    raise ValueError(f"The objective does not depend on variables "
+                     f"{missing}; pass `variables=` to train a subset.")
+  if strategy is not None:
+    ctx = tf.distribute.get_replica_context()
+    grads = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
+  return grads
+
+
+def _transformed(transform_grads: Optional[GradTransform], grads) -> list:
+  """`transform_grads(grads)`, checked (the gradients if it is None)."""
+  if transform_grads is None:
+    return grads
+  new_grads = transform_grads(list(grads))
+  if not isinstance(new_grads, (list, tuple)) or len(new_grads) != len(grads):
+    raise ValueError(
+        f"`transform_grads` must return a list of {len(grads)} "
+        f"gradients (one per variable), got {new_grads!r:.200}.")
+  return list(new_grads)
+
+
+def _update_fn(optimizer, strategy: Optional[tf.distribute.Strategy]
+              ) -> Callable[[list, list], None]:
+  """`apply(grads, params)`: the optimiser's update, for either kind."""
+  if not _is_keras_optimizer(optimizer):
+    return lambda grads, params: optimizer.apply(
+        grads, [_as_tf_variable(p) for p in params])
+
+  def apply(grads, params):
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+      # Keras optimisers sum gradients over replicas themselves.
+      scale = 1.0 / strategy.num_replicas_in_sync
+      grads = [g * tf.cast(scale, g.dtype) for g in grads]
+    optimizer.apply(grads, params)
+
+  return apply
+
+
+def _repeated(train_step: Callable[[Batch], Dict[str, tf.Tensor]],
+              steps: int) -> Callable[[Batch], Dict[str, tf.Tensor]]:
+  """K steps on the K slices of a batch; the metrics averaged over them."""
 
   def multi_step(batch):
-    """K steps; step 0 runs outside the loop so lazy variables are created."""
+    # Step 0 runs outside the loop so lazily built variables are created.
     take = lambda k: tf.nest.map_structure(lambda t: t[k], batch)
-    sums = replica_step(take(0))
-    for k in tf.range(1, steps_per_call):
-      out = replica_step(take(k))
+    sums = train_step(take(0))
+    for k in tf.range(1, steps):
+      out = train_step(take(k))
       sums = {name: sums[name] + out[name] for name in sums}
-    return {name: value / steps_per_call for name, value in sums.items()}
+    return {name: value / steps for name, value in sums.items()}
 
-  body = replica_step if steps_per_call == 1 else multi_step
-  if strategy is None:
-    return TrainStep(body, tf.function(body, jit_compile=jit_compile),
-                     counter, None)
+  return multi_step
+
+
+def _distributed(body: Callable[[Batch], Dict[str, tf.Tensor]],
+                 strategy: tf.distribute.Strategy
+                ) -> Callable[[Batch], Dict[str, tf.Tensor]]:
+  """`body` run on every replica; its metrics averaged over replicas."""
 
   def distributed_step(batch):
     per_replica = strategy.run(body, args=(batch,))
@@ -415,6 +476,4 @@ def make_train_step(
         for k, v in per_replica.items()
     }
 
-  return TrainStep(distributed_step,
-                   tf.function(distributed_step, jit_compile=jit_compile),
-                   counter, strategy)
+  return distributed_step
