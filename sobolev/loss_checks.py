@@ -121,7 +121,7 @@ def _check_applies(order, mode, num_projections, unbiased_scaling, seed,
 
 
 def _scaling(unbiased_scaling, loss_fns, stochastic) -> List[bool]:
-  """Whether each order's stochastic term is scaled (see `sobolev_loss`)."""
+  """Whether each order's stochastic term is scaled (see `sobolev.terms`)."""
   order = len(loss_fns) - 1
   if not stochastic:
     return [False] * (order + 1)
@@ -239,28 +239,28 @@ def check_call(opts: Options, model, x, targets, target_fn, vectors,
 
 
 def _check_x(x: tf.Tensor) -> tf.Tensor:
-  """Finite values and B >= 1, eagerly or as run-time assertions."""
-  if tf.executing_eagerly():
-    if not np.all(np.isfinite(x.numpy())):
-      raise ValueError("`x` contains NaN or Inf values.")
-    if x.shape[0] == 0:
-      raise ValueError("`x` has batch size 0; Sobolev losses need at least "
-                       "one example.")
-    return x
+  """Finite values and B >= 1, eagerly or as run-time assertions.
+
+  (`derivatives.check_inputs` has already rejected a static batch of 0.)
+  """
   checks = []
-  if x.shape[0] is None:
+  if not tf.executing_eagerly() and x.shape[0] is None:
     checks.append(tf.debugging.assert_positive(
         tf.shape(x)[0], message="`x` has batch size 0; Sobolev losses need "
         "at least one example."))
   with tf.control_dependencies(checks):
-    return tf.debugging.assert_all_finite(
-        x, "`x` contains NaN or Inf values.")
+    return _check_finite(x, "x")
 
 
 def _check_values(opts: Options, t, name, non_negative=False):
-  """Finite (and optionally >= 0) values, eagerly or as assertions."""
+  """Targets and weights: `_check_finite` unless `validate_targets=False`."""
   if not opts.validate_targets:
     return t
+  return _check_finite(t, name, non_negative)
+
+
+def _check_finite(t, name, non_negative=False):
+  """Finite (and optionally >= 0) values, eagerly or as assertions."""
   if tf.executing_eagerly():
     values = t.numpy()
     if not np.all(np.isfinite(values)):

@@ -124,34 +124,12 @@ def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-  """Mean over examples of the summed absolute error.
-
-  Args:
-    prediction: `[N, ...]`.
-    target: same shape as `prediction`; receives no gradient.
-
-  Returns:
-    A scalar: `mean_n sum_rest |prediction - target|`.
-
-  Raises:
-    ValueError: if the shapes differ.
-  """
+  """Mean over examples of the summed absolute error (shapes as `l2`)."""
   return tf.reduce_mean(l1_per_example(prediction, target))
 
 
 def l2_norm(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-  """Mean over examples of the (unsquared) Euclidean norm of the error.
-
-  Args:
-    prediction: `[N, ...]`.
-    target: same shape as `prediction`; receives no gradient.
-
-  Returns:
-    A scalar: `mean_n sqrt(sum_rest (prediction - target)^2 + 1e-12)`.
-
-  Raises:
-    ValueError: if the shapes differ.
-  """
+  """Mean over examples of `l2_norm_per_example` (shapes as `l2`)."""
   return tf.reduce_mean(l2_norm_per_example(prediction, target))
 
 

@@ -5,56 +5,16 @@ derivatives up to order K:
 
     total = sum_{j=0..K} w_j * l_j(D^j m(x), D^j f(x))
 
-Inputs `x` have any shape `[B, ...]` (vectors `[B, D]`, images
-`[B, H, W, C]`, ...); below `...` is the shape of one example and `D` its
-number of elements. In exact mode `D^1` is the full Jacobian `[B, O, ...]` and
-`D^2` the full Hessian `[B, O, ..., ...]`. In stochastic mode (the paper's
-Figure 1b) the derivatives are replaced by random projections that are cheap
-to compute, both shaped like `x`:
+exactly (full Jacobians and Hessians) or, in stochastic mode (the paper's
+Figure 1b), with the derivatives replaced by random projections on
+directions shared by model and target. Inputs `x` have any shape `[B, ...]`
+(vectors `[B, D]`, images `[B, H, W, C]`, ...).
 
-    order 1: D_x<m, v1>            (v1 uniform on the unit sphere of R^O)
-    order 2: D_x<D_x<m, v1>, v2>   (v2 uniform on the unit sphere of R^D)
-
-with the *same* v1, v2 for model and target, averaged over `num_projections`
-independent draws per example (Monte Carlo). The projections are computed by
-the public `sobolev.derivatives.value_and_vjp` / `value_and_hvp` (and, for
-targets given as full derivatives, `project_jacobian` / `project_hessian`).
-
-The math is `sobolev.terms` (pure functions, read top to bottom); every
-argument and input check is `sobolev.loss_checks`; `SobolevLoss` below puts
-the two together and holds the random generator.
-
-Per-example values, sample weights and masks. Let `l_j[b]` be example b's
-order-j loss (for stochastic orders, the mean over its projections, after the
-scaling below), `s[b] >= 0` its sample weight (1 by default) and `m_j[b]` in
-{0, 1} whether it has order-j targets (1 by default). Then
-
-    terms[order_j]  = sum_b s[b] m_j[b] l_j[b] / sum_b s[b] m_j[b]
-                      (0 when the denominator is 0)
-    total           = sum_j w_j terms[order_j]
-    per_example[b]  = sum_j w_j m_j[b] l_j[b]
-
-i.e. each order is averaged over the examples that have its targets, weighted
-by the sample weights (a normalised weighted mean: scaling all sample weights
-by a constant changes nothing). Without weights and masks, `terms` are plain
-means over the batch and `total = mean_b per_example[b]`; with sample weights
-and no masks, `total = sum_b s[b] per_example[b] / sum_b s[b]`.
-
-Scaling of the stochastic terms. For v uniform on the unit sphere of R^n,
-E[v v^T] = I / n. Hence, with the L2 loss,
-
-    E_v1 ||J^T v1 - J_f^T v1||^2 = ||J - J_f||_F^2 / O
-    E_v1,v2 ||(H_v1 - H_f,v1) v2||^2 = sum_o ||H_o - H_f,o||_F^2 / (O * D)
-
-With unbiased scaling the stochastic order-1 term is multiplied by O and the
-order-2 term by O * D, so that the stochastic L2 loss is an unbiased estimate
-of the exact loss and the same weights mean the same thing in both modes.
-The scaling is defined for the L2 loss only: by default
-(`unbiased_scaling=None`) it applies to exactly the derivative orders whose
-loss is `'l2'`; `unbiased_scaling=True` requires `'l2'` for every derivative
-order (a `ValueError` otherwise); `unbiased_scaling=False` uses the raw
-projection losses (the paper's distillation objective,
-`lambda * E_v ||...||`).
+The math, including how sample weights and masks average the per-example
+losses and how the stochastic terms are scaled, is `sobolev.terms` (pure
+functions, read top to bottom); every argument and input check is
+`sobolev.loss_checks`; `SobolevLoss` below puts the two together and holds
+the random generator.
 """
 
 from typing import (Any, Callable, Dict, NamedTuple, Optional, Sequence,
@@ -151,7 +111,7 @@ class SobolevLoss(snt.Module):
       num_projections: stochastic mode only: Monte Carlo draws of (v1, v2)
         per example (default 1).
       unbiased_scaling: stochastic mode only: multiply the order-1 term by O
-        and the order-2 term by O * D (see the module docstring). None
+        and the order-2 term by O * D (see `sobolev.terms`). None
         (default): scale the orders whose loss is `'l2'`; True: scale every
         derivative order, which must all use `'l2'`; False: no scaling.
       seed: stochastic mode only: int seed of the generator for the random
@@ -259,7 +219,7 @@ class SobolevLoss(snt.Module):
         example b).
       sample_weights: optional example weights `[B]` (finite, >= 0) for
         every order, or a sequence of K+1 entries (`[B]` or None) with
-        weights per order; see the module docstring for the normalisation.
+        weights per order; see `sobolev.terms` for the normalisation.
       masks: optional sequence of K+1 entries, each None or a bool `[B]`
         saying which examples have order-j targets; the order-j term is
         averaged over those examples only. Targets of masked-out examples
@@ -298,46 +258,35 @@ class SobolevLoss(snt.Module):
 
   def _derivatives(self, inputs: loss_checks.Inputs, model: Model, x: Any,
                    target_fn: Optional[Model], projected: bool, wrt):
-    """Model and target derivatives (exact) or projections (stochastic).
+    """Per order, the model's and the target's derivatives (or projections).
 
-    Args:
-      inputs: the checked inputs.
-      model, x, target_fn, wrt: the call's arguments (`x` whole, also when it
-        is a dict or tuple).
-      projected: the call's `projected_targets`.
-
-    Returns:
-      `(predictions, targets)`, one tensor per order each.
+    `model`, `x` (whole, also when a dict or tuple), `target_fn` and `wrt` are
+    the call's arguments; `projected` is its `projected_targets`.
     """
-    if self._options.check_curvature and not self._curvature_checked:
+    opts = self._options
+    if opts.check_curvature and not self._curvature_checked:
       self._curvature_checked = True
       loss_checks.assert_curved(inputs.fn, inputs.x, wrt is not None)
     # The model and target as functions of the entry `wrt` of `inputs_`.
     bind = lambda f, inputs_: (
-        f if wrt is None else derivatives.with_respect_to(f, inputs_, wrt)[0])
-    if self._options.mode == "exact":
-      return self._exact(
-          inputs, None if target_fn is None else bind(target_fn, x))
-    tiled = (x if wrt is None else
-             terms.tile_structure(x, self._options.num_projections))
-    return self._stochastic(
-        inputs, bind(model, tiled),
-        None if target_fn is None else bind(target_fn, tiled), projected)
-
-  def _exact(self, inputs: loss_checks.Inputs, target: Optional[Model]):
-    """Model and target values and full derivatives (see `terms`)."""
-    opts, x = self._options, inputs.x
+        f if f is None or wrt is None else
+        derivatives.with_respect_to(f, inputs_, wrt)[0])
+    if opts.mode == "stochastic":
+      tiled = (x if wrt is None else
+               terms.tile_structure(x, opts.num_projections))
+      return self._stochastic(inputs, bind(model, tiled),
+                              bind(target_fn, tiled), projected)
     forward = lambda f: opts.order == 1 and loss_checks.use_forward_mode(
-        opts.jacobian_mode, f, x)
-    preds = terms.exact_derivatives(inputs.fn, x, opts.order,
+        opts.jacobian_mode, f, inputs.x)
+    preds = terms.exact_derivatives(inputs.fn, inputs.x, opts.order,
                                     forward(inputs.fn))
-    if target is None:
-      tgts = inputs.targets
-    else:
+    tgts = inputs.targets
+    if target_fn is not None:
+      target = bind(target_fn, x)
       tgts = [tf.stop_gradient(t) for t in terms.exact_derivatives(
-          target, x, opts.order, forward(target))]
+          target, inputs.x, opts.order, forward(target))]
     loss_checks.check_output_dims(preds[0], tgts[0],
-                                  from_fn=target is not None)
+                                  from_fn=target_fn is not None)
     return preds, tgts
 
   def _stochastic(self, inputs: loss_checks.Inputs, fn: Model,
@@ -350,15 +299,13 @@ class SobolevLoss(snt.Module):
       v1, v2 = terms.random_directions(
           self._rng, x, p * derivatives.batch_size(x), opts.order)
     preds, v1 = terms.projected_derivatives(fn, x, opts.order, p, v1, v2)
-    if target is not None:
-      tgts = [tf.stop_gradient(t) for t in terms.projected_derivatives(
-          target, x, opts.order, p, v1, v2)[0]]
-    else:
+    if target is None:
       loss_checks.check_output_dims(preds[0], inputs.targets[0])
-      tgts = (inputs.targets if projected else
-              terms.project_targets(inputs.targets, v1, v2, p))
-    loss_checks.check_output_dims(preds[0], tgts[0],
-                                  from_fn=target is not None)
+      return preds, (inputs.targets if projected else
+                     terms.project_targets(inputs.targets, v1, v2, p))
+    tgts = [tf.stop_gradient(t) for t in terms.projected_derivatives(
+        target, x, opts.order, p, v1, v2)[0]]
+    loss_checks.check_output_dims(preds[0], tgts[0], from_fn=True)
     return preds, tgts
 
   def _combine(self, preds, tgts, inputs: loss_checks.Inputs) -> LossOutput:

@@ -2,26 +2,57 @@
 
 Pure functions of tensors: no state, no argument checks (`sobolev.loss_checks`
 checks everything in front of them; `sobolev.sobolev_loss.SobolevLoss` puts
-the two together). Top to bottom they compute
+the two together). Read top to bottom they compute
 
     loss = l_0(m(x), f(x)) + sum_{j=1..K} w_j l_j(D^j m(x), D^j f(x))
 
-  1. `exact_derivatives`: `D^j m(x)` for j <= K, the values, the full
-     Jacobians and the full Hessians;
-  2. stochastic mode: the same sum with `D^j` replaced by random projections
-     on directions v1 (output space) and v2 (input space) shared by model and
-     target: `random_directions`, `projected_derivatives`, `project_targets`
-     (for targets given as full derivatives) and the unbiased scaling
-     `projection_scale`;
-  3. `order_losses`: the per-example losses `l_j[b]`, averaged over the
-     projections;
-  4. `combine`: the (weighted, masked) means over examples, the weighted
-     total and the per-example totals.
-
 Shapes: `x` is `[B, ...]`, `...` the shape of one example and `D` its number
 of elements; the model outputs `[B, O]`; `P` is the number of projections per
-example, and stochastic rows are projection-major (row `p * B + b` is draw p
-of example b).
+example; stochastic rows are projection-major (row `p * B + b` is draw p of
+example b).
+
+1. Exact mode (`exact_derivatives`): `D^1` is the full Jacobian `[B, O, ...]`
+   and `D^2` the full Hessian `[B, O, ..., ...]`.
+
+2. Stochastic mode: the derivatives are replaced by projections that are
+   cheap to compute, both shaped like `x`,
+
+       order 1: D_x<m, v1>            (v1 uniform on the unit sphere of R^O)
+       order 2: D_x<D_x<m, v1>, v2>   (v2 uniform on the unit sphere of R^D)
+
+   with the *same* v1, v2 for model and target, P independent draws per
+   example (`random_directions`, `projected_derivatives`, and
+   `project_targets` for targets given as full derivatives). For v uniform
+   on the unit sphere of R^n, E[v v^T] = I / n; hence, with the L2 loss,
+
+       E_v1 ||J^T v1 - J_f^T v1||^2 = ||J - J_f||_F^2 / O
+       E_v1,v2 ||(H_v1 - H_f,v1) v2||^2 = sum_o ||H_o - H_f,o||_F^2 / (O * D)
+
+   and multiplying the order-1 term by O and the order-2 term by O * D
+   (`projection_scale`, "unbiased scaling") makes the stochastic L2 loss an
+   unbiased estimate of the exact one, so the same weights mean the same in
+   both modes. It is defined for the L2 loss only; without it the terms are
+   the raw projection losses (the paper's distillation objective,
+   `lambda * E_v ||...||`).
+
+3. Per-example losses (`order_losses`, `mean_over_projections`): `l_j[b]`,
+   example b's order-j loss; for stochastic orders the mean over its P
+   projections, after the scaling.
+
+4. Weighted means (`example_weights`, `combine`). With `s[b] >= 0` example
+   b's sample weight (1 by default) and `m_j[b]` in {0, 1} whether it has
+   order-j targets (1 by default):
+
+       terms[order_j]  = sum_b s[b] m_j[b] l_j[b] / sum_b s[b] m_j[b]
+                         (0 when the denominator is 0)
+       total           = sum_j w_j terms[order_j]
+       per_example[b]  = sum_j w_j m_j[b] l_j[b]
+
+   i.e. each order is averaged over the examples that have its targets,
+   weighted by the sample weights (scaling all of them by a constant changes
+   nothing). Without weights and masks the terms are plain means and
+   `total = mean_b per_example[b]`; with sample weights and no masks,
+   `total = sum_b s[b] per_example[b] / sum_b s[b]`.
 """
 
 from typing import Callable, Dict, List, Optional, Tuple
@@ -152,13 +183,7 @@ def project_targets(targets: List[tf.Tensor], v1: tf.Tensor,
 
 
 def projection_scale(j: int, values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-  """O for order 1 and O * D for order 2 (a scalar of the values' dtype).
-
-  For v uniform on the unit sphere of R^n, E[v v^T] = I / n, so the
-  projected squared error of order j is the exact one divided by this;
-  multiplying by it makes the stochastic L2 loss an unbiased estimate of the
-  exact one.
-  """
+  """The unbiased scaling: O for order 1, O * D for order 2 (a scalar)."""
   out_dim = (values.shape[1] if values.shape[1] is not None else
              tf.cast(tf.shape(values)[1], values.dtype))
   if j == 1:
@@ -236,10 +261,6 @@ def combine(values: List[tf.Tensor], weights: List[float],
            ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], Dict[str, tf.Tensor],
                       Optional[tf.Tensor], Dict[str, tf.Tensor]]:
   """The per-order means, the weighted total and the per-example totals.
-
-      terms[order_j]  = sum_b s[b] m_j[b] l_j[b] / sum_b s[b] m_j[b]
-      total           = sum_j w_j terms[order_j]
-      per_example[b]  = sum_j w_j m_j[b] l_j[b]
 
   Args:
     values: per order j, `l_j` `[B]` (or a scalar from a user loss).

@@ -35,6 +35,7 @@ with the step counter (e.g. a learning-rate schedule) and may return
 metrics to log.
 """
 
+import contextlib
 import sys
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
@@ -365,18 +366,13 @@ def _as_loss_fn(objective) -> LossFn:
 
 def _counter(strategy: Optional[tf.distribute.Strategy]) -> tf.Variable:
   """The int64 step counter (`TrainStep.counter`), in the strategy's scope."""
-  if strategy is None:
-    return _counter_variable()
-  with strategy.scope():
-    return _counter_variable()
-
-
-def _counter_variable() -> tf.Variable:
-  # ONLY_FIRST_REPLICA: replicas may update it in replica context (they all
-  # hold the same value); Sonnet's Replicator makes it replica-local.
-  return tf.Variable(0, dtype=tf.int64, trainable=False,
-                     name="train_step_counter",
-                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+  with (strategy.scope() if strategy is not None else
+        contextlib.nullcontext()):
+    # ONLY_FIRST_REPLICA: replicas may update it in replica context (they
+    # all hold the same value); Sonnet's Replicator makes it replica-local.
+    return tf.Variable(0, dtype=tf.int64, trainable=False,
+                       name="train_step_counter",
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
 def _hook_metrics(on_step: Optional[StepHook],
