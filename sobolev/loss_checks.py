@@ -53,6 +53,7 @@ class Inputs(NamedTuple):
   sample_weights: List[Optional[tf.Tensor]]  # Per order, `[B]` or None.
   masks: List[Optional[tf.Tensor]]  # Per order, bool `[B]` or None.
   vectors: Tuple[Optional[tf.Tensor], Optional[tf.Tensor]]  # (v1, v2).
+  projected: bool  # Derivative targets are projections `[P*B, ...]`.
 
 
 def _per_order(arg, order: int, name: str) -> list:
@@ -235,7 +236,8 @@ def check_call(opts: Options, model, x, targets, target_fn, vectors,
     vectors = _check_vectors(opts, vectors, x,
                              opts.num_projections * batch)
   return Inputs(fn=fn, x=x, targets=targets, sample_weights=weights,
-                masks=mask_list, vectors=vectors or (None, None))
+                masks=mask_list, vectors=vectors or (None, None),
+                projected=projected)
 
 
 def _check_x(x: tf.Tensor) -> tf.Tensor:

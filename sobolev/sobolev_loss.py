@@ -252,16 +252,15 @@ class SobolevLoss(snt.Module):
       inputs = loss_checks.check_call(
           self._options, model, x, targets, target_fn, vectors,
           sample_weights, masks, projected_targets, wrt)
-      preds, tgts = self._derivatives(inputs, model, x, target_fn,
-                                      projected_targets, wrt)
+      preds, tgts = self._derivatives(inputs, model, x, target_fn, wrt)
       return self._combine(preds, tgts, inputs)
 
   def _derivatives(self, inputs: loss_checks.Inputs, model: Model, x: Any,
-                   target_fn: Optional[Model], projected: bool, wrt):
+                   target_fn: Optional[Model], wrt):
     """Per order, the model's and the target's derivatives (or projections).
 
     `model`, `x` (whole, also when a dict or tuple), `target_fn` and `wrt` are
-    the call's arguments; `projected` is its `projected_targets`.
+    the call's arguments.
     """
     opts = self._options
     if opts.check_curvature and not self._curvature_checked:
@@ -275,7 +274,7 @@ class SobolevLoss(snt.Module):
       tiled = (x if wrt is None else
                terms.tile_structure(x, opts.num_projections))
       return self._stochastic(inputs, bind(model, tiled),
-                              bind(target_fn, tiled), projected)
+                              bind(target_fn, tiled))
     forward = lambda f: opts.order == 1 and loss_checks.use_forward_mode(
         opts.jacobian_mode, f, inputs.x)
     preds = terms.exact_derivatives(inputs.fn, inputs.x, opts.order,
@@ -290,7 +289,7 @@ class SobolevLoss(snt.Module):
     return preds, tgts
 
   def _stochastic(self, inputs: loss_checks.Inputs, fn: Model,
-                  target: Optional[Model], projected: bool):
+                  target: Optional[Model]):
     """Model and target projections on shared random directions."""
     opts, x = self._options, inputs.x
     p = opts.num_projections
@@ -301,7 +300,7 @@ class SobolevLoss(snt.Module):
     preds, v1 = terms.projected_derivatives(fn, x, opts.order, p, v1, v2)
     if target is None:
       loss_checks.check_output_dims(preds[0], inputs.targets[0])
-      return preds, (inputs.targets if projected else
+      return preds, (inputs.targets if inputs.projected else
                      terms.project_targets(inputs.targets, v1, v2, p))
     tgts = [tf.stop_gradient(t) for t in terms.projected_derivatives(
         target, x, opts.order, p, v1, v2)[0]]
