@@ -268,7 +268,7 @@ def screening_figure(arch_rows: Sequence[ArchRow], records: Sequence[Any],
   functions = sorted({r.function for r in screen}, key=report.function_key)
   fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes) + 1.5,
                                                     0.32 * len(names) + 1.8),
-                           squeeze=False)
+                           squeeze=False, sharey=True)
   for ax, size in zip(axes[0], sizes):
     grid = np.full([len(names), len(functions)], np.nan)
     for i, name in enumerate(names):
@@ -294,7 +294,7 @@ def screening_figure(arch_rows: Sequence[ArchRow], records: Sequence[Any],
     ax.set_xticklabels([report.title(f) for f in functions], rotation=45,
                        ha="right", fontsize=7)
     ax.set_yticks(range(len(names)))
-    ax.set_yticklabels(names, fontsize=7)
+    ax.set_yticklabels(names, fontsize=7)  # Shown on the first panel only.
     ax.set_title(f"{size} points (validation)", fontsize=9)
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8,
                label="log10 gap (regular - Sobolev)")
