@@ -253,10 +253,6 @@ class ScreenRecord:
   seconds_per_model: float
 
 
-def _log10(value: float) -> float:
-  return math.log10(max(float(value), 1e-30))
-
-
 def screen_records(config: Any, wanted: Sequence[Wanted],
                    done: Dict[str, Dict[str, Any]]) -> List[ScreenRecord]:
   """The screening scores, best rate per (class, method, size) marked."""
@@ -270,7 +266,7 @@ def screen_records(config: Any, wanted: Sequence[Wanted],
   for (cls, method, size, lr), res in cells.items():
     finished = [r for r in res if r is not None]
     complete = len(finished) == expected
-    score = (float(np.mean([_log10(r["mse"]) for r in finished]))
+    score = (float(np.mean([report.log10(r["mse"]) for r in finished]))
              if complete else math.nan)
     seconds = (float(np.mean([r["train_seconds"] for r in finished]))
                if finished else math.nan)

@@ -192,7 +192,7 @@ def _describe_overrides(name: str) -> str:
 
 def _score(requests: Sequence[units.UnitRequest],
            done: Mapping[str, Mapping], method: str) -> float:
-  vals = [math.log10(max(done[r.key]["mse"], 1e-30)) for r in requests
+  vals = [report.log10(done[r.key]["mse"]) for r in requests
           if r.run.method == method]
   return float(np.mean(vals))
 

@@ -6,13 +6,9 @@ unit's settings (the key of every trained model).
 check their own fields and call `check_functions` and `check_protocol`);
 `protocol` picks the fields that change a model's numbers and
 `unit_settings` turns them into a unit's settings, whose hash
-(`runs.RunStore.key`) names the unit's directory.
-
-The protocol (`config.protocol`, `benchmarks.protocols`) is part of every
-unit's key except for the default 'ours', which keeps the keys of earlier
-versions (so existing workdirs resume); likewise `config.json` records
-`protocol` and `dml_lambda` only where they matter (not 'ours'; `dml_lambda`
-only for 'differential_ml').
+(`runs.RunStore.key`) names the unit's directory. Fields added after
+results were published are left out at their defaults, so that existing
+workdirs resume.
 """
 
 from typing import Any, Dict, Mapping, Sequence

@@ -193,8 +193,7 @@ def _tune(config: Any, store: runs.RunStore, workdir: str,
 
       def score(candidate, variant=variant, method=method):
         rs = requests[(variant, method, candidate["learning_rate"])]
-        return float(np.mean([math.log10(max(done[r.key]["mse"], 1e-30))
-                              for r in rs]))
+        return float(np.mean([report.log10(done[r.key]["mse"]) for r in rs]))
 
       fixed = {"steps": variant.steps, "protocol": variant.protocol,
                "method": method, "functions": names,

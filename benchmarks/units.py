@@ -17,7 +17,6 @@ models share its group (its seeds are its own; tested).
 
 import collections
 import dataclasses
-import math
 import os
 import shutil
 import sys
@@ -28,6 +27,7 @@ from benchmarks import data
 from benchmarks import functions
 from benchmarks import models
 from benchmarks import protocols
+from benchmarks import report
 from benchmarks import settings as settings_lib
 from benchmarks import trainer
 from sobolev.experiment import configs
@@ -228,7 +228,7 @@ def _train_group(group: Sequence[UnitRequest], store: runs.RunStore,
       name = request.evaluation["set"]
       writers[i].write({"step": request.protocol.steps,
                         f"{name}/mse": mse, f"{name}/grad_mse": gmse,
-                        f"{name}/log10_mse": math.log10(max(mse, 1e-30))})
+                        f"{name}/log10_mse": report.log10(mse)})
     return results, trained.seconds
   finally:
     for writer in writers:
