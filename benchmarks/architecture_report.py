@@ -97,10 +97,6 @@ class GapRow:
   grad_gap_t_high: float
 
 
-def _log10(value: float) -> float:
-  return math.log10(max(float(value), 1e-30))
-
-
 def rows(wanted: Sequence[Any], done: Dict[str, Any]) -> List[ArchRow]:
   """`ArchRow`s of the finished units among `wanted` (runner `Wanted`s)."""
   out = []
@@ -131,8 +127,9 @@ def paired_gap(comparison: str, reg: Sequence[ArchRow],
     return None
   r = [by_seed_r[s] for s in seeds]
   s_ = [by_seed_s[s] for s in seeds]
-  gap = [_log10(a.mse) - _log10(b.mse) for a, b in zip(r, s_)]
-  ggap = [_log10(a.grad_mse) - _log10(b.grad_mse) for a, b in zip(r, s_)]
+  gap = [report.log10(a.mse) - report.log10(b.mse) for a, b in zip(r, s_)]
+  ggap = [report.log10(a.grad_mse) - report.log10(b.grad_mse)
+          for a, b in zip(r, s_)]
   mean, t_low, t_high, b_low, b_high = stats.paired_intervals(
       gap, samples=samples)
   gmean, g_low, g_high = stats.mean_interval(ggap)
@@ -140,8 +137,8 @@ def paired_gap(comparison: str, reg: Sequence[ArchRow],
       comparison=comparison, regular_class=r[0].model_class,
       sobolev_class=s_[0].model_class, function=r[0].function,
       size=r[0].size, seeds=len(seeds),
-      regular_log10_mse=float(np.mean([_log10(a.mse) for a in r])),
-      sobolev_log10_mse=float(np.mean([_log10(b.mse) for b in s_])),
+      regular_log10_mse=float(np.mean([report.log10(a.mse) for a in r])),
+      sobolev_log10_mse=float(np.mean([report.log10(b.mse) for b in s_])),
       gap=mean, gap_t_low=t_low, gap_t_high=t_high, gap_boot_low=b_low,
       gap_boot_high=b_high, grad_gap=gmean, grad_gap_t_low=g_low,
       grad_gap_t_high=g_high)
@@ -281,7 +278,7 @@ def screening_figure(arch_rows: Sequence[ArchRow], records: Sequence[Any],
                  and (r.learning_rate == lr or
                       (math.isnan(r.learning_rate) and lr is not None and
                        math.isnan(lr)))]
-          per[method] = [_log10(r.mse) for r in sel]
+          per[method] = [report.log10(r.mse) for r in sel]
         if per["regular"] and per["sobolev"]:
           grid[i, j] = np.mean(per["regular"]) - np.mean(per["sobolev"])
     image = ax.imshow(grid, cmap="RdBu", vmin=-2, vmax=2, aspect="auto")

@@ -13,7 +13,7 @@ A *class* is an activation, hidden layers and an optimiser
    methods and sizes together (`shared`) and the `reference` class, and
    trains each with both methods on the TEST sets (`seeds` seeds).
 
-Every model is a unit of the workdir's `runs/` store (`benchmarks.experiment`),
+Every model is a unit of the workdir's `runs/` store (`benchmarks.units`),
 keyed by its own settings, so a killed study resumes losing at most the
 groups in training. With `workers` > 1 the groups of a stage are split
 (balanced by estimated cost) among that many worker processes
@@ -35,8 +35,10 @@ import numpy as np
 from benchmarks import architecture_report
 from benchmarks import experiment
 from benchmarks import report
+from benchmarks import settings
 from benchmarks import stacked_mlp
 from benchmarks import trainer
+from benchmarks import units
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import files
@@ -115,16 +117,9 @@ def parse_class(text: str) -> ModelClass:
 
 
 def resolve(config: Any) -> ml_collections.ConfigDict:
-  """A copy of `config` with its name lists split on commas."""
-  if hasattr(config, "to_dict"):
-    config = config.to_dict()
-  if not isinstance(config, dict):
-    raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
-                    f"{type(config).__name__}.")
-  config = ml_collections.ConfigDict(dict(config))
-  for field in _NAME_FIELDS:
-    config[field] = configs.split_names(field, config[field])
-  return config
+  """A copy of `config` with its name lists split on commas
+  (`settings.resolve`; no field defaults)."""
+  return settings.resolve(config, _NAME_FIELDS, defaults={})
 
 
 def classes(config: Any) -> List[ModelClass]:
@@ -150,38 +145,14 @@ def rates(config: Any, model_class: ModelClass) -> List[float]:
 
 def protocol_of(config: Any, model_class: ModelClass,
                 learning_rate: float) -> ml_collections.ConfigDict:
-  """The trainer protocol (`experiment.PROTOCOL_FIELDS`) of a class."""
+  """The trainer protocol (`settings.protocol`) of a class."""
   lbfgs = model_class.optimizer == "lbfgs"
-  fields = {}
-  for field in experiment.PROTOCOL_FIELDS:
-    if field == "activation":
-      fields[field] = model_class.activation
-    elif field == "hidden_sizes":
-      fields[field] = model_class.hidden_sizes
-    elif field == "optimizer":
-      fields[field] = model_class.optimizer
-    elif field == "learning_rate":
+  return settings.protocol(
+      config, activation=model_class.activation,
+      hidden_sizes=model_class.hidden_sizes, optimizer=model_class.optimizer,
       # L-BFGS has none (left out of its units' keys).
-      fields[field] = 1.0 if lbfgs else float(learning_rate)
-    elif field == "steps":
-      fields[field] = int(config.lbfgs_steps if lbfgs else config.steps)
-    else:
-      fields[field] = config[field]
-  fields["steps_per_call"] = config.steps_per_call
-  fields["stall_patience"] = config.get("stall_patience",
-                                        trainer.DEFAULT_STALL_PATIENCE)
-  return ml_collections.ConfigDict(fields)
-
-
-def _check_names(field: str, values: Sequence[Any],
-                 choices: Optional[Sequence[str]] = None) -> None:
-  if not values:
-    raise errors.ConfigError(f"`{field}` must not be empty.")
-  if len(set(values)) != len(values):
-    raise errors.ConfigError(f"`{field}` has duplicates: {tuple(values)}.")
-  for value in values:
-    if choices is not None:
-      configs.check_choice(field, value, tuple(choices))
+      learning_rate=1.0 if lbfgs else float(learning_rate),
+      steps=int(config.lbfgs_steps if lbfgs else config.steps))
 
 
 def check(config: Any) -> None:
@@ -191,25 +162,25 @@ def check(config: Any) -> None:
     errors.ConfigError: naming the field.
   """
   configs.check_finite(config)
-  experiment.check_functions("functions", config.functions)
-  _check_names("sizes", config.sizes)
+  settings.check_functions("functions", config.functions)
+  settings.check_distinct("sizes", config.sizes)
   for size in config.sizes:
     configs.check_int("sizes", size, 1)
   for field in ("seeds", "screen_seeds", "steps", "lbfgs_steps",
                 "steps_per_call", "test_size", "validation_size",
                 "bootstrap_samples", "workers"):
     configs.check_int(field, config[field], 1)
-  _check_names("optimizers", config.optimizers, trainer.OPTIMIZERS)
+  settings.check_distinct("optimizers", config.optimizers, trainer.OPTIMIZERS)
   acts = tuple(stacked_mlp.ACTIVATIONS)
   if "adam" in config.optimizers:
-    _check_names("activations", config.activations, acts)
-    _check_names("architectures", config.architectures)
-    _check_names("tune_learning_rates", config.tune_learning_rates)
+    settings.check_distinct("activations", config.activations, acts)
+    settings.check_distinct("architectures", config.architectures)
+    settings.check_distinct("tune_learning_rates", config.tune_learning_rates)
     for lr in config.tune_learning_rates:
       configs.check_number("tune_learning_rates", lr, 0, low_inclusive=False)
   if "lbfgs" in config.optimizers:
-    _check_names("lbfgs_activations", config.lbfgs_activations, acts)
-    _check_names("lbfgs_architectures", config.lbfgs_architectures)
+    settings.check_distinct("lbfgs_activations", config.lbfgs_activations, acts)
+    settings.check_distinct("lbfgs_architectures", config.lbfgs_architectures)
   reference = parse_class(config.reference)
   if reference not in classes(config):
     raise errors.ConfigError(
@@ -217,7 +188,7 @@ def check(config: Any) -> None:
         f"classes: {[c.name for c in classes(config)]}.")
   for model_class in classes(config):
     for lr in rates(config, model_class):
-      experiment.check_protocol(protocol_of(config, model_class, lr))
+      settings.check_protocol(protocol_of(config, model_class, lr))
 
 
 # --------------------------------------------------------------- requests
@@ -229,11 +200,11 @@ class Wanted:
   stage: str
   model_class: ModelClass
   learning_rate: float
-  request: experiment.UnitRequest
+  request: units.UnitRequest
 
 
 def _wanted(config, stage, model_class, lr, method, size, seeds, evaluation):
-  reqs = experiment.unit_requests(
+  reqs = units.unit_requests(
       [trainer.Run(f, size, method, s) for f in config.functions
        for s in seeds], protocol_of(config, model_class, lr), evaluation)
   return [Wanted(stage, model_class, lr, r) for r in reqs]
@@ -241,7 +212,7 @@ def _wanted(config, stage, model_class, lr, method, size, seeds, evaluation):
 
 def screen_requests(config: Any) -> List[Wanted]:
   """Every screening unit (validation sets, seeds 100 ..)."""
-  seeds = [experiment.TUNING_SEED + i for i in range(config.screen_seeds)]
+  seeds = [settings.TUNING_SEED + i for i in range(config.screen_seeds)]
   evaluation = {"set": "validation", "size": config.validation_size}
   out = []
   for model_class in classes(config):
@@ -282,10 +253,6 @@ class ScreenRecord:
   seconds_per_model: float
 
 
-def _log10(value: float) -> float:
-  return math.log10(max(float(value), 1e-30))
-
-
 def screen_records(config: Any, wanted: Sequence[Wanted],
                    done: Dict[str, Dict[str, Any]]) -> List[ScreenRecord]:
   """The screening scores, best rate per (class, method, size) marked."""
@@ -299,7 +266,7 @@ def screen_records(config: Any, wanted: Sequence[Wanted],
   for (cls, method, size, lr), res in cells.items():
     finished = [r for r in res if r is not None]
     complete = len(finished) == expected
-    score = (float(np.mean([_log10(r["mse"]) for r in finished]))
+    score = (float(np.mean([report.log10(r["mse"]) for r in finished]))
              if complete else math.nan)
     seconds = (float(np.mean([r["train_seconds"] for r in finished]))
                if finished else math.nan)
@@ -395,15 +362,15 @@ def partition(wanted: Sequence[Wanted], workers: int) -> List[List[Wanted]]:
   (largest group first to the least-loaded worker; deterministic)."""
   groups = {}
   for w in wanted:
-    groups.setdefault(experiment.group_key(w.request), []).append(w)
+    groups.setdefault(units.group_key(w.request), []).append(w)
   ordered = sorted(groups.items(), key=lambda kv: (
-      -experiment.work([w.request for w in kv[1]]), kv[0]))
+      -units.work([w.request for w in kv[1]]), kv[0]))
   loads = [0.0] * workers
   parts = [[] for _ in range(workers)]
   for _, group in ordered:
     i = int(np.argmin(loads))
     parts[i] += group
-    loads[i] += experiment.work([w.request for w in group])
+    loads[i] += units.work([w.request for w in group])
   return parts
 
 
@@ -419,8 +386,8 @@ def _train(config: Any, stage: str, wanted: Sequence[Wanted],
   if not todo:
     return
   if config.workers == 1:
-    experiment.train_units([w.request for w in todo], store, workdir,
-                           tb_with_key=True, show_progress=show_progress)
+    units.train_units([w.request for w in todo], store, workdir,
+                      tb_with_key=True, show_progress=show_progress)
     return
   env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
              TF_NUM_INTEROP_THREADS="1")
@@ -476,8 +443,8 @@ def work_on(workdir: str, stage: str, index: int, count: int,
         config, screen_records(config, screen, done)))
   mine = partition(_missing(wanted, store), count)[index]
   if mine:
-    experiment.train_units([w.request for w in mine], store, workdir,
-                           tb_with_key=True, show_progress=show_progress)
+    units.train_units([w.request for w in mine], store, workdir,
+                      tb_with_key=True, show_progress=show_progress)
   return len(mine)
 
 

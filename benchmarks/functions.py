@@ -36,7 +36,7 @@ sampling in practice, but handled so that autodiff never returns NaN/Inf):
 import dataclasses
 import hashlib
 import re
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -376,9 +376,3 @@ def value_and_gradient(name: str,
   if g is None:
     raise ValueError(f"Benchmark {name!r} does not depend on its input.")
   return y.numpy(), g.numpy()
-
-
-def check_names(names: Sequence[str]) -> None:
-  """Raises ValueError (listing the valid names) for an unknown name."""
-  for name in names:
-    get(name)

@@ -45,6 +45,11 @@ class Row:
     return (self.function, self.size, self.method, self.seed)
 
 
+def log10(value: float) -> float:
+  """log10 of an error, floored at 1e-30 (an exact fit stays finite)."""
+  return math.log10(max(float(value), 1e-30))
+
+
 def function_key(name: str):
   """Display order of function names (`functions.ordered`): the paper's
   seven in `functions.NAMES` order, then `<family>_<D>d` by family and D,
@@ -92,7 +97,7 @@ def log_stats(rows: Sequence[Row], function: str, size: int, method: str,
   Returns:
     `(mean, std, n)`; `(nan, nan, 0)` without rows, std 0 for one seed.
   """
-  vals = [math.log10(max(float(getattr(r, field)), 1e-30)) for r in rows
+  vals = [log10(getattr(r, field)) for r in rows
           if r.function == function and r.size == size and r.method == method]
   if not vals:
     return float("nan"), float("nan"), 0

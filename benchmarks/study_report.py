@@ -112,10 +112,6 @@ class GapRow:
   sobolev_train_log10_grad_mse: float
 
 
-def _log10(value: float) -> float:
-  return math.log10(max(float(value), 1e-30))
-
-
 def _setting(row: StudyRow) -> Tuple[str, int, int, str]:
   return (row.function, row.size, row.steps, row.protocol)
 
@@ -142,15 +138,16 @@ def gaps(rows: Sequence[StudyRow], samples: int = 10000) -> List[GapRow]:
       continue
     reg = [models[("regular", s)] for s in seeds]
     sob = [models[("sobolev", s)] for s in seeds]
-    gap = [_log10(r.test_mse) - _log10(s.test_mse) for r, s in zip(reg, sob)]
-    ggap = [_log10(r.test_grad_mse) - _log10(s.test_grad_mse)
+    gap = [report.log10(r.test_mse) - report.log10(s.test_mse)
+           for r, s in zip(reg, sob)]
+    ggap = [report.log10(r.test_grad_mse) - report.log10(s.test_grad_mse)
             for r, s in zip(reg, sob)]
     mean, t_low, t_high, b_low, b_high = stats.paired_intervals(
         gap, samples=samples)
     gmean, g_low, g_high = stats.mean_interval(ggap)
     family, dim = _family_and_dim(function, reg[0].dim)
     mean_log = lambda rs, field: float(np.mean(
-        [_log10(getattr(r, field)) for r in rs]))
+        [report.log10(getattr(r, field)) for r in rs]))
     out.append(GapRow(
         function=function, family=family, dim=dim, size=size, steps=steps,
         protocol=protocol, seeds=len(seeds),

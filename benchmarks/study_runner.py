@@ -3,7 +3,7 @@
 A study config (`configs/study.py` and the presets `configs/budget.py`,
 `configs/protocols.py`, `configs/dimension.py`) names functions (and
 families x dimensions), sizes, seeds, step budgets and protocols. Every
-model is a unit of the workdir's `runs/` store (`benchmarks.experiment`),
+model is a unit of the workdir's `runs/` store (`benchmarks.units`),
 keyed by every setting behind its numbers (function, size, method, seed,
 steps, learning rate, protocol and its fields, ...), so a 16k-step model
 never reuses a 4k one, budgets and protocols added later train only the
@@ -35,8 +35,10 @@ from benchmarks import experiment
 from benchmarks import functions
 from benchmarks import protocols
 from benchmarks import report
+from benchmarks import settings
 from benchmarks import study_report
 from benchmarks import trainer
+from benchmarks import units
 from sobolev.experiment import configs
 from sobolev.experiment import errors
 from sobolev.experiment import results
@@ -80,21 +82,9 @@ class TuneTrial:
 
 
 def resolve(config: Any) -> ml_collections.ConfigDict:
-  """A copy of `config` with its name lists split on commas.
-
-  Raises:
-    TypeError: if `config` is not a `ConfigDict` or mapping.
-    errors.ConfigError: if a name field holds something other than names.
-  """
-  if hasattr(config, "to_dict"):
-    config = config.to_dict()
-  if not isinstance(config, dict):
-    raise TypeError(f"`config` must be a ConfigDict or a mapping, got "
-                    f"{type(config).__name__}.")
-  config = ml_collections.ConfigDict(dict(config))
-  for field in _NAME_FIELDS:
-    config[field] = configs.split_names(field, config[field])
-  return config
+  """A copy of `config` with its name lists split on commas
+  (`settings.resolve`; no field defaults)."""
+  return settings.resolve(config, _NAME_FIELDS, defaults={})
 
 
 def recorded(config: Any) -> Dict[str, Any]:
@@ -127,28 +117,11 @@ def variants(config: Any) -> List[Variant]:
 def variant_protocol(config: Any, variant: Variant,
                      learning_rate: Optional[float] = None
                     ) -> ml_collections.ConfigDict:
-  """The protocol (`experiment.PROTOCOL_FIELDS`) of one variant."""
-  fields = {}
-  for field in experiment.PROTOCOL_FIELDS:
-    if field == "steps":
-      fields[field] = variant.steps
-    elif field == "protocol":
-      fields[field] = variant.protocol
-    elif field == "learning_rate" and learning_rate is not None:
-      fields[field] = float(learning_rate)
-    else:
-      fields[field] = config[field]
-  fields["steps_per_call"] = config.steps_per_call
-  fields["stall_patience"] = config.get("stall_patience",
-                                        trainer.DEFAULT_STALL_PATIENCE)
-  return ml_collections.ConfigDict(fields)
-
-
-def _check_distinct(field: str, values: Sequence[Any]) -> None:
-  if not values:
-    raise errors.ConfigError(f"`{field}` must not be empty.")
-  if len(set(values)) != len(values):
-    raise errors.ConfigError(f"`{field}` has duplicates: {tuple(values)}.")
+  """The protocol (`settings.protocol`) of one variant."""
+  overrides = {"steps": variant.steps, "protocol": variant.protocol}
+  if learning_rate is not None:
+    overrides["learning_rate"] = float(learning_rate)
+  return settings.protocol(config, **overrides)
 
 
 def check(config: Any) -> None:
@@ -159,35 +132,32 @@ def check(config: Any) -> None:
   """
   configs.check_finite(config)
   if config.functions:
-    experiment.check_functions("functions", config.functions)
+    settings.check_functions("functions", config.functions)
   if config.dim_families or config.dims:
-    _check_distinct("dim_families", config.dim_families)
-    _check_distinct("dims", config.dims)
-    for family in config.dim_families:
-      configs.check_choice("dim_families", family, functions.FAMILIES)
+    settings.check_distinct("dim_families", config.dim_families,
+                            functions.FAMILIES)
+    settings.check_distinct("dims", config.dims)
     for dim in config.dims:
       configs.check_int("dims", dim, 2)
   if not study_functions(config):
     raise errors.ConfigError("The study has no function: set `functions` or "
                              "`dim_families` and `dims`.")
-  _check_distinct("sizes", config.sizes)
+  settings.check_distinct("sizes", config.sizes)
   for size in config.sizes:
     configs.check_int("sizes", size, 1)
-  _check_distinct("budgets", config.budgets)
+  settings.check_distinct("budgets", config.budgets)
   for steps in config.budgets:
     configs.check_int("budgets", steps, 1)
-  _check_distinct("protocols", config.protocols)
-  for name in config.protocols:
-    configs.check_choice("protocols", name, protocols.NAMES)
+  settings.check_distinct("protocols", config.protocols, protocols.NAMES)
   for field in ("seeds", "steps_per_call", "test_size", "validation_size",
                 "tune_seeds", "bootstrap_samples"):
     configs.check_int(field, config[field], 1)
   if config.tune_learning_rates:
-    _check_distinct("tune_learning_rates", config.tune_learning_rates)
+    settings.check_distinct("tune_learning_rates", config.tune_learning_rates)
     for lr in config.tune_learning_rates:
       configs.check_number("tune_learning_rates", lr, 0, low_inclusive=False)
   for variant in variants(config):
-    experiment.check_protocol(variant_protocol(config, variant))
+    settings.check_protocol(variant_protocol(config, variant))
 
 
 def _runs(names: Sequence[str], sizes: Sequence[int], method: str,
@@ -204,27 +174,26 @@ def _tune(config: Any, store: runs.RunStore, workdir: str,
     return ({(v, m): float(config.learning_rate) for v in variants(config)
              for m in report.METHODS}, [])
   names = study_functions(config)
-  seeds = [experiment.TUNING_SEED + i for i in range(config.tune_seeds)]
+  seeds = [settings.TUNING_SEED + i for i in range(config.tune_seeds)]
   evaluation = {"set": "validation", "size": config.validation_size}
   requests = {}
   for variant in variants(config):
     for method in report.METHODS:
       for lr in config.tune_learning_rates:
-        requests[(variant, method, lr)] = experiment.unit_requests(
+        requests[(variant, method, lr)] = units.unit_requests(
             _runs(names, config.sizes, method, seeds),
             variant_protocol(config, variant, lr), evaluation)
   # All tuning models at once, in batched groups.
-  done = experiment.train_units([r for rs in requests.values() for r in rs],
-                                store, workdir, tb_with_key=True,
-                                show_progress=show_progress)
+  done = units.train_units([r for rs in requests.values() for r in rs],
+                           store, workdir, tb_with_key=True,
+                           show_progress=show_progress)
   chosen, trials = {}, []
   for variant in variants(config):
     for method in report.METHODS:
 
       def score(candidate, variant=variant, method=method):
         rs = requests[(variant, method, candidate["learning_rate"])]
-        return float(np.mean([math.log10(max(done[r.key]["mse"], 1e-30))
-                              for r in rs]))
+        return float(np.mean([report.log10(done[r.key]["mse"]) for r in rs]))
 
       fixed = {"steps": variant.steps, "protocol": variant.protocol,
                "method": method, "functions": names,
@@ -234,7 +203,7 @@ def _tune(config: Any, store: runs.RunStore, workdir: str,
                "batch_size": config.batch_size,
                "hidden_sizes": list(config.hidden_sizes),
                "jit_compile": config.jit_compile,
-               "version": experiment.UNIT_VERSION}
+               "version": settings.UNIT_VERSION}
       if method == "sobolev" and variant.protocol == "ours":
         fixed["grad_weight"] = config.grad_weight
         fixed["normalize_grad_weight"] = config.normalize_grad_weight
@@ -290,7 +259,7 @@ def requests_of(config: Any, rates: Dict[Tuple[Variant, str], float]):
   for variant in variants(config):
     for method in report.METHODS:
       protocol = variant_protocol(config, variant, rates[(variant, method)])
-      for request in experiment.unit_requests(
+      for request in units.unit_requests(
           _runs(names, config.sizes, method, seeds), protocol, evaluation):
         out.append((variant, request))
   return out
@@ -400,9 +369,9 @@ def _study(config: Any, workdir: str, show_progress: Optional[bool],
     if trials:
       results.write(os.path.join(workdir, "tuning.csv"), trials)
     pairs = requests_of(config, rates)
-    done = experiment.train_units([r for _, r in pairs], store, workdir,
-                                  tb_with_key=True,
-                                  show_progress=show_progress)
+    done = units.train_units([r for _, r in pairs], store, workdir,
+                             tb_with_key=True,
+                             show_progress=show_progress)
   rows = _rows(pairs, done)
   out_dir = studies.report_dir(workdir, True) if report_only else None
   outputs = study_report.write(workdir, rows, config.bootstrap_samples,

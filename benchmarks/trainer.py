@@ -379,10 +379,9 @@ def train_group(runs: Sequence[Run],
   size, method = runs[0].size, runs[0].method
   protocol = getattr(config, "protocol", protocols.DEFAULT)
   optimizer = getattr(config, "optimizer", DEFAULT_OPTIMIZER)
-  m = len(runs)
   scalers, u, v, dv = _stack_targets(runs, protocol)
   model = stacked_mlp.StackedMLP(
-      m, dim, list(config.hidden_sizes) + [1],
+      len(runs), dim, list(config.hidden_sizes) + [1],
       seeds=[model_seed(r.function, r.seed) for r in runs],
       activation=getattr(config, "activation",
                          stacked_mlp.DEFAULT_ACTIVATION))
@@ -392,10 +391,55 @@ def train_group(runs: Sequence[Run],
   value_weight, input_weights = protocols.loss_weights(
       config, method, dv, np.stack([sc.half_width for sc in scalers]))
   loss_args = (method, protocol, value_weight, input_weights, batch_size)
+  after_chunk, terms = _chunk_hook(
+      runs, config, model, (u, v, dv), value_weight,
+      input_weights.numpy().astype(np.float64), on_progress, on_chunk)
+  begin = time.time()
+  batch = _batch_fn(u, v, dv, batch_size, full_batch, method == "sobolev",
+                    [minibatch_seed(r.function, r.seed) for r in runs])
+  if optimizer == "adam":
+    _train_adam(model, config, make_objective(*loss_args), batch, after_chunk)
+    extra = {}
+  else:
+    extra = _train_lbfgs(model, config, make_per_model_loss(*loss_args),
+                         batch(tf.constant(0)), after_chunk)
+  return TrainedGroup(runs=runs, model=model, scalers=scalers,
+                      value_weight=float(value_weight),
+                      input_weights=input_weights.numpy().astype(np.float64),
+                      seconds=time.time() - begin,
+                      final_terms={k: terms[k] for k in
+                                   ("loss", "value_mse", "grad_mse")},
+                      optimizer_status=extra)
+
+
+def _chunk_hook(runs: Sequence[Run], config: Any, model, targets,
+                value_weight: float, input_weights: np.ndarray,
+                on_progress: Optional[Callable[[int], None]],
+                on_chunk: Optional[Callable[[int, Dict[str, np.ndarray]],
+                                            None]]):
+  """What runs after every compiled chunk: the group's evaluation.
+
+  Args:
+    runs: the group's M runs.
+    config: the protocol (see `train_group`).
+    model: the stack.
+    targets: `(u, v, dv)`, the stacked scaled training inputs and targets.
+    value_weight, input_weights: the loss weights `a` and `c [M, D]`.
+    on_progress, on_chunk: see `train_group`.
+
+  Returns:
+    `(after_chunk, terms)`: `after_chunk(steps done, last loss=None)`
+    checks for a stall (Adam: every weight unchanged for
+    `stall_patience` chunks), computes each model's loss terms on its
+    training points (`_monitor`) into `terms`, raises on a non-finite term
+    or loss, then calls `on_chunk` and `on_progress`.
+  """
+  size, method, m = runs[0].size, runs[0].method, len(runs)
+  adam = getattr(config, "optimizer", DEFAULT_OPTIMIZER) == "adam"
   points = min(size, MONITOR_POINTS)
-  monitor = _monitor(model, u[:, :points], v[:, :points], dv[:, :points],
-                     value_weight, input_weights.numpy().astype(np.float64))
-  state = {"terms": {}}
+  monitor = _monitor(model, *(t[:, :points] for t in targets), value_weight,
+                     input_weights)
+  terms = {}
   stalls = metrics.StallDetector(
       int(getattr(config, "stall_patience", DEFAULT_STALL_PATIENCE)),
       f"{size} points, {method}, {m} models", unit="step",
@@ -403,10 +447,10 @@ def train_group(runs: Sequence[Run],
       "likely so small that every update rounds away; raise it")
 
   def after_chunk(done, last_loss=None):
-    if optimizer == "adam":
+    if adam:
       # Every model of the group frozen: a setting, not one dead model.
       stalls.update(done, parameters=metrics.fingerprint(model.parameters))
-    terms = state["terms"] = monitor()
+    terms.update(monitor())
     for i, run in enumerate(runs):
       metrics.finite_or_raise({k: t[i] for k, t in terms.items()},
                               where=f"{describe(run)}, step {done}")
@@ -417,28 +461,12 @@ def train_group(runs: Sequence[Run],
           "learning rate.")
     if on_chunk is not None:
       # The learning rate of the chunk's last step (0 for L-BFGS).
-      rate = (learning_rate(config, done - 1) if optimizer == "adam" else 0.0)
+      rate = learning_rate(config, done - 1) if adam else 0.0
       on_chunk(done, {**terms, "learning_rate": np.full([m], rate)})
     if on_progress is not None:
       on_progress(done)
 
-  begin = time.time()
-  batch = _batch_fn(u, v, dv, batch_size, full_batch, method == "sobolev",
-                    [minibatch_seed(r.function, r.seed) for r in runs])
-  if optimizer == "adam":
-    _train_adam(model, config, make_objective(*loss_args), batch, after_chunk)
-    extra = {}
-  else:
-    extra = _train_lbfgs(model, config, make_per_model_loss(*loss_args),
-                         batch(tf.constant(0)), after_chunk)
-  terms = state["terms"]
-  return TrainedGroup(runs=runs, model=model, scalers=scalers,
-                      value_weight=float(value_weight),
-                      input_weights=input_weights.numpy().astype(np.float64),
-                      seconds=time.time() - begin,
-                      final_terms={k: terms[k] for k in
-                                   ("loss", "value_mse", "grad_mse")},
-                      optimizer_status=extra)
+  return after_chunk, terms
 
 
 def _check_group(runs: Sequence[Run]) -> int:

@@ -24,7 +24,7 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 
-from benchmarks import experiment
+from benchmarks import protocol_tuning
 from sobolev.experiment import errors
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
@@ -43,10 +43,10 @@ def main(argv):
   if len(argv) > 1:
     raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
   if cli.dry_run():
-    cli.say_dry_run(experiment.plan_tune(FLAGS.config, FLAGS.workdir))
+    cli.say_dry_run(protocol_tuning.plan(FLAGS.config, FLAGS.workdir))
     return
-  outcome = experiment.tune(FLAGS.config, FLAGS.workdir,
-                            if_different=cli.if_different())
+  outcome = protocol_tuning.tune(FLAGS.config, FLAGS.workdir,
+                                 if_different=cli.if_different())
   with open(outcome.outputs[1], encoding="utf-8") as f:
     print(f.read())
   print("Wrote " + ", ".join(os.path.relpath(p) for p in outcome.outputs))

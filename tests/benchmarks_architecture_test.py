@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from benchmarks import architecture_report
 from benchmarks import architecture_runner
-from benchmarks import experiment
+from benchmarks import settings
 from benchmarks import trainer
+from benchmarks import units
 from benchmarks.configs import architecture
 from benchmarks.configs import default
 from sobolev.experiment import configs
@@ -54,38 +55,38 @@ class UnitKeysTest(tf.test.TestCase, parameterized.TestCase):
     # keep their keys with the new activation/optimizer fields at defaults.
     with open(os.path.join(_DOCS, "benchmarks_budget_runs.csv")) as f:
       rows = [r for r in csv.DictReader(f) if r["steps"] == "4000"][:4]
-    config = experiment.resolve(default.get_config())
+    config = settings.resolve(default.get_config())
     self.assertEqual(config.activation, "relu")
     self.assertEqual(config.optimizer, "adam")
     for row in rows:
-      protocol = experiment._protocol(
+      protocol = settings.protocol(
           config, steps=4000, learning_rate=float(row["learning_rate"]))
-      settings = experiment.unit_settings(
+      unit_settings = settings.unit_settings(
           trainer.Run(row["function"], int(row["size"]), row["method"],
                       int(row["seed"])), protocol,
           {"set": "test", "size": 10000})
-      self.assertNotIn("activation", settings)
-      self.assertNotIn("optimizer", settings)
-      self.assertEqual(runs.RunStore.key(settings), row["unit"])
+      self.assertNotIn("activation", unit_settings)
+      self.assertNotIn("optimizer", unit_settings)
+      self.assertEqual(runs.RunStore.key(unit_settings), row["unit"])
 
   def test_new_fields_split_units_and_lbfgs_drops_adam_fields(self):
-    config = experiment.resolve(default.get_config())
+    config = settings.resolve(default.get_config())
     run = trainer.Run("booth", 20, "sobolev", 0)
     ev = {"set": "test", "size": 100}
-    base = experiment.unit_settings(run, experiment._protocol(config), ev)
-    silu = experiment.unit_settings(
-        run, experiment._protocol(config, activation="silu"), ev)
+    base = settings.unit_settings(run, settings.protocol(config), ev)
+    silu = settings.unit_settings(
+        run, settings.protocol(config, activation="silu"), ev)
     self.assertEqual(silu["activation"], "silu")
     self.assertNotEqual(runs.RunStore.key(silu), runs.RunStore.key(base))
-    lb = experiment.unit_settings(
-        run, experiment._protocol(config, optimizer="lbfgs"), ev)
+    lb = settings.unit_settings(
+        run, settings.protocol(config, optimizer="lbfgs"), ev)
     self.assertEqual(lb["optimizer"], "lbfgs")
     for field in ("learning_rate", "final_lr_fraction", "batch_size"):
       self.assertNotIn(field, lb)
-    self.assertEqual(lb, experiment.unit_settings(
-        run, experiment._protocol(config, optimizer="lbfgs",
+    self.assertEqual(lb, settings.unit_settings(
+        run, settings.protocol(config, optimizer="lbfgs",
                                   learning_rate=0.5), ev))
-    recorded = experiment.recorded(config)
+    recorded = settings.recorded(config)
     self.assertNotIn("activation", recorded)
     self.assertNotIn("optimizer", recorded)
 
@@ -93,10 +94,10 @@ class UnitKeysTest(tf.test.TestCase, parameterized.TestCase):
       ({"activation": "swish"}, "`activation` must be one of"),
       ({"optimizer": "sgd"}, "`optimizer` must be one of"))
   def test_bad_protocol_fields(self, overrides, message):
-    config = experiment.resolve(default.get_config())
+    config = settings.resolve(default.get_config())
     config.update(overrides)
     with self.assertRaisesRegex(errors.ConfigError, message):
-      experiment.check_protocol(config)
+      settings.check_protocol(config)
 
 
 class PresetTest(tf.test.TestCase, parameterized.TestCase):
@@ -145,7 +146,7 @@ class PresetTest(tf.test.TestCase, parameterized.TestCase):
     wanted = architecture_runner.screen_requests(config)
     parts = architecture_runner.partition(wanted, 2)
     self.assertEqual(sum(len(p) for p in parts), len(wanted))
-    groups = [{experiment.group_key(w.request) for w in p} for p in parts]
+    groups = [{units.group_key(w.request) for w in p} for p in parts]
     self.assertEmpty(groups[0] & groups[1])
     self.assertNotEmpty(parts[0])
     self.assertNotEmpty(parts[1])
@@ -202,9 +203,9 @@ class StudyTest(tf.test.TestCase):
     self.assertEqual(again.workdir, os.path.join(workdir, "report_only"))
     self.assertTrue(os.path.exists(os.path.join(workdir, "report_only",
                                                 "study.md")))
-    units = len(os.listdir(os.path.join(workdir, "runs")))
+    unit_count = len(os.listdir(os.path.join(workdir, "runs")))
     architecture_runner.run(_tiny(seeds=2), workdir, show_progress=False)
-    self.assertLen(os.listdir(os.path.join(workdir, "runs")), units)
+    self.assertLen(os.listdir(os.path.join(workdir, "runs")), unit_count)
 
   def test_a_worker_trains_its_share(self):
     workdir = self.create_tempdir().full_path

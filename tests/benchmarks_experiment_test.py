@@ -1,4 +1,5 @@
-"""Tests of `benchmarks.experiment`: units, resume, settings, outputs."""
+"""Tests of the benchmarks sweep (`benchmarks.experiment`) and tuning:
+units, resume, settings, outputs."""
 
 import glob
 import os
@@ -14,8 +15,12 @@ from tensorboard.util import tensor_util
 from benchmarks import data
 from benchmarks import experiment
 from benchmarks import functions
+from benchmarks import models
+from benchmarks import protocol_tuning
 from benchmarks import report
+from benchmarks import settings
 from benchmarks import trainer
+from benchmarks import units
 from benchmarks.configs import default
 from benchmarks.configs import tune as tune_config
 from sobolev.experiment import errors
@@ -82,14 +87,14 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
       self.assertGreater(image.shape[0], 100)
       self.assertGreater(image.std(), 0.01)  # Not blank.
     # One unit per model, each with settings, result, weights and curves.
-    units = sorted(glob.glob(os.path.join(workdir, "runs", "*")))
-    self.assertLen(units, 4)
-    for unit in units:
-      settings = files.read_json(os.path.join(unit, "settings.json"))
-      self.assertEqual(settings["steps"], 6)
-      self.assertEqual(settings["evaluation"], {"set": "test", "size": 50})
-      self.assertEqual("grad_weight" in settings,
-                       settings["method"] == "sobolev")
+    unit_dirs = sorted(glob.glob(os.path.join(workdir, "runs", "*")))
+    self.assertLen(unit_dirs, 4)
+    for unit in unit_dirs:
+      unit_settings = files.read_json(os.path.join(unit, "settings.json"))
+      self.assertEqual(unit_settings["steps"], 6)
+      self.assertEqual(unit_settings["evaluation"], {"set": "test", "size": 50})
+      self.assertEqual("grad_weight" in unit_settings,
+                       unit_settings["method"] == "sobolev")
       self.assertTrue(os.path.exists(os.path.join(unit, "result.json")))
       self.assertTrue(os.path.exists(os.path.join(unit, "model",
                                                   "weights.index")))
@@ -108,7 +113,7 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
 
     # An interrupted sweep (one unit without its result): only its group
     # is trained again, and it gets the same numbers.
-    sobolev_unit = [u for u in units if files.read_json(
+    sobolev_unit = [u for u in unit_dirs if files.read_json(
         os.path.join(u, "settings.json"))["method"] == "sobolev"][0]
     os.remove(os.path.join(sobolev_unit, "result.json"))
     calls, patch = _spy()
@@ -207,11 +212,11 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(os.path.exists(workdir))
 
   def test_name_lists_with_commas_are_split(self):
-    config = experiment.resolve(_tiny(functions=("booth, beale",)))
+    config = settings.resolve(_tiny(functions=("booth, beale",)))
     self.assertEqual(tuple(config.functions), ("booth", "beale"))
     config = tune_config.get_config()
     config.candidates = ("naive,base", "nw0.3")
-    self.assertEqual(tuple(experiment.resolve(config).candidates),
+    self.assertEqual(tuple(settings.resolve(config).candidates),
                      ("naive", "base", "nw0.3"))
 
   def test_divergence_stops_without_a_result_row(self):
@@ -243,10 +248,10 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(sweep_numbers[key], value)
 
   def _unit(self, workdir, config, method):
-    settings = experiment.unit_settings(
+    unit_settings = settings.unit_settings(
         trainer.Run("booth", 6, method, 0),
-        experiment._protocol(config), {"set": "test", "size": 50})
-    return os.path.join(workdir, "runs", runs.RunStore.key(settings))
+        settings.protocol(config), {"set": "test", "size": 50})
+    return os.path.join(workdir, "runs", runs.RunStore.key(unit_settings))
 
   def test_provenance_tensorboard_and_saved_weights(self):
     workdir = self.create_tempdir().full_path
@@ -270,8 +275,8 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
 
     # TensorBoard: loss terms during training, test metrics at the end.
     logdir = os.path.join(workdir, "tb",
-                          experiment.tb_name(trainer.Run("booth", 6,
-                                                         "sobolev", 0)))
+                          units.tb_name(trainer.Run("booth", 6, "sobolev",
+                                                    0)))
     acc = event_accumulator.EventAccumulator(logdir)
     acc.Reload()
     tags = acc.Tags()["tensors"]  # Scalars as written by tensorboard.summary.
@@ -294,7 +299,7 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     for r in out.rows:
       unit = self._unit(workdir, config, r.method)
       test = data.test_set(r.function, 50)
-      v, dv = experiment.predict(unit, test.x)
+      v, dv = models.predict(unit, test.x)
       self.assertAllClose(np.mean((v - test.y)**2), r.test_mse, rtol=1e-4)
       self.assertAllClose(np.mean(np.sum((dv - test.dy)**2, axis=1)),
                           r.test_grad_mse, rtol=1e-4)
@@ -302,52 +307,52 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
   def test_unit_keys_of_the_default_protocol_are_unchanged(self):
     # 'ours' units have exactly the settings they had before protocols,
     # dimensions and user functions existed, so old workdirs resume.
-    protocol = experiment._protocol(_tiny())
+    protocol = settings.protocol(_tiny())
     evaluation = {"set": "test", "size": 50}
     common = {"function": "booth", "size": 6, "seed": 0, "version": 2,
               "evaluation": evaluation, "steps": 6, "learning_rate": 3e-3,
               "final_lr_fraction": 0.01, "batch_size": 100,
               "hidden_sizes": [8, 8], "jit_compile": False}
     self.assertEqual(
-        experiment.unit_settings(trainer.Run("booth", 6, "regular", 0),
+        settings.unit_settings(trainer.Run("booth", 6, "regular", 0),
                                  protocol, evaluation),
         {**common, "method": "regular"})
     self.assertEqual(
-        experiment.unit_settings(trainer.Run("booth", 6, "sobolev", 0),
+        settings.unit_settings(trainer.Run("booth", 6, "sobolev", 0),
                                  protocol, evaluation),
         {**common, "method": "sobolev", "grad_weight": 0.3,
          "normalize_grad_weight": True})
-    recorded = experiment.recorded(experiment.resolve(_tiny()))
+    recorded = settings.recorded(settings.resolve(_tiny()))
     self.assertNotIn("protocol", recorded)
     self.assertNotIn("dml_lambda", recorded)
 
   def test_unit_keys_carry_the_protocol_and_its_fields(self):
     evaluation = {"set": "test", "size": 50}
 
-    def settings(method, **overrides):
-      return experiment.unit_settings(
+    def unit(method, **overrides):
+      return settings.unit_settings(
           trainer.Run("booth", 6, method, 0),
-          experiment._protocol(_tiny(**overrides)), evaluation)
+          settings.protocol(_tiny(**overrides)), evaluation)
 
-    dml = settings("sobolev", protocol="differential_ml", dml_lambda=2.0)
+    dml = unit("sobolev", protocol="differential_ml", dml_lambda=2.0)
     self.assertEqual(dml["protocol"], "differential_ml")
     self.assertEqual(dml["dml_lambda"], 2.0)
     self.assertNotIn("grad_weight", dml)
     self.assertNotEqual(runs.RunStore.key(dml), runs.RunStore.key(
-        settings("sobolev", protocol="differential_ml", dml_lambda=1.0)))
+        unit("sobolev", protocol="differential_ml", dml_lambda=1.0)))
     # Fields of other protocols do not split units.
     self.assertEqual(
-        settings("sobolev", protocol="differential_ml", grad_weight=5.0),
-        settings("sobolev", protocol="differential_ml"))
-    self.assertEqual(settings("sobolev", dml_lambda=7.0),
-                     settings("sobolev"))
-    raw = settings("regular", protocol="raw_l2")
+        unit("sobolev", protocol="differential_ml", grad_weight=5.0),
+        unit("sobolev", protocol="differential_ml"))
+    self.assertEqual(unit("sobolev", dml_lambda=7.0),
+                     unit("sobolev"))
+    raw = unit("regular", protocol="raw_l2")
     self.assertEqual(raw["protocol"], "raw_l2")
     self.assertNotIn("dml_lambda", raw)
     self.assertNotEqual(runs.RunStore.key(raw),
-                        runs.RunStore.key(settings("regular")))
-    self.assertNotEqual(runs.RunStore.key(settings("sobolev", steps=12)),
-                        runs.RunStore.key(settings("sobolev")))
+                        runs.RunStore.key(unit("regular")))
+    self.assertNotEqual(runs.RunStore.key(unit("sobolev", steps=12)),
+                        runs.RunStore.key(unit("sobolev")))
 
   def test_a_registered_function_of_any_dimension_sweeps(self):
     plane = functions.register(functions.Benchmark(
@@ -362,12 +367,12 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(out.rows, 4)
     with open(os.path.join(workdir, "results.md")) as f:
       self.assertIn("| Plane 3-D |", f.read())
-    settings = experiment.unit_settings(
-        trainer.Run("plane3", 6, "sobolev", 0), experiment._protocol(
-            experiment.resolve(config)), {"set": "test", "size": 50})
-    self.assertEqual(settings["function_domain"],
+    unit_settings = settings.unit_settings(
+        trainer.Run("plane3", 6, "sobolev", 0), settings.protocol(
+            settings.resolve(config)), {"set": "test", "size": 50})
+    self.assertEqual(unit_settings["function_domain"],
                      {"low": [-1.0, -1.0, -1.0], "high": [1.0, 1.0, 1.0]})
-    unit = os.path.join(workdir, "runs", runs.RunStore.key(settings))
+    unit = os.path.join(workdir, "runs", runs.RunStore.key(unit_settings))
     result = files.read_json(os.path.join(unit, "result.json"))
     for field in ("train_loss", "train_value_mse", "train_grad_mse",
                   "train_set_mse", "train_set_grad_mse"):
@@ -377,11 +382,11 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(result["train_value_mse"], result["train_set_mse"],
                         rtol=1e-4)
     train = data.train_set("plane3", 6, 0)
-    v, dv = experiment.predict(unit, train.x)
+    v, dv = models.predict(unit, train.x)
     self.assertAllClose(result["train_set_mse"], np.mean((v - train.y)**2),
                         rtol=1e-4)
     test = data.test_set("plane3", 50)
-    v, dv = experiment.predict(unit, test.x)
+    v, dv = models.predict(unit, test.x)
     self.assertEqual(dv.shape, (50, plane.dim))
     row = [r for r in out.rows if r.key == ("plane3", 6, "sobolev", 0)][0]
     self.assertAllClose(np.mean((v - test.y)**2), row.test_mse, rtol=1e-4)
@@ -404,21 +409,21 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     config.hidden_sizes = (8,)
     config.validation_size = 40
     config.candidates = ("base", "nw0.3", "lr1e-2")
-    out = experiment.tune(config, workdir, show_progress=False)
+    out = protocol_tuning.tune(config, workdir, show_progress=False)
     rows = out.rows
     self.assertLen(rows, 6)
     # base and nw0.3 differ only in the gradient weight: one regular model.
-    units = glob.glob(os.path.join(workdir, "runs", "*"))
-    self.assertLen(units, 5)
+    unit_dirs = glob.glob(os.path.join(workdir, "runs", "*"))
+    self.assertLen(unit_dirs, 5)
     by = {(r.candidate, r.method): r for r in rows}
     self.assertEqual(by["base", "regular"].val_mse,
                      by["nw0.3", "regular"].val_mse)
     self.assertNotEqual(by["base", "sobolev"].val_mse,
                         by["nw0.3", "sobolev"].val_mse)
-    for unit in units:
-      settings = files.read_json(os.path.join(unit, "settings.json"))
-      self.assertEqual(settings["seed"], experiment.TUNING_SEED)
-      self.assertEqual(settings["evaluation"],
+    for unit in unit_dirs:
+      unit_settings = files.read_json(os.path.join(unit, "settings.json"))
+      self.assertEqual(unit_settings["seed"], settings.TUNING_SEED)
+      self.assertEqual(unit_settings["evaluation"],
                        {"set": "validation", "size": 40})
     trials = files.read_csv(os.path.join(workdir, "trials.csv"))
     self.assertLen(trials, 3)
@@ -430,18 +435,18 @@ class ExperimentTest(tf.test.TestCase, parameterized.TestCase):
     names = {"1.0/0.003": "base", "0.3/0.003": "nw0.3", "1.0/0.01": "lr1e-2"}
     self.assertIn(f"Best: **{names[best]}**", md)
     self.assertIn("| nw0.3 | grad_weight=0.3 |", md)
-    val = data.validation_set("booth", experiment.TUNING_SEED, 40)
+    val = data.validation_set("booth", settings.TUNING_SEED, 40)
     self.assertLen(val, 40)
     # Same settings again: trials and models are reused.
     with mock.patch.object(trainer, "train_group",
                            side_effect=AssertionError("retrained")):
-      again = experiment.tune(config, workdir, show_progress=False)
+      again = protocol_tuning.tune(config, workdir, show_progress=False)
     self.assertEqual(again.rows, rows)
     # Unknown candidates are rejected before any work.
     config.candidates = ("base", "best")
     with self.assertRaisesRegex(errors.ConfigError,
                                 "`candidates` must be one of"):
-      experiment.tune(config, workdir, show_progress=False)
+      protocol_tuning.tune(config, workdir, show_progress=False)
 
 
 if __name__ == "__main__":

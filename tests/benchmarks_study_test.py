@@ -10,9 +10,9 @@ import matplotlib.image
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import experiment
 from benchmarks import study_report
 from benchmarks import study_runner
+from benchmarks import units
 from benchmarks.configs import budget
 from benchmarks.configs import dimension
 from benchmarks.configs import protocols as protocols_config
@@ -181,13 +181,13 @@ class StudyTest(tf.test.TestCase):
                         [6, 12])
     # Resume: nothing is trained again; a new budget trains only its models.
     calls = []
-    real = experiment.trainer.train_group
+    real = units.trainer.train_group
 
     def spy(runs, *args, **kwargs):
       calls.append(len(runs))
       return real(runs, *args, **kwargs)
 
-    experiment.trainer.train_group = spy
+    units.trainer.train_group = spy
     try:
       again = study_runner.run(_tiny(), workdir, show_progress=False)
       self.assertEqual(calls, [])
@@ -196,7 +196,7 @@ class StudyTest(tf.test.TestCase):
       more = study_runner.run(_tiny(budgets=(6, 12, 18)), workdir,
                               show_progress=False)
     finally:
-      experiment.trainer.train_group = real
+      units.trainer.train_group = real
     self.assertLen(more.rows, 36)
     # One group per (method, dimension) of the new budget.
     self.assertEqual(sorted(calls), [2, 2, 4, 4])
