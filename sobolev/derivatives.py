@@ -61,14 +61,7 @@ def _structure_error(x, name: str) -> TypeError:
 
 
 def check_inputs(x: tf.Tensor, name: str = "x") -> tf.Tensor:
-  """Converts `x` to a floating tensor and checks it is `[B, ...]`.
-
-  Args:
-    x: model inputs, shape `[B, ...]` (rank >= 2).
-    name: the argument's name, used in error messages.
-
-  Returns:
-    `x` as a `tf.Tensor`.
+  """`x` as a floating tensor `[B, ...]` (rank >= 2); `name` is for errors.
 
   Raises:
     TypeError: if `x` is not floating point, or is a dict or tuple of inputs
@@ -185,18 +178,12 @@ def _replace(node, path, z):
 
 
 def as_dtype(value: Any, dtype: tf.DType, name: str) -> tf.Tensor:
-  """`value` as a tensor of `dtype`: floating arrays converted, tensors as is.
+  """`value` (tensor, array or list) as a tensor of the model's `dtype`.
 
-  Args:
-    value: a tensor, array or nested Python list.
-    dtype: the model's dtype (the dtype of `x`).
-    name: the argument's name, used in error messages.
-
-  Returns:
-    A tensor of dtype `dtype`.
+  Floating arrays are converted; tensors must have `dtype` already.
 
   Raises:
-    TypeError: on a dtype mismatch (the message names both dtypes).
+    TypeError: on a dtype mismatch (naming `name` and both dtypes).
   """
   if tf.is_tensor(value) or isinstance(value, tf.Variable):
     if value.dtype != dtype:

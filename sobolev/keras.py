@@ -58,6 +58,8 @@ from sobolev import terms
 
 TargetFn = Callable[[tf.Tensor], tf.Tensor]
 ERROR_NAMES = ("value_mse", "jacobian_mse", "hessian_mse")
+# `compile` arguments that the Sobolev loss and metrics replace.
+_REPLACED = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
 
 def _as_tuple(y) -> tuple:
@@ -93,9 +95,8 @@ class SobolevModel(keras.Model):
         `loss_fns`, `mode`, `num_projections`, `seed`, ...). Give plain
         values (numbers, strings) for the model to be saveable as `.keras`.
       target_fn: optional differentiable target `[B, D] -> [B, O]`; then
-        `fit(x)` needs no targets and the target's derivatives are computed
-        like the model's. Saving needs it to be a registered Keras
-        serialisable function (`keras.saving.register_keras_serializable`).
+        `fit(x)` needs no targets. Saving needs it registered with
+        `keras.saving.register_keras_serializable`.
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -177,11 +178,9 @@ class SobolevModel(keras.Model):
 
     Raises:
       ValueError: if `loss`, `loss_weights`, `metrics` or `weighted_metrics`
-        is given: they would be ignored (the loss is `loss_module`; its terms
-        and the value/derivative errors are the metrics).
+        is given (the Sobolev loss and metrics replace them).
     """
-    given = [k for k in ("loss", "loss_weights", "metrics",
-                         "weighted_metrics") if kwargs.get(k) is not None]
+    given = [k for k in _REPLACED if kwargs.get(k) is not None]
     if given:
       raise ValueError(
           f"SobolevModel.compile does not take {given}: the loss is the "
@@ -223,9 +222,7 @@ class SobolevModel(keras.Model):
   def compile_from_config(self, config):
     """Recompiles a loaded model (Keras asks overriders of `compile`)."""
     config = keras.saving.deserialize_keras_object(config)
-    config = {k: v for k, v in config.items()
-              if k not in ("loss", "loss_weights", "metrics",
-                           "weighted_metrics")}
+    config = {k: v for k, v in config.items() if k not in _REPLACED}
     self.compile(**config)
     if self.built:
       self.optimizer.build(self.trainable_variables)
