@@ -476,8 +476,7 @@ def value_and_hessian(
 
   Returns:
     `(y, J, H)`: values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
-    `[B, O, ..., ...]`. The Hessian of a piecewise-linear model (ReLU layers
-    and a linear output) is identically zero.
+    `[B, O, ..., ...]` (zero for piecewise-linear, e.g. ReLU, models).
 
   Raises:
     ValueError: if the model does not depend on `x`.
@@ -528,8 +527,8 @@ def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
     `(y, p1)`: values `[B, O]` and projections shaped like `x`.
 
   Raises:
-    ValueError: if shapes do not match or the model does not depend on `x`.
-    TypeError: if `v1`'s dtype is not the model's.
+    ValueError: for mismatched shapes or a model not depending on `x`.
+    TypeError: for a vector not of the model's dtype.
   """
   model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)

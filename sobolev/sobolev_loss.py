@@ -36,19 +36,16 @@ class LossOutput(NamedTuple):
   The first two fields are `(total, terms)`, so `total, terms = out[:2]`
   works. Keys of the dicts are `'order_0'`, ..., `'order_K'`.
 
-  Attributes:
+  Attributes (the formulas are in `sobolev.terms`, section 4):
     total: scalar, `sum_j weights[j] * terms[order_j]`; differentiate this.
-    terms: unweighted per-order losses (scalars): the (weighted, masked)
-      mean over examples of the per-example order-j losses, after the
-      stochastic scaling.
-    weighted_terms: `weights[j] * terms[order_j]` (scalars); they sum to
-      `total`.
+    terms: unweighted per-order losses (scalars), the (weighted, masked)
+      means over examples.
+    weighted_terms: `weights[j] * terms[order_j]`; they sum to `total`.
     per_example: `[B]`, `sum_j weights[j] * mask_j[b] * l_j[b]` (sample
-      weights not applied); None if a user loss function returns a scalar
-      instead of per-example losses.
+      weights not applied); None if a user loss returns a scalar.
     per_example_terms: `[B]` unweighted per-example losses `l_j[b]` per
-      order (after the stochastic scaling; 0 where the order's mask is
-      False); orders whose loss function returns a scalar are left out.
+      order (0 where masked out); orders whose loss returns a scalar are
+      left out.
     values: the model's outputs `[B, O]`.
   """
   total: tf.Tensor
