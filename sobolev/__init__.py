@@ -42,14 +42,10 @@ def __getattr__(name):
 
 
 def __dir__():
-  return sorted(list(globals()) + list(_MODULES) + ["SobolevLoss", "LossOutput"])
+  return sorted(list(globals()) + list(_MODULES) +
+                ["SobolevLoss", "LossOutput"])
 
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "derivatives", "finite_differences", "forward_mode", "losses",
-    "loss_checks", "sampling", "sobolev_loss", "strided_conv", "terms",
-    "training", "experiment", "keras", "policies", "rollouts", "SobolevLoss",
-    "LossOutput",
-]
+__all__ = list(_MODULES) + ["SobolevLoss", "LossOutput"]

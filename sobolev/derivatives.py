@@ -1,14 +1,11 @@
 """Per-example input derivatives of a model, computed with `tf.GradientTape`.
 
-Every function here takes a callable `model` mapping a batch of inputs
-`x: [B, ...]` (any shape with a leading batch axis: `[B, D]` vectors,
-`[B, H, W, C]` images, ...) to outputs `[B, O]` (a `[B]` output is treated as
-`[B, 1]`) and returns the model's values together with the requested
-derivatives, so one forward pass serves both. Below, `...` stands for the
-shape of one example, `x.shape[1:]`, and `D` for its number of elements.
-Derivatives are per example: example `b`'s output must depend only on
-example `b`'s input (true of any network without batch-coupling layers such
-as batch normalisation in training mode).
+Every function takes a callable `model` mapping inputs `x: [B, ...]` (`[B, D]`
+vectors, `[B, H, W, C]` images, ...) to outputs `[B, O]` (or `[B]`, read as
+`[B, 1]`) and returns the values with the derivatives (one forward pass).
+`...` is the shape of one example, `x.shape[1:]`, and `D` its number of
+elements. Example `b`'s output must depend on example `b`'s input only (no
+batch-coupling layers such as batch normalisation in training mode).
 
 Conventions (the paper's Figure 1b):
   * Jacobian `J[b, o, i] = d m(x_b)_o / d x_b[i]`, shape `[B, O, ...]`.
@@ -18,20 +15,14 @@ Conventions (the paper's Figure 1b):
     space, shaped like `x` (a vector-Jacobian product; one backward pass).
   * Order-2 projection `D_x<D_x<m, v1>, v2> = (sum_o v1_o H_o) v2` with `v2`
     shaped like `x`, shaped like `x` (a Hessian-vector product; two passes).
-  `project_jacobian` and `project_hessian` contract full derivative tensors
-  with the same vectors (for targets given as full derivatives).
+  (`project_jacobian`, `project_hessian`: the same from full derivatives.)
 
-Inputs given as a dict or tuple (a model taking several inputs): pass
-`wrt=` the key (or index) of the entry to differentiate with respect to; the
-other entries are passed to the model unchanged.
-
-Dtypes: `x` must be floating and the model must return the dtype of `x`;
-vectors and targets given as tensors must have that dtype too (NumPy and
-Python floating values are converted to it); mismatches raise a `TypeError`
-naming both dtypes.
-
-All functions work eagerly, inside `tf.function`, and inside
-`tf.function(jit_compile=True)`.
+Dict or tuple inputs (a model of several inputs): `wrt=` names the entry to
+differentiate with respect to; the others are passed through unchanged.
+Dtypes: `x` is floating and the model returns its dtype; tensors given as
+vectors or targets must have it too (NumPy/Python floats are converted), or
+a `TypeError` names both. Everything works eagerly, in `tf.function` and
+with `jit_compile=True`.
 """
 
 from typing import Any, Callable, Mapping, Optional, Tuple, Union
@@ -46,10 +37,7 @@ Vector = Union[tf.Tensor, np.ndarray, Callable[[Any], tf.Tensor]]
 
 
 def _is_structure(x) -> bool:
-  """Whether `x` is a dict, or a list/tuple holding tensors, arrays or dicts.
-
-  (A nested Python list of numbers is a tensor, not a structure.)
-  """
+  """A dict, or a list/tuple of tensors/arrays/dicts (not a list of numbers)."""
   if isinstance(x, Mapping):
     return True
   if isinstance(x, (list, tuple)):
@@ -73,14 +61,7 @@ def _structure_error(x, name: str) -> TypeError:
 
 
 def check_inputs(x: tf.Tensor, name: str = "x") -> tf.Tensor:
-  """Converts `x` to a floating tensor and checks it is `[B, ...]`.
-
-  Args:
-    x: model inputs, shape `[B, ...]` (rank >= 2).
-    name: the argument's name, used in error messages.
-
-  Returns:
-    `x` as a `tf.Tensor`.
+  """`x` as a floating tensor `[B, ...]` (rank >= 2); `name` is for errors.
 
   Raises:
     TypeError: if `x` is not floating point, or is a dict or tuple of inputs
@@ -114,19 +95,16 @@ def with_respect_to(model: Model, inputs: Any,
   """Binds a model of several inputs to the entry `wrt` of `inputs`.
 
   Args:
-    model: callable taking `inputs` (a tensor, or a dict or tuple of them,
-      possibly nested).
-    inputs: the model's input: a tensor `[B, ...]`, or a dict or tuple.
-    wrt: for a dict, the key of the entry to differentiate with respect to;
-      for a tuple or list, its index (or, for a namedtuple, its field name);
-      for nested inputs, a tuple path of keys and indices (e.g.
-      `('obs', 'image')`); None for a plain tensor.
+    model: callable taking `inputs`.
+    inputs: a tensor `[B, ...]`, or a (nested) dict or tuple of them.
+    wrt: a dict key, a tuple index (or namedtuple field name), a tuple path
+      of them for nested inputs (e.g. `('obs', 'image')`), or None for a
+      plain tensor.
     name: the argument's name, used in error messages.
 
   Returns:
-    `(fn, x)`: `x` is the selected entry and `fn(z)` calls `model` on
-    `inputs` with that entry replaced by `z` (`fn` is `model` itself when
-    `wrt` is None).
+    `(fn, x)`: the selected entry `x` and `fn(z)`, `model` on `inputs` with
+    that entry replaced by `z` (`model` itself when `wrt` is None).
 
   Raises:
     TypeError: if `inputs` is a dict or tuple and `wrt` is None, `wrt` is
@@ -200,21 +178,12 @@ def _replace(node, path, z):
 
 
 def as_dtype(value: Any, dtype: tf.DType, name: str) -> tf.Tensor:
-  """Converts `value` to a tensor of the model's floating `dtype`.
+  """`value` (tensor, array or list) as a tensor of the model's `dtype`.
 
-  NumPy arrays and Python numbers of a floating type are converted; tensors
-  must already have `dtype`; integer or boolean values are rejected.
-
-  Args:
-    value: a tensor, array or nested Python list.
-    dtype: the model's dtype (the dtype of `x`).
-    name: the argument's name, used in error messages.
-
-  Returns:
-    A tensor of dtype `dtype`.
+  Floating arrays are converted; tensors must have `dtype` already.
 
   Raises:
-    TypeError: on a dtype mismatch (the message names both dtypes).
+    TypeError: on a dtype mismatch (naming `name` and both dtypes).
   """
   if tf.is_tensor(value) or isinstance(value, tf.Variable):
     if value.dtype != dtype:
@@ -237,16 +206,14 @@ def check_overflow(array: np.ndarray, dtype: tf.DType, name: str,
   """Raises if finite values of `array` become Inf when cast to `dtype`.
 
   Args:
-    array: floating values of any shape, in a dtype at least as wide as
-      `dtype` (narrower or equal dtypes cannot overflow and are not scanned).
+    array: floating values (only scanned when wider than `dtype`).
     dtype: the floating dtype they are cast to.
     name: the argument's name, used in the message.
     wider: how to compute in a wider dtype, for the message.
 
   Raises:
-    ValueError: naming `name`, its largest magnitude and `dtype`'s largest
-      finite value (NaN and Inf already in `array` are left to the caller's
-      finiteness checks).
+    ValueError: naming `name`, its largest magnitude and `dtype.max` (NaN
+      and Inf already in `array` are left to the finiteness checks).
   """
   if array.size == 0 or array.dtype.itemsize <= dtype.size:
     return
@@ -266,15 +233,12 @@ def model_dtype(model: Any) -> Optional[tf.DType]:
   """The floating dtype a model computes in, when it can be told cheaply.
 
   Args:
-    model: the model: a `tf.Module` (e.g. an `snt.Module`), a Keras layer or
-      model, or any callable.
+    model: a `tf.Module` (e.g. an `snt.Module`), a Keras layer, or any callable.
 
   Returns:
-    For a Keras functional model with one output, that output's dtype; for
-    another Keras layer without sublayers, its compute dtype; for a
-    `tf.Module` whose floating variables all have one dtype, that dtype;
-    None otherwise (a plain function, a module without variables yet, a
-    Keras model whose sublayers are not known to agree, mixed dtypes).
+    A Keras functional model's one output dtype; a Keras layer's (without
+    sublayers) compute dtype; the one dtype of a `tf.Module`'s floating
+    variables; else None.
   """
   try:
     if hasattr(model, "compute_dtype") and hasattr(model, "dtype_policy"):
@@ -295,18 +259,9 @@ def model_dtype(model: Any) -> Optional[tf.DType]:
 
 
 def check_model_dtype(model: Any, x: tf.Tensor) -> None:
-  """Raises if `x`'s dtype differs from the dtype `model` computes in.
+  """Raises a `TypeError` naming both if `x`'s dtype is not `model_dtype`'s.
 
-  Checked before targets, so the message names `x` and the model's weights
-  rather than a target (casting a target to `x`'s dtype would only move the
-  error into the model's first layer).
-
-  Args:
-    model: the model (see `model_dtype`; others are not checked).
-    x: the model's input `[B, ...]`.
-
-  Raises:
-    TypeError: naming both dtypes.
+  Checked before the targets, so the message names `x` and the weights.
   """
   dtype = model_dtype(model)
   if dtype is not None and dtype != x.dtype:
@@ -331,33 +286,20 @@ def example_size(x: tf.Tensor):
 
 def example_shape(x: tf.Tensor) -> list:
   """`x.shape[1:]` as a list of ints (static) or scalar tensors."""
-  dynamic = None
-  out = []
-  for i, dim in enumerate(x.shape[1:], start=1):
-    if dim is None:
-      dynamic = tf.shape(x) if dynamic is None else dynamic
-      dim = dynamic[i]
-    out.append(dim)
-  return out
+  return [tf.shape(x)[i] if dim is None else dim
+          for i, dim in enumerate(x.shape[1:], start=1)]
 
 
 def assert_batch(t: tf.Tensor, batch, name: str,
                  what: str = "`x`") -> tf.Tensor:
-  """Checks that `t` has leading dimension `batch` (statically or at run time).
-
-  Args:
-    t: a tensor `[N, ...]`.
-    batch: the expected N, an int or a scalar tensor.
-    name: the tensor's name, used in error messages.
-    what: what `batch` is the batch size of, for error messages.
+  """Checks that `t` `[N, ...]` has N = `batch` (an int or scalar tensor).
 
   Returns:
-    `t`, with a run-time assertion attached when the sizes are not both
-    known statically (so that, inside `tf.function` with an unknown batch,
-    a batch-1 tensor cannot broadcast against a larger batch).
+    `t`, with a run-time assertion when the sizes are not both static (so a
+    batch-1 tensor cannot broadcast against a larger batch).
 
   Raises:
-    ValueError: if the static batch sizes differ.
+    ValueError: naming `name` and `what`, if the static sizes differ.
   """
   static = t.shape[0] if t.shape.rank else None
   if isinstance(batch, (int, np.integer)) and static is not None:
@@ -377,14 +319,7 @@ def assert_batch(t: tf.Tensor, batch, name: str,
 
 
 def as_2d_output(y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-  """Normalises a model output to `[B, O]` and checks it against `x`.
-
-  Args:
-    y: the model's output, `[B, O]` or `[B]`.
-    x: the model's input `[B, ...]`.
-
-  Returns:
-    `y` as `[B, O]`.
+  """The model's output `y` (`[B, O]` or `[B]`) as `[B, O]`, checked with `x`.
 
   Raises:
     ValueError: for an output of another rank or batch size.
@@ -444,8 +379,8 @@ def value_and_gradient(model: Model, x: tf.Tensor,
                       ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and input gradients of a scalar-output model.
 
-  Args:
-    model: callable mapping `[B, ...]` to `[B]` or `[B, 1]`.
+  Args (also of the other `value_and_*` functions):
+    model: callable mapping `[B, ...]` to `[B, O]` (here O = 1, or `[B]`).
     x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
     wrt: the entry of a dict/tuple `x` to differentiate with respect to.
 
@@ -489,13 +424,11 @@ def value_and_jacobian(model: Model,
   """Values and per-example input Jacobians.
 
   Args:
-    model: callable mapping `[B, ...]` to `[B, O]`.
-    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
-    unroll: compute the O rows of the Jacobian with O separate backward
-      passes (True) or one vectorised `batch_jacobian` (False, `pfor`). The
-      default unrolls when O <= `UNROLL_LIMIT`, which is faster for few
-      outputs and keeps XLA compilation quick. Same numbers either way.
-    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
+    model, x, wrt: as for `value_and_gradient`.
+    unroll: O separate backward passes (True) or one vectorised
+      `batch_jacobian` (False, `pfor`); by default unrolled when
+      O <= `UNROLL_LIMIT` (faster for few outputs, quick XLA compilation).
+      Same numbers either way.
 
   Returns:
     `(y, J)`: values `[B, O]` and Jacobians `[B, O, ...]`.
@@ -536,17 +469,14 @@ def value_and_hessian(
   """Values, per-example Jacobians and per-example Hessians (nested tapes).
 
   Args:
-    model: callable mapping `[B, ...]` to `[B, O]`.
-    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
-    unroll: compute the Hessian with O * D separate second backward passes
-      (True) or a vectorised `batch_jacobian` (False). The default unrolls
-      when O * D <= 2 * `UNROLL_LIMIT`. Same numbers either way.
-    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
+    model, x, wrt: as for `value_and_gradient`.
+    unroll: O * D second backward passes (True) or a vectorised
+      `batch_jacobian` (False); by default unrolled when
+      O * D <= 2 * `UNROLL_LIMIT`. Same numbers either way.
 
   Returns:
     `(y, J, H)`: values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
-    `[B, O, ..., ...]`. The Hessian of a piecewise-linear model (ReLU layers
-    and a linear output) is identically zero.
+    `[B, O, ..., ...]` (zero for piecewise-linear, e.g. ReLU, models).
 
   Raises:
     ValueError: if the model does not depend on `x`.
@@ -582,30 +512,23 @@ def value_and_hessian(
   return y, jac, hess
 
 
-def _sum_per_example(t: tf.Tensor) -> tf.Tensor:
-  return tf.reduce_sum(t, axis=list(range(1, t.shape.rank)))
-
-
 def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
                   wrt: Optional[WrtPath] = None
                  ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Values and the order-1 projection `D_x<m, v1> = J^T v1`.
 
   Args:
-    model: callable mapping `[B, ...]` to `[B, O]`.
-    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
+    model, x, wrt: as for `value_and_gradient`.
     v1: output-space vectors, shape `[O]` (shared) or `[B, O]`; or a
-      callable `v1(O) -> [B, O]` called once after the forward pass, when
-      the output dimension `O` (an int, or a scalar tensor if unknown) is
-      known (this is how `SobolevLoss` samples its directions).
-    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
+      callable `v1(O) -> [B, O]` called once after the forward pass with the
+      output dimension (an int, or a scalar tensor if unknown).
 
   Returns:
     `(y, p1)`: values `[B, O]` and projections shaped like `x`.
 
   Raises:
-    ValueError: if shapes do not match or the model does not depend on `x`.
-    TypeError: if `v1`'s dtype is not the model's.
+    ValueError: for mismatched shapes or a model not depending on `x`.
+    TypeError: for a vector not of the model's dtype.
   """
   model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
@@ -629,21 +552,16 @@ def value_and_hvp(
   """Values and the order-1 and order-2 projections (nested tapes).
 
   Args:
-    model: callable mapping `[B, ...]` to `[B, O]`.
-    x: inputs, shape `[B, ...]` (or a dict/tuple with `wrt`).
-    v1: output-space vectors, shape `[O]` or `[B, O]`, or a callable as in
-      `value_and_vjp`.
-    v2: input-space vectors shaped like one example (`x.shape[1:]`, shared)
-      or like `x`.
-    wrt: the entry of a dict/tuple `x` to differentiate with respect to.
+    model, x, wrt: as for `value_and_gradient`.
+    v1: as for `value_and_vjp`.
+    v2: input-space vectors shaped like one example (shared) or like `x`.
 
   Returns:
     `(y, p1, p2)`: values `[B, O]`, `p1 = D_x<m, v1>` and
     `p2 = D_x<D_x<m, v1>, v2>`, both shaped like `x`.
 
   Raises:
-    ValueError: if shapes do not match or the model does not depend on `x`.
-    TypeError: if a vector's dtype is not the model's.
+    As `value_and_vjp`.
   """
   model, x = with_respect_to(model, x, wrt)
   x = check_inputs(x)
@@ -651,7 +569,8 @@ def value_and_hvp(
   with tf.GradientTape() as outer:
     outer.watch(x)
     y, p1 = value_and_vjp(model, x, v1)
-    inner = _sum_per_example(p1 * tf.stop_gradient(v2))
+    inner = tf.reduce_sum(p1 * tf.stop_gradient(v2),
+                          axis=list(range(1, p1.shape.rank)))
   p2 = outer.gradient(inner, x,
                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
   return y, p1, p2

@@ -1,21 +1,16 @@
 """Target derivatives of black boxes by central finite differences.
 
-For targets without autodiff (a simulator, a numpy function, an external
-program), Sobolev training can still use derivative targets estimated as
+For targets without autodiff (a simulator, a numpy function), derivative
+targets are estimated as
 
     df/dx_d (x) ~= (f(x + h_d e_d) - f(x - h_d e_d)) / (2 h_d)
 
 with an error O(h^2) plus a rounding error O(eps / h). Steps are relative by
-default, `h_d = step * max(1, |x_d|)`, which keeps the estimate accurate across
-scales; the default step `1e-5` is near-optimal for float64 evaluation
-(eps^(1/3) ~ 6e-6). Computation is in float64 and vectorised: each call
-evaluates `f` on `2 * D` stacked copies of the batch.
-
-Steps too small for float64 are rejected: every step must satisfy
-`h_d >= MIN_RELATIVE_STEP * max(1, |x_d|)` (100 float64 machine epsilons,
-about 2.2e-14), below which `x_d + h_d` rounds back towards `x_d` and the
-estimate is dominated (or, for tiny steps such as 1e-300, replaced) by
-rounding error.
+default, `h_d = step * max(1, |x_d|)`; the default `1e-5` is near-optimal in
+float64 (eps^(1/3) ~ 6e-6). One call evaluates `f` on `2 * D` stacked copies
+of the batch, in float64. Steps below `MIN_RELATIVE_STEP * max(1, |x_d|)`
+(100 machine epsilons) are rejected: there rounding error swamps the
+estimate.
 """
 
 from typing import Callable, Union
@@ -115,9 +110,7 @@ def gradient(f: ArrayFn,
 
   Args:
     f: maps `[M, D]` to `[M]` or `[M, 1]`.
-    x: points `[N, D]`.
-    step: step size, a scalar or one per input coordinate `[D]`.
-    relative: if True the step on coordinate d is `step * max(1, |x_d|)`.
+    x, step, relative: as for `jacobian`.
 
   Returns:
     Gradients `[N, D]` in float64.

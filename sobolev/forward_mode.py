@@ -1,29 +1,23 @@
 """Fused forward-mode input Jacobians for `snt.nets.MLP`.
 
-For a network with few inputs D, the cheapest way to get the per-example input
-Jacobian is forward mode: push the D unit tangents through the network along
-with the values, in the same matrix multiplies. For an MLP layer
+For few inputs D, forward mode is the cheapest per-example input Jacobian:
+the D unit tangents go through the network with the values, in the same
+matrix multiplies. For an MLP layer
 
     h' = act(h W + b)          (values,   [B, H])
     t' = act'(h W + b) * (t W)  (tangents, [D, B, H])
 
-so values and tangents share one matmul on `(1 + D) * B` rows per layer, and
-the Jacobian `J[b, :, d]` is the last layer's tangent `d`. The result is an
-ordinary differentiable function of the parameters: a Sobolev loss built on it
-needs one reverse pass for the parameter gradient, instead of the
-reverse-over-reverse pass of nested tapes. The values and Jacobians equal the
-tape-based ones (`sobolev.derivatives`) up to floating-point rounding; tests
-check this.
+one matmul on `(1 + D) * B` rows, and `J[b, :, d]` is the last layer's
+tangent `d`. A Sobolev loss built on it needs one reverse pass for the
+parameter gradient instead of reverse-over-reverse; values and Jacobians
+equal the tape-based ones (`sobolev.derivatives`) up to rounding (tested).
 
-Supported: `snt.nets.MLP` without dropout, with activation one of relu,
-leaky_relu (alpha 0.2), elu, softplus, tanh, sigmoid, on inputs `[B, D]`.
-The network is recomputed from its layers, so forward mode is only used where
-that is provably the model's own computation: `supports(model)` accepts
-exactly the type `snt.nets.MLP`; `supports(model, allow_subclasses=True)` (an
-explicit opt-in, `SobolevLoss(jacobian_mode='forward')`) also accepts
-subclasses that do not override `__call__`. A subclass that overrides
-`__call__` is never supported (its layers alone are not the model).
-Everything else goes through the generic tapes.
+Supported: `snt.nets.MLP` without dropout, with activation relu, leaky_relu
+(alpha 0.2), elu, softplus, tanh or sigmoid, on inputs `[B, D]`. The network
+is recomputed from its layers, so only exactly `snt.nets.MLP` qualifies, or
+with `allow_subclasses=True` (`SobolevLoss(jacobian_mode='forward')`) a
+subclass that does not override `__call__` (else its layers alone are not
+the model).
 """
 
 from typing import Callable, Optional, Tuple
@@ -62,8 +56,7 @@ def supports(model, allow_subclasses: bool = False) -> bool:
   Args:
     model: any callable.
     allow_subclasses: also accept subclasses of `snt.nets.MLP` that do not
-      override `__call__` (an explicit opt-in; by default only the exact type
-      `snt.nets.MLP` qualifies).
+      override `__call__` (see the module docstring).
 
   Returns:
     True for a supported MLP (no dropout, a supported activation).

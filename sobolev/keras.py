@@ -29,16 +29,12 @@ Alternatively `target_fn=` gives a differentiable target (an analytic
 function or a teacher network) and `fit(x)` needs no `y`.
 
 Dtypes: inputs and targets are cast to the dtype the wrapped model computes
-in: its output dtype for a functional or Sequential model with one output,
-else the dtype of its weights when they all share one that is not the
-wrapper's variable dtype, else the wrapper's compute dtype (the global dtype
-policy, or `dtype=` given to `SobolevModel`, which takes precedence). So a
-float64 network trains on float64 data without `dtype="float64"`. Note that
-Keras itself rounds NumPy float64 arrays given to `fit` to `floatx`
-(float32 by default) before they reach the model; for float64 data also set
-`keras.config.set_floatx("float64")` or pass a `tf.data.Dataset`. Under
-`mixed_float16` the loss is computed in float16, whose largest finite value
-is 65504: a non-finite loss is then reported as a likely float16 overflow.
+in (`_wrapped_dtype`; `dtype=` given to `SobolevModel` takes precedence), so a
+float64 network trains on float64 data without `dtype="float64"`. Keras itself
+rounds NumPy float64 arrays given to `fit` to `floatx` (float32 by default):
+for float64 data also set `keras.config.set_floatx("float64")` or pass a
+`tf.data.Dataset`. Under `mixed_float16` a non-finite loss is reported as a
+likely float16 overflow (largest finite value 65504).
 
 Metrics (logged per epoch, also by the TensorBoard callback):
   loss: the weighted Sobolev total.
@@ -56,16 +52,14 @@ import numpy as np
 import tensorflow as tf
 
 from sobolev import derivatives
+from sobolev import losses
 from sobolev import sobolev_loss
+from sobolev import terms
 
 TargetFn = Callable[[tf.Tensor], tf.Tensor]
 ERROR_NAMES = ("value_mse", "jacobian_mse", "hessian_mse")
-
-
-def _per_example_sq_error(pred: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-  """`[B, ...]` x2 -> `[B]`: squared error summed over the non-batch axes."""
-  sq = tf.square(pred - tf.stop_gradient(target))
-  return tf.reduce_sum(tf.reshape(sq, tf.stack([tf.shape(sq)[0], -1])), axis=1)
+# `compile` arguments that the Sobolev loss and metrics replace.
+_REPLACED = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
 
 def _as_tuple(y) -> tuple:
@@ -101,9 +95,8 @@ class SobolevModel(keras.Model):
         `loss_fns`, `mode`, `num_projections`, `seed`, ...). Give plain
         values (numbers, strings) for the model to be saveable as `.keras`.
       target_fn: optional differentiable target `[B, D] -> [B, O]`; then
-        `fit(x)` needs no targets and the target's derivatives are computed
-        like the model's. Saving needs it to be a registered Keras
-        serialisable function (`keras.saving.register_keras_serializable`).
+        `fit(x)` needs no targets. Saving needs it registered with
+        `keras.saving.register_keras_serializable`.
       **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -161,12 +154,8 @@ class SobolevModel(keras.Model):
 
   @property
   def input_dtype(self):
-    """The dtype inputs and targets are cast to (see the module docstring).
-
-    Keras casts a layer's floating inputs to `input_dtype` in `__call__`;
-    this returns the wrapped model's dtype so that a float64 network gets
-    float64 inputs without `dtype="float64"` on the wrapper.
-    """
+    """The dtype inputs and targets are cast to (see the module docstring);
+    Keras casts a layer's floating inputs to it in `__call__`."""
     if self._dtype_given:
       return self.compute_dtype
     if self._input_dtype is None:
@@ -189,11 +178,9 @@ class SobolevModel(keras.Model):
 
     Raises:
       ValueError: if `loss`, `loss_weights`, `metrics` or `weighted_metrics`
-        is given: they would be ignored (the loss is `loss_module`; its terms
-        and the value/derivative errors are the metrics).
+        is given (the Sobolev loss and metrics replace them).
     """
-    given = [k for k in ("loss", "loss_weights", "metrics",
-                         "weighted_metrics") if kwargs.get(k) is not None]
+    given = [k for k in _REPLACED if kwargs.get(k) is not None]
     if given:
       raise ValueError(
           f"SobolevModel.compile does not take {given}: the loss is the "
@@ -235,9 +222,7 @@ class SobolevModel(keras.Model):
   def compile_from_config(self, config):
     """Recompiles a loaded model (Keras asks overriders of `compile`)."""
     config = keras.saving.deserialize_keras_object(config)
-    config = {k: v for k, v in config.items()
-              if k not in ("loss", "loss_weights", "metrics",
-                           "weighted_metrics")}
+    config = {k: v for k, v in config.items() if k not in _REPLACED}
     self.compile(**config)
     if self.built:
       self.optimizer.build(self.trainable_variables)
@@ -393,15 +378,15 @@ class SobolevModel(keras.Model):
     model_fn = self._model_fn(False)
     if self._target_fn is not None:
       count = max(self.order, 1) + 1
-      truth = _derivatives(self._target_fn, x, count)
+      truth = terms.exact_derivatives(self._target_fn, x, count - 1)
     else:
       count = len(targets)
       truth = list(targets)
-    preds = _derivatives(model_fn, x, count)
+    preds = terms.exact_derivatives(model_fn, x, max(count, 1) - 1)
     for j in range(count):
       target = tf.reshape(truth[j], tf.shape(preds[j]))
       self._error_trackers[j].update_state(
-          _per_example_sq_error(preds[j], target),
+          losses.l2_per_example(preds[j], target),
           sample_weight=_weight_of(sample_weight, j))
     return count
 
@@ -423,10 +408,9 @@ def _wrapped_dtype(model: keras.layers.Layer,
 
   Returns:
     The output dtype of a functional (or Sequential) model with one output;
-    else the dtype its floating weights share, if they share one other than
-    `variable_dtype` (under mixed precision the weights are float32 and the
-    computation float16: then None, leaving the wrapper's compute dtype);
-    else None.
+    else the dtype its floating weights share if not `variable_dtype` (under
+    mixed precision they are float32 and the computation float16: then None,
+    leaving the wrapper's compute dtype, the global policy's).
   """
   dtype = derivatives.model_dtype(model)
   try:
@@ -496,12 +480,3 @@ def _weight_of(sample_weight, j: int):
   if isinstance(sample_weight, list):
     return sample_weight[j]
   return sample_weight
-
-
-def _derivatives(fn, x, count: int) -> list:
-  """`[values, jacobians, hessians][:count]` of `fn` at `x`."""
-  if count <= 1:
-    return [derivatives.as_2d_output(fn(x), x)]
-  if count == 2:
-    return list(derivatives.value_and_jacobian(fn, x))
-  return list(derivatives.value_and_hessian(fn, x))

@@ -1,19 +1,14 @@
 """Every argument and input check of `SobolevLoss`, in one place.
 
-`check_options` checks the constructor's arguments once; `check_call` checks
-and normalises the inputs of one call (x, targets, sample weights, masks,
-vectors) before any derivative is taken. The few checks that need the
-model's outputs (`check_output_dims`, `check_loss_value`), the choice of
-forward-mode Jacobians (`use_forward_mode`) and the one-off zero-Hessian
-probe (`assert_curved`) are here too. Nothing here computes the loss: that
-is `sobolev.terms`.
-
-Checks of tensor values (finite targets, finite non-negative weights, finite
-`x`) raise a `ValueError` eagerly and become `tf.debugging` assertions inside
-`tf.function` (which XLA ignores).
+`check_options` checks the constructor's arguments once, `check_call` the
+inputs of one call before any derivative is taken; the checks that need the
+model's outputs, the choice of forward-mode Jacobians and the zero-Hessian
+probe are here too. The loss itself is `sobolev.terms`. Checks of tensor
+values (finite, non-negative weights) raise a `ValueError` eagerly and are
+`tf.debugging` assertions inside `tf.function` (which XLA ignores).
 """
 
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 import warnings
 
 import numpy as np
@@ -241,10 +236,7 @@ def check_call(opts: Options, model, x, targets, target_fn, vectors,
 
 
 def _check_x(x: tf.Tensor) -> tf.Tensor:
-  """Finite values and B >= 1, eagerly or as run-time assertions.
-
-  (`derivatives.check_inputs` has already rejected a static batch of 0.)
-  """
+  """Finite values and B >= 1 (a static B = 0 is `check_inputs`' error)."""
   checks = []
   if not tf.executing_eagerly() and x.shape[0] is None:
     checks.append(tf.debugging.assert_positive(
@@ -254,15 +246,10 @@ def _check_x(x: tf.Tensor) -> tf.Tensor:
     return _check_finite(x, "x")
 
 
-def _check_values(opts: Options, t, name, non_negative=False):
-  """Targets and weights: `_check_finite` unless `validate_targets=False`."""
-  if not opts.validate_targets:
-    return t
-  return _check_finite(t, name, non_negative)
-
-
-def _check_finite(t, name, non_negative=False):
+def _check_finite(t, name, non_negative=False, validate=True):
   """Finite (and optionally >= 0) values, eagerly or as assertions."""
+  if not validate:  # Targets and weights with `validate_targets=False`.
+    return t
   if tf.executing_eagerly():
     values = t.numpy()
     if not np.all(np.isfinite(values)):
@@ -304,11 +291,8 @@ def _check_sample_weights(opts: Options, sample_weights, x,
       continue
     if id(w) not in checked:
       name = f"sample_weights[{j}]" if per_order else "sample_weights"
-      t = derivatives.as_dtype(w, x.dtype, name)
-      if t.shape.rank != 1:
-        raise ValueError(f"`{name}` must have shape [B], got {t.shape}.")
-      t = derivatives.assert_batch(t, batch, name)
-      checked[id(w)] = _check_values(opts, t, name, non_negative=True)
+      t = _batch_vector(derivatives.as_dtype(w, x.dtype, name), batch, name)
+      checked[id(w)] = _check_finite(t, name, True, opts.validate_targets)
     weight_list[j] = checked[id(w)]
   return weight_list
 
@@ -336,28 +320,23 @@ def _check_masks(order: int, masks, batch) -> List[Optional[tf.Tensor]]:
     if t.dtype != tf.bool:
       raise TypeError(f"`{name}` must be a bool tensor [B], got dtype "
                       f"{t.dtype.name}.")
-    if t.shape.rank != 1:
-      raise ValueError(f"`{name}` must have shape [B], got {t.shape}.")
-    mask_list.append(derivatives.assert_batch(t, batch, name))
+    mask_list.append(_batch_vector(t, batch, name))
   return mask_list
+
+
+def _batch_vector(t: tf.Tensor, batch, name: str) -> tf.Tensor:
+  """`t` checked to be `[B]`."""
+  if t.shape.rank != 1:
+    raise ValueError(f"`{name}` must have shape [B], got {t.shape}.")
+  return derivatives.assert_batch(t, batch, name)
 
 
 def _check_targets(opts: Options, targets, x, mask_list, projected,
                    model_width) -> List[tf.Tensor]:
-  """Checks target tensors and brings them to `[B,O]`, `[B,O,...]`, ...
+  """The targets checked, as `[B, O]`, `[B, O, ...]`, ... (or `[P*B, ...]`).
 
-  Args:
-    opts: the loss's options.
-    targets: the user's targets.
-    x: the inputs `[B, ...]`.
-    mask_list: per-order bool masks `[B]` or None; masked-out targets are
-      set to 0 (so they may hold anything, e.g. NaN).
-    projected: whether derivative targets are projections `[P*B, ...]`.
-    model_width: returns the model's output width O (an int) or None; only
-      called when the targets disagree on O, to say which one is wrong.
-
-  Returns:
-    The checked targets.
+  Masked-out targets become 0 (they may hold anything, e.g. NaN);
+  `model_width()` (O, or None) is only called to word a width error.
   """
   if tf.is_tensor(targets) or isinstance(targets, np.ndarray):
     targets = (targets,)
@@ -395,7 +374,7 @@ def _check_targets(opts: Options, targets, x, mask_list, projected,
       shape = tf.concat([tf.shape(mask), tf.ones([t.shape.rank - 1],
                                                  tf.int32)], 0)
       t = tf.where(tf.reshape(mask, shape), t, tf.zeros_like(t))
-    out.append(_check_values(opts, t, name))
+    out.append(_check_finite(t, name, validate=opts.validate_targets))
   return out
 
 
@@ -475,17 +454,8 @@ def _check_vectors(opts: Options, vectors, x, rows):
 
 def check_loss_value(value: tf.Tensor, pred: tf.Tensor, j: int,
                      weighted: bool) -> None:
-  """Checks what a user's `loss_fns[j]` returned for predictions `pred`.
-
-  Args:
-    value: the loss: a scalar or per-example losses `[N]`.
-    pred: the predictions `[N, ...]`.
-    j: the order.
-    weighted: whether the order has sample weights or a mask.
-
-  Raises:
-    ValueError: for another rank or length, or a scalar with `weighted`.
-  """
+  """Raises unless `loss_fns[j]` returned `[N]` for `pred` `[N, ...]`, or a
+  scalar for an order without sample weights or mask (not `weighted`)."""
   if value.shape.rank not in (0, 1):
     raise ValueError(
         f"`loss_fns[{j}]` must return a scalar or per-example losses "
@@ -533,11 +503,7 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
 
 
 def _output_width(fn, x: tf.Tensor) -> Optional[int]:
-  """The model's static output width O, or None if it cannot be had.
-
-  Only called to word an error about targets of disagreeing widths (it runs
-  the model once).
-  """
+  """The model's static output width O or None (runs the model once)."""
   try:
     return derivatives.as_2d_output(fn(x), x).shape[1]
   except Exception:  # pylint: disable=broad-except
@@ -569,17 +535,10 @@ def check_output_dims(y: tf.Tensor, target: tf.Tensor,
 
 
 def assert_curved(model, x: tf.Tensor, structured: bool) -> None:
-  """Raises if the model's Hessian is identically zero (e.g. ReLU nets).
+  """Raises a `ValueError` if the Hessian of `model` is zero (e.g. ReLU nets).
 
-  Args:
-    model: the model as a function of `x`.
-    x: its inputs `[B, ...]`.
-    structured: whether `x` is an entry of dict/tuple inputs (then the check
-      runs eagerly only).
-
-  Raises:
-    ValueError: if the Hessian at `x` (eagerly) or at a random probe of its
-      shape (inside `tf.function`) is zero.
+  Checked at `x` `[B, ...]` eagerly, at a random probe of its shape inside
+  `tf.function` (not for an entry of dict/tuple inputs, `structured`).
   """
   eager = tf.executing_eagerly()
   if structured and not eager:
@@ -617,12 +576,9 @@ def assert_curved(model, x: tf.Tensor, structured: bool) -> None:
 
 @tf.function(autograph=False)
 def _max_abs_hvp(model, x: tf.Tensor) -> tf.Tensor:
-  """max |D_x<D_x<m, v1>, v2>| at `x` for fixed random v1, v2 (graph only).
-
-  The same projection as `derivatives.value_and_hvp`, written with symbolic
-  `tf.gradients` because it runs inside `tf.init_scope`, where tapes do not
-  record.
-  """
+  """max |D_x<D_x<m, v1>, v2>| at `x` for fixed random v1, v2, as
+  `derivatives.value_and_hvp` but with `tf.gradients` (tapes do not record
+  inside `tf.init_scope`)."""
   y = derivatives.as_2d_output(model(x), x)
   v1 = tf.random.stateless_normal(tf.shape(y), [1, 2], dtype=y.dtype)
   v2 = tf.random.stateless_normal(tf.shape(x), [2, 3], dtype=x.dtype)

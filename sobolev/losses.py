@@ -1,18 +1,13 @@
 """Per-order loss functions `l_j(prediction, target)` for Sobolev training.
 
-Every loss compares a prediction and a target of the same shape `[N, ...]`
-through a per-example error summed over all axes but the first. The plain
-functions (`l2`, `l1`, `l2_norm`) return the mean over the N examples (a
-scalar); their `*_per_example` twins return the N per-example errors `[N]`,
-which `SobolevLoss` uses for per-example, weighted and masked losses. With
-`l2` the per-example error is the squared error of the value (order 0), the
-squared Frobenius norm of the Jacobian error (order 1) and the sum over
-outputs of squared Frobenius norms of the Hessian errors (order 2): the
-paper's Eq. 1 with L2 losses. Targets are wrapped in `tf.stop_gradient`.
-
-Shapes must match exactly: a prediction `[4, 1]` and a target `[4]` raise a
-`ValueError` instead of broadcasting to `[4, 4]` (checked statically, and at
-run time when a shape is only known then).
+Every loss compares a prediction and a target of exactly the same shape
+`[N, ...]` (no broadcasting: `[4, 1]` against `[4]` raises a `ValueError`)
+through a per-example error summed over all axes but the first. `l2`, `l1`,
+`l2_norm` return the mean over the N examples; their `*_per_example` twins
+the errors `[N]` (what `SobolevLoss` uses). With `l2` the per-example error
+is the squared error of the value, the squared Frobenius norm of the Jacobian
+error and the sum over outputs of those of the Hessian errors: the paper's
+Eq. 1 with L2 losses. Targets receive no gradient.
 
 A user loss is any callable `(prediction [N, ...], target [N, ...])` returning
 either per-example losses `[N]` (needed for `SobolevLoss`'s `per_example`,
@@ -28,19 +23,13 @@ LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 def check_same_shape(prediction: tf.Tensor, target: tf.Tensor,
                      name: str = "target") -> tf.Tensor:
-  """Raises unless `prediction` and `target` have the same shape.
-
-  Args:
-    prediction: `[N, ...]`.
-    target: must have the shape of `prediction`.
-    name: how to call `target` in the error message.
+  """`target`, checked to have the shape of `prediction` `[N, ...]`.
 
   Returns:
-    `target`, with a run-time shape assertion attached when the static shapes
-    cannot decide (inside `tf.function` with unknown dimensions).
+    `target`, with a run-time assertion when the static shapes cannot decide.
 
   Raises:
-    ValueError: if the static shapes differ (the error names both).
+    ValueError: naming both shapes (and `name`), if they differ.
   """
   p_shape, t_shape = prediction.shape, target.shape
   if p_shape.rank is not None and t_shape.rank is not None:
@@ -108,18 +97,7 @@ def l2_norm_per_example(prediction: tf.Tensor,
 
 
 def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-  """Mean over examples of the summed squared error.
-
-  Args:
-    prediction: `[N, ...]`.
-    target: same shape as `prediction`; receives no gradient.
-
-  Returns:
-    A scalar: `mean_n sum_rest (prediction - target)^2`.
-
-  Raises:
-    ValueError: if the shapes differ.
-  """
+  """Mean over examples of `l2_per_example`, a scalar (Args, Raises: there)."""
   return tf.reduce_mean(l2_per_example(prediction, target))
 
 
@@ -142,14 +120,8 @@ _PER_EXAMPLE = {
 
 
 def get(loss: Union[str, LossFn], name: str = "loss_fn") -> LossFn:
-  """Resolves a loss given by name (`'l2'`, `'l1'`, `'l2_norm'`) or callable.
-
-  Args:
-    loss: a name or a callable `(prediction, target) -> scalar or [N]`.
-    name: the argument's name, for error messages.
-
-  Returns:
-    The loss callable.
+  """The loss named `'l2'`, `'l1'` or `'l2_norm'`, or the callable `loss`
+  (`(prediction, target) -> scalar or [N]`); `name` is for error messages.
 
   Raises:
     ValueError: for an unknown name.
@@ -168,15 +140,8 @@ def get(loss: Union[str, LossFn], name: str = "loss_fn") -> LossFn:
 
 
 def per_example(loss: Union[str, LossFn]) -> Optional[LossFn]:
-  """The per-example version `[N]` of a built-in loss, or None for others.
-
-  Args:
-    loss: a loss name or callable (see `get`).
-
-  Returns:
-    `l2_per_example` for `'l2'` or `l2` (likewise for `l1`, `l2_norm`); None
-    for a user callable, whose output rank says what it returns.
-  """
+  """`l2_per_example` for `'l2'` or `l2` (likewise `l1`, `l2_norm`), or None
+  for a user callable (whose output rank says what it returns)."""
   return _PER_EXAMPLE.get(get(loss))
 
 

@@ -1,16 +1,11 @@
 """Choosing actions from a policy's logits: the one action sampler.
 
-A discrete policy gives, for a batch of states, logits or log-probabilities
-`[B, A]` (both define the same distribution `softmax(logits)`). An
-`ActionSampler` turns them into actions `[B]` int32, either greedily (the
-most likely action) or by sampling from the distribution. Sampling is by
-inversion: one uniform number `u` per row, from a seeded random number
-generator, and the action is the first `a` whose cumulative probability
-exceeds `u`. It is deterministic given the seed, on any machine.
-
-The generator is NumPy's (`np.random.default_rng(seed)`, the default) or a
-`tf.random.Generator`, whose state can go into a `tf.train.Checkpoint` (so a
-resumed training run continues the same random stream).
+An `ActionSampler` turns a policy's logits or log-probabilities `[B, A]`
+(the distribution `softmax(logits)`) into actions `[B]` int32: the most
+likely action, or sampled by inversion (one uniform `u` per row; the first
+action whose cumulative probability exceeds `u`), deterministic given the
+seed on any machine. The generator is NumPy's (the default) or a
+`tf.random.Generator`, whose state a `tf.train.Checkpoint` can hold.
 
 Example:
   sampler = policies.ActionSampler(seed=0)
@@ -65,17 +60,8 @@ def probabilities(logits) -> np.ndarray:
 
 
 def greedy_actions(logits) -> np.ndarray:
-  """The most likely action of every row (the first one on ties).
-
-  Args:
-    logits: `[B, A]` logits or log-probabilities.
-
-  Returns:
-    `[B]` int32 actions.
-
-  Raises:
-    TypeError, ValueError: as `probabilities`.
-  """
+  """The most likely action `[B]` int32 of every row of `logits` `[B, A]`
+  (the first one on ties); raises as `probabilities`."""
   return np.argmax(_as_logits(logits), axis=1).astype(np.int32)
 
 
@@ -162,17 +148,10 @@ class ActionSampler:
     return self._tf_uniforms(int(batch_size)).numpy()
 
   def __call__(self, logits) -> np.ndarray:
-    """Chooses one action per row of `logits`.
+    """Actions `[B]` int32 for `logits` `[B, A]` (NumPy or eager tensor).
 
-    Args:
-      logits: `[B, A]` logits or log-probabilities (NumPy or eager tensor).
-
-    Returns:
-      `[B]` int32 actions. A sampling call draws B uniforms from `rng`; a
-      greedy call draws none.
-
-    Raises:
-      TypeError, ValueError: as `probabilities`.
+    A sampling call draws B uniforms from `rng`, a greedy one none; raises
+    as `probabilities`.
     """
     if self.greedy:
       return greedy_actions(logits)

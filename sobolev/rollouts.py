@@ -1,16 +1,14 @@
 """Playing a policy in a vector environment: collection and evaluation.
 
-One play loop (`Player`) serves every use of a policy in an environment:
-recording rollouts to disk (`collect`), measuring returns (`evaluate`) and
-the actor of an on-policy learner (step it and train on its transitions).
+One play loop (`Player`) serves recording rollouts (`collect`), measuring
+returns (`evaluate`) and the actor of an on-policy learner.
 
 Environments: any vector environment with the gymnasium 1.x API,
-`reset(seed=) -> (obs [B, ...], info)` and
-`step(actions [B]) -> (obs, rewards [B], terminated [B], truncated [B],
-info)`, that resets finished sub-environments itself: e.g.
-`gymnasium.vector.SyncVectorEnv`, `gymnasium.make_vec(...)`, ale-py's
-`AtariVectorEnv`, or a wrapper with that API. Both gymnasium autoreset modes
-are handled (read from `env.metadata['autoreset_mode']`, or given):
+`reset(seed=) -> (obs [B, ...], info)` and `step(actions [B]) -> (obs,
+rewards [B], terminated [B], truncated [B], info)`, that resets finished
+sub-environments itself (e.g. `gymnasium.vector.SyncVectorEnv`, ale-py's
+`AtariVectorEnv`), in either autoreset mode (`env.metadata['autoreset_mode']`,
+or given):
 
 * 'NextStep' (gymnasium's default): after an episode ends, the next `step`
   ignores its action and returns the first observation of a new episode.
@@ -19,18 +17,17 @@ are handled (read from `env.metadata['autoreset_mode']`, or given):
 * 'SameStep': the observation returned with `terminated | truncated` is
   already the first one of the new episode.
 
-Policies: any callable `policy(observations [B, ...]) -> logits [B, A]`
-(log-probabilities are logits too), or `-> (logits, extras)` with `extras`
-a mapping of name to `[B, ...]` arrays to record with each state (e.g.
-value estimates). NumPy arrays go in; TensorFlow or NumPy may come out.
-Wrap a TensorFlow policy in `tf.function` for speed. Actions are chosen by
-`policies.ActionSampler`.
+Policies: any callable `policy(observations [B, ...]) -> logits [B, A]` (or
+log-probabilities), or `-> (logits, extras)` with `extras` a mapping of name
+to `[B, ...]` arrays recorded with each state (e.g. values). NumPy goes in,
+TensorFlow or NumPy may come out (wrap TF policies in `tf.function`).
+Actions are chosen by `policies.ActionSampler`.
 
 Collections (`collect`) are deterministic given the seed (sub-environment
-`i` is reset with `seed + i` by gymnasium's convention, and actions are
-drawn from `np.random.default_rng(seed)`), on the same machine and
-TensorFlow build. They hold, for each of the first `num_states` decision
-states, in order of time and then of sub-environment:
+`i` is reset with `seed + i`, actions drawn from
+`np.random.default_rng(seed)`) on one machine and TensorFlow build. They
+hold, for the first `num_states` decision states, by time then
+sub-environment:
 
   states        [N, ...]   the observations (dtype as the environment's)
   <output_key>  [N, A]     float32, the policy's logits or log-probabilities
@@ -41,13 +38,11 @@ states, in order of time and then of sub-environment:
   <extra name>  [N, ...]   each extra output of the policy
 
 in compressed shards `shard-XXXXX.npz` written atomically, plus `meta.json`
-written last (a directory without it is an incomplete collection and
-`load` refuses it). A collection is built in a hidden sibling folder and
-moved in only when complete, so a directory that holds a complete
-collection keeps it until the new one is complete (and `collect` replaces
-one only when asked, `overwrite=True`). A shard that cannot be read is a
-`CorruptShardError` naming it. `split_by_episodes` splits states into
-train/validation/test sets that share no episode.
+last (without it, `load` refuses the directory). A collection is built in a
+hidden sibling folder (`.<name>.collecting-<pid>-*`) and moved in when
+complete, so a complete collection stays until its replacement is complete
+(`overwrite=True`). An unreadable shard is a `CorruptShardError` naming it.
+`split_by_episodes` splits states into sets that share no episode.
 
 Neither gymnasium nor ale-py is imported here: the environment is given.
 """
@@ -88,8 +83,8 @@ class CorruptShardError(OSError):
 def _atomic_write(path: str, data: bytes) -> None:
   """Writes `data` to `path` atomically (temp file + fsync + rename).
 
-  The core's own copy: `sobolev.experiment.files` has the harness's, and
-  the core does not import the harness (nor the harness the core).
+  (`sobolev.experiment.files` has the harness's copy; neither imports the
+  other.)
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
@@ -116,11 +111,6 @@ def _json_value(obj: Any) -> Any:
   if isinstance(obj, (np.generic, np.ndarray)):
     return obj.tolist()
   raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-def _write_meta(directory: str, meta: Mapping[str, Any]) -> None:
-  _atomic_write(os.path.join(directory, META_FILE), (json.dumps(
-      meta, indent=2, sort_keys=True, default=_json_value) + "\n").encode())
 
 
 class CollectionExistsError(FileExistsError):
@@ -184,15 +174,7 @@ def _to_numpy(value) -> np.ndarray:
 
 
 def get_autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
-  """The autoreset mode of `env`: `mode`, or its `metadata['autoreset_mode']`.
-
-  Args:
-    env: a vector environment.
-    mode: 'NextStep' or 'SameStep' to override the environment's metadata
-      (or None to read it).
-
-  Returns:
-    'NextStep' or 'SameStep'.
+  """`mode` ('NextStep' or 'SameStep'), or `env.metadata['autoreset_mode']`.
 
   Raises:
     ValueError: if the mode is missing, 'Disabled' or unknown.
@@ -215,10 +197,9 @@ def get_autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
 class Player:
   """Plays a policy in a vector environment, one batched step at a time.
 
-  Keeps the current observations and the episode bookkeeping (ids, step
-  indices, running returns). Episode ids are global: the B first episodes
-  are 0..B-1, then each new episode takes the next id when it starts (in
-  order of sub-environment within a step).
+  Keeps the current observations and the episode bookkeeping. Episode ids
+  are global: the B first episodes are 0..B-1, then each new episode takes
+  the next id when it starts (by sub-environment within a step).
 
   Example:
     player = rollouts.Player(env, policy, policies.ActionSampler(seed=0))
@@ -244,12 +225,10 @@ class Player:
     """Creates a player (call `reset` before `step`).
 
     Args:
-      env: a vector environment with the gymnasium API (see the module
-        docstring).
+      env: a vector environment (see the module docstring).
       policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
       sampler: chooses the actions (default `ActionSampler(seed=0)`).
-      autoreset_mode: 'NextStep' or 'SameStep'; by default read from
-        `env.metadata['autoreset_mode']`.
+      autoreset_mode: see `get_autoreset_mode` (default: the env's).
 
     Raises:
       TypeError: if `env` lacks `reset`/`step`, `policy` is not callable or
@@ -273,12 +252,16 @@ class Player:
     self.sampler = sampler
     self.autoreset_mode = get_autoreset_mode(env, autoreset_mode)
     self.observations: Optional[np.ndarray] = None
-    self.episode_ids = np.zeros([0], np.int32)
-    self.steps = np.zeros([0], np.int32)
-    self._returns = np.zeros([0], np.float64)
-    self._lengths = np.zeros([0], np.int64)
-    self._pending_reset = np.zeros([0], bool)
-    self._next_id = 0
+    self._start_bookkeeping(0)
+
+  def _start_bookkeeping(self, b: int) -> None:
+    """Episode ids 0..B-1 at step 0, with no return yet."""
+    self.episode_ids = np.arange(b, dtype=np.int32)
+    self._next_id = b
+    self.steps = np.zeros(b, np.int32)
+    self._returns = np.zeros(b, np.float64)
+    self._lengths = np.zeros(b, np.int64)
+    self._pending_reset = np.zeros(b, bool)
 
   @property
   def num_envs(self) -> int:
@@ -286,13 +269,7 @@ class Player:
     return int(self.episode_ids.shape[0])
 
   def reset(self, seed: Optional[int] = None) -> np.ndarray:
-    """Resets every sub-environment and the bookkeeping.
-
-    Args:
-      seed: passed to `env.reset(seed=seed)`.
-
-    Returns:
-      The first observations `[B, ...]`.
+    """`env.reset(seed=seed)` and the bookkeeping; returns observations.
 
     Raises:
       TypeError: if `env.reset` does not return `(observations, info)`.
@@ -302,24 +279,12 @@ class Player:
       raise TypeError("`env.reset(seed=...)` must return (observations, "
                       "info), as gymnasium vector environments do.")
     self.observations = np.asarray(out[0])
-    b = self.observations.shape[0]
-    self.episode_ids = np.arange(b, dtype=np.int32)
-    self._next_id = b
-    self.steps = np.zeros(b, np.int32)
-    self._returns = np.zeros(b, np.float64)
-    self._lengths = np.zeros(b, np.int64)
-    self._pending_reset = np.zeros(b, bool)
+    self._start_bookkeeping(self.observations.shape[0])
     return self.observations
 
   def act(self, observations: np.ndarray
           ) -> Tuple[np.ndarray, Dict[str, np.ndarray], np.ndarray]:
-    """Runs the policy and the sampler on `observations`.
-
-    Args:
-      observations: `[B, ...]`.
-
-    Returns:
-      `(outputs [B, A] float32, extras, actions [B] int32)`.
+    """`(outputs [B, A] float32, extras, actions [B] int32)` for `[B, ...]`.
 
     Raises:
       TypeError: if the policy's extras are not a mapping.
@@ -346,10 +311,7 @@ class Player:
     return outputs, extras, self.sampler(outputs)
 
   def step(self) -> Transition:
-    """Plays one step in every sub-environment.
-
-    Returns:
-      The `Transition`.
+    """Plays one step in every sub-environment; returns the `Transition`.
 
     Raises:
       RuntimeError: before `reset`.
@@ -400,11 +362,7 @@ class Player:
 
 
 def check_count(name: str, value: Any) -> int:
-  """Returns `value` as an int; raises unless it is an int >= 1.
-
-  Raises:
-    ValueError: naming `name`.
-  """
+  """`value` as an int; a `ValueError` naming `name` unless an int >= 1."""
   if isinstance(value, (bool, np.bool_)) or not isinstance(
       value, (int, np.integer)) or value < 1:
     raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
@@ -424,14 +382,10 @@ def evaluate(env: Any, policy: Policy, episodes: int, seed: int = 0,
   episodes are ignored) until every quota is met.
 
   Args:
-    env: a vector environment (see the module docstring); it is reset with
-      `seed`.
-    policy: `observations -> logits [B, A]` (or `(logits, extras)`).
+    env, policy, autoreset_mode: as for `Player`.
     episodes: number of episodes (>= 1).
-    seed: seeds the environment reset and the action sampling
-      (`ActionSampler(seed, greedy)`).
+    seed: seeds the environment reset and `ActionSampler(seed, greedy)`.
     greedy: take the most likely action instead of sampling.
-    autoreset_mode: as for `Player`.
     progress: optional callback `(episode_index, return)` per counted
       episode, in the order they finish.
 
@@ -460,19 +414,9 @@ def evaluate(env: Any, policy: Policy, episodes: int, seed: int = 0,
   return [ret for env_results in results for ret in env_results]
 
 
-def _shard_name(index: int, generation: int = 0) -> str:
-  if generation:
-    return f"shard-g{generation}-{index:05d}.npz"
-  return f"shard-{index:05d}.npz"
-
-
 def _generation(meta: Optional[Mapping[str, Any]]) -> int:
-  """The shard-name generation for a collection replacing `meta`'s.
-
-  A new collection's shard names must differ from those of the complete
-  collection it replaces, which stays readable until the new `meta.json`
-  is in place.
-  """
+  """The shard-name generation for a collection replacing `meta`'s (names
+  differ from the old collection's, readable until the new `meta.json`)."""
   if meta is None:
     return 0
   found = [int(m.group(1)) for m in (re.match(r"shard-g(\d+)-", name)
@@ -500,7 +444,8 @@ def _remove_stale_builds(directory: str) -> None:
 
 def _write_shard(directory: str, index: int,
                  arrays: Dict[str, np.ndarray], generation: int = 0) -> str:
-  name = _shard_name(index, generation)
+  name = (f"shard-g{generation}-{index:05d}.npz" if generation else
+          f"shard-{index:05d}.npz")
   buf = io.BytesIO()
   np.savez_compressed(buf, **arrays)
   _atomic_write(os.path.join(directory, name), buf.getvalue())
@@ -516,28 +461,20 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
             overwrite: bool = False) -> Dict[str, Any]:
   """Records the first `num_states` decision states of `policy` in `env`.
 
-  Runs a `Player` and keeps the valid rows of its transitions. Actions are
-  sampled from the policy (`ActionSampler(seed)`); the
-  environment is reset with `seed`. The arrays are described in the module
-  docstring. The shards are written into a hidden sibling folder
-  (`.<name>.collecting-<pid>-*`) and moved into `directory` only when all
-  are written; `meta.json` is written last. So an interrupted collection
-  leaves `directory` as it was (a complete collection there stays usable;
-  run it again), and once the new `meta.json` is in place, the shards of
-  the collection it replaced and any stale ones are removed. Other files in
-  `directory` are kept.
+  Keeps the valid rows of a `Player`'s transitions (arrays and build folder
+  as in the module docstring). An interrupted collection leaves `directory`
+  as it was; once the new `meta.json` is in place, the replaced and stale
+  shards are removed. Other files in `directory` are kept.
 
   Args:
-    env: a vector environment (see the module docstring).
-    policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
+    env, policy, autoreset_mode: as for `Player`.
     directory: output directory (created).
     num_states: number of states to record (>= 1).
-    seed: seeds the environment reset and the action sampling.
+    seed: seeds the environment reset and `ActionSampler(seed)`.
     shard_size: states per shard file (>= 1).
     output_key: name of the policy's output in the shards (e.g.
       'log_probs'); must differ from the other keys.
     extra_meta: added to `meta.json`.
-    autoreset_mode: as for `Player`.
     progress: optional callback with the number of states recorded so far.
     overwrite: replace a complete collection already in `directory`
       (otherwise `CollectionExistsError`).
@@ -581,16 +518,12 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
 
 
 def _move_in(build: str, directory: str, meta: Dict[str, Any]) -> None:
-  """Moves a complete collection from `build` into `directory`.
-
-  The new shards (named apart from those of the collection they replace,
-  `_generation`) go in first, then `meta.json` (atomically: the switch from
-  the old collection to the new one), then the old and any stale shards
-  are removed.
-  """
+  """Moves the new shards in, then `meta.json` (the atomic switch), then
+  removes the old and stale shards."""
   for name in meta["shards"]:
     os.replace(os.path.join(build, name), os.path.join(directory, name))
-  _write_meta(directory, meta)
+  _atomic_write(os.path.join(directory, META_FILE), (json.dumps(
+      meta, indent=2, sort_keys=True, default=_json_value) + "\n").encode())
   keep = set(meta["shards"])
   for path in glob.glob(os.path.join(directory, "shard-*.npz")):
     if os.path.basename(path) not in keep:
@@ -665,14 +598,11 @@ def read_meta(directory: str) -> Optional[Dict[str, Any]]:
 
 def load(directory: str, keys: Optional[Sequence[str]] = None
          ) -> Dict[str, np.ndarray]:
-  """Loads a complete collection (all shards concatenated).
+  """The arrays (N rows each) of the collection `collect` wrote in `directory`.
 
   Args:
     directory: a directory written by `collect`.
     keys: the arrays to load; default `meta['keys']` (all of them).
-
-  Returns:
-    A dict of the arrays, each with N rows.
 
   Raises:
     ValueError: if the directory holds no complete collection, or `keys`
@@ -708,11 +638,8 @@ def load(directory: str, keys: Optional[Sequence[str]] = None
 
 def check_fraction(train_fraction: Any, name: str = "train_fraction"
                    ) -> float:
-  """Returns `train_fraction` as a float; raises unless it is in (0, 1).
-
-  Raises:
-    ValueError: naming `name`, for a non-number or a value outside (0, 1).
-  """
+  """`train_fraction` as a float; a `ValueError` naming `name` unless in
+  (0, 1)."""
   try:
     value = float(train_fraction)
   except (TypeError, ValueError):
@@ -730,14 +657,11 @@ def split_by_episodes(episode_ids: np.ndarray,
                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Splits state indices by whole episodes.
 
-  Episodes are shuffled (with `seed`) and assigned in that order: first to
-  the training set until it holds `round(train_fraction * N)` states (at
-  least 1), then to the validation set until it holds
-  `round(validation_fraction * N)` states; all remaining episodes form the
-  test set. The episode that crosses a boundary contributes its first
-  states to the earlier set and its remaining states are dropped, so that
-  no episode is on two sides (small training fractions can be smaller than
-  one episode).
+  Shuffled episodes (with `seed`) fill the training set up to
+  `round(train_fraction * N)` states (at least 1), then the validation set
+  up to `round(validation_fraction * N)`; the rest is the test set. An
+  episode crossing a boundary gives its first states to the earlier set and
+  its others are dropped, so no episode is on two sides.
 
   Args:
     episode_ids: `[N]` episode id of every state (states of an episode in

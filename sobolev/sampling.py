@@ -9,17 +9,10 @@ Seed = Union[int, Sequence[int], tf.Tensor]
 
 
 def check_seed(seed, name: str = "seed") -> Optional[int]:
-  """Checks an optional int seed (as `SobolevLoss` takes).
-
-  Args:
-    seed: None or an int (Python or NumPy, not bool).
-    name: the argument's name, for error messages.
-
-  Returns:
-    The seed as a Python int, or None.
+  """`seed` (None or a Python/NumPy int, not bool) as an int or None.
 
   Raises:
-    TypeError: if `seed` is not None or an int.
+    TypeError: naming `name`, for anything else.
   """
   if seed is None:
     return None
@@ -31,16 +24,8 @@ def check_seed(seed, name: str = "seed") -> Optional[int]:
 
 
 def stateless_seed(seed: Seed, name: str = "seed") -> tf.Tensor:
-  """Turns an int or a shape-`[2]` integer seed into a stateless seed.
-
-  An int `s` means the stateless seed `[s, 0]`.
-
-  Args:
-    seed: an int, or a shape `[2]` integer sequence, array or tensor.
-    name: the argument's name, for error messages.
-
-  Returns:
-    An int64 tensor of shape `[2]`.
+  """An int `s` (meaning `[s, 0]`) or a shape-`[2]` integer seed (sequence,
+  array or tensor) as an int64 `[2]` stateless seed.
 
   Raises:
     TypeError: for a non-integer seed (e.g. a string, a float or a bool).
@@ -74,19 +59,16 @@ def unit_sphere(shape: Sequence[int],
                 dtype: tf.DType = tf.float32,
                 rng: Optional[tf.random.Generator] = None,
                 seed: Optional[Seed] = None) -> tf.Tensor:
-  """Samples vectors uniformly on the unit sphere `S^{dim-1}`.
-
-  Normalised standard Gaussians are uniform on the sphere. For `dim == 1` the
-  sphere is `{-1, +1}`.
+  """Samples vectors uniformly on the unit sphere `S^{dim-1}` (for `dim == 1`,
+  `{-1, +1}`) as normalised standard Gaussians.
 
   Args:
     shape: leading shape of the sample (e.g. `[num_projections, batch]`).
     dim: dimension of the ambient space.
     dtype: floating dtype of the result.
     rng: a `tf.random.Generator` to draw from (stateful sampling).
-    seed: a seed for stateless sampling: an int `s` (the same as `[s, 0]`)
-      or a shape `[2]` integer seed. Exactly one of `rng` and `seed` may be
-      given; with neither, the global generator is used.
+    seed: a seed for stateless sampling (see `stateless_seed`). At most one
+      of `rng` and `seed`; with neither, the global generator is used.
 
   Returns:
     A tensor of shape `[*shape, dim]` whose last axis has unit norm.

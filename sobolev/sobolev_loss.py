@@ -1,4 +1,4 @@
-"""The Sobolev training loss (Czarnecki et al. 2017, Eq. 1 and its stochastic form).
+"""The Sobolev training loss (Czarnecki et al. 2017, Eq. 1, stochastic too).
 
 `SobolevLoss` fits a model `m` to a target `f` on values and on input
 derivatives up to order K:
@@ -10,11 +10,9 @@ Figure 1b), with the derivatives replaced by random projections on
 directions shared by model and target. Inputs `x` have any shape `[B, ...]`
 (vectors `[B, D]`, images `[B, H, W, C]`, ...).
 
-The math, including how sample weights and masks average the per-example
-losses and how the stochastic terms are scaled, is `sobolev.terms` (pure
-functions, read top to bottom); every argument and input check is
-`sobolev.loss_checks`; `SobolevLoss` below puts the two together and holds
-the random generator.
+The math (also of sample weights, masks and the stochastic scaling) is
+`sobolev.terms`; every check is `sobolev.loss_checks`; `SobolevLoss` puts the
+two together and holds the random generator.
 """
 
 from typing import (Any, Callable, Dict, NamedTuple, Optional, Sequence,
@@ -30,8 +28,6 @@ from sobolev import terms
 
 Model = Callable[[Any], tf.Tensor]
 MAX_ORDER = loss_checks.MAX_ORDER
-MODES = loss_checks.MODES
-JACOBIAN_MODES = loss_checks.JACOBIAN_MODES
 
 
 class LossOutput(NamedTuple):
@@ -40,19 +36,16 @@ class LossOutput(NamedTuple):
   The first two fields are `(total, terms)`, so `total, terms = out[:2]`
   works. Keys of the dicts are `'order_0'`, ..., `'order_K'`.
 
-  Attributes:
+  Attributes (the formulas are in `sobolev.terms`, section 4):
     total: scalar, `sum_j weights[j] * terms[order_j]`; differentiate this.
-    terms: unweighted per-order losses (scalars): the (weighted, masked)
-      mean over examples of the per-example order-j losses, after the
-      stochastic scaling.
-    weighted_terms: `weights[j] * terms[order_j]` (scalars); they sum to
-      `total`.
+    terms: unweighted per-order losses (scalars), the (weighted, masked)
+      means over examples.
+    weighted_terms: `weights[j] * terms[order_j]`; they sum to `total`.
     per_example: `[B]`, `sum_j weights[j] * mask_j[b] * l_j[b]` (sample
-      weights not applied); None if a user loss function returns a scalar
-      instead of per-example losses.
+      weights not applied); None if a user loss returns a scalar.
     per_example_terms: `[B]` unweighted per-example losses `l_j[b]` per
-      order (after the stochastic scaling; 0 where the order's mask is
-      False); orders whose loss function returns a scalar are left out.
+      order (0 where masked out); orders whose loss returns a scalar are
+      left out.
     values: the model's outputs `[B, O]`.
   """
   total: tf.Tensor
@@ -73,10 +66,8 @@ class SobolevLoss(snt.Module):
       total, terms = loss_module(model, x, targets=(y, dy))[:2]
     grads = tape.gradient(total, model.trainable_variables)
 
-  The call returns a `LossOutput` (total, terms, weighted_terms,
-  per_example, per_example_terms, values). The module holds no trainable
-  variables; in stochastic mode it owns a `tf.random.Generator` seeded from
-  `seed`.
+  The call returns a `LossOutput`. No trainable variables; in stochastic
+  mode a `tf.random.Generator` seeded from `seed`.
   """
 
   def __init__(self,
@@ -125,15 +116,12 @@ class SobolevLoss(snt.Module):
         ignores. False skips those checks, e.g. in a training loop whose
         targets were checked once when the data set was built (the
         benchmarks do so); the inputs `x` are always checked.
-      jacobian_mode: exact mode with order 1 only: how the Jacobians are
-        computed: `'reverse'` (tapes: one backward pass per output,
-        vectorised), `'forward'` (tangents pushed through an `snt.nets.MLP`
-        with the values, one per input; an explicit opt-in that also accepts
-        MLP subclasses that do not override `__call__`; see
-        `sobolev.forward_mode`) or `'auto'` (default): forward for models of
-        exactly the type `snt.nets.MLP` (supported activation, no dropout)
-        with fewer inputs than outputs, reverse otherwise. Both give the same
-        numbers up to rounding.
+      jacobian_mode: exact mode with order 1 only: `'reverse'` (tapes),
+        `'forward'` (tangents through an `snt.nets.MLP` or a subclass that
+        does not override `__call__`; see `sobolev.forward_mode`) or `'auto'`
+        (default): forward for exactly `snt.nets.MLP` (supported activation,
+        no dropout) with fewer inputs than outputs. Same numbers up to
+        rounding.
       name: module name.
 
     Raises:
@@ -209,10 +197,9 @@ class SobolevLoss(snt.Module):
         O = 1). In stochastic mode they are projected on the sampled
         directions. Tensors must have the dtype of `x`; NumPy/Python floats
         are converted to it.
-      target_fn: instead of `targets`, a differentiable callable `f` (an
-        analytic function or a teacher network, called like `model`); its
-        derivatives or projections are computed like the model's, with the
-        same random directions.
+      target_fn: instead of `targets`, a differentiable callable `f` called
+        like `model` (an analytic function or a teacher); differentiated
+        like the model, on the same random directions.
       vectors: stochastic mode only: `(v1 [P*B, O], v2)` to use instead of
         sampling, with `v2` shaped `[P*B, ...]` for order 2 and None for
         order 1 (rows are projection-major: row `p * B + b` is draw p for
@@ -233,20 +220,16 @@ class SobolevLoss(snt.Module):
         e.g. `('obs', 'image')`.
 
     Returns:
-      A `LossOutput` (see there); `total, terms = out[:2]` gives the
-      weighted total and the dict `{'order_0': ..., ...}` of unweighted
-      per-order terms.
+      A `LossOutput`: `total, terms = out[:2]` gives the weighted total and
+      the unweighted per-order terms `{'order_0': ..., ...}`.
 
     Raises:
-      ValueError: for mismatched shapes or batch sizes, missing/extra
+      ValueError: for mismatched shapes or batch sizes, missing or extra
         targets, non-finite targets or inputs (eagerly), an empty batch, a
-        model not depending on `x`, arguments that do not apply to the mode
-        (`vectors`, `projected_targets`), (order 2) a model whose Hessian is
-        identically zero, or a user loss returning per-example losses of the
-        wrong shape.
+        model not depending on `x`, `vectors`/`projected_targets` in exact
+        mode, (order 2) a zero Hessian, or a user loss of the wrong shape.
       TypeError: for non-callable models, non-floating inputs, dtype
-        mismatches (the message names both dtypes), masks that are not bool,
-        or dict/tuple inputs without `wrt`.
+        mismatches, non-bool masks, or dict/tuple inputs without `wrt`.
     """
     with self.name_scope:
       inputs = loss_checks.check_call(

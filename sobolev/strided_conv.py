@@ -1,25 +1,21 @@
 """Strided 2-D convolutions with a fast input gradient.
 
-Sobolev training of convolutional networks differentiates with respect to
-the input image, and then differentiates that input gradient again with
+Sobolev training of conv nets differentiates the input gradient again with
 respect to the parameters. On CPU, TensorFlow's input gradient of a strided
-convolution (`Conv2DBackpropInput`, e.g. the 8x8 stride-4 first layer of
-the Atari networks) is several times slower than the forward convolution:
-it dominated the distillation step (see README, Performance).
+convolution (`Conv2DBackpropInput`, e.g. the Atari nets' 8x8 stride-4 first
+layer) is several times slower than the forward convolution (see README,
+Performance).
 
 When the kernel size k is a multiple of the stride s, a VALID convolution
-with stride s equals a stride-1 convolution of `space_to_depth(x, s)` with
-the kernel rearranged to `[k/s, k/s, s*s*C_in, C_out]`. Its input gradient is
-then a stride-1 transposed convolution followed by `depth_to_space`, which
-runs at forward-convolution speed, and whose own gradients (needed by the
-outer tape of a Sobolev loss) are stride-1 convolutions too.
+with stride s is a stride-1 convolution of `space_to_depth(x, s)` with the
+kernel rearranged to `[k/s, k/s, s*s*C_in, C_out]`; its input gradient is a
+stride-1 transposed convolution and `depth_to_space`, at forward speed, with
+stride-1 gradients of its own.
 
-`conv2d` keeps the ordinary forward convolution (fastest forward) and uses
-the rearranged form only in its gradient; `Conv2D` is an `snt.Conv2D` that
-calls it, with the same variables (`w` `[k, k, C_in, C_out]`, `b`), so
-checkpoints of either load into the other. Results equal `tf.nn.conv2d`'s
-up to floating-point rounding; tests check values, first and second
-derivatives against it.
+`conv2d` keeps the ordinary forward convolution and uses the rearranged form
+in its gradient only; `Conv2D` is an `snt.Conv2D` calling it, with the same
+variables (checkpoints load into either). Results equal `tf.nn.conv2d`'s up
+to rounding (tests check values, first and second derivatives).
 """
 
 from typing import Optional

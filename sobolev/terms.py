@@ -214,16 +214,10 @@ def tile_structure(structure, times: int):
 
 def order_losses(loss_fn: losses.LossFn, per_example_fn, pred: tf.Tensor,
                  target: tf.Tensor) -> tf.Tensor:
-  """`l_j(pred, target)`: per-example losses `[N]` (a user loss: or scalar).
+  """`l_j(pred [N, ...], target [N, ...])`: per-example losses `[N]`.
 
-  Args:
-    loss_fn: the order's loss.
-    per_example_fn: its per-example twin (built-in losses), or None.
-    pred: `[N, ...]`.
-    target: `[N, ...]`; receives no gradient.
-
-  Returns:
-    `[N]`, or a scalar if `loss_fn` is a user loss that returns one.
+  `per_example_fn` is the built-in `loss_fn`'s `[N]` twin, or None: then a
+  user `loss_fn` may return a scalar. The target receives no gradient.
   """
   target = tf.stop_gradient(target)
   if per_example_fn is not None:

@@ -1,38 +1,17 @@
 """A generic compiled training step for Sonnet modules and Keras models.
 
-`make_train_step` turns a model, an optimiser and an objective into one
-compiled step (a `TrainStep`) that computes the objective, its gradient with
-respect to the model's trainable variables and applies the update.
+`make_train_step` turns a model (Sonnet, Keras, or any callable with
+`variables=`), an optimiser (Sonnet or Keras; either trains either kind of
+model) and an objective (a `SobolevLoss` or any `loss_fn(model, batch)`) into
+one compiled step, a `TrainStep`: objective, gradients, update; see there.
 
-Models: an `snt.Module`, a Keras 3 model or layer (called with
-`training=True`), or any callable together with `variables=`.
-
-Optimisers: an `snt.optimizers` optimiser (anything with
-`apply(updates, parameters)`, e.g. a wrapper around one) or a Keras 3
-optimiser. Both train either kind of model (Keras variables are handed to
-Sonnet optimisers as the `tf.Variable`s they wrap).
-
-Strategies: with or without a `tf.distribute` strategy. Under a strategy
-each replica computes its gradients, they are averaged with an all-reduce
-and every replica applies the same update. Sonnet optimisers accept
-`snt.distribute.Replicator` (multi-device mirrored training on one machine),
-`snt.distribute.TpuReplicator` and `tf.distribute.OneDeviceStrategy`. Keras
-optimisers accept every `tf.distribute` strategy, including
-`tf.distribute.MultiWorkerMirroredStrategy`: that is the multi-worker route
-without touching Sonnet. To use a Sonnet optimiser under another strategy,
-`allow_strategy_for_sonnet_optimizers` extends Sonnet's private list (the one
-place in the project that does so).
-
-The objective is either a `SobolevLoss` (order 0 is regular training), used on
-batches `{'x': [B, ...], 'targets': (values, jacobians, ...)}` (or, through
-`sobolev_objective(loss, target_fn=...)`, batches `{'x': [B, ...]}` with a
-differentiable target callable), or any callable
-`loss_fn(model, batch) -> scalar` or `-> (scalar, dict of scalars)`.
-
-Hooks: `transform_grads` rewrites the (all-reduced) gradients before they
-are applied (e.g. clipping); `on_step` runs before every optimisation step
-with the step counter (e.g. a learning-rate schedule) and may return
-metrics to log.
+Strategies: under a `tf.distribute` strategy each replica computes its
+gradients, they are averaged with an all-reduce and every replica applies the
+same update. Sonnet optimisers accept `snt.distribute.Replicator`,
+`TpuReplicator` and `tf.distribute.OneDeviceStrategy`; Keras optimisers accept
+every strategy, including `MultiWorkerMirroredStrategy` (the multi-worker
+route without touching Sonnet). `allow_strategy_for_sonnet_optimizers` lets
+a Sonnet optimiser run under another strategy.
 """
 
 import contextlib
@@ -56,17 +35,15 @@ def sobolev_objective(loss: sobolev_loss.SobolevLoss,
                       target_fn: Optional[Callable[[tf.Tensor],
                                                    tf.Tensor]] = None
                      ) -> LossFn:
-  """Wraps a `SobolevLoss` as `loss_fn(model, batch)`.
+  """Wraps a `SobolevLoss` as `loss_fn(model, batch) -> (total, terms)`.
 
   Args:
     loss: the Sobolev loss.
-    target_fn: optional differentiable target (analytic function or teacher);
-      if given, batches only need `'x'`.
+    target_fn: optional differentiable target (analytic function or teacher).
 
   Returns:
-    A callable `(model, batch) -> (total, terms)` where `batch` is a mapping
-    with `'x'` (`[B, ...]`) and, without `target_fn`, `'targets'` (a
-    sequence of target tensors).
+    The `loss_fn`, for batches `{'x': [B, ...], 'targets': (values, ...)}`
+    (without `'targets'` when `target_fn` is given).
 
   Raises:
     TypeError: if `loss` is not a `SobolevLoss`.
@@ -91,13 +68,12 @@ def allow_strategy_for_sonnet_optimizers(strategy_cls: type) -> None:
   """Lets Sonnet 2 optimisers run under `strategy_cls` (a patch of Sonnet).
 
   Sonnet 2.0.2 checks `isinstance(strategy, _SUPPORTED_STRATEGIES)` in every
-  optimiser `apply`. Its update rule is right for any strategy whose
-  variables are replica-local and whose gradients are all-reduced before
-  `apply` (e.g. a `MultiWorkerMirroredStrategy` whose scope enters
-  `sonnet.src.distribute.replicator.replica_local_creator`). This function
-  appends `strategy_cls` to that private tuple; it is the only place in the
-  project that touches it, and `tests/training_test.py` fails if Sonnet
-  changes it. Prefer a Keras optimiser, which needs no patch.
+  optimiser `apply`; its update is right for any strategy with replica-local
+  variables and all-reduced gradients (e.g. `MultiWorkerMirroredStrategy`
+  with `sonnet.src.distribute.replicator.replica_local_creator`). This
+  appends `strategy_cls` to that private tuple (the only place that touches
+  it; `tests/training_test.py` fails if Sonnet changes it). Prefer a Keras
+  optimiser, which needs no patch.
 
   Args:
     strategy_cls: a `tf.distribute.Strategy` subclass.
@@ -130,12 +106,10 @@ def _keras():
 
 
 def _has_trainable_variables(model) -> bool:
-  """Whether `model` has a `trainable_variables` attribute (maybe not yet set).
+  """Whether `model` has `trainable_variables`, maybe unreadable until built.
 
-  `hasattr` is not enough: an unbuilt Sonnet module raises a `ValueError`
-  ("does not currently contain any trainable_variables") from the property
-  until its first call; the step reads the variables after the first forward
-  pass, so such a module is accepted.
+  (An unbuilt Sonnet module raises a `ValueError` from the property; the step
+  reads the variables after the first forward pass.)
   """
   if isinstance(model, tf.Module) or _is_keras_layer(model):
     return True
@@ -201,12 +175,10 @@ class TrainStep:
   (`'loss'` and the objective's and `on_step`'s metrics).
 
   Attributes:
-    compiled: the `tf.function` that runs the step(s). Without a strategy
-      every call runs it; under a strategy the first call runs the same
-      computation eagerly (creating optimiser state in replica context).
-    counter: int64 `tf.Variable`, the number of optimisation steps run; the
-      value `on_step` receives. Put it in your checkpoint to resume
-      schedules.
+    compiled: the `tf.function` that runs the step(s) (under a strategy the
+      first call runs the same computation eagerly; see `__call__`).
+    counter: int64 `tf.Variable`, the number of optimisation steps run (what
+      `on_step` receives; checkpoint it to resume schedules).
     strategy: the strategy, or None.
   """
 
@@ -251,10 +223,8 @@ def make_train_step(
   """Builds a compiled training step.
 
   Args:
-    model: the model to train: an `snt.Module`, a Keras model or layer
-      (called as `model(x, training=True)` by a `SobolevLoss` objective; a
-      callable objective receives a wrapper that does so), or any callable
-      with `variables=` given.
+    model: an `snt.Module`, a Keras model or layer (called with
+      `training=True`), or any callable with `variables=` given.
     optimizer: an `snt.optimizers` optimiser (anything with
       `apply(updates, parameters)`) or a Keras 3 optimiser.
     objective: a `SobolevLoss` (batches are `{'x', 'targets'}` mappings) or a
@@ -268,10 +238,9 @@ def make_train_step(
     variables: the variables to train; defaults to `model.trainable_variables`
       (read after the first forward pass, so lazily built modules work).
     steps_per_call: number K of optimisation steps run by one call, in a loop
-      inside the compiled function (no host round trip between steps, which
-      on CPU costs as much as a small model's step). With K > 1 every leaf
-      of `batch` has a leading axis K, and step k uses slice k; the metrics
-      are averaged over the K steps.
+      inside the compiled function (no host round trip between steps). With
+      K > 1 every leaf of `batch` has a leading axis K, step k uses slice k
+      and the metrics are averaged over the K steps.
     transform_grads: optional `grads -> grads` applied to the list of
       gradients (all-reduced, in the order of the variables) before the
       update, e.g. `lambda g: tf.clip_by_global_norm(g, 1.0)[0]`; it must
