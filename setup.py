@@ -16,12 +16,13 @@ EXTRAS = {
     # it in its download/prepare path but does not declare it).
     "datasets": ["tensorflow-datasets==4.9.10", "scikit-learn==1.9.1",
                  "importlib_resources==7.1.0"],
-    # sobolev.experiment: configs, TensorBoard events, progress bars.
+    # sobolev.experiment: configs, TensorBoard events, progress bars, the
+    # reports' t quantiles and bootstrap intervals (scipy.stats).
     # tensorflow-probability: the benchmarks' L-BFGS optimiser
     # (`benchmarks/lbfgs.py`); TFP 0.25 needs tf-keras to import.
     "experiments": ["ml-collections==1.1.0", "tensorboard==2.21.0",
-                    "tqdm==4.70.1", "tensorflow-probability==0.25.0",
-                    "tf-keras==2.21.0"],
+                    "tqdm==4.70.1", "scipy==1.17.1",
+                    "tensorflow-probability==0.25.0", "tf-keras==2.21.0"],
     "plots": ["matplotlib==3.11.2"],
     # The JAX yardstick of `benchmarks.speed` (benchmarks/jax_baseline.py).
     "bench": ["jax==0.10.2", "optax==0.2.8"],

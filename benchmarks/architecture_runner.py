@@ -25,8 +25,6 @@ the workdir and waits for them.
 import dataclasses
 import math
 import os
-import subprocess
-import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import ml_collections
@@ -41,10 +39,10 @@ from benchmarks import trainer
 from benchmarks import units
 from sobolev.experiment import configs
 from sobolev.experiment import errors
-from sobolev.experiment import files
 from sobolev.experiment import results
 from sobolev.experiment import runs
 from sobolev.experiment import studies
+from sobolev.experiment import workers as workers_lib
 
 # Which models the study covers and how it is reported: may change between
 # invocations into one workdir (units are keyed by their own settings).
@@ -359,19 +357,15 @@ def final_requests(config: Any, choices: Choices) -> List[Wanted]:
 
 def partition(wanted: Sequence[Wanted], workers: int) -> List[List[Wanted]]:
   """Splits units into `workers` lists of whole groups, balanced by cost
-  (largest group first to the least-loaded worker; deterministic)."""
+  (`workers.balance`: largest group first to the least-loaded worker)."""
   groups = {}
   for w in wanted:
     groups.setdefault(units.group_key(w.request), []).append(w)
-  ordered = sorted(groups.items(), key=lambda kv: (
-      -units.work([w.request for w in kv[1]]), kv[0]))
-  loads = [0.0] * workers
-  parts = [[] for _ in range(workers)]
-  for _, group in ordered:
-    i = int(np.argmin(loads))
-    parts[i] += group
-    loads[i] += units.work([w.request for w in group])
-  return parts
+  parts = workers_lib.balance(
+      list(groups.values()), workers,
+      cost=lambda group: units.work([w.request for w in group]),
+      order=lambda group: units.group_key(group[0].request))
+  return [[w for group in part for w in group] for part in parts]
 
 
 def _missing(wanted: Sequence[Wanted], store: runs.RunStore) -> List[Wanted]:
@@ -389,24 +383,10 @@ def _train(config: Any, stage: str, wanted: Sequence[Wanted],
     units.train_units([w.request for w in todo], store, workdir,
                       tb_with_key=True, show_progress=show_progress)
     return
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
-             TF_NUM_INTEROP_THREADS="1")
-  procs = []
-  for i in range(config.workers):
-    cmd = [sys.executable, "-m", "benchmarks.architecture_study",
-           f"--workdir={workdir}", f"--stage={stage}",
-           f"--worker={i}/{config.workers}"]
-    procs.append(subprocess.Popen(cmd, env=env))
-  try:
-    codes = [p.wait() for p in procs]
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.terminate()
-  if any(codes):
-    raise errors.UserError(
-        f"A {stage} worker failed (exit codes {codes}); its error is "
-        f"printed above. Finished models are kept: rerun to resume.")
+  workers_lib.start("benchmarks.architecture_study", workdir, stage,
+                    config.workers, what="models",
+                    env={"TF_NUM_INTRAOP_THREADS": "1",
+                         "TF_NUM_INTEROP_THREADS": "1"})
 
 
 def work_on(workdir: str, stage: str, index: int, count: int,
@@ -423,15 +403,8 @@ def work_on(workdir: str, stage: str, index: int, count: int,
     errors.UserError: for a bad stage or worker index, or a workdir with
       no study.
   """
-  if stage not in STAGES:
-    raise errors.UserError(f"`--stage` must be one of {STAGES}, got "
-                           f"{stage!r}.")
-  if not 0 <= index < count:
-    raise errors.UserError(f"`--worker` must be I/N with 0 <= I < N, got "
-                           f"{index}/{count}.")
-  recorded = files.read_json(os.path.join(workdir, "config.json"))
-  if recorded is None:
-    raise errors.UserError(f"{workdir} holds no study (no config.json).")
+  workers_lib.check(stage, STAGES, index, count)
+  recorded = workers_lib.recorded_config(workdir)
   config = resolve(recorded)
   store = runs.RunStore(workdir)
   if stage == "screen":

@@ -15,6 +15,7 @@ its `workers` processes; it is not for direct use.
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 
@@ -24,7 +25,7 @@ cli.quiet()
 from absl import flags
 
 from benchmarks import architecture_runner
-from sobolev.experiment import errors
+from sobolev.experiment import studies
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -34,25 +35,15 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
-  cli.define_workdir_flags(default="./results/study_architecture")
-  flags.DEFINE_bool("report_only", False,
-                    "Train nothing; report the finished models.")
-  flags.DEFINE_string("worker", None, "Internal: I/N, train share I of N.")
-  flags.DEFINE_enum("stage", "screen", architecture_runner.STAGES,
-                    "Internal: the stage a --worker trains.")
+  studies.define_flags(_DEFAULT_CONFIG, "./results/study_architecture",
+                       what="models", stages=architecture_runner.STAGES)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
-  if FLAGS.worker:
-    try:
-      index, count = (int(n) for n in FLAGS.worker.split("/"))
-    except ValueError:
-      raise errors.UserError(f"`--worker` must be I/N, got "
-                             f"{FLAGS.worker!r}.") from None
-    architecture_runner.work_on(FLAGS.workdir, FLAGS.stage, index, count)
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
+  share = studies.worker_share()
+  if share is not None:
+    architecture_runner.work_on(FLAGS.workdir, FLAGS.stage, *share)
     return
   if cli.dry_run():
     cli.say_dry_run(architecture_runner.plan(FLAGS.config, FLAGS.workdir,
@@ -61,13 +52,8 @@ def main(argv):
   outcome = architecture_runner.run(FLAGS.config, FLAGS.workdir,
                                     if_different=cli.if_different(),
                                     report_only=FLAGS.report_only)
-  with open(os.path.join(outcome.workdir, "study.md"),
-            encoding="utf-8") as f:
-    print(f.read())
-  print(f"{len(outcome.rows)} models. Wrote " +
-        ", ".join(os.path.relpath(p) for p in outcome.outputs))
+  studies.show(outcome, "models")
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -18,14 +18,13 @@ import dataclasses
 import math
 import os
 import statistics
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sobolev.experiment import cli
 
 cli.quiet()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 
 from sobolev.experiment import errors
@@ -33,6 +32,17 @@ from sobolev.experiment import files
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 Key = Tuple[str, int, str, int]  # (function, size, method, seed)
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  flags.DEFINE_string("a", None, "First per-model CSV.", required=True)
+  flags.DEFINE_string("b", None, "Second per-model CSV.", required=True)
+  flags.DEFINE_integer("steps", 0, "Keep study rows of these steps (0: all).")
+  flags.DEFINE_string("out", "", "Markdown output file (optional).")
+  cli.define_dry_run_flag()
 
 
 @dataclasses.dataclass
@@ -131,9 +141,8 @@ def markdown(a_name: str, b_name: str, diffs: List[Difference],
   return "\n".join(lines) + "\n"
 
 
-def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   steps = FLAGS.steps or None
   try:
     a, b = load(FLAGS.a, steps), load(FLAGS.b, steps)
@@ -153,12 +162,5 @@ def main(argv) -> None:
   print(text)
 
 
-FLAGS = flags.FLAGS
-
 if __name__ == "__main__":
-  flags.DEFINE_string("a", None, "First per-model CSV.", required=True)
-  flags.DEFINE_string("b", None, "Second per-model CSV.", required=True)
-  flags.DEFINE_integer("steps", 0, "Keep study rows of these steps (0: all).")
-  flags.DEFINE_string("out", "", "Markdown output file (optional).")
-  cli.define_dry_run_flag()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -14,6 +14,7 @@ other protocol settings is refused unless `--fresh` (move them aside) or
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 
@@ -24,7 +25,6 @@ from absl import flags
 
 from benchmarks import experiment
 from benchmarks import report
-from sobolev.experiment import errors
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -39,9 +39,8 @@ def define_flags() -> None:
   cli.define_workdir_flags(default="./results/benchmarks")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if cli.dry_run():
     cli.say_dry_run(experiment.plan(FLAGS.config, FLAGS.workdir))
     return
@@ -53,5 +52,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

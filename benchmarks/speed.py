@@ -344,9 +344,8 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if cli.dry_run():
     config = check(FLAGS.config)
     cli.say_dry_run(
@@ -358,5 +357,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -25,7 +25,7 @@ the loop), like the steps. Results: `profile.csv` with columns
 
 import os
 import platform
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from sobolev.experiment import cli
 
@@ -192,9 +192,8 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if cli.dry_run():
     config = check(FLAGS.config)
     cli.say_dry_run(
@@ -206,5 +205,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

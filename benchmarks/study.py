@@ -18,6 +18,7 @@ is rewritten at the end, or from the finished models alone with
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 
@@ -27,7 +28,7 @@ cli.quiet()
 from absl import flags
 
 from benchmarks import study_runner
-from sobolev.experiment import errors
+from sobolev.experiment import studies
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -37,15 +38,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
-  cli.define_workdir_flags(default="./results/study_budget")
-  flags.DEFINE_bool("report_only", False,
-                    "Train nothing; report the finished models.")
+  studies.define_flags(_DEFAULT_CONFIG, "./results/study_budget",
+                       what="models")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if cli.dry_run():
     cli.say_dry_run(study_runner.plan(FLAGS.config, FLAGS.workdir,
                                       report_only=FLAGS.report_only))
@@ -53,13 +51,8 @@ def main(argv):
   outcome = study_runner.run(FLAGS.config, FLAGS.workdir,
                              if_different=cli.if_different(),
                              report_only=FLAGS.report_only)
-  md = os.path.join(outcome.workdir, "study.md")
-  with open(md, encoding="utf-8") as f:
-    print(f.read())
-  print(f"{len(outcome.rows)} models. Wrote " +
-        ", ".join(os.path.relpath(p) for p in outcome.outputs))
+  studies.show(outcome, "models")
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

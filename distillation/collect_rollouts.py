@@ -13,6 +13,7 @@ complete collection of other settings is refused.
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 from sobolev.experiment import errors
@@ -24,21 +25,29 @@ from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-pos
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "default.py")
+FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  cli.define_config_flag(CONFIG_FILE,
+                         "Collection settings (configs/default.py).")
+  flags.DEFINE_string("output_dir", None, "Output directory.")
+  flags.mark_flag_as_required("output_dir")
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
   from distillation import settings  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
+  config = FLAGS.config
   settings.check_config(config)  # Before TensorFlow starts.
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import rollouts  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import configs  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import locks  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import provenance  # pylint: disable=g-import-not-at-top
-  output_dir = flags.FLAGS.output_dir
+  output_dir = FLAGS.output_dir
   if os.path.realpath(output_dir) == os.path.realpath(os.getcwd()):
     raise errors.ConfigError("`--output_dir` must not be the current "
                              "directory.")
@@ -76,8 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.define_config_flag(CONFIG_FILE,
-                         "Collection settings (configs/default.py).")
-  flags.DEFINE_string("output_dir", None, "Output directory.")
-  flags.mark_flag_as_required("output_dir")
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -10,6 +10,8 @@ The teacher is loaded from `distillation/teachers/<game>/` unless
 evaluated) unless `--greedy`.
 """
 
+from typing import Sequence
+
 from sobolev.experiment import cli
 from sobolev.experiment import errors
 
@@ -22,13 +24,7 @@ from absl import logging
 from distillation import atari_env
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-_GAME = None
-_EPISODES = None
-_TEACHER_DIR = None
-_SEED = None
-_GREEDY = None
-_TF_THREADS = None
-_RECORD = None
+FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
@@ -38,69 +34,66 @@ def define_flags() -> None:
   (`--game`, `--seeds`, `--workdir`, ...), so importing a module (as the
   tests do) must not define them.
   """
-  global _GAME, _EPISODES, _TEACHER_DIR, _SEED, _GREEDY, _TF_THREADS, _RECORD
-  _GAME = flags.DEFINE_string("game", "Pong",
-                              f"One of {sorted(atari_env.GAMES)}.")
-  _EPISODES = flags.DEFINE_integer("episodes", 10, "Number of games.")
-  _TEACHER_DIR = flags.DEFINE_string(
+  flags.DEFINE_string("game", "Pong",
+                      f"One of {sorted(atari_env.GAMES)}.")
+  flags.DEFINE_integer("episodes", 10, "Number of games.")
+  flags.DEFINE_string(
       "teacher_dir", None, "Teacher directory (default: the committed one).")
-  _SEED = flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
-  _GREEDY = flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
-  _TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
-  _RECORD = flags.DEFINE_boolean(
+  flags.DEFINE_integer("seed", 12345, "Seed of envs and sampling.")
+  flags.DEFINE_boolean("greedy", False, "Take argmax actions.")
+  flags.DEFINE_integer("tf_threads", 1, "TF intra-op threads.")
+  flags.DEFINE_boolean(
       "record", False, "Store the score in the teacher's teacher.json "
       "(eval_mean_return, eval_std_return, eval_episodes, eval_seed).")
   cli.define_dry_run_flag()
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
   try:
-    atari_env.check_game(_GAME.value)
+    atari_env.check_game(FLAGS.game)
   except ValueError as e:
     raise errors.ConfigError(str(e)) from None
-  if _EPISODES.value < 1:
+  if FLAGS.episodes < 1:
     raise errors.ConfigError(f"`--episodes` must be >= 1, got "
-                             f"{_EPISODES.value}.")
+                             f"{FLAGS.episodes}.")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import evaluation  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
   # A dry run plays nothing, so it leaves the thread count alone (TensorFlow
   # refuses a change once it runs, e.g. in a process that ran other dry runs).
   if not cli.dry_run():
-    tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.tf_threads)
   from sobolev.experiment import stats  # pylint: disable=g-import-not-at-top
   try:
-    net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+    net, meta = teachers.load(FLAGS.game, FLAGS.teacher_dir)
   except ValueError as e:
     raise errors.ConfigError(f"`--teacher_dir`: {e}") from None
   if cli.dry_run():
     cli.say_dry_run(
-        f"would play {_EPISODES.value} full games of {_GAME.value} with the "
-        f"teacher in {_TEACHER_DIR.value or teachers.default_dir(_GAME.value)}"
+        f"would play {FLAGS.episodes} full games of {FLAGS.game} with the "
+        f"teacher in {FLAGS.teacher_dir or teachers.default_dir(FLAGS.game)}"
         f" ({meta.get('frames')} frames; "
-        f"{'greedy' if _GREEDY.value else 'sampled'} actions, seed "
-        f"{_SEED.value})" + (" and record the score in its teacher.json."
-                             if _RECORD.value else "."))
+        f"{'greedy' if FLAGS.greedy else 'sampled'} actions, seed "
+        f"{FLAGS.seed})" + (" and record the score in its teacher.json."
+                             if FLAGS.record else "."))
     return
   print(f"Teacher: {meta.get('game')} trained {meta.get('frames')} frames.",
         flush=True)
   returns = evaluation.evaluate(
-      lambda obs: net(obs)[0], _GAME.value, _EPISODES.value, seed=_SEED.value,
-      greedy=_GREEDY.value,
+      lambda obs: net(obs)[0], FLAGS.game, FLAGS.episodes, seed=FLAGS.seed,
+      greedy=FLAGS.greedy,
       progress=lambda i, r: print(f"episode={i} return={r}", flush=True))
-  if _RECORD.value:
+  if FLAGS.record:
     mean, std = stats.mean_std(returns)
     teachers.update_meta(
-        _TEACHER_DIR.value or teachers.default_dir(_GAME.value),
+        FLAGS.teacher_dir or teachers.default_dir(FLAGS.game),
         eval_mean_return=mean, eval_std_return=std,
         eval_std_kind="sample (ddof=1)", eval_episodes=len(returns),
-        eval_seed=_SEED.value, eval_greedy=_GREEDY.value)
+        eval_seed=FLAGS.seed, eval_greedy=FLAGS.greedy)
   print(evaluation.summarize(returns), flush=True)
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -17,6 +17,8 @@ Teachers export their log-policy (`TeacherNet.log_policy`), students theirs
 (`StudentNet.log_policy`).
 """
 
+from typing import Sequence
+
 from sobolev.experiment import cli
 from sobolev.experiment import errors
 
@@ -27,23 +29,19 @@ from absl import flags
 from absl import logging
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-_GAME = None
-_TEACHER_DIR = None
-_STUDENT = None
-_OUT = None
+FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
-  global _GAME, _TEACHER_DIR, _STUDENT, _OUT
-  _GAME = flags.DEFINE_string(
+  flags.DEFINE_string(
       "game", None, "Export the committed teacher of this game.")
-  _TEACHER_DIR = flags.DEFINE_string(
+  flags.DEFINE_string(
       "teacher_dir", None, "Export the teacher in this directory.")
-  _STUDENT = flags.DEFINE_string(
+  flags.DEFINE_string(
       "student", None, "Export the finished student in this unit directory "
       "(<workdir>/runs/<key>).")
-  _OUT = flags.DEFINE_string("out", None, "SavedModel directory to write.")
+  flags.DEFINE_string("out", None, "SavedModel directory to write.")
   flags.mark_flag_as_required("out")
   cli.define_dry_run_flag()
 
@@ -59,42 +57,41 @@ def export_teacher(net, path: str) -> str:
       output_name="log_probs")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
-  if _STUDENT.value and (_GAME.value or _TEACHER_DIR.value):
+  if FLAGS.student and (FLAGS.game or FLAGS.teacher_dir):
     raise errors.ConfigError("Give `--student` or a teacher (`--game`, "
                              "`--teacher_dir`), not both.")
-  if not (_STUDENT.value or _GAME.value or _TEACHER_DIR.value):
+  if not (FLAGS.student or FLAGS.game or FLAGS.teacher_dir):
     raise errors.ConfigError("Give `--game`, `--teacher_dir` or "
                              "`--student`.")
   import os  # pylint: disable=g-import-not-at-top
-  if _STUDENT.value and not os.path.exists(
-      os.path.join(_STUDENT.value, "result.json")):
+  if FLAGS.student and not os.path.exists(
+      os.path.join(FLAGS.student, "result.json")):
     # Checked before TensorFlow starts, so the error is one line.
-    raise errors.ConfigError(f"{_STUDENT.value!r} holds no finished student "
+    raise errors.ConfigError(f"{FLAGS.student!r} holds no finished student "
                              "(no result.json).")
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
   try:
     if cli.dry_run():
-      if _STUDENT.value:
-        experiment.load_student(_STUDENT.value)
-        what = f"student {_STUDENT.value}"
+      if FLAGS.student:
+        experiment.load_student(FLAGS.student)
+        what = f"student {FLAGS.student}"
       else:
-        _, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
+        _, meta = teachers.load(FLAGS.game, FLAGS.teacher_dir)
         what = f"{meta.get('game')} teacher ({meta.get('frames')} frames)"
       cli.say_dry_run(f"would export the {what} as a SavedModel to "
-                      f"{_OUT.value}.")
+                      f"{FLAGS.out}.")
       return
-    if _STUDENT.value:
-      net = experiment.load_student(_STUDENT.value)
-      path = experiment.export_student(net, _OUT.value)
-      what = f"student {_STUDENT.value}"
+    if FLAGS.student:
+      net = experiment.load_student(FLAGS.student)
+      path = experiment.export_student(net, FLAGS.out)
+      what = f"student {FLAGS.student}"
     else:
-      net, meta = teachers.load(_GAME.value, _TEACHER_DIR.value)
-      path = export_teacher(net, _OUT.value)
+      net, meta = teachers.load(FLAGS.game, FLAGS.teacher_dir)
+      path = export_teacher(net, FLAGS.out)
       what = (f"{meta.get('game')} teacher ({meta.get('frames')} frames, "
               f"digest {teachers.digest(net)})")
   except ValueError as e:
@@ -104,5 +101,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

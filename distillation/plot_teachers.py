@@ -9,6 +9,7 @@ game: frames, unclipped score) for every game that has one.
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 from sobolev.experiment import errors
@@ -23,9 +24,7 @@ from distillation import reporting
 from distillation import teachers
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-_OUTPUT = None
-_MARK = None
-_MARK_LABEL = None
+FLAGS = flags.FLAGS
 
 
 def parse_marks(items):
@@ -45,19 +44,17 @@ def parse_marks(items):
 
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
-  global _OUTPUT, _MARK, _MARK_LABEL
-  _OUTPUT = flags.DEFINE_string("output", None, "Output PNG.")
-  _MARK = flags.DEFINE_list("mark", [], "GAME:FRAMES vertical markers.")
-  _MARK_LABEL = flags.DEFINE_string("mark_label", "", "Legend of markers.")
+  flags.DEFINE_string("output", None, "Output PNG.")
+  flags.DEFINE_list("mark", [], "GAME:FRAMES vertical markers.")
+  flags.DEFINE_string("mark_label", "", "Legend of markers.")
   flags.mark_flag_as_required("output")
   cli.define_dry_run_flag()
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   try:
-    marks = parse_marks(_MARK.value)
+    marks = parse_marks(FLAGS.mark)
   except ValueError as e:
     raise errors.ConfigError(str(e)) from None
   logs = {}
@@ -69,12 +66,11 @@ def main(argv):
     raise errors.UserError("No teacher has a train_log.csv.")
   if cli.dry_run():
     cli.say_dry_run(f"would plot the learning curves of {', '.join(logs)} "
-                    f"to {_OUTPUT.value}.")
+                    f"to {FLAGS.output}.")
     return
-  reporting.plot_teacher_curves(logs, _OUTPUT.value, marks, _MARK_LABEL.value)
-  print(f"Wrote {_OUTPUT.value}")
+  reporting.plot_teacher_curves(logs, FLAGS.output, marks, FLAGS.mark_label)
+  print(f"Wrote {FLAGS.output}")
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

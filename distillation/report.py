@@ -19,23 +19,20 @@ cli.quiet()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import dataclasses
 import os
+from typing import Sequence
 
 from absl import flags
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-_RESULTS = None
-_MARKDOWN = None
-_FIGURE = None
-_NOTE = None
+FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
-  global _RESULTS, _MARKDOWN, _FIGURE, _NOTE
-  _RESULTS = flags.DEFINE_string("results", None, "results.csv to read.")
-  _MARKDOWN = flags.DEFINE_string("markdown", None, "Markdown table to write.")
-  _FIGURE = flags.DEFINE_string("figure", None, "Figure 4 PNG to write.")
-  _NOTE = flags.DEFINE_string(
+  flags.DEFINE_string("results", None, "results.csv to read.")
+  flags.DEFINE_string("markdown", None, "Markdown table to write.")
+  flags.DEFINE_string("figure", None, "Figure 4 PNG to write.")
+  flags.DEFINE_string(
       "note", None, "The table's note (default: the existing file's).")
   flags.mark_flag_as_required("results")
   cli.define_dry_run_flag()
@@ -53,46 +50,44 @@ def existing_note(path: str):
   return None
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import reporting  # pylint: disable=g-import-not-at-top
   from distillation import teachers  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import files  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import results  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(_RESULTS.value):
-    raise errors.ConfigError(f"`--results`: no file {_RESULTS.value}.")
+  if not os.path.exists(FLAGS.results):
+    raise errors.ConfigError(f"`--results`: no file {FLAGS.results}.")
   rows = [dataclasses.asdict(r) for r in
-          results.read(_RESULTS.value, experiment.Row)]
+          results.read(FLAGS.results, experiment.Row)]
   if not rows:
-    raise errors.ConfigError(f"`--results`: {_RESULTS.value} has no rows.")
+    raise errors.ConfigError(f"`--results`: {FLAGS.results} has no rows.")
   game = rows[0]["game"]
   if cli.dry_run():
-    if _FIGURE.value:  # The figure's title names the committed teacher.
+    if FLAGS.figure:  # The figure's title names the committed teacher.
       try:
         teachers.load(game)
       except ValueError as e:
         raise errors.ConfigError(str(e)) from None
-    outputs = [p for p in (_MARKDOWN.value, _FIGURE.value) if p]
+    outputs = [p for p in (FLAGS.markdown, FLAGS.figure) if p]
     cli.say_dry_run(
         f"would write {' and '.join(outputs) or 'nothing'} from the "
-        f"{len(rows)} rows ({game}) of {_RESULTS.value}.")
+        f"{len(rows)} rows ({game}) of {FLAGS.results}.")
     return
-  if _MARKDOWN.value:
-    note = _NOTE.value or existing_note(_MARKDOWN.value)
-    files.atomic_write_text(_MARKDOWN.value,
+  if FLAGS.markdown:
+    note = FLAGS.note or existing_note(FLAGS.markdown)
+    files.atomic_write_text(FLAGS.markdown,
                             reporting.markdown_table(rows, game, note))
-    print(f"Wrote {_MARKDOWN.value}")
-  if _FIGURE.value:
+    print(f"Wrote {FLAGS.markdown}")
+  if FLAGS.figure:
     meta = teachers.load(game)[1]
     score = meta.get("eval_mean_return")
     title = (f"{game} policy distillation (teacher: {meta.get('frames')} "
              f"frames{'' if score is None else f', score {score:.1f}'})")
-    reporting.plot_figure4(rows, _FIGURE.value, title)
-    print(f"Wrote {_FIGURE.value}")
+    reporting.plot_figure4(rows, FLAGS.figure, title)
+    print(f"Wrote {FLAGS.figure}")
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

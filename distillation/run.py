@@ -15,9 +15,9 @@ workdir are refused unless --fresh or --separate is given.
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
-from sobolev.experiment import errors
 
 cli.quiet()
 
@@ -26,26 +26,30 @@ from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-pos
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "default.py")
+FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  cli.define_config_flag(CONFIG_FILE, "Experiment settings (configs/*.py).")
+  cli.define_workdir_flags()
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
   from distillation import settings  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
+  config = FLAGS.config
   settings.check_config(config)  # Before TensorFlow starts.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   if cli.dry_run():
-    cli.say_dry_run(experiment.plan(config, flags.FLAGS.workdir))
+    cli.say_dry_run(experiment.plan(config, FLAGS.workdir))
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-  experiment.train_and_evaluate(config, flags.FLAGS.workdir,
+  experiment.train_and_evaluate(config, FLAGS.workdir,
                                 if_different=cli.if_different())
 
 
 if __name__ == "__main__":
-  cli.define_config_flag(CONFIG_FILE, "Experiment settings (configs/*.py).")
-  cli.define_workdir_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -29,13 +29,16 @@ that `benchmarks` no longer imports `distillation`.)
 import dataclasses
 import os
 import platform
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
+
+from sobolev.experiment import cli
 
 if __name__ == "__main__":
-  from sobolev.experiment import cli  # pylint: disable=g-import-not-at-top
-  cli.quiet()  # Before TensorFlow is imported.
+  cli.quiet()  # Before TensorFlow is imported (not when imported).
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
+from absl import logging
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
@@ -48,12 +51,9 @@ from distillation import study_training
 from sobolev import training
 from sobolev.experiment import configs
 from sobolev.experiment import errors
-from sobolev.experiment import files
 from sobolev.experiment import progress
-from sobolev.experiment import provenance
-from sobolev.experiment import results
+from sobolev.experiment import tables
 from sobolev.experiment import timing
-from sobolev.experiment import workdirs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 COMPILE_MODES = ("graph", "xla")
@@ -271,39 +271,36 @@ def run(config: Any, workdir: str, if_different: str = "refuse"
         ) -> List[Row]:
   """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
   check_config(config)
-  with workdirs.opened(workdir, config, ignore=("tf_threads",),
-                       if_different=if_different) as workdir, \
-      provenance.recorded(workdir, config):
-    rows = measure(config)
-    results.write(os.path.join(workdir, "speed.csv"), rows)
-    markdown = _markdown(rows, config)
-    files.atomic_write_text(os.path.join(workdir, "speed.md"), markdown)
-    print(markdown)
-  return rows
+  return tables.measure_into(workdir, config, measure, _markdown,
+                             if_different=if_different)
+
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "speed.py")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  cli.define_config_flag(_DEFAULT_CONFIG, "Timing settings.")
+  cli.define_workdir_flags(default="./results/distill_speed")
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
+  logging.set_verbosity(logging.WARNING)
+  config = FLAGS.config
+  check_config(config)
+  if cli.dry_run():
+    cli.say_dry_run(
+        f"would time the kl and kl_sobolev student steps (batch "
+        f"{config.batch_size}, {config.num_actions} actions; "
+        f"{config.repeats} timed blocks each) and write speed.csv and "
+        f"speed.md to {FLAGS.workdir}.")
+    return
+  tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
+  run(config, FLAGS.workdir, if_different=cli.if_different())
 
 
 if __name__ == "__main__":
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from absl import logging  # pylint: disable=g-import-not-at-top
-
-  def main(argv):
-    if len(argv) > 1:
-      raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    config = flags.FLAGS.config
-    check_config(config)
-    if cli.dry_run():
-      cli.say_dry_run(
-          f"would time the kl and kl_sobolev student steps (batch "
-          f"{config.batch_size}, {config.num_actions} actions; "
-          f"{config.repeats} timed blocks each) and write speed.csv and "
-          f"speed.md to {flags.FLAGS.workdir}.")
-      return
-    tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-    run(config, flags.FLAGS.workdir, if_different=cli.if_different())
-
-  cli.define_config_flag(
-      os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
-                   "speed.py"), "Timing settings.")
-  cli.define_workdir_flags(default="./results/distill_speed")
-  cli.run(main)
+  cli.run(main, define_flags)

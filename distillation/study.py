@@ -21,6 +21,7 @@ finished students (`distillation.study_runner`). Writes, into --workdir,
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 
@@ -30,7 +31,7 @@ cli.quiet()
 from absl import flags
 from absl import logging
 
-from sobolev.experiment import errors
+from sobolev.experiment import studies
 # pylint: enable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -40,34 +41,24 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program)."""
-  cli.define_config_flag(_DEFAULT_CONFIG, "The study's config file.")
-  cli.define_workdir_flags(default="./results/distill_study")
-  flags.DEFINE_bool("report_only", False,
-                    "Train nothing; report the finished students.")
+  studies.define_flags(_DEFAULT_CONFIG, "./results/distill_study",
+                       what="students", stages=("tune", "final"))
   flags.DEFINE_bool("estimate_only", False,
                     "Collect rollouts, time every arm, print the cost in CPU "
                     "hours and stop.")
-  flags.DEFINE_string("worker", None, "Internal: I/N, train share I of N.")
-  flags.DEFINE_enum("stage", "tune", ("tune", "final"),
-                    "Internal: the stage a --worker trains.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import study_runner  # pylint: disable=g-import-not-at-top
-  if FLAGS.worker:
+  share = studies.worker_share()
+  if share is not None:
     # One thread each (the parent also sets TF_NUM_INTRAOP_THREADS).
     tf.config.threading.set_intra_op_parallelism_threads(
         int(os.environ.get("TF_NUM_INTRAOP_THREADS", "1")))
-    try:
-      index, count = (int(n) for n in FLAGS.worker.split("/"))
-    except ValueError:
-      raise errors.UserError(f"`--worker` must be I/N, got "
-                             f"{FLAGS.worker!r}.") from None
-    study_runner.work_on(FLAGS.workdir, FLAGS.stage, index, count)
+    study_runner.work_on(FLAGS.workdir, FLAGS.stage, *share)
     return
   if cli.dry_run():
     cli.say_dry_run(study_runner.plan(FLAGS.config, FLAGS.workdir,
@@ -81,14 +72,8 @@ def main(argv):
                              if_different=cli.if_different(),
                              report_only=FLAGS.report_only,
                              estimate_only=FLAGS.estimate_only)
-  md = os.path.join(outcome.workdir, "study.md")
-  if os.path.exists(md) and not FLAGS.estimate_only:
-    with open(md, encoding="utf-8") as f:
-      print(f.read())
-  print(f"{len(outcome.rows)} final students. Wrote " +
-        ", ".join(os.path.relpath(p) for p in outcome.outputs))
+  studies.show(outcome, "final students", report=not FLAGS.estimate_only)
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

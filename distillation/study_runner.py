@@ -51,8 +51,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
-import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import ml_collections
@@ -77,7 +75,7 @@ from sobolev.experiment import progress
 from sobolev.experiment import results
 from sobolev.experiment import runs
 from sobolev.experiment import studies
-from sobolev.experiment import workdirs
+from sobolev.experiment import workers as workers_lib
 
 # Fields that choose which students a study covers and how it is reported:
 # they may change between invocations (students are keyed by their own
@@ -644,17 +642,11 @@ def train_units(config: Any, games: Dict[str, Game], units: Sequence[Unit],
 
 def partition(config: Any, units: Sequence[Unit], workers: int, times,
               eval_times) -> List[List[Unit]]:
-  """Splits units among workers, balanced by estimated cost (largest first
-  to the least-loaded worker; deterministic)."""
-  ordered = sorted(units, key=lambda u: (
-      -unit_cost(config, u, times, eval_times), repr(u)))
-  loads = [0.0] * workers
-  parts = [[] for _ in range(workers)]
-  for unit in ordered:
-    i = int(np.argmin(loads))
-    parts[i].append(unit)
-    loads[i] += unit_cost(config, unit, times, eval_times)
-  return parts
+  """Splits units among workers, balanced by estimated cost
+  (`workers.balance`: largest first to the least-loaded worker)."""
+  return workers_lib.balance(
+      units, workers, cost=lambda u: unit_cost(config, u, times, eval_times),
+      order=repr)
 
 
 def _distinct_units(config, games, units) -> List[Unit]:
@@ -684,22 +676,10 @@ def _run_stage(config: Any, stage: str, games: Dict[str, Game],
   if config.workers == 1:
     train_units(config, games, todo, store, show_progress)
     return
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(config.tf_threads),
-             TF_NUM_INTEROP_THREADS="1")
-  procs = [subprocess.Popen(
-      [sys.executable, "-m", "distillation.study", f"--workdir={workdir}",
-       f"--stage={stage}", f"--worker={i}/{config.workers}"], env=env)
-           for i in range(config.workers)]
-  try:
-    codes = [p.wait() for p in procs]
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.terminate()
-  if any(codes):
-    raise errors.UserError(
-        f"A {stage} worker failed (exit codes {codes}); its error is printed "
-        "above. Finished students are kept: rerun to resume.")
+  workers_lib.start("distillation.study", workdir, stage, config.workers,
+                    what="students",
+                    env={"TF_NUM_INTRAOP_THREADS": str(config.tf_threads),
+                         "TF_NUM_INTEROP_THREADS": "1"})
 
 
 def _timing_for(config, games, workdir):
@@ -722,15 +702,8 @@ def work_on(workdir: str, stage: str, index: int, count: int,
   Raises:
     errors.UserError: for a bad stage or index, or a workdir with no study.
   """
-  if stage not in STAGES:
-    raise errors.UserError(f"`--stage` must be one of {STAGES}, got "
-                           f"{stage!r}.")
-  if not 0 <= index < count:
-    raise errors.UserError(f"`--worker` must be I/N with 0 <= I < N, got "
-                           f"{index}/{count}.")
-  recorded = files.read_json(os.path.join(workdir, workdirs.CONFIG_FILE))
-  if recorded is None:
-    raise errors.UserError(f"{workdir} holds no study (no config.json).")
+  workers_lib.check(stage, STAGES, index, count)
+  recorded = workers_lib.recorded_config(workdir)
   config = resolve(recorded)
   games = {g: open_game(config, workdir, g, collect=False)
            for g in config.games}

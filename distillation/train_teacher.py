@@ -17,9 +17,9 @@ TensorBoard: `tensorboard --logdir=<workdir>/tb`.
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
-from sobolev.experiment import errors
 
 cli.quiet()
 
@@ -28,28 +28,31 @@ from absl import logging  # pylint: disable=g-import-not-at-top,wrong-import-pos
 
 CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "configs", "teacher.py")
+FLAGS = flags.FLAGS
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  cli.define_config_flag(CONFIG_FILE, "Teacher settings (configs/teacher.py).")
+  cli.define_workdir_flags()
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import teacher_training  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
+  config = FLAGS.config
   teacher_training.check_config(config)
   if cli.dry_run():
-    cli.say_dry_run(teacher_training.plan(config, flags.FLAGS.workdir))
+    cli.say_dry_run(teacher_training.plan(config, FLAGS.workdir))
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
-  summary = teacher_training.train(config, flags.FLAGS.workdir,
+  summary = teacher_training.train(config, FLAGS.workdir,
                                    if_different=cli.if_different())
   print(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
 if __name__ == "__main__":
-  cli.define_config_flag(CONFIG_FILE,
-                         "Teacher settings (configs/teacher.py).")
-  cli.define_workdir_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -16,13 +16,13 @@ them; write these settings to `<workdir>/sets/<hash>`). All the work is in
 """
 
 import os
+from typing import Sequence
 
 from sobolev.experiment import cli
 
 cli.quiet()  # Before anything imports TensorFlow.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -44,9 +44,8 @@ def define_flags() -> None:
   cli.define_workdir_flags()
 
 
-def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
   # Imported here so that `--help` and flag errors do not build anything.
@@ -63,5 +62,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

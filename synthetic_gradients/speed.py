@@ -17,13 +17,15 @@ step as the median and minimum over blocks. Writes `speed.csv`
 import dataclasses
 import os
 import platform
-from typing import Any, List
+from typing import Any, List, Sequence
+
+from sobolev.experiment import cli
 
 if __name__ == "__main__":
-  from sobolev.experiment import cli  # pylint: disable=g-import-not-at-top
-  cli.quiet()  # Before TensorFlow is imported.
+  cli.quiet()  # Before TensorFlow is imported (not when imported).
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
@@ -31,12 +33,9 @@ from synthetic_gradients import data
 from synthetic_gradients import decoupled
 from synthetic_gradients import experiment
 from sobolev.experiment import configs
-from sobolev.experiment import files
 from sobolev.experiment import progress
-from sobolev.experiment import provenance
-from sobolev.experiment import results
+from sobolev.experiment import tables
 from sobolev.experiment import timing
-from sobolev.experiment import workdirs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -129,38 +128,34 @@ def markdown(rows: List[Row], config: Any) -> str:
 def run(config: Any, workdir: str, if_different: str = "refuse") -> List[Row]:
   """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
   check_config(config)
-  workdir = workdirs.open_workdir(workdir, configs.to_dict(config),
-                                  ignore=("tf_threads",),
-                                  if_different=if_different)
-  with provenance.recorded(workdir, config):
-    rows = measure(config)
-    results.write(os.path.join(workdir, "speed.csv"), rows)
-    text = markdown(rows, config)
-    files.atomic_write_text(os.path.join(workdir, "speed.md"), text)
-    print(text)
-  return rows
+  return tables.measure_into(workdir, config, measure, markdown,
+                             if_different=if_different)
+
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "configs", "speed.py")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  cli.define_config_flag(_DEFAULT_CONFIG, "Timing settings.")
+  cli.define_workdir_flags(default="./results/sg_speed")
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
+  config = FLAGS.config
+  check_config(config)
+  if cli.dry_run():
+    cli.say_dry_run(f"would time {', '.join(methods(config))} "
+                    f"({config.repeats} blocks of {config.calls} steps "
+                    f"each) and write speed.csv and speed.md to "
+                    f"{FLAGS.workdir}.")
+    return
+  tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
+  run(config, FLAGS.workdir, if_different=cli.if_different())
 
 
 if __name__ == "__main__":
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from sobolev.experiment import errors  # pylint: disable=g-import-not-at-top
-
-  def main(argv):
-    if len(argv) > 1:
-      raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
-    config = flags.FLAGS.config
-    check_config(config)
-    if cli.dry_run():
-      cli.say_dry_run(f"would time {', '.join(methods(config))} "
-                      f"({config.repeats} blocks of {config.calls} steps "
-                      f"each) and write speed.csv and speed.md to "
-                      f"{flags.FLAGS.workdir}.")
-      return
-    tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-    run(config, flags.FLAGS.workdir, if_different=cli.if_different())
-
-  cli.define_config_flag(
-      os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",
-                   "speed.py"), "Timing settings.")
-  cli.define_workdir_flags(default="./results/sg_speed")
-  cli.run(main)
+  cli.run(main, define_flags)

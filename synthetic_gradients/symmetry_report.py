@@ -32,7 +32,6 @@ from sobolev.experiment import cli
 cli.quiet()  # Before anything imports TensorFlow.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -343,9 +342,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "Probe seed.")
 
 
-def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   config = workdir_config(FLAGS.workdir, FLAGS.config, sys.argv)
@@ -360,5 +358,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  cli.run(main)
+  cli.run(main, define_flags)

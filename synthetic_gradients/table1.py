@@ -27,7 +27,6 @@ from sobolev.experiment import cli
 cli.quiet()  # Before anything imports TensorFlow.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -42,6 +41,16 @@ from synthetic_gradients import symmetry_report
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines this program's flags (only when it runs as a program)."""
+  flags.DEFINE_list("workdirs", None, "Finished workdirs.", required=True)
+  flags.DEFINE_string("out", None, "Output folder (default: the first of "
+                      "--workdirs; --out=docs rewrites the committed "
+                      "tables).")
+  flags.DEFINE_string("prefix", "sg_table1", "Output file-name prefix.")
+  cli.define_dry_run_flag()
 
 # The paper's claims, `(lower, higher, strict)`: `higher` beats `lower`.
 ORDER = (("noprop", "direct", True), ("direct", "vfbn", True),
@@ -321,9 +330,8 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   return {"rows": rows, "orderings": order, "symmetry": sym}
 
 
-def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main(argv: Sequence[str]) -> None:
+  del argv  # `cli.run` refuses positional arguments.
   workdirs = [w for w in FLAGS.workdirs if w]
   folder = FLAGS.out or (workdirs[0] if workdirs else ".")
   if cli.dry_run():
@@ -334,10 +342,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  flags.DEFINE_list("workdirs", None, "Finished workdirs.", required=True)
-  flags.DEFINE_string("out", None, "Output folder (default: the first of "
-                      "--workdirs; --out=docs rewrites the committed "
-                      "tables).")
-  flags.DEFINE_string("prefix", "sg_table1", "Output file-name prefix.")
-  cli.define_dry_run_flag()
-  cli.run(main)
+  cli.run(main, define_flags)

@@ -112,8 +112,9 @@ class GapsTest(tf.test.TestCase):
     self.assertAllClose(g.gap, 5 / 3)
     mean, low, high = stats.mean_interval([2.0, 1.0, 2.0])
     self.assertAllClose([g.gap_t_low, g.gap_t_high], [low, high])
-    # t_{0.975, 2} = 4.303, sample std sqrt(1/3).
-    self.assertAllClose(high - mean, 4.303 * math.sqrt(1 / 3) / math.sqrt(3))
+    # t_{0.975, 2} = 4.3026527297, sample std sqrt(1/3).
+    self.assertAllClose(high - mean,
+                        4.3026527297 * math.sqrt(1 / 3) / math.sqrt(3))
     self.assertBetween(g.gap_boot_low, 1.0, 5 / 3)
     self.assertBetween(g.gap_boot_high, 5 / 3, 2.0 + 1e-12)
     self.assertAllClose(g.regular_log10_mse, (2 + 1 + 3) / 3)

@@ -230,6 +230,18 @@ def python_files(directory: str, root: str = ROOT) -> List[str]:
                              recursive=True))
 
 
+def entry_points(root: str = ROOT) -> Tuple[str, ...]:
+  """Every `python -m` command of the experiment packages: the modules
+  directly in them that call `cli.run(` (e.g. 'benchmarks.run')."""
+  out = []
+  for package in ("benchmarks", "distillation", "synthetic_gradients"):
+    for path in sorted(glob_lib.glob(os.path.join(root, package, "*.py"))):
+      with open(path, encoding="utf-8") as f:
+        if "cli.run(" in f.read():
+          out.append(f"{package}.{os.path.basename(path)[:-3]}")
+  return tuple(out)
+
+
 def library_modules(build: Build) -> Dict[str, str]:
   """Top-level importable name -> py_library target (':name').
 

@@ -211,7 +211,7 @@ class StudyTest(tf.test.TestCase):
            if (g.metric, g.at) == ("test_kl", "early")][0]
     diffs = np.array([-0.1, -0.2, 0.0])
     self.assertAllClose(gap.mean_gap, diffs.mean())
-    half = 4.303 * diffs.std(ddof=1) / np.sqrt(3)
+    half = 4.3026527297 * diffs.std(ddof=1) / np.sqrt(3)  # t(2) 97.5%.
     self.assertAllClose([gap.t_low, gap.t_high],
                         [diffs.mean() - half, diffs.mean() + half], rtol=1e-4)
     self.assertLessEqual(gap.bootstrap_low, gap.mean_gap)

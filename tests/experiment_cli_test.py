@@ -90,6 +90,26 @@ if __name__ == "__main__":
 """
 
 
+# A command in the entry-point shape: `cli.run(main, define_flags)`.
+_SHAPE_SCRIPT = """
+from absl import flags
+from sobolev.experiment import cli
+cli.quiet()
+
+def define_flags():
+  cli.define_workdir_flags(default="unused")
+  cli.define_dry_run_flag()
+  flags.DEFINE_integer("steps", 3, "The command's own flag.")
+
+def main(argv):
+  del argv
+  print("steps", flags.FLAGS.steps, "dry", cli.dry_run())
+
+if __name__ == "__main__":
+  cli.run(main, define_flags)
+"""
+
+
 def _run(script, *args, env=None):
   env = dict(os.environ if env is None else env,
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -305,6 +325,26 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(out.returncode, 2, msg=out.stderr[-3000:])
     self.assertEqual(out.stderr, line + "\n")
     self.assertFalse(os.path.exists(workdir))
+
+  def test_positional_arguments_are_one_line(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "w")
+    out = _run(_CLI_SCRIPT, f"--workdir={workdir}", "extra", "args")
+    self.assertEqual(out.returncode, 2, msg=out.stderr)
+    self.assertEqual(out.stderr, "error: Unexpected arguments: ['extra', "
+                     "'args']\n")
+    self.assertFalse(os.path.exists(workdir))
+
+  def test_help_lists_the_commands_flags_and_not_tensorflows(self):
+    out = _run(_SHAPE_SCRIPT, "--help")
+    listing = out.stdout.partition("\nflags:\n")[2]
+    listed = set(re.findall(r"^  --(?:\[no\])?(\w+)", listing, re.M))
+    self.assertEqual(listed, {"workdir", "fresh", "separate", "dry_run",
+                              "steps"}, msg=out.stdout)
+    full = _run(_SHAPE_SCRIPT, "--helpfull").stdout
+    self.assertIn("--test_srcdir", full)  # absl's, listed by --helpfull only.
+    out = _run(_SHAPE_SCRIPT, "--steps=5", "--dry_run")
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertEqual(out.stdout, "steps 5 dry True\n")
 
   def test_workdir_is_required(self):
     out = _run(_CLI_SCRIPT)

@@ -55,6 +55,14 @@ class TQuantileTest(parameterized.TestCase, tf.test.TestCase):
     self.assertGreater(values[-1], 1.959964)
     self.assertAlmostEqual(stats.t_quantile_975(10**6), 1.959966, places=5)
 
+  def test_rounds_to_the_three_decimal_table(self):
+    table = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+             2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+             2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
+             2.048, 2.045, 2.042)
+    for df, tabled in enumerate(table, 1):
+      self.assertEqual(round(stats.t_quantile_975(df), 3), tabled, msg=df)
+
   @parameterized.parameters(0, -1)
   def test_df_below_one_raises(self, df):
     with self.assertRaisesRegex(ValueError, "`df` must be >= 1"):
@@ -65,7 +73,8 @@ class IntervalTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_mean_interval_by_hand(self):
     mean, low, high = stats.mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
-    half = 2.776 * math.sqrt(2.5) / math.sqrt(5)
+    # t_{0.975, 4} = 2.776445105 (tables give 2.776).
+    half = 2.776445105 * math.sqrt(2.5) / math.sqrt(5)
     self.assertEqual(mean, 3.0)
     self.assertAlmostEqual(low, 3.0 - half, places=9)
     self.assertAlmostEqual(high, 3.0 + half, places=9)
@@ -85,6 +94,19 @@ class IntervalTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(a[0], float(np.mean(values)))
     self.assertLess(a[1], a[0])
     self.assertLess(a[0], a[2])
+
+  def test_bootstrap_resamples_rows_of_the_seeded_generator(self):
+    # The percentile interval of `statistic` over the resamples
+    # `default_rng(seed).integers(0, n, (samples, n))`, one per row.
+    values = np.random.default_rng(2).normal(size=9)
+    idx = np.random.default_rng(5).integers(0, 9, size=(500, 9))
+    means = np.array([np.mean(values[i]) for i in idx])
+    _, low, high = stats.bootstrap_interval(values, samples=500, seed=5)
+    self.assertAllClose([low, high], np.quantile(means, [0.025, 0.975]),
+                        rtol=1e-12, atol=0)
+
+  def test_bootstrap_of_one_value(self):
+    self.assertEqual(stats.bootstrap_interval([4.0]), (4.0, 4.0, 4.0))
 
   def test_bootstrap_other_statistic_and_level(self):
     values = np.arange(20.0)

@@ -47,23 +47,12 @@ from typing import Dict, List, Optional, Tuple
 from absl.testing import absltest
 from absl.testing import parameterized
 
+import build_testing
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Every command-line module of the project (`cli.run(main)`).
-
-
-def _entry_points() -> Tuple[str, ...]:
-  """Every `python -m` program of the packages: modules calling `cli.run(`."""
-  out = []
-  for package in ("benchmarks", "distillation", "synthetic_gradients"):
-    for path in sorted(glob.glob(os.path.join(ROOT, package, "*.py"))):
-      with open(path, encoding="utf-8") as f:
-        if "cli.run(" in f.read():
-          out.append(f"{package}.{os.path.basename(path)[:-3]}")
-  return tuple(out)
-
-
-ENTRY_POINTS = _entry_points()
+# Every command-line module of the project (`cli.run(main, define_flags)`).
+ENTRY_POINTS = build_testing.entry_points()
 # Modules the documents run that are not entry points of this project.
 NOT_RUN = ("pytest",)
 # Flags naming what a command writes: rewritten to the temp dir.

@@ -34,7 +34,7 @@ class OrderingsTest(tf.test.TestCase):
     o = got["noprop < direct"]
     diffs = np.array([20.0, 12.0, 16.0])  # Points, per seed.
     self.assertAllClose(o.mean_difference, diffs.mean())
-    half = 4.303 * diffs.std(ddof=1) / np.sqrt(3)  # t(2) 97.5%, 3 decimals.
+    half = 4.3026527297 * diffs.std(ddof=1) / np.sqrt(3)  # t(2) 97.5%.
     self.assertAllClose([o.low, o.high],
                         [diffs.mean() - half, diffs.mean() + half])
     self.assertEqual((o.seeds_holding, o.seeds, o.verdict), (3, 3, "holds"))

@@ -12,13 +12,19 @@ Written once, used by all three experiment packages:
 * `results`: the public results loader (typed rows) and writer.
 * `metrics`: an acme-style `MetricWriter.write(dict)` to CSV and TensorBoard.
 * `progress`: one progress bar with ETA (tqdm).
-* `stats`: one std convention (sample std, ddof=1) and 95% intervals.
+* `stats`: one std convention (sample std, ddof=1) and 95% intervals
+  (scipy.stats).
 * `schedules`: learning-rate schedules.
 * `tuning`: grid search with a resumable, keyed store of trials.
 * `provenance`: command line, config, versions, commit, machine, times.
 * `checkpoints`: restore that falls back to the newest intact checkpoint.
 * `saved_models`: SavedModel export with a concrete signature.
-* `cli`: quiet TensorFlow, one-line user errors, common workdir flags.
+* `cli`: the entry-point shape (`cli.run(main, define_flags)`): quiet
+  TensorFlow, `--help` of the command's own flags, one-line user errors,
+  common workdir, config and dry-run flags.
+* `studies`: a study's workdir session, flags and printed outcome.
+* `workers`: a study's `--worker=I/N` processes and their balanced shares.
+* `tables`: measure one table into a workdir (CSV, Markdown, provenance).
 * `errors`: the exceptions the CLIs print as one line.
 
 Import the modules you need (`from sobolev.experiment import workdirs`); this

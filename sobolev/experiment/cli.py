@@ -9,7 +9,10 @@
 * `define_config_flag()`: `--config` (tuple fields take bare `a,b,c`
   names) and `--dry_run`; `define_dry_run_flag()` alone for commands
   without a config; `dry_run()` and `say_dry_run()` for the entry points.
-* `run(main)`: `absl.app.run` that prints a `UserError` (bad settings, a
+* `run(main, define_flags)`: the entry point of every command. It defines
+  the command's flags (`define_flags`; `--help` lists them and nothing of
+  TensorFlow's or absl's), refuses positional arguments, and runs
+  `absl.app.run` that prints a `UserError` (bad settings, a
   workdir of other settings or in use, divergence, a garbled file) and a
   file-system fault (`OSError` naming a file: permissions, a file where a
   folder belongs, a full disk, a corrupt rollout shard; TensorFlow's
@@ -340,23 +343,69 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
   sys.exit(2)
 
 
-def run(main: Callable[[List[str]], Any],
-        argv: Optional[List[str]] = None) -> None:
-  """`absl.app.run(main)`, printing a `UserError` as one line (exit 2).
+# Packages whose flags a command's `--help` lists (a TensorFlow module that
+# defines flags when first imported is not among them).
+_OWN_PACKAGES = ("sobolev", "benchmarks", "distillation", "synthetic_gradients",
+                 "ml_collections")
+
+
+def define(define_flags: Callable[[], None]) -> List[str]:
+  """Defines a command's flags as the ones its `--help` lists.
+
+  absl's `--help` lists the key flags of the main module (`sys.argv[0]`);
+  the flags that `cli` defines on its behalf (`--config`, `--workdir`, ...)
+  belong to `cli`. This makes every flag of our packages that
+  `define_flags` defines a key flag of the main module.
 
   Args:
-    main: the program, called with the arguments left after flag parsing.
+    define_flags: defines the command's flags (absl).
+
+  Returns:
+    The names of the flags it defined.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  before = set(flags.FLAGS)
+  define_flags()
+  owners = {id(flag): module for module, defined in
+            flags.FLAGS.flags_by_module_dict().items() for flag in defined}
+  main_module = sys.argv[0]
+  names = sorted(set(flags.FLAGS) - before)
+  for name in names:
+    flag = flags.FLAGS[name]
+    owner = owners.get(id(flag), "")
+    if owner == main_module or owner.split(".")[0] in _OWN_PACKAGES:
+      flags.FLAGS.register_key_flag_for_module(main_module, flag)
+  return names
+
+
+def run(main: Callable[[List[str]], Any],
+        define_flags: Optional[Callable[[], None]] = None,
+        argv: Optional[List[str]] = None) -> None:
+  """Runs a command: defines its flags, parses them, calls `main`.
+
+  Every `python -m` command of the project ends in
+
+      if __name__ == "__main__":
+        cli.run(main, define_flags)
+
+  Args:
+    main: the program, called with the command line left after flag
+      parsing (only the program's name: positional arguments are refused).
+    define_flags: defines the command's flags (`define`: `--help` lists
+      them); None if they are defined already.
     argv: the command line (default `sys.argv`).
 
   A `errors.UserError` (a bad setting, a workdir of other settings or in
   use by another run, a diverged run, unreadable checkpoints, a garbled
-  file), a file-system fault (`file_error`) and a flag error are printed as
-  `error: <message>` on stderr and the process exits with status 2; Ctrl-C
-  exits with status 130 and one line. Other exceptions (bugs) keep their
-  tracebacks. absl logging shows warnings and errors only, unless
-  `--verbosity` is given.
+  file, a positional argument), a file-system fault (`file_error`) and a
+  flag error are printed as `error: <message>` on stderr and the process
+  exits with status 2; Ctrl-C exits with status 130 and one line. Other
+  exceptions (bugs) keep their tracebacks. absl logging shows warnings and
+  errors only, unless `--verbosity` is given.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
+  if define_flags is not None:
+    define(define_flags)
 
   def guarded(args):
     from absl import flags  # pylint: disable=g-import-not-at-top
@@ -366,6 +415,8 @@ def run(main: Callable[[List[str]], Any],
       # "Sharding callback duration" on every checkpoint write).
       logging.set_verbosity(logging.WARNING)
     try:
+      if len(args) > 1:
+        raise errors.UserError(f"Unexpected arguments: {args[1:]}")
       return main(args)
     except errors.UserError as e:
       sys.stdout.flush()
