@@ -70,7 +70,7 @@ class Row:
   compiled: str
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Raises `errors.ConfigError` naming the first bad setting."""
   configs.check_finite(config)
   for name in ("batch_size", "num_actions", "repeats", "calls",
@@ -203,8 +203,10 @@ def _markdown(rows: List[Row], config: Any) -> str:
 
 
 def measure(config: Any) -> List[Row]:
-  """Times every variant (see the module docstring); returns the rows."""
-  check_config(config)
+  """Times every variant (see the module docstring); returns the rows.
+
+  `config` is checked (`check`) by the caller.
+  """
   modes = config.compile_modes
   modes = (modes,) if isinstance(modes, str) else tuple(modes)
   timers = []  # (variant, compiled, timer)
@@ -267,10 +269,12 @@ def time_variant(teacher: snt.Module, num_actions: int, method: str,
   return history[2]["train_seconds"] / history[2]["timed_steps"]
 
 
-def run(config: Any, workdir: str, if_different: str = "refuse"
-        ) -> List[Row]:
-  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
-  check_config(config)
+def run(config: Any, workdir: str, if_different: str = "refuse", *,
+        checked: bool = False) -> List[Row]:
+  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`
+  (`checked`: `check(config)` already ran, as the command line does)."""
+  if not checked:
+    check(config)
   with workdirs.opened(workdir, config, ignore=("tf_threads",),
                        if_different=if_different) as workdir, \
       provenance.recorded(workdir, config):
@@ -291,7 +295,7 @@ if __name__ == "__main__":
       raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     config = flags.FLAGS.config
-    check_config(config)
+    check(config)
     if cli.dry_run():
       cli.say_dry_run(
           f"would time the kl and kl_sobolev student steps (batch "
@@ -300,7 +304,8 @@ if __name__ == "__main__":
           f"speed.md to {flags.FLAGS.workdir}.")
       return
     tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-    run(config, flags.FLAGS.workdir, if_different=cli.if_different())
+    run(config, flags.FLAGS.workdir, if_different=cli.if_different(),
+        checked=True)
 
   cli.define_config_flag(
       os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",

@@ -80,7 +80,8 @@ def main(argv):
   outcome = study_runner.run(config, FLAGS.workdir,
                              if_different=cli.if_different(),
                              report_only=FLAGS.report_only,
-                             estimate_only=FLAGS.estimate_only)
+                             estimate_only=FLAGS.estimate_only,
+                             checked=True)
   md = os.path.join(outcome.workdir, "study.md")
   if os.path.exists(md) and not FLAGS.estimate_only:
     with open(md, encoding="utf-8") as f:

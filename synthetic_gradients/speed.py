@@ -57,7 +57,7 @@ def methods(config: Any) -> List[str]:
   return sorted(names, key=lambda m: m != "backprop")
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Raises `errors.ConfigError` naming the first bad setting."""
   configs.check_finite(config)
   for name in ("repeats", "calls", "tf_threads"):
@@ -66,7 +66,7 @@ def check_config(config: Any) -> None:
   configs.check_int("seed", config.seed, low=0)
   for method in methods(config):
     configs.check_choice("methods", method, decoupled.METHODS)
-  experiment.validate(config.model)
+  experiment.check(config.model)
 
 
 def _batch(model_config: Any, seed: int):
@@ -80,8 +80,10 @@ def _batch(model_config: Any, seed: int):
 
 
 def measure(config: Any) -> List[Row]:
-  """Times every method (module docstring); returns the rows."""
-  check_config(config)
+  """Times every method (module docstring); returns the rows.
+
+  `config` is checked (`check`) by the caller.
+  """
   model_config = config.model
   batch = _batch(model_config, config.seed)
   names = methods(config)
@@ -126,9 +128,12 @@ def markdown(rows: List[Row], config: Any) -> str:
   return "\n".join(lines) + "\n"
 
 
-def run(config: Any, workdir: str, if_different: str = "refuse") -> List[Row]:
-  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
-  check_config(config)
+def run(config: Any, workdir: str, if_different: str = "refuse", *,
+        checked: bool = False) -> List[Row]:
+  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`
+  (`checked`: `check(config)` already ran, as the command line does)."""
+  if not checked:
+    check(config)
   workdir = workdirs.open_workdir(workdir, configs.to_dict(config),
                                   ignore=("tf_threads",),
                                   if_different=if_different)
@@ -149,7 +154,7 @@ if __name__ == "__main__":
     if len(argv) > 1:
       raise errors.UserError(f"Unexpected arguments: {argv[1:]}")
     config = flags.FLAGS.config
-    check_config(config)
+    check(config)
     if cli.dry_run():
       cli.say_dry_run(f"would time {', '.join(methods(config))} "
                       f"({config.repeats} blocks of {config.calls} steps "
@@ -157,7 +162,8 @@ if __name__ == "__main__":
                       f"{flags.FLAGS.workdir}.")
       return
     tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-    run(config, flags.FLAGS.workdir, if_different=cli.if_different())
+    run(config, flags.FLAGS.workdir, if_different=cli.if_different(),
+        checked=True)
 
   cli.define_config_flag(
       os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs",

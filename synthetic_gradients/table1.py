@@ -34,6 +34,7 @@ import numpy as np
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import results
+from sobolev.experiment import runs
 from sobolev.experiment import stats
 from synthetic_gradients import decoupled
 from synthetic_gradients import experiment
@@ -290,9 +291,9 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   sym = []
   for w, dir_rows in per_dir:
     for r in dir_rows:
-      result = files.read_json(os.path.join(w, "runs", r.key, "result.json"))
-      if result is not None:
-        histories[r.key] = result["history"]["test_accuracy"]
+      unit = runs.RunStore(w).load(r.key)
+      if unit is not None:
+        histories[r.key] = unit.result["history"]["test_accuracy"]
     sym_path = os.path.join(w, "symmetry.csv")
     if os.path.exists(sym_path):
       sym.extend(results.read(sym_path, symmetry_report.SymmetryRow))
