@@ -127,7 +127,7 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
 
 
 def _finished_sg_units(config: Any, workdir: str, num_examples: int,
-                       num_vectors: int) -> List[Dict[str, Any]]:
+                       num_vectors: int) -> List[Any]:
   """The finished SG units `report` measures, after checking its arguments.
 
   Raises:
@@ -208,7 +208,7 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
     locks.release(workdir)
 
 
-def _report(config: Any, workdir: str, units: List[Dict[str, Any]],
+def _report(config: Any, workdir: str, units: List[Any],
             num_examples: int, num_vectors: int, seed: int,
             log: Optional[Callable[[str], None]]) -> List[SymmetryRow]:
   """`report` once the arguments are checked and the workdir locked."""

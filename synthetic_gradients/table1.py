@@ -83,18 +83,6 @@ def _check_unique(rows: Sequence[experiment.Row]) -> None:
     seen.add(k)
 
 
-def load_rows(workdirs: Sequence[str]) -> List[experiment.Row]:
-  """The `results.csv` rows of `workdirs`.
-
-  Raises:
-    ValueError: if a workdir has no `results.csv` or two workdirs hold the
-      same (dataset, modules, method, seed).
-  """
-  rows = [r for w in workdirs for r in _read(w)]
-  _check_unique(rows)
-  return rows
-
-
 def _settings(rows: Sequence[Any]) -> List[Setting]:
   return sorted({(r.dataset, int(r.num_modules)) for r in rows},
                 key=lambda s: (s[0], -s[1]))
