@@ -41,7 +41,7 @@ def main(argv: Sequence[str]) -> None:
   logging.set_verbosity(logging.WARNING)
   from distillation import settings  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
-  settings.check_config(config)  # Before TensorFlow starts.
+  settings.check(config)  # Before TensorFlow starts.
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   from distillation import rollouts  # pylint: disable=g-import-not-at-top
   from sobolev.experiment import configs  # pylint: disable=g-import-not-at-top

@@ -31,7 +31,8 @@ same numbers (tested).
 """
 
 import dataclasses
-from typing import Callable, Dict, List, Optional
+from typing import (Any, Callable, Dict, Iterator, Mapping, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import sonnet as snt
@@ -119,8 +120,12 @@ class StudentConfig:
   # identical training loss) after which the run stops as stalled; 0: never.
   stall_patience: int = 3
 
-  def validate(self) -> None:
-    """Raises ValueError naming the first bad field."""
+  def __post_init__(self):
+    """Checks the fields when the config is made.
+
+    Raises:
+      ValueError: naming the first bad field.
+    """
     if self.method not in METHODS:
       raise ValueError(f"`method` must be one of {METHODS}, got "
                        f"{self.method!r}.")
@@ -146,7 +151,7 @@ def to_float(states: np.ndarray) -> np.ndarray:
   return states.astype(np.float32) / 255.0
 
 
-def _batch_objective(loss: sobolev.SobolevLoss, method: str,
+def device_objective(loss: sobolev.SobolevLoss, method: str,
                      teacher_fn: Callable[[tf.Tensor], tf.Tensor],
                      states: tf.Tensor, log_probs: tf.Tensor):
   """A `loss_fn(student, batch)` whose batch is `{'idx': [B] int32}`.
@@ -216,6 +221,93 @@ def evaluate(model: Callable[[tf.Tensor], tf.Tensor], states: np.ndarray,
   return {"action_error": sum(errors) / n, "kl": sum(kls) / n}
 
 
+def check_data(train_states: np.ndarray, train_log_probs: np.ndarray
+               ) -> None:
+  """Raises ValueError unless the training arrays are non-empty and match."""
+  if train_states.shape[0] != train_log_probs.shape[0]:
+    raise ValueError("`train_states` and `train_log_probs` differ in length.")
+  if train_states.shape[0] < 1:
+    raise ValueError("`train_states` is empty.")
+
+
+def build_student(config: StudentConfig, num_actions: int,
+                  state_shape) -> networks.StudentNet:
+  """A `StudentNet` of `config`'s sizes, initialised from `config.seed`."""
+  tf.random.set_seed(config.seed)
+  student = networks.StudentNet(num_actions, channels=config.channels,
+                                hidden=config.hidden)
+  student(tf.zeros([1, *state_shape]))  # Builds the variables.
+  return student
+
+
+def intervals(steps: int, eval_every: int) -> Iterator[int]:
+  """The step counts between evaluations: evaluations fall on multiples of
+  `eval_every` and on the last step."""
+  step = 0
+  while step < steps:
+    k = min(eval_every - step % eval_every, steps - step)
+    yield k
+    step += k
+
+
+class DeviceSteps:
+  """`k` training steps per call on device-resident states.
+
+  Each call draws `[k, batch_size]` indices from `rng` (the same sequence as
+  `k` single draws) and runs `make_train_step(steps_per_call=k)`, compiled
+  once per `k` (at most two sizes: `eval_every` and a last remainder).
+  """
+
+  def __init__(self, student: snt.Module, optimizer, objective,
+               rng: np.random.Generator, num_states: int, batch_size: int):
+    self._make = lambda k: training.make_train_step(
+        student, optimizer, objective, steps_per_call=k)
+    self._rng, self._n, self._batch_size = rng, num_states, batch_size
+    self._fns = {}
+
+  def compiled(self, k: int) -> bool:
+    """Whether the `k`-step call is already compiled."""
+    return k in self._fns
+
+  def __call__(self, k: int) -> Dict[str, tf.Tensor]:
+    """Runs `k` steps; returns their mean metrics."""
+    if k not in self._fns:
+      self._fns[k] = self._make(k)
+    idx = self._rng.integers(0, self._n, size=(k, self._batch_size))
+    batch = {"idx": tf.constant(idx.astype(np.int32))}
+    if k == 1:
+      batch = {"idx": batch["idx"][0]}
+    return self._fns[k](batch)
+
+
+class IntervalMeans:
+  """Means of the training metrics over the steps since the last reset.
+
+  `terms` maps a row name to a key of the step's output (`loss`,
+  `order_0`, `order_1`); missing keys are skipped.
+  """
+
+  def __init__(self, terms: Sequence[Tuple[str, str]]):
+    self._terms = terms
+    self._sums: Dict[str, float] = {}
+    self._count = 0
+
+  def add(self, out: Mapping[str, Any], num_steps: int) -> None:
+    """Adds `out`, means over `num_steps` steps."""
+    for name, key in self._terms:
+      if key in out:
+        self._sums[name] = self._sums.get(name, 0.0) + float(
+            out[key]) * num_steps
+    self._count += num_steps
+
+  def pop(self) -> Dict[str, float]:
+    """`{'train_<name>': mean}` since the last `pop`; resets."""
+    means = {f"train_{k}": v / max(self._count, 1)
+             for k, v in self._sums.items()}
+    self._sums, self._count = {}, 0
+    return means
+
+
 def train_student(config: StudentConfig,
                   teacher: snt.Module,
                   train_states: np.ndarray,
@@ -261,23 +353,67 @@ def train_student(config: StudentConfig,
       training loss) stay exactly unchanged for `stall_patience`
       evaluations in a row; nothing is returned.
   """
-  config.validate()
-  if train_states.shape[0] != train_log_probs.shape[0]:
-    raise ValueError("`train_states` and `train_log_probs` differ in length.")
-  if train_states.shape[0] < 1:
-    raise ValueError("`train_states` is empty.")
-  tf.random.set_seed(config.seed)
-  student = networks.StudentNet(num_actions, channels=config.channels,
-                                hidden=config.hidden)
-  student(tf.zeros([1, *train_states.shape[1:]]))  # Builds the variables.
-  teacher_fn = teacher.log_policy
+  check_data(train_states, train_log_probs)
+  student = build_student(config, num_actions, train_states.shape[1:])
   loss = make_loss(config.method, config.sobolev_weight, seed=config.seed,
                    num_projections=config.num_projections)
   optimizer = snt.optimizers.Adam(config.learning_rate)
   rng = np.random.default_rng(config.seed)
+  means = IntervalMeans((("loss", "loss"), ("sobolev_term", "order_1")))
+  evaluate_fn = _evaluator(config, student, eval_states, eval_log_probs, log)
   history = []
-  sums: Dict[str, float] = {}
-  count = 0
+
+  def record(step):
+    history.append(evaluate_fn(step, means.pop()))
+    if on_record is not None:
+      on_record(history[-1])
+
+  record(0)
+  steps = (_device_steps if config.device_loop else _host_steps)(
+      config, student, optimizer, loss, teacher.log_policy, rng,
+      train_states, train_log_probs)
+  for step, k, out in steps:
+    means.add(out, k)
+    if step % config.eval_every == 0 or step == config.steps:
+      record(step)
+  return (history, student) if return_model else history
+
+
+def _device_steps(config: StudentConfig, student, optimizer, loss, teacher_fn,
+                  rng, train_states, train_log_probs):
+  """Yields `(step, k, means of the k steps)` at every evaluation: the
+  states stay on the device, `DeviceSteps` runs `k` steps per call."""
+  objective = device_objective(loss, config.method, teacher_fn,
+                               tf.constant(train_states),
+                               tf.constant(train_log_probs, tf.float32))
+  run = DeviceSteps(student, optimizer, objective, rng, train_states.shape[0],
+                    config.batch_size)
+  step = 0
+  for k in intervals(config.steps, config.eval_every):
+    out = run(k)
+    step += k
+    yield step, k, out
+
+
+def _host_steps(config: StudentConfig, student, optimizer, loss, teacher_fn,
+                rng, train_states, train_log_probs):
+  """Yields `(step, 1, metrics)` after every step: one host-side minibatch
+  (the indices `DeviceSteps` draws) and one call per step."""
+  step_fn = training.make_train_step(
+      student, optimizer, host_objective(loss, config.method, teacher_fn))
+  for step in range(1, config.steps + 1):
+    idx = rng.integers(0, train_states.shape[0], size=config.batch_size)
+    batch = {"x": to_float(train_states[idx])}
+    if config.method == "regular":
+      batch["targets"] = (train_log_probs[idx],)
+    yield step, 1, step_fn(batch)
+
+
+def _evaluator(config: StudentConfig, student: snt.Module,
+               eval_states: np.ndarray, eval_log_probs: np.ndarray,
+               log: Optional[Callable[[str], None]]):
+  """`evaluate(step, train_means) -> row` of `train_student`: test scores,
+  finite and stall checks, the optional log line."""
   where = f"{config.method} student, seed {config.seed}"
   setting = f"the learning rate ({config.learning_rate:g})"
   if config.method == "sobolev":
@@ -287,71 +423,21 @@ def train_student(config: StudentConfig,
       hint=f"{setting} is likely so large that every update is lost, or the "
       "learning rate so small that it rounds away; change it")
 
-  def record(step):
-    nonlocal sums, count
+  def evaluate_at(step: int, train_means: Dict[str, float]):
     scores = evaluate(student.log_policy, eval_states, eval_log_probs)
     row = {"step": step, "test_action_error": scores["action_error"],
-           "test_kl": scores["kl"]}
-    for k, v in sums.items():
-      row[f"train_{k}"] = v / max(count, 1)
+           "test_kl": scores["kl"], **train_means}
     row = metrics.finite_or_raise(row, f"{where}, step {step}",
                                   hint=f"lower {setting} or check the inputs")
     signals = {"parameters": metrics.fingerprint(student.trainable_variables)}
     if "train_loss" in row:
       signals["train_loss"] = row["train_loss"]
     stalls.update(step, **signals)
-    history.append(row)
-    if on_record is not None:
-      on_record(row)
     if log is not None:
       log(f"  [{config.method} seed={config.seed}] step={step} "
           f"test_action_error={row['test_action_error']:.4f} "
           f"test_kl={row['test_kl']:.4f} "
           f"train_loss={row.get('train_loss', float('nan')):.4f}")
-    sums, count = {}, 0
+    return row
 
-  def accumulate(out, num_steps):
-    # `out` holds means over `num_steps` steps.
-    nonlocal count
-    sums["loss"] = sums.get("loss", 0.0) + float(out["loss"]) * num_steps
-    if "order_1" in out:
-      sums["sobolev_term"] = sums.get("sobolev_term", 0.0) + float(
-          out["order_1"]) * num_steps
-    count += num_steps
-
-  record(0)
-  n = train_states.shape[0]
-  if config.device_loop:
-    objective = _batch_objective(loss, config.method, teacher_fn,
-                                 tf.constant(train_states),
-                                 tf.constant(train_log_probs, tf.float32))
-    step_fns = {}  # steps_per_call -> compiled step (at most two sizes).
-    step = 0
-    while step < config.steps:
-      # Evaluate at multiples of eval_every and at the last step.
-      k = min(config.eval_every - step % config.eval_every,
-              config.steps - step)
-      if k not in step_fns:
-        step_fns[k] = training.make_train_step(student, optimizer, objective,
-                                               steps_per_call=k)
-      # Same index sequence as k single draws of `batch_size`.
-      idx = rng.integers(0, n, size=(k, config.batch_size))
-      batch = {"idx": tf.constant(idx.astype(np.int32))}
-      if k == 1:
-        batch = {"idx": batch["idx"][0]}
-      accumulate(step_fns[k](batch), k)
-      step += k
-      record(step)
-    return (history, student) if return_model else history
-
-  objective = host_objective(loss, config.method, teacher_fn)
-  step_fn = training.make_train_step(student, optimizer, objective)
-  for step in range(1, config.steps + 1):
-    idx = rng.integers(0, n, size=config.batch_size)
-    batch = {"x": to_float(train_states[idx])}
-    if config.method == "regular":
-      batch["targets"] = (train_log_probs[idx],)
-    accumulate(step_fn(batch), 1)
-    if step % config.eval_every == 0 or step == config.steps:
-      record(step)
-  return (history, student) if return_model else history
+  return evaluate_at

@@ -37,7 +37,7 @@ written for it.
 import dataclasses
 import os
 import shutil
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -84,7 +84,6 @@ class Row:
   test_kl: float
 
 
-check_config = settings.check_config
 tuning_grids = settings.tuning_grids
 _fractions = settings.fractions
 
@@ -368,13 +367,12 @@ def load_student(unit: str) -> tf.Module:
     ValueError: if `unit` holds no finished student.
   """
   from distillation import networks  # pylint: disable=g-import-not-at-top
-  result = files.read_json(os.path.join(unit, runs.RESULT_FILE))
-  settings = files.read_json(os.path.join(unit, runs.SETTINGS_FILE))
-  if result is None or settings is None or settings.get("kind") != "student":
+  finished = runs.read_unit(unit)
+  if finished is None or finished.settings.get("kind") != "student":
     raise ValueError(f"{unit!r} holds no finished student (no "
                      f"{runs.RESULT_FILE}).")
-  sizes = settings["student"]
-  net = networks.StudentNet(int(result["num_actions"]),
+  sizes = finished.settings["student"]
+  net = networks.StudentNet(int(finished.result["num_actions"]),
                             channels=tuple(sizes["channels"]),
                             hidden=int(sizes["hidden"]))
   net(tf.zeros([1, *atari_env.FRAME_SHAPE], tf.uint8))
@@ -407,12 +405,18 @@ def load_teacher(config: Any):
   return net, meta, teachers.digest(net)
 
 
-def plan(config: Any, workdir: str) -> str:
+def plan(config: Any, workdir: str, *, checked: bool = False) -> str:
   """Checks what `train_and_evaluate` checks first; says what it would do.
 
   The dry run of `python -m distillation.run`: the settings, the teacher
   (loaded) and `rollouts_dir` (if given, its rollouts must be of these
   settings). Nothing is written.
+
+  Args:
+    config: the `ConfigDict` (`configs/default.py`).
+    workdir: the output directory.
+    checked: `settings.check(config)` already ran (the command line runs it
+      before TensorFlow starts); else it runs here.
 
   Returns:
     One line: the rollouts used or collected, the students and the tuning.
@@ -421,7 +425,8 @@ def plan(config: Any, workdir: str) -> str:
     errors.ConfigError: for an invalid setting, a missing teacher or
       rollouts of other settings.
   """
-  check_config(config)
+  if not checked:
+    settings.check(config)
   _, teacher_meta, digest = load_teacher(config)
   directory, meta = _rollouts_source(config, workdir, digest)
   source = (f"reuse the {meta['num_states']} states in {directory}"
@@ -440,16 +445,18 @@ def plan(config: Any, workdir: str) -> str:
 
 
 def train_and_evaluate(config: Any, workdir: str,
-                       if_different: str = "refuse") -> List[Dict]:
+                       if_different: str = "refuse", *,
+                       checked: bool = False) -> List[Dict]:
   """Runs the experiment (see the module docstring).
 
   Args:
-    config: the `ConfigDict` (`configs/default.py`); checked before any
-      compute.
+    config: the `ConfigDict` (`configs/default.py`).
     workdir: output directory.
     if_different: what to do when `workdir` holds results of other settings:
       'refuse' (raise), 'fresh' (move them aside) or 'separate' (write to
       `workdir/sets/<hash>`).
+    checked: `settings.check(config)` already ran (the command line runs it
+      before TensorFlow starts); else it runs here.
 
   Returns:
     The rows of `results.csv` (dicts).
@@ -460,7 +467,8 @@ def train_and_evaluate(config: Any, workdir: str,
       and `if_different` is 'refuse'.
     errors.DivergenceError: if a student's training diverges.
   """
-  check_config(config)
+  if not checked:
+    settings.check(config)
   teacher, teacher_meta, digest = load_teacher(config)
   root = workdir
   recorded = dict(configs.to_dict(config), teacher_identity={

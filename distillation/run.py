@@ -40,15 +40,15 @@ def main(argv: Sequence[str]) -> None:
   logging.set_verbosity(logging.WARNING)  # No TensorFlow INFO lines.
   from distillation import settings  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
-  settings.check_config(config)  # Before TensorFlow starts.
+  settings.check(config)  # Before TensorFlow starts.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import experiment  # pylint: disable=g-import-not-at-top
   if cli.dry_run():
-    cli.say_dry_run(experiment.plan(config, FLAGS.workdir))
+    cli.say_dry_run(experiment.plan(config, FLAGS.workdir, checked=True))
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
   experiment.train_and_evaluate(config, FLAGS.workdir,
-                                if_different=cli.if_different())
+                                if_different=cli.if_different(), checked=True)
 
 
 if __name__ == "__main__":

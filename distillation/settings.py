@@ -27,7 +27,7 @@ def check_finite_and_game(config: Any) -> None:
     raise errors.ConfigError(str(e)) from None
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Checks every setting before any work starts.
 
   Args:

@@ -70,7 +70,7 @@ class Row:
   compiled: str
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Raises `errors.ConfigError` naming the first bad setting."""
   configs.check_finite(config)
   for name in ("batch_size", "num_actions", "repeats", "calls",
@@ -203,8 +203,10 @@ def _markdown(rows: List[Row], config: Any) -> str:
 
 
 def measure(config: Any) -> List[Row]:
-  """Times every variant (see the module docstring); returns the rows."""
-  check_config(config)
+  """Times every variant (see the module docstring); returns the rows.
+
+  `config` is checked (`check`) by the caller.
+  """
   modes = config.compile_modes
   modes = (modes,) if isinstance(modes, str) else tuple(modes)
   timers = []  # (variant, compiled, timer)
@@ -267,10 +269,12 @@ def time_variant(teacher: snt.Module, num_actions: int, method: str,
   return history[2]["train_seconds"] / history[2]["timed_steps"]
 
 
-def run(config: Any, workdir: str, if_different: str = "refuse"
-        ) -> List[Row]:
-  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
-  check_config(config)
+def run(config: Any, workdir: str, if_different: str = "refuse", *,
+        checked: bool = False) -> List[Row]:
+  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`
+  (`checked`: `check(config)` already ran, as the command line does)."""
+  if not checked:
+    check(config)
   return tables.measure_into(workdir, config, measure, _markdown,
                              if_different=if_different)
 
@@ -290,7 +294,7 @@ def main(argv: Sequence[str]) -> None:
   del argv  # `cli.run` refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
   config = FLAGS.config
-  check_config(config)
+  check(config)
   if cli.dry_run():
     cli.say_dry_run(
         f"would time the kl and kl_sobolev student steps (batch "
@@ -299,7 +303,7 @@ def main(argv: Sequence[str]) -> None:
         f"speed.md to {FLAGS.workdir}.")
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-  run(config, FLAGS.workdir, if_different=cli.if_different())
+  run(config, FLAGS.workdir, if_different=cli.if_different(), checked=True)
 
 
 if __name__ == "__main__":

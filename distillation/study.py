@@ -71,7 +71,8 @@ def main(argv: Sequence[str]) -> None:
   outcome = study_runner.run(config, FLAGS.workdir,
                              if_different=cli.if_different(),
                              report_only=FLAGS.report_only,
-                             estimate_only=FLAGS.estimate_only)
+                             estimate_only=FLAGS.estimate_only,
+                             checked=True)
   studies.show(outcome, "final students", report=not FLAGS.estimate_only)
 
 

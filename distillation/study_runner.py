@@ -782,7 +782,7 @@ def describe_estimate(est: Dict[str, float], workers: int) -> str:
 
 def run(config: Any, workdir: str, *, if_different: str = "refuse",
         show_progress: Optional[bool] = None, report_only: bool = False,
-        estimate_only: bool = False) -> Outcome:
+        estimate_only: bool = False, checked: bool = False) -> Outcome:
   """Runs (or resumes) the study and writes its report.
 
   Args:
@@ -793,6 +793,8 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
     report_only: train nothing; report the finished students.
     estimate_only: collect rollouts and time the arms, print the cost, and
       stop.
+    checked: `check(config)` already ran on the resolved config (the
+      command line runs it first); else it runs here.
 
   Returns:
     The outcome (rows: `study_report.ResultRow`s).
@@ -803,7 +805,8 @@ def run(config: Any, workdir: str, *, if_different: str = "refuse",
     errors.DivergenceError: if a student diverges.
   """
   config = resolve(config)
-  check(config)
+  if not checked:
+    check(config)
   with studies.session(workdir, config, ignore=STUDY_EXTENT,
                        if_different=if_different, report_only=report_only,
                        recorded_config=configs.to_dict(config)) as directory:

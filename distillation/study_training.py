@@ -32,11 +32,9 @@ import sonnet as snt
 import tensorflow as tf
 
 from distillation import distill
-from distillation import networks
 from distillation import sobolev_terms
 from sobolev import derivatives
 from sobolev import sampling
-from sobolev import training
 from sobolev.experiment import metrics
 
 EvalSets = Mapping[str, Tuple[np.ndarray, np.ndarray]]
@@ -136,33 +134,53 @@ def train(config: distill.StudentConfig,
     errors.DivergenceError: (from `sobolev.experiment`) if the loss or a
       metric becomes NaN or inf.
   """
-  config.validate()
   if not config.device_loop:
     raise ValueError("`train` runs the device loop only.")
-  if train_states.shape[0] != train_log_probs.shape[0]:
-    raise ValueError("`train_states` and `train_log_probs` differ in length.")
-  if train_states.shape[0] < 1:
-    raise ValueError("`train_states` is empty.")
-  tf.random.set_seed(config.seed)
-  student = networks.StudentNet(num_actions, channels=config.channels,
-                                hidden=config.hidden)
-  student(tf.zeros([1, *train_states.shape[1:]]))  # Builds the variables.
-  teacher_fn = teacher.log_policy
+  distill.check_data(train_states, train_log_probs)
+  student = distill.build_student(config, num_actions, train_states.shape[1:])
   if config.method == "regular":
     loss = distill.make_loss("regular")
   else:
     loss = sobolev_terms.make_loss(variant, config.sobolev_weight,
                                    seed=config.seed, scale=scale)
-  optimizer = snt.optimizers.Adam(config.learning_rate)
-  rng = np.random.default_rng(config.seed)
+  run = distill.DeviceSteps(
+      student, snt.optimizers.Adam(config.learning_rate),
+      distill.device_objective(loss, config.method, teacher.log_policy,
+                               tf.constant(train_states),
+                               tf.constant(train_log_probs, tf.float32)),
+      np.random.default_rng(config.seed), train_states.shape[0],
+      config.batch_size)
+  means = distill.IntervalMeans((("loss", "loss"), ("kl_term", "order_0"),
+                                 ("sobolev_term", "order_1")))
+  evaluate = _evaluator(config, student, eval_sets, probe)
   history = []
-  sums: Dict[str, float] = {}
-  count = 0
-  seconds = 0.0
-  timed_steps = 0
 
-  def record(step):
-    nonlocal sums, count
+  def record(row):
+    history.append(row)
+    if on_record is not None:
+      on_record(row)
+
+  record(evaluate(0, 0.0, 0, means.pop()))
+  seconds, timed_steps, step = 0.0, 0, 0
+  for k in distill.intervals(config.steps, config.eval_every):
+    first_call = not run.compiled(k)  # Compiles: left out of the timing.
+    start = time.perf_counter()
+    out = {key: float(value) for key, value in run(k).items()}  # Waits.
+    if not first_call:
+      seconds += time.perf_counter() - start
+      timed_steps += k
+    means.add(out, k)
+    step += k
+    record(evaluate(step, seconds, timed_steps, means.pop()))
+  return history, student
+
+
+def _evaluator(config: distill.StudentConfig, student: snt.Module,
+               eval_sets: EvalSets, probe: Optional[GradientProbe]):
+  """`evaluate(step, seconds, timed_steps, train_means) -> row` of `train`:
+  every evaluation set, the probe, and a finite check."""
+
+  def evaluate(step, seconds, timed_steps, train_means):
     row = {"step": step, "train_seconds": seconds, "timed_steps": timed_steps}
     for name, (states, log_probs) in eval_sets.items():
       scores = distill.evaluate(student.log_policy, states, log_probs)
@@ -170,55 +188,8 @@ def train(config: distill.StudentConfig,
       row[f"{name}_action_error"] = scores["action_error"]
     if probe is not None:
       row["probe_gradient_error"] = probe_error(student.log_policy, probe)
-    for k, v in sums.items():
-      row[f"train_{k}"] = v / max(count, 1)
-    row = metrics.finite_or_raise(
+    row.update(train_means)
+    return metrics.finite_or_raise(
         row, f"{config.method} student, seed {config.seed}, step {step}")
-    history.append(row)
-    if on_record is not None:
-      on_record(row)
-    sums, count = {}, 0
 
-  def accumulate(out, num_steps):
-    nonlocal count
-    for name, key in (("loss", "loss"), ("kl_term", "order_0"),
-                      ("sobolev_term", "order_1")):
-      if key in out:
-        sums[name] = sums.get(name, 0.0) + float(out[key]) * num_steps
-    count += num_steps
-
-  states = tf.constant(train_states)
-  log_probs = tf.constant(train_log_probs, tf.float32)
-
-  def objective(model, batch):
-    idx = batch["idx"]
-    x = tf.cast(tf.gather(states, idx), tf.float32) / 255.0
-    if config.method == "regular":
-      return loss(model.log_policy, x, targets=(tf.gather(log_probs, idx),))[:2]
-    return loss(model.log_policy, x, target_fn=teacher_fn)[:2]
-
-  record(0)
-  n = train_states.shape[0]
-  step_fns = {}  # steps_per_call -> compiled step (at most two sizes).
-  step = 0
-  while step < config.steps:
-    k = min(config.eval_every - step % config.eval_every, config.steps - step)
-    first_call = k not in step_fns  # Compiles: left out of the timing.
-    if first_call:
-      step_fns[k] = training.make_train_step(student, optimizer, objective,
-                                             steps_per_call=k)
-    # Same index sequence as k single draws of `batch_size`.
-    idx = rng.integers(0, n, size=(k, config.batch_size))
-    batch = {"idx": tf.constant(idx.astype(np.int32))}
-    if k == 1:
-      batch = {"idx": batch["idx"][0]}
-    start = time.perf_counter()
-    out = step_fns[k](batch)
-    out = {key: float(value) for key, value in out.items()}  # Waits for it.
-    if not first_call:
-      seconds += time.perf_counter() - start
-      timed_steps += k
-    accumulate(out, k)
-    step += k
-    record(step)
-  return history, student
+  return evaluate

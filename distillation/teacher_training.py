@@ -93,7 +93,7 @@ def make_config(**overrides: Any):
   return config
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Checks every setting before any work starts.
 
   Raises:
@@ -220,12 +220,18 @@ def _warm_start(learner: "A2CLearner", ckpt: tf.train.Checkpoint,
         f"({what}).", flush=True)
 
 
-def plan(config: Any, workdir: str) -> str:
+def plan(config: Any, workdir: str, *, checked: bool = False) -> str:
   """Checks what `train` checks first; says what it would do.
 
   The dry run of `python -m distillation.train_teacher`: the settings, and
   the teacher of `init_from` (when the workdir has no checkpoint to resume
   from). Nothing is written.
+
+  Args:
+    config: the settings (`configs/teacher.py`).
+    workdir: the output directory.
+    checked: `check(config)` already ran (the command line runs it
+      first); else it runs here.
 
   Returns:
     One line: the game, the frames and where training starts from.
@@ -233,7 +239,8 @@ def plan(config: Any, workdir: str) -> str:
   Raises:
     errors.ConfigError: for an invalid setting or a missing `init_from`.
   """
-  check_config(config)
+  if not checked:
+    check(config)
   checkpoint_dir = os.path.join(workdir, "checkpoints")
   if tf.train.latest_checkpoint(checkpoint_dir) is not None:
     start = f"resuming from the newest checkpoint in {checkpoint_dir}"
@@ -254,12 +261,12 @@ def plan(config: Any, workdir: str) -> str:
 def train(config: Any, workdir: str,
           max_updates: Optional[int] = None,
           init_from: Optional[str] = None,
-          if_different: str = "refuse") -> Dict[str, float]:
+          if_different: str = "refuse", *,
+          checked: bool = False) -> Dict[str, float]:
   """Trains (or resumes) an A2C teacher.
 
   Args:
-    config: the settings (`configs/teacher.py`, or `make_config(...)`);
-      checked first.
+    config: the settings (`configs/teacher.py`, or `make_config(...)`).
     workdir: output directory (created if needed).
     max_updates: stop after this many updates in this call (for tests); by
       default train until `config.total_frames`.
@@ -270,6 +277,8 @@ def train(config: Any, workdir: str,
       fresh optimiser; its training logs are copied. Ignored when resuming.
     if_different: 'refuse', 'fresh' or 'separate' when the workdir holds a
       run of other settings (see `workdirs.open_workdir`).
+    checked: `check(config)` already ran (the command line runs it
+      first); else it runs here.
 
   Returns:
     A summary dict: `frames`, `updates`, `episodes`, `mean_return_last20`.
@@ -281,7 +290,8 @@ def train(config: Any, workdir: str,
     errors.CheckpointError: if checkpoints exist but none can be read.
     errors.DivergenceError: if the loss becomes NaN or inf.
   """
-  check_config(config)
+  if not checked:
+    check(config)
   if init_from is None:
     init_from = config.init_from
   with workdirs.opened(workdir, config, ignore=WORKDIR_IGNORE,
@@ -294,43 +304,14 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
            init_from: Optional[str]) -> Dict[str, float]:
   """`train` after the settings and the workdir are checked."""
   learner = A2CLearner(config, atari_env.num_actions(config.game))
-  updates = tf.Variable(0, dtype=tf.int64, name="updates")
-  frames = tf.Variable(0, dtype=tf.int64, name="frames")
-  ckpt = tf.train.Checkpoint(net=learner.net,
-                             optimizer=learner.optimizer_slot,
-                             rng=learner.rng, updates=updates, frames=frames)
-  manager = checkpoints.Manager(ckpt, os.path.join(workdir, "checkpoints"),
-                                max_to_keep=3)
-  restored = manager.restore_or_initialize()
-  if restored is not None:
-    print(f"Resumed from {restored} at {int(frames.numpy())} frames.",
+  state = _TrainState(learner, workdir)
+  if state.restored is not None:
+    print(f"Resumed from {state.restored} at {state.frames_done()} frames.",
           flush=True)
   elif init_from is not None:
-    _warm_start(learner, ckpt, updates, frames, init_from, workdir,
-                config)
-  episodes_path = os.path.join(workdir, "episodes.csv")
-  # Rows logged after the restored checkpoint are dropped (atomically).
-  metrics.MetricWriter(episodes_path, step_key="frames").truncate_after(
-      int(frames.numpy()))
-  if not os.path.exists(episodes_path):
-    files.write_csv(episodes_path, [], EPISODE_FIELDS)  # Header only.
-  # `mean_return_last20` is NaN until the first episode ends (a mean over
-  # no episodes), so it may be NaN; every other metric must be finite.
-  progress_log = metrics.MetricWriter(os.path.join(workdir, "progress.csv"),
-                                      step_key="frames",
-                                      allow_nan=("mean_return_last20",))
-  progress_log.truncate_after(int(frames.numpy()))
-  tb = metrics.MetricWriter(logdir=os.path.join(workdir, "tb"),
-                            step_key="frames",
-                            allow_nan=("mean_return_last20",))
-  recent = [r["episode_return"] for r in read_episodes(workdir)][-20:]
-  pending_episodes: List[Dict[str, Any]] = []
-
-  def flush_episodes() -> None:
-    if pending_episodes:
-      files.append_csv(episodes_path, pending_episodes, EPISODE_FIELDS)
-      pending_episodes.clear()
-
+    _warm_start(learner, state.ckpt, state.updates, state.frames, init_from,
+                workdir, config)
+  logs = _Logs(config, workdir, state.frames_done())
   env = atari_env.VectorAtari(config.game, config.num_envs,
                               num_threads=config.env_threads)
 
@@ -338,107 +319,185 @@ def _train(config: Any, workdir: str, max_updates: Optional[int],
     # Diverged weights give NaN logits before the loss is seen.
     return metrics.finite_or_raise(
         {"policy_logits": learner.policy(obs)},
-        f"{config.game} teacher, update {int(updates.numpy()) + 1}"
+        f"{config.game} teacher, update {state.updates_done() + 1}"
     )["policy_logits"]
 
   player = rollouts.Player(env, policy, learner.sampler)
   # A resumed run seeds its games differently so it does not replay the
   # games of the first segment.
-  player.reset(seed=config.seed + 1000 * int(updates.numpy()))
+  player.reset(seed=config.seed + 1000 * state.updates_done())
   frames_per_update = config.num_envs * config.n_steps * atari_env.FRAME_SKIP
-  start = last_log = last_ckpt = time.time()
-  start_frames = int(frames.numpy())
-  done_updates = 0
-  metrics_sum: Dict[str, float] = {}
-  metrics_n = 0
+  start_frames = state.frames_done()
   total = config.total_frames
   if max_updates is not None:
     total = min(total, start_frames + max_updates * frames_per_update)
   bar = progress.Progress(total=max(total, start_frames),
                           desc=f"{config.game} teacher", unit="frame",
                           initial=start_frames)
-
-  def save(final: bool = False) -> None:
-    flush_episodes()
-    manager.save(int(updates.numpy()))
-    teachers.export(learner.net, os.path.join(workdir, "export"), {
-        "game": config.game, "frames": int(frames.numpy()),
-        "updates": int(updates.numpy()),
-        "mean_return_last20": float(np.mean(recent)) if recent else None,
-        "algorithm": "A2C (synchronous A3C)", "seed": config.seed,
-        "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)",
-        "rmsprop_epsilon_in_sqrt": config.rmsprop_epsilon})
-    teachers.export_train_state(ckpt, os.path.join(workdir, "export"))
-    if final:
-      print(f"Saved final checkpoint at {int(frames.numpy())} frames.",
-            flush=True)
-
+  last_ckpt = time.time()
+  done_updates = 0
   try:
-    while int(frames.numpy()) < config.total_frames:
+    while state.frames_done() < config.total_frames:
       if max_updates is not None and done_updates >= max_updates:
         break
-      obs_buf, act_buf, rew_buf, done_buf = [], [], [], []
-      new_episodes = []
-      for _ in range(config.n_steps):
-        t = player.step()
-        obs_buf.append(t.observations)
-        act_buf.append(t.actions)
-        rew_buf.append(np.clip(t.rewards, -1.0, 1.0))  # Training only.
-        done_buf.append(t.terminated | t.truncated | t.info["life_lost"])
-        new_episodes.extend(t.finished)
-      returns = a2c.n_step_returns(np.stack(rew_buf), np.stack(done_buf),
-                                   learner.values(player.observations),
-                                   config.gamma)
-      batch = {
-          "obs": np.concatenate(obs_buf, axis=0),
-          "actions": np.concatenate(act_buf, axis=0),
-          "returns": returns.reshape(-1),
-      }
+      batch, new_episodes = _rollout(config, learner, player)
       out = metrics.finite_or_raise(
           learner.train_step(batch),
-          f"{config.game} teacher, update {int(updates.numpy()) + 1}")
-      updates.assign_add(1)
-      frames.assign_add(frames_per_update)
+          f"{config.game} teacher, update {state.updates_done() + 1}")
+      state.updates.assign_add(1)
+      state.frames.assign_add(frames_per_update)
       done_updates += 1
-      for k, v in out.items():
-        metrics_sum[k] = metrics_sum.get(k, 0.0) + float(v)
-      metrics_n += 1
-      now = time.time()
-      n_frames = int(frames.numpy())
       bar.update(frames_per_update)
-      for episode in new_episodes:
-        ret = episode.episode_return
-        recent = (recent + [ret])[-20:]
-        pending_episodes.append({
-            "frames": n_frames, "updates": int(updates.numpy()),
-            "env": episode.env_index, "episode_return": ret,
-            "episode_length": episode.length, "wall_time": round(now, 1)})
-        tb.write({"frames": n_frames, "episode_return": ret})
-      if now - last_log >= config.log_every_s:
-        fps = (n_frames - start_frames) / max(now - start, 1e-9)
-        means = {k: v / metrics_n for k, v in metrics_sum.items()}
-        mean_ret = float(np.mean(recent)) if recent else float("nan")
-        flush_episodes()
-        progress_log.write({
-            "frames": n_frames, "updates": int(updates.numpy()),
-            "loss": means["loss"], "policy_loss": means["policy_loss"],
-            "value_loss": means["value_loss"], "entropy": means["entropy"],
-            "mean_return_last20": mean_ret, "frames_per_sec": round(fps, 1),
-            "wall_time": round(now, 1)})
-        tb.write({"frames": n_frames, "frames_per_sec": fps,
-                  "mean_return_last20": mean_ret,
-                  **{f"train/{k}": v for k, v in means.items()}})
-        bar.update(0, ret20=mean_ret, entropy=means["entropy"])
-        metrics_sum, metrics_n, last_log = {}, 0, now
+      now = time.time()
+      logs.step(out, new_episodes, state.frames_done(), state.updates_done(),
+                now, bar)
       if now - last_ckpt >= config.checkpoint_every_s:
-        save()
+        state.save(config, logs)
         last_ckpt = now
-    save(final=True)
+    state.save(config, logs, final=True)
   finally:
     env.close()
     bar.close()
-    tb.close()
-  return {"frames": int(frames.numpy()), "updates": int(updates.numpy()),
+    logs.close()
+  return {"frames": state.frames_done(), "updates": state.updates_done(),
           "episodes": len(read_episodes(workdir)),
-          "mean_return_last20": float(np.mean(recent)) if recent else
-                                float("nan")}
+          "mean_return_last20": logs.mean_return()}
+
+
+def _rollout(config: Any, learner: A2CLearner, player: rollouts.Player
+            ) -> Tuple[Dict[str, np.ndarray], List[Any]]:
+  """`n_steps` steps of every game: `(batch, finished episodes)`.
+
+  The batch holds `obs` `[n_steps * num_envs, 84, 84, 4]`, `actions` and
+  the n-step `returns` (clipped rewards; an episode or a life ends a
+  return).
+  """
+  obs_buf, act_buf, rew_buf, done_buf = [], [], [], []
+  new_episodes = []
+  for _ in range(config.n_steps):
+    t = player.step()
+    obs_buf.append(t.observations)
+    act_buf.append(t.actions)
+    rew_buf.append(np.clip(t.rewards, -1.0, 1.0))  # Training only.
+    done_buf.append(t.terminated | t.truncated | t.info["life_lost"])
+    new_episodes.extend(t.finished)
+  returns = a2c.n_step_returns(np.stack(rew_buf), np.stack(done_buf),
+                               learner.values(player.observations),
+                               config.gamma)
+  return {"obs": np.concatenate(obs_buf, axis=0),
+          "actions": np.concatenate(act_buf, axis=0),
+          "returns": returns.reshape(-1)}, new_episodes
+
+
+class _TrainState:
+  """The checkpointed state of a run: network, optimiser, RNG, counters."""
+
+  def __init__(self, learner: A2CLearner, workdir: str):
+    self.learner = learner
+    self.workdir = workdir
+    self.updates = tf.Variable(0, dtype=tf.int64, name="updates")
+    self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
+    self.ckpt = tf.train.Checkpoint(
+        net=learner.net, optimizer=learner.optimizer_slot, rng=learner.rng,
+        updates=self.updates, frames=self.frames)
+    self.manager = checkpoints.Manager(
+        self.ckpt, os.path.join(workdir, "checkpoints"), max_to_keep=3)
+    self.restored = self.manager.restore_or_initialize()
+
+  def frames_done(self) -> int:
+    return int(self.frames.numpy())
+
+  def updates_done(self) -> int:
+    return int(self.updates.numpy())
+
+  def save(self, config: Any, logs: "_Logs", final: bool = False) -> None:
+    """A checkpoint, and the teacher with its training state in `export/`."""
+    logs.flush_episodes()
+    self.manager.save(self.updates_done())
+    export = os.path.join(self.workdir, "export")
+    teachers.export(self.learner.net, export, {
+        "game": config.game, "frames": self.frames_done(),
+        "updates": self.updates_done(),
+        "mean_return_last20": (float(np.mean(logs.recent)) if logs.recent
+                               else None),
+        "algorithm": "A2C (synchronous A3C)", "seed": config.seed,
+        "init": "orthogonal (gains sqrt(2) torso, 0.01 policy, 1 value)",
+        "rmsprop_epsilon_in_sqrt": config.rmsprop_epsilon})
+    teachers.export_train_state(self.ckpt, export)
+    if final:
+      print(f"Saved final checkpoint at {self.frames_done()} frames.",
+            flush=True)
+
+
+class _Logs:
+  """`episodes.csv`, `progress.csv` (every `log_every_s`) and TensorBoard.
+
+  Rows logged after the restored frame are dropped first (atomically).
+  `mean_return_last20` is NaN until the first episode ends (a mean over no
+  episodes), so it may be NaN; every other metric must be finite.
+  """
+
+  def __init__(self, config: Any, workdir: str, frames: int):
+    self.config = config
+    self.episodes_path = os.path.join(workdir, "episodes.csv")
+    metrics.MetricWriter(self.episodes_path,
+                         step_key="frames").truncate_after(frames)
+    if not os.path.exists(self.episodes_path):
+      files.write_csv(self.episodes_path, [], EPISODE_FIELDS)  # Header only.
+    self.progress = metrics.MetricWriter(
+        os.path.join(workdir, "progress.csv"), step_key="frames",
+        allow_nan=("mean_return_last20",))
+    self.progress.truncate_after(frames)
+    self.tb = metrics.MetricWriter(logdir=os.path.join(workdir, "tb"),
+                                   step_key="frames",
+                                   allow_nan=("mean_return_last20",))
+    self.recent = [r["episode_return"] for r in read_episodes(workdir)][-20:]
+    self.pending: List[Dict[str, Any]] = []
+    self.sums: Dict[str, float] = {}
+    self.count = 0
+    self.start = self.last_log = time.time()
+    self.start_frames = frames
+
+  def mean_return(self) -> float:
+    return float(np.mean(self.recent)) if self.recent else float("nan")
+
+  def flush_episodes(self) -> None:
+    if self.pending:
+      files.append_csv(self.episodes_path, self.pending, EPISODE_FIELDS)
+      self.pending.clear()
+
+  def step(self, out: Dict[str, Any], new_episodes, frames: int,
+           updates: int, now: float, bar: progress.Progress) -> None:
+    """Records one update's metrics and finished episodes; logs progress
+    when `log_every_s` has passed."""
+    for k, v in out.items():
+      self.sums[k] = self.sums.get(k, 0.0) + float(v)
+    self.count += 1
+    for episode in new_episodes:
+      ret = episode.episode_return
+      self.recent = (self.recent + [ret])[-20:]
+      self.pending.append({
+          "frames": frames, "updates": updates, "env": episode.env_index,
+          "episode_return": ret, "episode_length": episode.length,
+          "wall_time": round(now, 1)})
+      self.tb.write({"frames": frames, "episode_return": ret})
+    if now - self.last_log < self.config.log_every_s:
+      return
+    fps = (frames - self.start_frames) / max(now - self.start, 1e-9)
+    means = {k: v / self.count for k, v in self.sums.items()}
+    mean_ret = self.mean_return()
+    self.flush_episodes()
+    self.progress.write({
+        "frames": frames, "updates": updates, "loss": means["loss"],
+        "policy_loss": means["policy_loss"],
+        "value_loss": means["value_loss"], "entropy": means["entropy"],
+        "mean_return_last20": mean_ret, "frames_per_sec": round(fps, 1),
+        "wall_time": round(now, 1)})
+    self.tb.write({"frames": frames, "frames_per_sec": fps,
+                   "mean_return_last20": mean_ret,
+                   **{f"train/{k}": v for k, v in means.items()}})
+    bar.update(0, ret20=mean_ret, entropy=means["entropy"])
+    self.sums, self.count, self.last_log = {}, 0, now
+
+  def close(self) -> None:
+    self.tb.close()

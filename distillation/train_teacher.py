@@ -43,14 +43,15 @@ def main(argv: Sequence[str]) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from distillation import teacher_training  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
-  teacher_training.check_config(config)
+  teacher_training.check(config)
   if cli.dry_run():
-    cli.say_dry_run(teacher_training.plan(config, FLAGS.workdir))
+    cli.say_dry_run(teacher_training.plan(config, FLAGS.workdir, checked=True))
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
   summary = teacher_training.train(config, FLAGS.workdir,
-                                   if_different=cli.if_different())
+                                   if_different=cli.if_different(),
+                                   checked=True)
   print(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 

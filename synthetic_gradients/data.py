@@ -319,6 +319,61 @@ def _imagenet_preprocess(example, train: bool, image_size: int):
           "label": tf.cast(example["label"], tf.int32)}
 
 
+def _examples(name: str, split: str, ds_info: DatasetInfo, size: int, *,
+              data_dir: Optional[str], seed: int, download: bool,
+              validation_size: int,
+              manual_dir: Optional[str]) -> tf.data.Dataset:
+  """The split's raw examples, in order (files shuffled for 'train').
+
+  Digits come preprocessed (`_digits_arrays`); the tfds datasets give
+  their stored examples (`_preprocessed` maps them).
+  """
+  train = split == "train"
+  if name == "digits":
+    x, y = _digits_arrays(split, size, validation_size)
+    return tf.data.Dataset.from_tensor_slices({"image": x, "label": y})
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if split == "test":
+    tfds_split = ds_info.test_split
+  elif validation_size == 0:
+    tfds_split = "train"
+  elif train:
+    tfds_split = f"train[:-{validation_size}]"
+  else:
+    tfds_split = f"train[-{validation_size}:]"
+  read_config = tfds.ReadConfig(shuffle_seed=seed)
+  if name == "fashion_mnist":
+    # pylint: disable=g-import-not-at-top
+    from synthetic_gradients.fashion_mnist import builder as fm_builder
+    # pylint: enable=g-import-not-at-top
+    return fm_builder.prepare(data_dir, manual_dir).as_dataset(
+        split=tfds_split, shuffle_files=train, read_config=read_config)
+  return _tfds_load(name, data_dir, download, split=tfds_split,
+                    shuffle_files=train, read_config=read_config)
+
+
+def _preprocessed(ds: tf.data.Dataset, name: str, augment: bool, size: int,
+                  seed: int) -> tf.data.Dataset:
+  """`ds` mapped to float images of side `size` (augmented if `augment`;
+  Fashion-MNIST draws one stateless seed pair per example from `seed`)."""
+  if name == "fashion_mnist":
+    if augment:
+      # One stateless seed pair per example, from `seed`: reproducible.
+      seeds = tf.data.Dataset.random(seed=seed).batch(2)
+      return tf.data.Dataset.zip((ds, seeds)).map(
+          lambda e, s: _fashion_preprocess(e, True, size, s),
+          num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(lambda e: _fashion_preprocess(e, False, size),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  if name == "cifar10":
+    return ds.map(lambda e: _cifar_preprocess(e, augment, size),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  if name == "imagenet2012":
+    return ds.map(lambda e: _imagenet_preprocess(e, augment, size),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  return ds  # Digits: already preprocessed.
+
+
 def load(name: str, split: str, batch_size: int, *,
          data_dir: Optional[str] = None, image_size: Optional[int] = None,
          seed: int = 0, max_examples: Optional[int] = None,
@@ -375,29 +430,9 @@ def load(name: str, split: str, batch_size: int, *,
     augment = name in ("cifar10", "imagenet2012")
   augment = bool(augment) and train
   size = ds_info.image_shape[0]
-  if name == "digits":
-    x, y = _digits_arrays(split, size, validation_size)
-    ds = tf.data.Dataset.from_tensor_slices({"image": x, "label": y})
-  else:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    if split == "test":
-      tfds_split = ds_info.test_split
-    elif validation_size == 0:
-      tfds_split = "train"
-    elif train:
-      tfds_split = f"train[:-{validation_size}]"
-    else:
-      tfds_split = f"train[-{validation_size}:]"
-    read_config = tfds.ReadConfig(shuffle_seed=seed)
-    if name == "fashion_mnist":
-      # pylint: disable=g-import-not-at-top
-      from synthetic_gradients.fashion_mnist import builder as fm_builder
-      # pylint: enable=g-import-not-at-top
-      ds = fm_builder.prepare(data_dir, manual_dir).as_dataset(
-          split=tfds_split, shuffle_files=train, read_config=read_config)
-    else:
-      ds = _tfds_load(name, data_dir, download, split=tfds_split,
-                      shuffle_files=train, read_config=read_config)
+  ds = _examples(name, split, ds_info, size, data_dir=data_dir, seed=seed,
+                 download=download, validation_size=validation_size,
+                 manual_dir=manual_dir)
   if max_examples is not None:
     ds = ds.take(int(max_examples))
   if name == "fashion_mnist":
@@ -406,21 +441,6 @@ def load(name: str, split: str, batch_size: int, *,
     buffer = num_examples(name, "train", validation_size=validation_size)
     buffer = buffer if name == "fashion_mnist" else 10_000
     ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-  if name == "fashion_mnist":
-    if augment:
-      # One stateless seed pair per example, from `seed`: reproducible.
-      seeds = tf.data.Dataset.random(seed=seed).batch(2)
-      ds = tf.data.Dataset.zip((ds, seeds)).map(
-          lambda e, s: _fashion_preprocess(e, True, size, s),
-          num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-      ds = ds.map(lambda e: _fashion_preprocess(e, False, size),
-                  num_parallel_calls=tf.data.AUTOTUNE)
-  elif name == "cifar10":
-    ds = ds.map(lambda e: _cifar_preprocess(e, augment, size),
-                num_parallel_calls=tf.data.AUTOTUNE)
-  elif name == "imagenet2012":
-    ds = ds.map(lambda e: _imagenet_preprocess(e, augment, size),
-                num_parallel_calls=tf.data.AUTOTUNE)
+  ds = _preprocessed(ds, name, augment, size, seed)
   ds = ds.batch(int(batch_size), drop_remainder=train)
   return ds.prefetch(tf.data.AUTOTUNE)

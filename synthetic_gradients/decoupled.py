@@ -242,54 +242,91 @@ def make_objective(model: SplitModel,
   if len(sobolev_weights) != 2 or min(sobolev_weights) < 0:
     raise ValueError("`sobolev_weights` must be two non-negative numbers, got "
                      f"{sobolev_weights}.")
-  method = model.method
-  module_loss = (make_module_loss(method, tuple(sobolev_weights))
-                 if method in SG_METHODS else None)
+  if model.method == "backprop":
+    return _backprop_loss(weight_decay)
+  if model.method == "noprop":
+    return _noprop_loss(weight_decay)
+  return _sg_loss(make_module_loss(model.method, tuple(sobolev_weights)),
+                  value_target, weight_decay)
 
-  def ce(logits, y):
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
-                                                          logits=logits)
+
+def _ce(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+  """Per-example cross-entropy `[B]` of logits `[B, K]`, labels `[B]`."""
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                        logits=logits)
+
+
+def _backprop_loss(weight_decay: float) -> Callable:
+  """End-to-end backpropagation's `loss_fn(model, batch)`."""
 
   @tf.autograph.experimental.do_not_convert
   def backprop_loss(model, batch):
-    per_ex = ce(model(batch["image"], is_training=True), batch["label"])
+    per_ex = _ce(model(batch["image"], is_training=True), batch["label"])
     loss = tf.reduce_mean(per_ex)
     return loss + weight_decay * _weight_decay(model.parts), {"ce": loss}
+
+  return backprop_loss
+
+
+def _noprop_loss(weight_decay: float) -> Callable:
+  """'noprop''s `loss_fn(model, batch)`: only the top part learns."""
 
   @tf.autograph.experimental.do_not_convert
   def noprop_loss(model, batch):
     h = batch["image"]
     for part in model.parts:
       h = part(tf.stop_gradient(h), is_training=True)
-    loss = tf.reduce_mean(ce(h, batch["label"]))
+    loss = tf.reduce_mean(_ce(h, batch["label"]))
     return (loss + weight_decay * _weight_decay(model.parts[-1:]),
             {"ce": loss})
+
+  return noprop_loss
+
+
+def _taped_forward(parts: Sequence[snt.Module], x: tf.Tensor):
+  """Runs the parts, each on its own tape, cut from the part below.
+
+  Returns:
+    `(inputs, outputs, tapes)`: per part its (stopped) input, its output
+    and the tape that recorded it.
+  """
+  inputs, outputs, tapes = [], [], []
+  h = x
+  for part in parts:
+    inp = tf.stop_gradient(h)
+    tape = tf.GradientTape()
+    with tape:
+      tape.watch(inp)
+      h = part(inp, is_training=True)
+    inputs.append(inp)
+    outputs.append(h)
+    tapes.append(tape)
+  return inputs, outputs, tapes
+
+
+def _sg_loss(module_loss: Callable, value_target: str,
+             weight_decay: float) -> Callable:
+  """The decoupled `loss_fn(model, batch)` of the SG methods.
+
+  Each part `k` below the top gets its module's synthetic gradient as its
+  output's gradient; module `k` learns from the targets part `k + 1`
+  delivers (see the module docstring).
+  """
 
   @tf.autograph.experimental.do_not_convert
   def sg_loss(model, batch):
     x, y = batch["image"], batch["label"]
     parts, mods = model.parts, model.sg_modules
-    num_parts = len(parts)
-    inputs, outputs, tapes = [], [], []
-    h = x
-    for part in parts:
-      inp = tf.stop_gradient(h)
-      tape = tf.GradientTape()
-      with tape:
-        tape.watch(inp)
-        h = part(inp, is_training=True)
-      inputs.append(inp)
-      outputs.append(h)
-      tapes.append(tape)
+    inputs, outputs, tapes = _taped_forward(parts, x)
     with tapes[-1]:
-      per_ex = ce(outputs[-1], y)
+      per_ex = _ce(outputs[-1], y)
       s_above = tf.reduce_sum(per_ex)
     batch_size = tf.cast(tf.shape(x)[0], x.dtype)
     loss = tf.reduce_mean(per_ex)
     total = loss + weight_decay * _weight_decay(parts)
     metrics = {"ce": loss}
     value_above = per_ex
-    for k in reversed(range(num_parts - 1)):
+    for k in reversed(range(len(parts) - 1)):
       # Targets delivered by part k + 1 (one backward pass through it).
       grad_target = tf.stop_gradient(tapes[k + 1].gradient(
           s_above, inputs[k + 1]))
@@ -317,10 +354,6 @@ def make_objective(model: SplitModel,
       s_above = s_k
     return total, metrics
 
-  if method == "backprop":
-    return backprop_loss
-  if method == "noprop":
-    return noprop_loss
   return sg_loss
 
 

@@ -30,6 +30,7 @@ before its first epoch. This is the order the uninterrupted run uses, so the
 numbers of runs made before checkpointing existed are unchanged too.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -116,7 +117,7 @@ def num_parts(config: Any) -> int:
   return int(config.num_modules) + 1
 
 
-def validate(config: Any) -> None:
+def check(config: Any) -> None:
   """Checks every setting before any work starts.
 
   Raises:
@@ -286,7 +287,7 @@ class Trainer:
 
   def scope(self):
     return (self.strategy.scope() if self.strategy is not None
-            else _null_scope())
+            else contextlib.nullcontext())
 
   def _fresh_model(self) -> decoupled.SplitModel:
     model = build_model(self.config, self.method, self.ds_info.num_classes)
@@ -318,15 +319,6 @@ class Trainer:
 
   def set_history(self, history: Dict[str, list]) -> None:
     self.history.assign(json.dumps(history))
-
-
-class _null_scope:  # pylint: disable=invalid-name
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *args):
-    return False
 
 
 def _epoch_means(step_metrics: List[Dict[str, float]]) -> Dict[str, float]:
@@ -384,106 +376,37 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
     trainer = Trainer(config, method)
   if trainer.method != method or trainer.config is not config:
     raise ValueError("`trainer` was built for another method or config.")
-  trainer.reset(seed)
-  model, lr, step = trainer.model, trainer.lr, trainer.step
-  strategy = trainer.strategy
-  os.makedirs(run_dir, exist_ok=True)
-  manager = None
-  restored = None
-  if config.checkpoint_every > 0:
-    manager = checkpoints.Manager(trainer.checkpoint,
-                                  os.path.join(run_dir, "checkpoints"))
-    restored = manager.restore_or_initialize()
+  manager, start_epoch = _start(trainer, seed, run_dir, log)
   history = trainer.get_history()
-  start_epoch = int(trainer.epoch.numpy())
-  if restored and log is not None:
-    log(f"  resumed {method} seed {seed} at epoch {start_epoch} "
-        f"({os.path.basename(restored)})")
-
-  train_ds = data.load(config.dataset, "train", config.batch_size,
-                       data_dir=config.data_dir, image_size=config.image_size,
-                       seed=seed, max_examples=config.max_train_examples,
-                       download=config.download,
-                       validation_size=config.validation_size,
-                       augment=config.augment)
-  test_ds = data.load(config.dataset, config.eval_split, config.batch_size,
-                      data_dir=config.data_dir, image_size=config.image_size,
-                      max_examples=config.max_test_examples,
-                      download=config.download,
-                      validation_size=config.validation_size)
-  dist_train = (strategy.experimental_distribute_dataset(train_ds)
-                if strategy is not None else train_ds)
-  # Epoch e's order is that of the dataset's (e + 1)-th iterator (module
-  # docstring): replay the iterator creations of the epochs already done.
-  for _ in range(start_epoch):
-    iter(dist_train)
-
-  steps_per_epoch = int(trainer.steps_per_epoch.numpy()) or None
-  if steps_per_epoch is None and int(train_ds.cardinality()) > 0:
-    steps_per_epoch = int(train_ds.cardinality())
+  dist_train, test_ds, steps_per_epoch = _datasets(trainer, seed,
+                                                   start_epoch)
   csv_path = os.path.join(run_dir, "metrics.csv")
   metrics.MetricWriter(csv_path, step_key="epoch").truncate_after(start_epoch)
   if tb_dir is not None:
     _rewrite_events(tb_dir, csv_path)
-  where = f"{method} seed {seed}"
-  hint = (f"lower learning_rate ({config.learning_rate:g}) or check the "
-          "inputs")
+  where, hint = f"{method} seed {seed}", _hint(config)
   writer = metrics.MetricWriter(csv_path, tb_dir, step_key="epoch",
                                 where=where, hint=hint)
-  stalls = metrics.StallDetector(
-      config.get("stall_patience", DEFAULT_STALL_PATIENCE), where,
-      hint=(f"the learning rate ({config.learning_rate:g}) is likely so "
-            "large that the network's units died (zero gradients) or so "
-            "small that the updates round away; change learning_rate"),
-      unit="epoch")
-  trained = decoupled.train_variables(model)
-  total = config.epochs * (steps_per_epoch or 1)
-  bar = progress.Progress(total=total, desc=desc or f"{method} seed {seed}",
+  stalls = _stall_detector(config, where)
+  bar = progress.Progress(total=config.epochs * (steps_per_epoch or 1),
+                          desc=desc or where,
                           unit="step" if steps_per_epoch else "epoch",
                           initial=start_epoch * (steps_per_epoch or 1))
   start = time.time() - (history["wall_s"][-1] if history["wall_s"] else 0.0)
   try:
     for epoch in range(start_epoch, config.epochs):
-      step_metrics = []
-      for i, batch in enumerate(dist_train):
-        if steps_per_epoch is not None:
-          lr.assign(schedules.get(
-              config.schedule, config.learning_rate,
-              epoch * steps_per_epoch + i, config.epochs * steps_per_epoch))
-        out = metrics.finite_or_raise(
-            step(batch), f"{where}, epoch {epoch + 1}, step {i + 1}",
-            hint=hint)
-        step_metrics.append({k: float(v) for k, v in out.items()})
-        if steps_per_epoch is not None:
-          bar.update(1, ce=step_metrics[-1]["ce"])
-      if not step_metrics:
-        raise errors.ConfigError(
-            "The training set has fewer examples than one batch "
-            f"(`batch_size` {config.batch_size}).")
-      if steps_per_epoch is None:
-        steps_per_epoch = len(step_metrics)
-        bar.update(1)
-      trainer.steps_per_epoch.assign(steps_per_epoch)
+      means = _train_epoch(trainer, dist_train, epoch, steps_per_epoch, bar,
+                           where)
+      steps_per_epoch = int(trainer.steps_per_epoch.numpy())
       # A step's loss precedes its update: weights that became NaN in the
       # epoch's last steps show in no loss (and give a finite accuracy).
-      metrics.check_parameters(model.variables,
+      metrics.check_parameters(trainer.model.variables,
                                f"{where}, epoch {epoch + 1}", hint=hint)
-      stalls.update(epoch + 1, parameters=metrics.fingerprint(trained))
-      means = _epoch_means(step_metrics)
+      stalls.update(epoch + 1, parameters=metrics.fingerprint(
+          decoupled.train_variables(trainer.model)))
       acc = evaluate(trainer.forward, test_ds)
       wall = time.time() - start
-      history["epoch"].append(epoch + 1)
-      history["test_accuracy"].append(acc["top1"])
-      history["test_top5"].append(acc["top5"])
-      history["train_ce"].append(means["ce"])
-      history["wall_s"].append(wall)
-      trainer.epoch.assign(epoch + 1)
-      trainer.set_history(history)
-      split = config.eval_split
-      row = {"epoch": epoch + 1, f"{split}/accuracy": acc["top1"],
-             f"{split}/top5": acc["top5"], "learning_rate": float(lr.numpy()),
-             "wall_s": wall}
-      row.update({f"train/{k}": v for k, v in means.items()})
+      row = _record_epoch(trainer, history, epoch, means, acc, wall)
       writer.write(row)
       if log is not None and epoch_lines:
         log(f"  {method:8s} seed {seed} epoch {epoch + 1:3d}/{config.epochs} "
@@ -495,19 +418,144 @@ def train_one(config: Any, method: str, seed: int, run_dir: str, *,
   finally:
     bar.close()
     writer.close()
+  result = _final_result(trainer, history, test_ds)
+  metrics.finite_result_or_raise(result, where, hint=hint)
+  return {"result": result, "history": history}
+
+
+def _hint(config: Any) -> str:
+  return (f"lower learning_rate ({config.learning_rate:g}) or check the "
+          "inputs")
+
+
+def _start(trainer: Trainer, seed: int, run_dir: str, log: Optional[Log]
+          ) -> Tuple[Optional[checkpoints.Manager], int]:
+  """Resets `trainer` for `seed` and restores the newest checkpoint of
+  `run_dir` (if checkpointing); returns `(manager, first epoch to run)`."""
+  trainer.reset(seed)
+  os.makedirs(run_dir, exist_ok=True)
+  if trainer.config.checkpoint_every <= 0:
+    return None, int(trainer.epoch.numpy())
+  manager = checkpoints.Manager(trainer.checkpoint,
+                                os.path.join(run_dir, "checkpoints"))
+  restored = manager.restore_or_initialize()
+  start_epoch = int(trainer.epoch.numpy())
+  if restored and log is not None:
+    log(f"  resumed {trainer.method} seed {seed} at epoch {start_epoch} "
+        f"({os.path.basename(restored)})")
+  return manager, start_epoch
+
+
+def _stall_detector(config: Any, where: str) -> metrics.StallDetector:
+  return metrics.StallDetector(
+      config.get("stall_patience", DEFAULT_STALL_PATIENCE), where,
+      hint=(f"the learning rate ({config.learning_rate:g}) is likely so "
+            "large that the network's units died (zero gradients) or so "
+            "small that the updates round away; change learning_rate"),
+      unit="epoch")
+
+
+def _datasets(trainer: Trainer, seed: int, start_epoch: int):
+  """The data of a run that starts at `start_epoch`.
+
+  Returns:
+    `(training set, distributed if the trainer has a strategy, shuffled
+    with `seed` and positioned at `start_epoch`'s order; evaluation split;
+    steps per epoch, None while unknown)`.
+  """
+  config = trainer.config
+  train_ds = data.load(config.dataset, "train", config.batch_size,
+                       data_dir=config.data_dir, image_size=config.image_size,
+                       seed=seed, max_examples=config.max_train_examples,
+                       download=config.download,
+                       validation_size=config.validation_size,
+                       augment=config.augment)
+  test_ds = data.load(config.dataset, config.eval_split, config.batch_size,
+                      data_dir=config.data_dir, image_size=config.image_size,
+                      max_examples=config.max_test_examples,
+                      download=config.download,
+                      validation_size=config.validation_size)
+  dist_train = (trainer.strategy.experimental_distribute_dataset(train_ds)
+                if trainer.strategy is not None else train_ds)
+  # Epoch e's order is that of the dataset's (e + 1)-th iterator (module
+  # docstring): replay the iterator creations of the epochs already done.
+  for _ in range(start_epoch):
+    iter(dist_train)
+  steps_per_epoch = int(trainer.steps_per_epoch.numpy()) or None
+  if steps_per_epoch is None and int(train_ds.cardinality()) > 0:
+    steps_per_epoch = int(train_ds.cardinality())
+  return dist_train, test_ds, steps_per_epoch
+
+
+def _train_epoch(trainer: Trainer, dist_train, epoch: int,
+                 steps_per_epoch: Optional[int], bar: progress.Progress,
+                 where: str) -> Dict[str, float]:
+  """One epoch of steps (learning rate scheduled per step once the epoch
+  length is known); returns the means of the step metrics.
+
+  Raises:
+    errors.DivergenceError: on a non-finite step metric.
+    errors.ConfigError: if the training set is smaller than one batch.
+  """
+  config = trainer.config
+  step_metrics = []
+  for i, batch in enumerate(dist_train):
+    if steps_per_epoch is not None:
+      trainer.lr.assign(schedules.get(
+          config.schedule, config.learning_rate,
+          epoch * steps_per_epoch + i, config.epochs * steps_per_epoch))
+    out = metrics.finite_or_raise(
+        trainer.step(batch), f"{where}, epoch {epoch + 1}, step {i + 1}",
+        hint=_hint(config))
+    step_metrics.append({k: float(v) for k, v in out.items()})
+    if steps_per_epoch is not None:
+      bar.update(1, ce=step_metrics[-1]["ce"])
+  if not step_metrics:
+    raise errors.ConfigError(
+        "The training set has fewer examples than one batch "
+        f"(`batch_size` {config.batch_size}).")
+  if steps_per_epoch is None:
+    bar.update(1)
+  trainer.steps_per_epoch.assign(steps_per_epoch or len(step_metrics))
+  return _epoch_means(step_metrics)
+
+
+def _record_epoch(trainer: Trainer, history: Dict[str, list], epoch: int,
+                  means: Dict[str, float], acc: Dict[str, float],
+                  wall: float) -> Dict[str, Any]:
+  """Appends the epoch to `history` (and the checkpointed state); returns
+  its `metrics.csv` row."""
+  history["epoch"].append(epoch + 1)
+  history["test_accuracy"].append(acc["top1"])
+  history["test_top5"].append(acc["top5"])
+  history["train_ce"].append(means["ce"])
+  history["wall_s"].append(wall)
+  trainer.epoch.assign(epoch + 1)
+  trainer.set_history(history)
+  split = trainer.config.eval_split
+  row = {"epoch": epoch + 1, f"{split}/accuracy": acc["top1"],
+         f"{split}/top5": acc["top5"],
+         "learning_rate": float(trainer.lr.numpy()), "wall_s": wall}
+  row.update({f"train/{k}": v for k, v in means.items()})
+  return row
+
+
+def _final_result(trainer: Trainer, history: Dict[str, list],
+                  test_ds: tf.data.Dataset) -> Dict[str, Any]:
+  """The run's `result.json` numbers: the last epoch's, and for SG methods
+  the modules' gradient alignment on the first evaluation batch."""
   result = {"test_accuracy": history["test_accuracy"][-1],
             "test_top5": history["test_top5"][-1],
             "train_ce": history["train_ce"][-1],
             "wall_s": history["wall_s"][-1], "sg_cosine": None,
             "sg_cosine_per_module": None}
-  if method in decoupled.SG_METHODS:
+  if trainer.method in decoupled.SG_METHODS:
     batch = next(iter(test_ds))
     cosines = [float(c) for c in decoupled.sg_alignment(
-        model, batch["image"], batch["label"])]
+        trainer.model, batch["image"], batch["label"])]
     result["sg_cosine_per_module"] = cosines
     result["sg_cosine"] = float(np.mean(cosines))
-  metrics.finite_result_or_raise(result, where, hint=hint)
-  return {"result": result, "history": history}
+  return result
 
 
 def save_model(trainer: Trainer, run_dir: str, export: bool = True) -> None:
@@ -536,7 +584,7 @@ def save_model(trainer: Trainer, run_dir: str, export: bool = True) -> None:
 def plan(config: Any, workdir: str) -> str:
   """Checks the settings and the data; says what `train_and_evaluate` does.
 
-  The dry run of `python -m synthetic_gradients.run`: `validate` and
+  The dry run of `python -m synthetic_gradients.run`: `check` and
   `data.check_available` (the dataset must be readable without a download
   the config does not allow). Nothing is written.
 
@@ -548,7 +596,7 @@ def plan(config: Any, workdir: str) -> str:
     errors.UserError: if the dataset is not there (the message says how to
       prepare it).
   """
-  validate(config)
+  check(config)
   source = data.check_available(config.dataset, data_dir=config.data_dir,
                                 download=config.download)
   todo = methods(config)
@@ -582,7 +630,7 @@ def train_and_evaluate(config: Any, workdir: str, *,
     errors.WorkdirMismatchError: if the workdir holds other settings.
     errors.DivergenceError: if a run diverges (its row is not written).
   """
-  validate(config)
+  check(config)
   say = log or (lambda _: None)
   with workdirs.opened(workdir, config, ignore=WORKDIR_IGNORE,
                        if_different=if_different) as opened:
@@ -613,8 +661,6 @@ def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
     if trainer is None or trainer.method != method:
       trainer = Trainer(config, method)
     run_dir = store.unit_dir(settings)
-    files.write_json(os.path.join(run_dir, runs.SETTINGS_FILE),
-                     configs.to_dict(settings))
     tb_dir = os.path.join(workdir, "tb", f"{method}_seed{seed}")
     out = train_one(config, method, seed, run_dir, trainer=trainer,
                     tb_dir=tb_dir, desc=label, log=say, epoch_lines=False)
@@ -626,36 +672,24 @@ def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
   return write_summary(workdir, config)
 
 
-def finished_runs(workdir: str, config: Any) -> List[Dict[str, Any]]:
-  """`{'key', 'settings', 'result'}` of every finished run of `config`'s
-  settings in `workdir` (any method and seed)."""
+def finished_runs(workdir: str, config: Any) -> List[runs.Unit]:
+  """Every finished run of `config`'s settings in `workdir` (any method and
+  seed), in key order."""
   base = unit_settings(config, "", 0)
   del base["method"], base["seed"]
-  root = runs.RunStore(workdir).root
-  out = []
-  if not os.path.isdir(root):
-    return out
-  for key in sorted(os.listdir(root)):
-    unit = os.path.join(root, key)
-    result = files.read_json(os.path.join(unit, runs.RESULT_FILE))
-    settings = files.read_json(os.path.join(unit, runs.SETTINGS_FILE))
-    if result is None or settings is None:
-      continue
-    rest = {k: v for k, v in settings.items() if k not in ("method", "seed")}
-    if configs.diff(rest, base):
-      continue
-    out.append({"key": key, "settings": settings, "result": result})
-  return out
+  return [u for u in runs.RunStore(workdir).finished()
+          if not configs.diff({k: v for k, v in u.settings.items()
+                               if k not in ("method", "seed")}, base)]
 
 
-def _row(config: Any, unit: Dict[str, Any]) -> Row:
-  r = unit["result"]
-  return Row(dataset=config.dataset, method=unit["settings"]["method"],
-             seed=int(unit["settings"]["seed"]),
+def _row(config: Any, unit: runs.Unit) -> Row:
+  r = unit.result
+  return Row(dataset=config.dataset, method=unit.settings["method"],
+             seed=int(unit.settings["seed"]),
              test_accuracy=r["test_accuracy"], test_top5=r["test_top5"],
              train_ce=r["train_ce"], epochs=int(config.epochs),
              num_modules=int(config.num_modules), wall_s=r["wall_s"],
-             sg_cosine=r.get("sg_cosine"), key=unit["key"],
+             sg_cosine=r.get("sg_cosine"), key=unit.key,
              eval_split=config.eval_split)
 
 
@@ -664,8 +698,7 @@ def write_summary(workdir: str, config: Any) -> List[Row]:
   runs of `config`'s settings; returns the rows of `config`'s sweep."""
   units = finished_runs(workdir, config)
   order = {m: i for i, m in enumerate(decoupled.METHODS)}
-  units.sort(key=lambda u: (order[u["settings"]["method"]],
-                            u["settings"]["seed"]))
+  units.sort(key=lambda u: (order[u.settings["method"]], u.settings["seed"]))
   rows = [_row(config, u) for u in units]
   if not rows:
     return []
@@ -679,8 +712,8 @@ def write_summary(workdir: str, config: Any) -> List[Row]:
               " held-out training examples), not the test set")))
   curves = {}
   for u in units:
-    curves.setdefault(u["settings"]["method"], []).append(
-        u["result"]["history"]["test_accuracy"])
+    curves.setdefault(u.settings["method"], []).append(
+        u.result["history"]["test_accuracy"])
   reporting.plot_curves(
       curves, os.path.join(workdir, "curves.png"),
       title=f"{config.dataset}, {config.num_modules} SG modules")

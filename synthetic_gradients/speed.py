@@ -56,7 +56,7 @@ def methods(config: Any) -> List[str]:
   return sorted(names, key=lambda m: m != "backprop")
 
 
-def check_config(config: Any) -> None:
+def check(config: Any) -> None:
   """Raises `errors.ConfigError` naming the first bad setting."""
   configs.check_finite(config)
   for name in ("repeats", "calls", "tf_threads"):
@@ -65,7 +65,7 @@ def check_config(config: Any) -> None:
   configs.check_int("seed", config.seed, low=0)
   for method in methods(config):
     configs.check_choice("methods", method, decoupled.METHODS)
-  experiment.validate(config.model)
+  experiment.check(config.model)
 
 
 def _batch(model_config: Any, seed: int):
@@ -79,8 +79,10 @@ def _batch(model_config: Any, seed: int):
 
 
 def measure(config: Any) -> List[Row]:
-  """Times every method (module docstring); returns the rows."""
-  check_config(config)
+  """Times every method (module docstring); returns the rows.
+
+  `config` is checked (`check`) by the caller.
+  """
   model_config = config.model
   batch = _batch(model_config, config.seed)
   names = methods(config)
@@ -125,9 +127,12 @@ def markdown(rows: List[Row], config: Any) -> str:
   return "\n".join(lines) + "\n"
 
 
-def run(config: Any, workdir: str, if_different: str = "refuse") -> List[Row]:
-  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`."""
-  check_config(config)
+def run(config: Any, workdir: str, if_different: str = "refuse", *,
+        checked: bool = False) -> List[Row]:
+  """Measures and writes `speed.csv`, `speed.md` and `provenance.json`
+  (`checked`: `check(config)` already ran, as the command line does)."""
+  if not checked:
+    check(config)
   return tables.measure_into(workdir, config, measure, markdown,
                              if_different=if_different)
 
@@ -146,7 +151,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   del argv  # `cli.run` refuses positional arguments.
   config = FLAGS.config
-  check_config(config)
+  check(config)
   if cli.dry_run():
     cli.say_dry_run(f"would time {', '.join(methods(config))} "
                     f"({config.repeats} blocks of {config.calls} steps "
@@ -154,7 +159,7 @@ def main(argv: Sequence[str]) -> None:
                     f"{FLAGS.workdir}.")
     return
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
-  run(config, FLAGS.workdir, if_different=cli.if_different())
+  run(config, FLAGS.workdir, if_different=cli.if_different(), checked=True)
 
 
 if __name__ == "__main__":

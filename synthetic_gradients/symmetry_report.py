@@ -126,7 +126,7 @@ def module_rows(model: Any, images: Any, labels: Any, *, num_vectors: int,
 
 
 def _finished_sg_units(config: Any, workdir: str, num_examples: int,
-                       num_vectors: int) -> List[Dict[str, Any]]:
+                       num_vectors: int) -> List[Any]:
   """The finished SG units `report` measures, after checking its arguments.
 
   Raises:
@@ -141,9 +141,9 @@ def _finished_sg_units(config: Any, workdir: str, num_examples: int,
         f"`num_examples` must be >= 1, got {num_examples}.")
   if int(num_vectors) < 1:
     raise errors.ConfigError(f"`num_vectors` must be >= 1, got {num_vectors}.")
-  experiment.validate(config)
+  experiment.check(config)
   units = [u for u in experiment.finished_runs(workdir, config)
-           if u["settings"]["method"] in decoupled.SG_METHODS]
+           if u.settings["method"] in decoupled.SG_METHODS]
   if not units:
     raise errors.ConfigError(
         f"No finished SG run of these settings in {workdir!r}: run "
@@ -207,7 +207,7 @@ def report(config: Any, workdir: str, *, num_examples: int = 256,
     locks.release(workdir)
 
 
-def _report(config: Any, workdir: str, units: List[Dict[str, Any]],
+def _report(config: Any, workdir: str, units: List[Any],
             num_examples: int, num_vectors: int, seed: int,
             log: Optional[Callable[[str], None]]) -> List[SymmetryRow]:
   """`report` once the arguments are checked and the workdir locked."""
@@ -220,8 +220,8 @@ def _report(config: Any, workdir: str, units: List[Dict[str, Any]],
   from synthetic_gradients import decoupled  # pylint: disable=g-import-not-at-top
   from synthetic_gradients import experiment  # pylint: disable=g-import-not-at-top
   order = {m: i for i, m in enumerate(decoupled.METHODS)}
-  units.sort(key=lambda u: (order[u["settings"]["method"]],
-                            u["settings"]["seed"]))
+  units.sort(key=lambda u: (order[u.settings["method"]],
+                            u.settings["seed"]))
   batch = next(iter(data.load(
       config.dataset, "test", int(num_examples), data_dir=config.data_dir,
       image_size=config.image_size, max_examples=int(num_examples),
@@ -231,10 +231,10 @@ def _report(config: Any, workdir: str, units: List[Dict[str, Any]],
   store_root = runs.RunStore(workdir).root
   rows = []
   for unit in units:
-    method, run_seed = unit["settings"]["method"], unit["settings"]["seed"]
+    method, run_seed = unit.settings["method"], unit.settings["seed"]
     model = experiment.build_model(config, method, ds_info.num_classes)
     model.build(tf.zeros((2,) + tuple(ds_info.image_shape)))
-    path = os.path.join(store_root, unit["key"], "model", "weights")
+    path = os.path.join(store_root, unit.key, "model", "weights")
     checkpoints.read(
         tf.train.Checkpoint(model=model), path,
         remedy=f"delete {os.path.dirname(os.path.dirname(path))} to train "

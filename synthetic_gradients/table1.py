@@ -33,6 +33,7 @@ import numpy as np
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import results
+from sobolev.experiment import runs
 from sobolev.experiment import stats
 from synthetic_gradients import decoupled
 from synthetic_gradients import experiment
@@ -89,18 +90,6 @@ def _check_unique(rows: Sequence[experiment.Row]) -> None:
     if k in seen:
       raise errors.ConfigError(f"`workdirs`: run {k} appears twice.")
     seen.add(k)
-
-
-def load_rows(workdirs: Sequence[str]) -> List[experiment.Row]:
-  """The `results.csv` rows of `workdirs`.
-
-  Raises:
-    ValueError: if a workdir has no `results.csv` or two workdirs hold the
-      same (dataset, modules, method, seed).
-  """
-  rows = [r for w in workdirs for r in _read(w)]
-  _check_unique(rows)
-  return rows
 
 
 def _settings(rows: Sequence[Any]) -> List[Setting]:
@@ -299,9 +288,9 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   sym = []
   for w, dir_rows in per_dir:
     for r in dir_rows:
-      result = files.read_json(os.path.join(w, "runs", r.key, "result.json"))
-      if result is not None:
-        histories[r.key] = result["history"]["test_accuracy"]
+      unit = runs.RunStore(w).load(r.key)
+      if unit is not None:
+        histories[r.key] = unit.result["history"]["test_accuracy"]
     sym_path = os.path.join(w, "symmetry.csv")
     if os.path.exists(sym_path):
       sym.extend(results.read(sym_path, symmetry_report.SymmetryRow))

@@ -107,6 +107,31 @@ class ObjectiveTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "method"):
       distill.make_loss("dagger")
 
+  def test_student_config_is_checked_when_made(self):
+    for field, value, message in (
+        ("method", "dagger", "`method` must be one of"),
+        ("batch_size", 0, "`batch_size` must be an int >= 1"),
+        ("stall_patience", -1, "`stall_patience` must be an int >= 0"),
+        ("learning_rate", 0.0, "`learning_rate` must be > 0"),
+        ("sobolev_weight", -1.0, "`sobolev_weight` must be >= 0")):
+      with self.assertRaisesRegex(ValueError, message):
+        distill.StudentConfig(**{field: value})
+
+  def test_intervals_end_on_multiples_of_eval_every_and_the_last_step(self):
+    self.assertEqual(list(distill.intervals(7, 3)), [3, 3, 1])
+    self.assertEqual(list(distill.intervals(6, 3)), [3, 3])
+    self.assertEqual(list(distill.intervals(2, 5)), [2])
+    self.assertEqual(list(distill.intervals(0, 5)), [])
+
+  def test_interval_means_weight_calls_by_their_steps(self):
+    means = distill.IntervalMeans((("loss", "loss"),
+                                   ("sobolev_term", "order_1")))
+    means.add({"loss": 1.0}, 3)  # No order_1: that term is skipped.
+    means.add({"loss": 5.0, "order_1": 2.0}, 1)
+    self.assertEqual(means.pop(), {"train_loss": 2.0,
+                                   "train_sobolev_term": 0.5})
+    self.assertEqual(means.pop(), {})  # Reset by `pop`.
+
 
 def _flattened(policy):
   """The removed adapter, rebuilt here: `[B, 84*84*4] -> [B, A]`.

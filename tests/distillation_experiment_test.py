@@ -48,7 +48,7 @@ class PresetTest(tf.test.TestCase):
                                 (spaceinvaders, "SpaceInvaders", 3),
                                 (pong, "Pong", 5)):
       cfg = module.get_config()
-      settings.check_config(cfg)
+      settings.check(cfg)
       self.assertEqual((cfg.game, cfg.seeds), (game, seeds))
       self.assertTrue(cfg.tune)
       self.assertEqual(cfg.tune_steps, 1000)

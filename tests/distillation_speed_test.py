@@ -57,7 +57,7 @@ class SpeedTest(tf.test.TestCase):
                                 "compile_modes"),
                                (dict(num_actions=1), "num_actions")):
       with self.assertRaisesRegex(errors.ConfigError, message):
-        speed.check_config(self._config(**overrides))
+        speed.check(self._config(**overrides))
 
 
 if __name__ == "__main__":

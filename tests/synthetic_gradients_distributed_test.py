@@ -31,7 +31,7 @@ cfg.update(dict(
     methods="sobolev", seeds=1, epochs=1, batch_size=16, widths=(4, 4, 4, 4),
     image_size=8, max_train_examples=64, max_test_examples=32,
     strategy="replicator"))
-experiment.validate(cfg)
+experiment.check(cfg)
 trainer = experiment.Trainer(cfg, "sobolev")
 out = experiment.train_one(cfg, "sobolev", 0, workdir, log=print,
                            trainer=trainer)
@@ -63,7 +63,7 @@ cfg.update(dict(
     methods="sobolev", seeds=1, epochs=1, batch_size=16, widths=(4, 4, 4, 4),
     image_size=8, max_train_examples=64, max_test_examples=32,
     strategy="multi_worker"))
-experiment.validate(cfg)
+experiment.check(cfg)
 trainer = experiment.Trainer(cfg, "sobolev")
 out = experiment.train_one(cfg, "sobolev", 0, os.path.join(workdir, str(idx)),
                            log=print, trainer=trainer)

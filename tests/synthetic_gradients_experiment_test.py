@@ -325,11 +325,11 @@ class SettingsTest(parameterized.TestCase, tf.test.TestCase):
   )
   def test_bad_settings_rejected(self, overrides, field):
     with self.assertRaisesRegex(errors.ConfigError, field):
-      experiment.validate(_tiny(**overrides))
+      experiment.check(_tiny(**overrides))
 
   def test_presets_are_valid(self):
     for module in (digits, fashion_mnist, cifar10, imagenet2012):
-      experiment.validate(module.get_config())
+      experiment.check(module.get_config())
     self.assertEqual(imagenet2012.get_config().arch, "resnet50")
 
   def test_run_key_ignores_only_infrastructure_and_sweep(self):

@@ -55,7 +55,7 @@ class SpeedTest(tf.test.TestCase):
     config = _tiny()
     config.methods = "backprop,magic"
     with self.assertRaisesRegex(errors.ConfigError, "`methods` must be one"):
-      speed.check_config(config)
+      speed.check(config)
 
 
 if __name__ == "__main__":
