@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 import unittest
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -244,6 +245,30 @@ class RealFashionMnistTest(tf.test.TestCase):
     self.assertAllEqual(augmented[0], first_batch(seed=5, augment=True)[0])
     self.assertNotAllClose(augmented[0], plain[0])
     self.assertNotAllEqual(plain[1], first_batch(seed=6)[1])
+
+  def test_losing_a_race_to_prepare_uses_the_winners_records(self):
+    data_dir = self.create_tempdir().full_path
+    fm_builder.prepare(data_dir)  # The winner.
+    calls = []
+
+    def lose(builder, *args, **kwargs):
+      del args, kwargs
+      calls.append(builder)
+      raise FileExistsError("Cannot rename ...: destination exists.")
+
+    with mock.patch.object(fm_builder.DebianFashionMNIST, "is_prepared",
+                           side_effect=[False, True]), \
+        mock.patch.object(fm_builder.DebianFashionMNIST,
+                          "download_and_prepare", lose):
+      builder = fm_builder.prepare(data_dir)
+    self.assertLen(calls, 1)
+    self.assertEqual(builder.info.splits["test"].num_examples, 10000)
+    with mock.patch.object(fm_builder.DebianFashionMNIST, "is_prepared",
+                           return_value=False), \
+        mock.patch.object(fm_builder.DebianFashionMNIST,
+                          "download_and_prepare", lose):
+      with self.assertRaises(FileExistsError):  # Not prepared: re-raised.
+        fm_builder.prepare(data_dir)
 
   def test_corrupted_file_fails_the_checksum(self):
     manual = tempfile.mkdtemp(dir=self.get_temp_dir())

@@ -98,7 +98,8 @@ def prepare(data_dir: Optional[str] = None,
   Nothing is downloaded. The decompressed intermediate files (55 MB) go to
   a temporary folder that is removed afterwards; tfds writes
   the prepared records into an incomplete folder renamed when complete, so an
-  interrupted preparation leaves nothing half-written.
+  interrupted preparation leaves nothing half-written, and a process that
+  loses a race to prepare the same `data_dir` uses the winner's records.
 
   Args:
     data_dir: tfds data directory (tfds' default, `~/tensorflow_datasets` or
@@ -128,6 +129,12 @@ def prepare(data_dir: Optional[str] = None,
               manual_dir=builder.source_dir,
               extract_dir=os.path.join(tmp, "extracted"),
               force_checksums_validation=True))
+    except FileExistsError:
+      # Another process prepared the same data_dir first (tfds renames its
+      # finished incomplete folder into place): use theirs.
+      builder = DebianFashionMNIST(data_dir=data_dir, manual_dir=manual_dir)
+      if not builder.is_prepared():
+        raise
     except download_manager.NonMatchingChecksumError as e:
       first_line = str(e).splitlines()[0]
       raise ChecksumError(
