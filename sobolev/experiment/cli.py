@@ -1,27 +1,12 @@
 """What every experiment command line shares.
 
-* `quiet()`: silence TensorFlow's C++ INFO/WARNING lines and CUDA probing
-  chatter; call it before TensorFlow is imported (the entry points do, at
-  the top). `--verbose_tf` (or `TF_CPP_MIN_LOG_LEVEL` set by the user)
-  keeps them.
-* `define_workdir_flags()`: `--workdir`, `--fresh`, `--separate`.
-* `if_different()`: the `workdirs.open_workdir` policy those flags ask for.
-* `define_config_flag()`: `--config` (tuple fields take bare `a,b,c`
-  names) and `--dry_run`; `define_dry_run_flag()` alone for commands
-  without a config; `dry_run()` and `say_dry_run()` for the entry points.
-* `run(main, define_flags)`: the entry point of every command. It defines
-  the command's flags (`define_flags`; `--help` lists them and nothing of
-  TensorFlow's or absl's), refuses positional arguments, and runs
-  `absl.app.run` that prints a `UserError` (bad settings, a
-  workdir of other settings or in use, divergence, a garbled file) and a
-  file-system fault (`OSError` naming a file: permissions, a file where a
-  folder belongs, a full disk, a corrupt rollout shard; TensorFlow's
-  permission and data-loss errors) as one line on stderr and exits with
-  status 2, instead of a traceback. Flag errors (an unknown `--config.<field>`,
-  a value of the wrong type, a missing required flag) are one line with
-  status 2 too, both while the flags are parsed and while `--config`'s
-  default file is loaded at flag definition (`quiet()`, the first call of
-  every entry point, installs the hook for the latter).
+`quiet()` silences TensorFlow's start-up chatter (call it first);
+`define_workdir_flags()` (`--workdir`, `--fresh`, `--separate`) and
+`if_different()`; `define_config_flag()` (`--config`, `--dry_run`);
+`run(main, define_flags)`, the entry point of every command: `--help` lists
+the command's flags and none of TensorFlow's, and a user mistake (a
+`UserError`, a file-system fault, a flag or `--config` error) is one
+`error: ...` line on stderr with exit status 2 instead of a traceback.
 """
 
 import errno
@@ -35,16 +20,12 @@ from sobolev.experiment import errors
 
 
 def quiet() -> None:
-  """Silences TensorFlow's start-up chatter unless the user asked for it.
+  """Silences TensorFlow's start-up chatter unless `--verbose_tf` is given.
 
-  TensorFlow 2.21 prints its oneDNN and CUDA-probe lines through absl's C++
-  logging before any log level applies, so `TF_CPP_MIN_LOG_LEVEL` alone does
-  not hide them: TensorFlow is imported here with the stderr file descriptor
-  pointed at a temporary file, which is shown only if the import fails.
-
-  Also installs `sys.excepthook` for errors in `--config` and its overrides
-  that ml_collections raises while the flags are defined (the default
-  config file is loaded then), so that they are one line, exit status 2.
+  TensorFlow prints oneDNN and CUDA-probe lines before any log level applies,
+  so it is imported here with stderr pointed at a temporary file (shown only
+  if the import fails). Also installs the hook that prints `--config` errors
+  raised while the flags are defined as one line (exit status 2).
   """
   _install_flag_error_hook()
   if "--verbose_tf" in sys.argv:
@@ -80,16 +61,8 @@ def _from_config_flags(tb: Any) -> bool:
 
 
 def config_flag_error(error: BaseException) -> str:
-  """The one line for an error in a `--config.<field>` override.
-
-  Args:
-    error: what ml_collections raised (e.g. `AttributeError: "'stepz'"` for
-      an unknown field, `FlagOrderError`, a parse error).
-
-  Returns:
-    `error: ...` naming the override and, for an unknown field, the
-    closest fields of the config.
-  """
+  """`error: ...` for what ml_collections raised about a `--config.<field>`
+  override, naming it and, for an unknown field, the closest fields."""
   config, field = None, None
   tb = error.__traceback__
   while tb is not None:  # The innermost ml_collections frame that has them.
@@ -198,14 +171,7 @@ DRY_RUN_PREFIX = "dry run: "
 
 
 def define_dry_run_flag() -> None:
-  """Defines `--dry_run` (an absl flag; read it with `dry_run()`).
-
-  A dry run parses the flags, checks the settings and that the data the
-  command reads exist, prints one line (`say_dry_run`) saying what the
-  command would do, and exits with status 0 before the first unit of work,
-  writing nothing. What fails (a bad setting, missing data) is reported as
-  one `error: ...` line with status 2, as without `--dry_run`.
-  """
+  """Defines `--dry_run` (read it with `dry_run()`, report with `say_dry_run`)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_bool(
       "dry_run", False,
@@ -226,15 +192,9 @@ def say_dry_run(plan: str) -> None:
 
 
 def _name_list_parser():
-  """A tuple parser that also takes bare comma-separated names.
-
-  ml-collections parses `--config.<tuple field>=a,b` with `ast.literal_eval`
-  and, when that is not valid Python (`naive,base,nw0.3`: `nw0.3` is not an
-  expression), stops flag parsing. This parser gives such a value as the
-  1-tuple `('naive,base,nw0.3',)`, as ml-collections already does for
-  `booth,beale`; the experiments split name fields on commas
-  (`configs.split_names`). Anything else parses as before.
-  """
+  """A tuple parser that gives `a,b` that is not a Python literal (`nw0.3`)
+  as the 1-tuple `('a,b',)`, as ml-collections does for `booth,beale`; the
+  experiments split it with `configs.split_names`."""
   from ml_collections.config_flags import tuple_parser  # pylint: disable=g-import-not-at-top
 
   class NameListParser(tuple_parser.TupleParser):
@@ -251,11 +211,7 @@ def _name_list_parser():
 
 
 def define_config_flag(default: str, help_string: str, **kwargs) -> None:
-  """Defines `--config` (an ml-collections config file) and `--dry_run`.
-
-  Tuple fields also take bare comma-separated names (`--config.candidates=
-  naive,base,nw0.3`), which the experiments split on commas (the parser is
-  registered for every tuple field of the process's config flags).
+  """Defines `--config` (tuple fields take bare `a,b,c`) and `--dry_run`.
 
   Args:
     default: the default config file.
@@ -277,10 +233,8 @@ def one_line(error: BaseException) -> str:
 
 # What to do about an OSError, by errno.
 _OS_ADVICE = {
-    errno.EACCES: "check its permissions (and its folder's), or give "
-                  "another path",
-    errno.EPERM: "check its permissions (and its folder's), or give "
-                 "another path",
+    **dict.fromkeys((errno.EACCES, errno.EPERM), "check its permissions "
+                    "(and its folder's), or give another path"),
     errno.EROFS: "give a path on a writable file system",
     errno.ENOTDIR: "a part of this path is a file, not a folder: move that "
                    "file aside or give another path",
@@ -288,23 +242,14 @@ _OS_ADVICE = {
     errno.EEXIST: "a file is where a folder belongs: move it aside or give "
                   "another path",
     errno.ENOENT: "check the path",
-    errno.ENOSPC: "free some space and run again (finished work is kept)",
-    errno.EDQUOT: "free some space and run again (finished work is kept)",
+    **dict.fromkeys((errno.ENOSPC, errno.EDQUOT), "free some space and run "
+                    "again (finished work is kept)"),
 }
 
 
 def file_error(error: BaseException) -> Optional[str]:
-  """The one line for a file-system fault, or None if `error` is not one.
-
-  Args:
-    error: an exception.
-
-  Returns:
-    `error: <path>: <what>; <what to do>` for an `OSError` naming a file
-    (`PermissionError`, `NotADirectoryError`, `FileExistsError`, a full
-    disk, `sobolev.rollouts.CorruptShardError`, ...) and for TensorFlow's
-    `PermissionDeniedError` and `DataLossError`; None otherwise.
-  """
+  """`error: <path>: <what>; <what to do>` for an `OSError` naming a file or
+  TensorFlow's `PermissionDeniedError`/`DataLossError`; None otherwise."""
   if isinstance(error, OSError) and error.filename is not None:
     path = str(error.filename)
     if error.filename2 is not None:
@@ -350,12 +295,7 @@ _OWN_PACKAGES = ("sobolev", "benchmarks", "distillation", "synthetic_gradients",
 
 
 def define(define_flags: Callable[[], None]) -> List[str]:
-  """Defines a command's flags as the ones its `--help` lists.
-
-  absl's `--help` lists the key flags of the main module (`sys.argv[0]`);
-  the flags that `cli` defines on its behalf (`--config`, `--workdir`, ...)
-  belong to `cli`. This makes every flag of our packages that
-  `define_flags` defines a key flag of the main module.
+  """Defines a command's flags as key flags of the main module (`--help`).
 
   Args:
     define_flags: defines the command's flags (absl).
@@ -395,13 +335,8 @@ def run(main: Callable[[List[str]], Any],
       them); None if they are defined already.
     argv: the command line (default `sys.argv`).
 
-  A `errors.UserError` (a bad setting, a workdir of other settings or in
-  use by another run, a diverged run, unreadable checkpoints, a garbled
-  file, a positional argument), a file-system fault (`file_error`) and a
-  flag error are printed as `error: <message>` on stderr and the process
-  exits with status 2; Ctrl-C exits with status 130 and one line. Other
-  exceptions (bugs) keep their tracebacks. absl logging shows warnings and
-  errors only, unless `--verbosity` is given.
+  User mistakes exit 2 with one line (module docstring), Ctrl-C 130; bugs
+  keep their tracebacks. absl logs warnings and up unless `--verbosity`.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   if define_flags is not None:

@@ -1,18 +1,12 @@
 """One metric writer for every experiment: CSV rows and TensorBoard scalars.
 
-In the style of acme's `Logger.write(data)`: each call writes one row (a
-dict holding the step and the metric values) to a CSV file (atomic append)
-and, for every numeric field, a TensorBoard scalar through the
-`tensorboard` package's event writer (`tensorboard.summary.Writer`), so
-curves appear live under `tensorboard --logdir <workdir>/tb`.
+As acme's `Logger.write(data)`: each call writes one row (the step and the
+metrics) to a CSV file and every number as a TensorBoard scalar.
 
-No silent divergence: `MetricWriter.write` refuses a row holding a NaN or
-infinite number (`errors.DivergenceError` naming the metric and the step,
-nothing written), unless that metric is declared `allow_nan` (each such
-declaration says why); `finite_or_raise` checks step metrics and
-`finite_result_or_raise` a unit's result before it is saved;
-`check_parameters` refuses non-finite weights; `StallDetector` stops a run
-whose parameters or loss stop changing.
+No silent divergence: `MetricWriter.write`, `finite_or_raise` (step
+metrics), `finite_result_or_raise` (a unit's result) and `check_parameters`
+raise `errors.DivergenceError` on NaN or infinity (unless declared
+`allow_nan`, saying why); `StallDetector` stops a run that stops changing.
 """
 
 import hashlib
@@ -48,13 +42,9 @@ class MetricWriter:
       csv_path: CSV file to append rows to (None: no CSV).
       logdir: TensorBoard log directory (None: no events).
       step_key: the field that holds the step (int).
-      allow_nan: metrics that may legitimately be NaN (say why where you
-        pass them, e.g. a mean over no episodes yet); every other numeric
-        field must be finite.
-      where: what is training, for the divergence message (e.g. 'sobolev
-        seed 2').
-      hint: the likely cause and fix, for the divergence message (e.g.
-        'lower learning_rate').
+      allow_nan: metrics that may be NaN (say why where you pass them).
+      where: what is training, for the message (e.g. 'sobolev seed 2').
+      hint: the likely cause and fix, for the message.
 
     Raises:
       ValueError: if both outputs are None.
@@ -80,14 +70,13 @@ class MetricWriter:
     """Writes one row.
 
     Args:
-      data: `{step_key: int, name: value, ...}`; numeric values become
-        TensorBoard scalars named by their key (use '/' to group), other
-        values go to the CSV only.
+      data: `{step_key: int, name: value, ...}`; numbers also become
+        TensorBoard scalars (use '/' in names to group).
 
     Raises:
       ValueError: if `data` has no step.
-      errors.DivergenceError: if a numeric value not in `allow_nan` is NaN
-        or infinite (naming it and the step); nothing is written.
+      errors.DivergenceError: if a number not in `allow_nan` is not finite
+        (nothing is written).
     """
     if self._step_key not in data:
       raise ValueError(f"`data` must hold the step {self._step_key!r}, got "
@@ -111,13 +100,7 @@ class MetricWriter:
       self._tb.flush()
 
   def truncate_after(self, step: int) -> None:
-    """Drops rows with a step above `step` (before resuming from it).
-
-    CSV rows are dropped atomically. TensorBoard events with a higher step in
-    `logdir` itself (not its subdirectories) are dropped by rewriting their
-    event files atomically, so that a resumed run's curves are those of an
-    uninterrupted run, not both.
-    """
+    """Drops CSV rows and events with a step above `step` (on resuming)."""
     if self.csv_path is not None and os.path.exists(self.csv_path):
       rows = files.read_csv(self.csv_path)
       kept = [r for r in rows if float(r[self._step_key]) <= step]
@@ -146,10 +129,8 @@ class MetricWriter:
 def truncate_events(logdir: str, step: int) -> int:
   """Drops summaries with a step above `step` from the event files in `logdir`.
 
-  Each event file (`*tfevents*` directly in `logdir`) that holds such
-  summaries is rewritten to a temporary file and renamed over the old one,
-  so that TensorBoard never reads a half-written file. A partial last record
-  (a writer killed mid-write) is dropped as well.
+  Each `*tfevents*` file directly in `logdir` that holds such summaries (or
+  a partial last record) is rewritten atomically.
 
   Args:
     logdir: the TensorBoard log directory (a missing one holds nothing).
@@ -177,8 +158,7 @@ def truncate_events(logdir: str, step: int) -> int:
       if event.HasField("summary") and event.step > step:
         continue
       kept.append(raw)
-    with open(path, "rb") as f:
-      size = len(f.read())
+    size = os.path.getsize(path)
     written = sum(len(r) + 16 for r in records)  # 16 bytes of framing each.
     if len(kept) == len(records) and written == size:
       continue
@@ -249,13 +229,10 @@ def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
 def finite_result_or_raise(result: Mapping[str, Any], where: str, *,
                            hint: str = DEFAULT_HINT,
                            allow_nan: Sequence[str] = ()) -> Dict[str, Any]:
-  """Returns `result` if every number in it is finite; else raises.
+  """Returns `result` if every number in it (nested too) is finite; else raises.
 
-  For a unit's `result.json` before it is saved: NaN and infinity (also in
-  nested lists and dicts, e.g. a per-module list or a history) mean the run
-  diverged, even when the loss checked at each step stayed finite (e.g.
-  weights that became NaN in the last update give a finite-looking accuracy
-  and a NaN gradient cosine).
+  For a unit's `result.json` before it is saved: weights that became NaN in
+  the last update can leave every checked loss finite.
 
   Args:
     result: the result (JSON-like: numbers, strings, None, lists, dicts).
@@ -296,11 +273,7 @@ def _numbers(value: Any, path: str) -> Iterable:
 
 def check_parameters(variables: Sequence[Any], where: str, *,
                      hint: str = DEFAULT_HINT) -> None:
-  """Raises if any parameter is NaN or infinite.
-
-  A step's loss is computed before its update, so weights that became NaN
-  in the last update of an interval show up in no loss; call this at each
-  evaluation.
+  """Raises if any parameter is NaN or infinite (call at each evaluation).
 
   Args:
     variables: the parameters (`tf.Variable`s or arrays).
@@ -342,25 +315,11 @@ def fingerprint(variables: Sequence[Any]) -> str:
 class StallDetector:
   """Stops a run whose parameters or loss stop changing.
 
-  A run can fail without a NaN: a learning rate or a loss weight so large
-  (or a learning rate so small) that every update is zero, skipped or lost
-  to rounding leaves the parameters bit-identical, so the test metric stays
-  at its step-0 value while the run "finishes" normally. Fed once per
-  evaluation with named signals (a parameter `fingerprint`, a loss), the
-  detector raises when one of them is *exactly* equal to its previous value
-  for `patience` evaluations in a row. Exact equality is the signal on
-  purpose: a healthy run's parameters change at every update, and a loss
-  that plateaus at float precision still changes in its last bits, so only
-  a stuck run trips it.
-
-  Example:
-
-    stalls = metrics.StallDetector(config.stall_patience, "sobolev seed 0",
-                                   hint="lower learning_rate")
-    for step in eval_steps:
-      ...
-      stalls.update(step, parameters=metrics.fingerprint(model.variables),
-                    test_kl=kl)
+  A run can fail without a NaN: updates that are all zero, skipped or lost
+  to rounding leave the parameters bit-identical. Fed once per evaluation
+  with named signals (a parameter `fingerprint`, a loss), the detector
+  raises when one is *exactly* equal to its previous value for `patience`
+  evaluations in a row; a healthy run changes at least in the last bits.
   """
 
   def __init__(self, patience: int, where: str, *,
@@ -369,14 +328,11 @@ class StallDetector:
     """Creates the detector.
 
     Args:
-      patience: evaluations in a row a signal may stay unchanged before the
-        run is stopped (e.g. 3: raised at the 4th identical evaluation);
-        0 disables the detector.
-      where: what is training, for the message (e.g. 'sobolev student, seed
-        0').
+      patience: evaluations in a row a signal may stay unchanged (3: raised
+        at the 4th identical one); 0 disables the detector.
+      where: what is training, for the message.
       hint: the likely setting to change, for the message.
-      setting: the config field that sets `patience`, named in the message
-        (how to turn the check off).
+      setting: the config field that sets `patience`, for the message.
       unit: what `update`'s step counts ('step', 'epoch'), for the message.
 
     Raises:
@@ -399,13 +355,12 @@ class StallDetector:
 
     Args:
       step: the evaluation's step (or epoch), for the message.
-      **signals: name -> value (a number, a string such as a `fingerprint`,
-        or an array; compared exactly, bit for bit).
+      **signals: name -> value (number, string or array; compared bit for
+        bit).
 
     Raises:
-      errors.DivergenceError: if a signal equals its previous value for the
-        `patience`-th evaluation in a row, naming it, the steps and the
-        likely setting.
+      errors.DivergenceError: if a signal is unchanged for the
+        `patience`-th evaluation in a row.
     """
     if self.patience == 0:
       return
