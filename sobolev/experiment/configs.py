@@ -1,9 +1,7 @@
 """Configs as plain data: conversion, hashing, diffs and value checks.
 
-The experiment packages describe every run with an ml-collections
-`ConfigDict` (`configs/*.py` with `get_config()`); this module turns one into
-a canonical, JSON-safe dict, hashes it, diffs two of them field by field, and
-checks values before any work starts.
+Turns an ml-collections `ConfigDict` into a canonical, JSON-safe dict,
+hashes it, diffs two field by field, and checks values before any work.
 """
 
 import hashlib
@@ -95,19 +93,18 @@ def diff(old: Any, new: Any, ignore: Iterable[str] = ()) -> List[str]:
   """
   a = _normalise_numbers(flatten(old))
   b = _normalise_numbers(flatten(new))
-  ignore = tuple(ignore)
-
-  def ignored(name):
-    return any(name == i or (i.endswith(".") and name.startswith(i))
-               for i in ignore)
-
-  out = []
+  ignore, out = tuple(ignore), []
   for name in sorted(set(a) | set(b)):
-    if ignored(name) or _same(a.get(name, _MISSING), b.get(name, _MISSING)):
-      continue
-    out.append(f"{name}: {_show(a.get(name, _MISSING))} -> "
-               f"{_show(b.get(name, _MISSING))}")
+    x, y = a.get(name, _MISSING), b.get(name, _MISSING)
+    if not ignored(name, ignore) and not _same(x, y):
+      out.append(f"{name}: {x!r} -> {y!r}")
   return out
+
+
+def ignored(name: str, ignore: Iterable[str]) -> bool:
+  """Whether dotted field `name` is in `ignore` (or under an `'a.'` prefix)."""
+  return any(name == i or (i.endswith(".") and name.startswith(i))
+             for i in ignore)
 
 
 def _same(x: Any, y: Any) -> bool:
@@ -132,17 +129,11 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _show(value: Any) -> str:
-  return repr(value) if not isinstance(value, _Missing) else "(unset)"
-
-
 def split_names(name: str, value: Any) -> tuple:
   """A tuple of names from a string or sequence of strings split on commas.
 
-  `--config.functions=booth,beale` reaches a tuple field of a config as the
-  1-tuple `('booth,beale',)` (ml-collections parses only Python literals into
-  tuples); `split_names('functions', ('booth,beale',))` gives `('booth',
-  'beale')`. Blanks around names and empty names are dropped.
+  `--config.functions=booth,beale` arrives as `('booth,beale',)`; this gives
+  `('booth', 'beale')`. Blanks around names and empty names are dropped.
 
   Args:
     name: the field, for the error message.

@@ -1,15 +1,8 @@
 """Atomic file writes and tolerant CSV reads.
 
-Every write goes to a temporary file in the same directory, is flushed and
-fsynced, and replaces the target with `os.replace`: a reader (or a resumed
-run after `kill -9`) sees either the old or the new file, never a partial
-one. Appends are atomic too: the file is rewritten with the new rows. That is
-O(file size) per append, which is fine for result and progress logs (a few
-MB at most) and is what makes a partial line impossible.
-
-`read_csv` also repairs files written by older versions (non-atomic appends):
-a last line with the wrong number of fields is dropped with a warning instead
-of making the workdir unreadable forever.
+Every write goes to a fsynced temporary file in the same directory that
+replaces the target (`os.replace`), so a reader or a resumed run never sees
+a partial file; an append rewrites the file (fine for logs of a few MB).
 """
 
 import csv
@@ -25,12 +18,7 @@ from sobolev.experiment import errors
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes `data` to `path` atomically (temp file + fsync + rename).
-
-  Args:
-    path: the file to (over)write; its directory is created if needed.
-    data: the bytes.
-  """
+  """Writes `data` to `path` atomically, creating its directory if needed."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   try:
@@ -84,9 +72,6 @@ def write_json(path: str, obj: Any) -> None:
 def read_json(path: str, default: Any = None, *,
               remedy: str = "delete it or restore it from a backup") -> Any:
   """Reads a JSON file; `default` if it does not exist.
-
-  Every JSON file the experiments read goes through here, so that a garbled
-  one is one line naming it (`cli.run`) rather than a traceback.
 
   Args:
     path: the file.
@@ -167,10 +152,8 @@ def write_csv(path: str, rows: Sequence[Mapping[str, Any]],
 def read_csv(path: str) -> List[Dict[str, str]]:
   """Reads a CSV file written by `write_csv`/`append_csv` as string dicts.
 
-  A missing file reads as no rows. A last line with the wrong number of
-  fields (a partial append by an older version, possibly cut inside a UTF-8
-  character or followed by the NUL bytes a crash can leave) is dropped with
-  a warning.
+  A missing file reads as no rows. A partial last line (an older version's
+  non-atomic append, cut anywhere) is dropped with a warning.
 
   Raises:
     errors.CorruptFileError: (a `ValueError`) if a line other than the last

@@ -3,28 +3,19 @@
 `open_workdir(workdir, config)` compares the config with the one the workdir
 was made with (`config.json`):
 
-* equal (up to the `ignore`d fields, e.g. how many seeds a sweep has): the
-  run resumes; `config.json` is rewritten with the new config;
-* different, `if_different='refuse'` (the default): `WorkdirMismatchError`
-  with one line naming every differing field;
-* `'fresh'`: the old contents move aside to `<workdir>.old-<time>` (nothing
-  is deleted) and the run starts in an empty workdir;
-* `'separate'`: the new settings get their own run set,
-  `<workdir>/sets/<hash>`, opened the same way, and the old results stay.
+* equal (up to the `ignore`d fields): the run resumes;
+* different: `if_different='refuse'` (default) raises
+  `WorkdirMismatchError` naming every differing field; `'fresh'` moves the
+  old contents to `<workdir>.old-<time>`; `'separate'` opens
+  `<workdir>/sets/<hash>` the same way.
 
-A workdir that holds no results (only `config.json`, `provenance.json` and
-hidden files, e.g. left by a run that failed before any work) is taken by
-any settings: its `config.json` is rewritten, so a failed start never blocks
-a retry with other settings.
+A workdir holding no results (only metadata and hidden files) is taken by
+any settings, so `config.json` always describes the results next to it.
 
-So `config.json` always describes the results next to it.
-
-One workdir, one writer: `open_workdir` takes the workdir's exclusive lock
-(`locks.hold`; with 'separate', the top workdir's) and holds it until the
-process ends or `release(workdir)`; `with opened(...) as directory:` (what
-the experiments use) releases it when the run is over. A second process on
-the same workdir gets `errors.WorkdirInUseError` naming the holder. `locate` finds where a
-config's results are without writing or locking anything (for readers).
+One workdir, one writer: `open_workdir` holds the workdir's lock
+(`locks.hold`) until `release(workdir)` or the process ends; `opened` is
+the `with` form. `locate` finds a config's results without writing or
+locking anything (for readers).
 """
 
 import contextlib
@@ -85,20 +76,8 @@ def release(workdir: str) -> None:
 @contextlib.contextmanager
 def opened(workdir: str, config: Any, *, ignore: Iterable[str] = (),
            if_different: str = "refuse") -> Iterator[str]:
-  """`open_workdir` for the `with` block; the lock is released after it.
-
-  Args:
-    workdir: as for `open_workdir`.
-    config: as for `open_workdir`.
-    ignore: as for `open_workdir`.
-    if_different: as for `open_workdir`.
-
-  Yields:
-    The directory to write to (`open_workdir`'s result).
-
-  Raises:
-    As `open_workdir`.
-  """
+  """`open_workdir` (same arguments, yields its result) for a `with` block,
+  releasing the lock after it."""
   directory = open_workdir(workdir, config, ignore=ignore,
                            if_different=if_different)
   try:
@@ -181,9 +160,6 @@ def locate_or_raise(workdir: str, config: Any, *,
                     ignore: Iterable[str] = ()) -> str:
   """`locate`, refusing a workdir that holds no results of `config`.
 
-  For readers (a report of finished results beside a running job): writes
-  and locks nothing.
-
   Raises:
     errors.WorkdirMismatchError: naming the workdir.
   """
@@ -199,7 +175,7 @@ def _set_key(new: Any, ignore: Iterable[str]) -> str:
   """The `sets/<key>` of these settings (ignored fields left out)."""
   return configs.settings_hash(
       {k: v for k, v in configs.flatten(new).items()
-       if not _ignored(k, ignore)})
+       if not configs.ignored(k, ignore)})
 
 
 def _aside_name(workdir: str) -> str:
@@ -212,17 +188,8 @@ def _aside_name(workdir: str) -> str:
   return aside
 
 
-def _ignored(name: str, ignore: Iterable[str]) -> bool:
-  return any(name == i or (i.endswith(".") and name.startswith(i))
-             for i in ignore)
-
-
 def _has_results(workdir: str) -> bool:
-  """Whether `workdir` holds a file other than its metadata.
-
-  Hidden files (the lock, temporary files) and empty folders do not count;
-  nor does `sets/` (other settings' run sets, opened on their own).
-  """
+  """Whether `workdir` holds a file other than metadata, hidden files, `sets/`."""
   for root, dirs, names in os.walk(workdir):
     top = root == workdir
     dirs[:] = [d for d in dirs if not d.startswith(".") and
