@@ -1,19 +1,11 @@
 """Checkpoints that resume from the newest intact one, never silently afresh.
 
-`Manager` wraps `tf.train.CheckpointManager`:
-
-* `restore_or_initialize()` restores the newest checkpoint whose files read
-  back completely; a truncated or otherwise unreadable one is skipped with a
-  warning naming it and the one used instead. A garbled `checkpoint` index
-  file is rebuilt from the `ckpt-*.index` files on disk (the old one is kept
-  as `checkpoint.corrupt`). If checkpoints exist but none can be restored,
-  it raises `CheckpointError` rather than starting from scratch.
-* `save(step)` writes a new checkpoint (TF writes it to temporary files and
-  renames them, and updates the index last).
-
-`read(checkpoint, path, remedy=...)` reads saved weights (a finished unit's
-model, a teacher) and turns a truncated or missing file into one
-`CorruptFileError` line naming it and what to do.
+`Manager` wraps `tf.train.CheckpointManager`: `restore_or_initialize()`
+restores the newest checkpoint that reads back completely (skipping others
+with a warning; a garbled `checkpoint` index is rebuilt from the files, the
+old one kept as `checkpoint.corrupt`), and raises `CheckpointError` rather
+than starting afresh if none can. `read` reads saved weights, turning a bad
+file into one `CorruptFileError` line.
 """
 
 import glob
@@ -55,10 +47,7 @@ def is_intact(path: str) -> bool:
 
 def read(checkpoint: tf.train.Checkpoint, path: str, *,
          remedy: str = "delete it or restore it from a backup") -> Any:
-  """`checkpoint.read(path)`, naming the file when it cannot be read.
-
-  Build the objects first (as every caller does), so that the values are
-  restored, and any fault raised, here rather than later.
+  """`checkpoint.read(path)` of built objects, naming a file it cannot read.
 
   Args:
     checkpoint: what to restore.
@@ -69,9 +58,7 @@ def read(checkpoint: tf.train.Checkpoint, path: str, *,
     The load status (call e.g. `.assert_consumed()` on it).
 
   Raises:
-    errors.CorruptFileError: if the files are missing, truncated or
-      garbled (TF raises `IndexError: Read less bytes than requested` for a
-      truncated data file, an `OpError` for a bad index).
+    errors.CorruptFileError: if the files are missing, truncated or garbled.
   """
   try:
     return checkpoint.read(path)

@@ -1,15 +1,11 @@
 """Provenance: how a workdir was made.
 
 `start(workdir, config)` appends one invocation record to
-`<workdir>/provenance.json` (atomically) and returns it; `finish(...)` fills
-in its end time and status. `with recorded(workdir, config, statuses=...):`
-brackets a piece of work with both. Each record holds the exact command line (shell
-quoted, so that it can be pasted back), the resolved config, library
-versions, the git commit (and whether the tree had uncommitted changes), the
-machine (CPU model, cores, platform), the environment variables that change
-numbers or threading (`THREAD_ENV`) and start and end times. Resumed runs
-add a record each, so the file lists every process that wrote to the
-workdir.
+`<workdir>/provenance.json`, `finish` sets its end time and status, and
+`recorded` brackets a `with` block with both. A record holds the command
+line (shell quoted), the config, library versions, the git commit and
+whether the tree was dirty, the machine, `THREAD_ENV` and the times; every
+process that wrote to the workdir adds one.
 """
 
 import contextlib
@@ -50,15 +46,12 @@ def versions(packages: Sequence[str] = PACKAGES) -> Dict[str, Optional[str]]:
 def git_state(path: Optional[str] = None) -> Dict[str, Any]:
   """`{'commit': sha or None, 'dirty': bool or None}` of the repo at `path`."""
   path = path or os.path.dirname(os.path.abspath(__file__))
+  def git(*args):
+    return subprocess.run(["git", "-C", path, *args], capture_output=True,
+                          text=True, timeout=10, check=True).stdout.strip()
   try:
-    commit = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"],
-                            capture_output=True, text=True, timeout=10,
-                            check=True).stdout.strip()
-    status = subprocess.run(["git", "-C", path, "status", "--porcelain",
-                             "--untracked-files=no"],
-                            capture_output=True, text=True, timeout=10,
-                            check=True).stdout
-    return {"commit": commit, "dirty": bool(status.strip())}
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
   except (OSError, subprocess.SubprocessError):
     return {"commit": None, "dirty": None}
 
@@ -153,12 +146,9 @@ def recorded(workdir: str, config: Any, *,
              statuses: Optional[Mapping[Type[BaseException], Status]] = None,
              argv: Optional[Sequence[str]] = None
              ) -> Iterator[Dict[str, Any]]:
-  """Records the work inside the `with` block as one invocation.
-
-  `start`s a record, and on leaving `finish`es it with status 'finished',
-  or, when an exception leaves the block (it is re-raised), with the status
-  of the first `statuses` entry whose type the exception is an instance of
-  (a string, or a function of the exception), or 'failed' if none matches.
+  """`start`s a record and `finish`es it 'finished', or, when an exception
+  leaves the block (re-raised), with the first matching `statuses` entry (a
+  string or a function of the exception), else 'failed'.
 
   Args:
     workdir: the workdir (created if missing).
