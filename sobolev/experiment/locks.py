@@ -1,26 +1,17 @@
 """One workdir, one writer: an exclusive lock held for the whole run.
 
 `hold(workdir)` takes an exclusive `fcntl.flock` lock on `<workdir>/.lock`
-and keeps it until `release(workdir)` or the end of the process; a second
-process asking for the same workdir gets `errors.WorkdirInUseError`, one
-line naming the holder (its pid, host and start time, which the holder
-writes into the lock file). `workdirs.open_workdir` calls it, so every
-experiment that opens its workdir there is locked out of a workdir in use.
+until `release(workdir)` or the end of the process; another process gets
+`errors.WorkdirInUseError` naming the holder (pid, host, start time, written
+into the lock file).
 
-Why `flock` (the standard library) rather than a lock package: the kernel
-drops the lock when its process dies, `kill -9` included, so a stale lock
-file is simply taken over by the next run (its old pid/host text is
-overwritten), and no timeout or liveness guess is needed; and the holder's
-pid and host live in the locked file itself, which a lock package that
-opens, truncates or deletes its own lock file would not keep readable.
+Why `flock` rather than a lock package: the kernel drops it when its process
+dies (`kill -9` too), so a stale lock file is simply taken over, and the
+holder's details live in the locked file itself.
 
-Within one process `hold` is re-entrant: it counts, and the lock is
-released when `release` has been called as often as `hold` (a library user
-may open the same workdir several times, nested). The lock file
-stays in the workdir after release (deleting a lock file races with a
-process about to lock it); its name starts with a dot, so it is not a
-result (`workdirs`). On a file system without `flock` support the run goes
-on unlocked, with a warning.
+`hold` is re-entrant within a process (it counts `release`s). The lock file
+stays after release (deleting it would race); without `flock` support the
+run goes on unlocked, with a warning.
 """
 
 import datetime
@@ -57,11 +48,7 @@ def _still_there(path: str, identity: Tuple[int, int]) -> bool:
 
 
 def holder(workdir: str) -> Optional[Dict[str, object]]:
-  """What the lock file of `workdir` says about its holder, or None.
-
-  The text is only meaningful while the lock is held (a released or stale
-  lock file keeps its last holder's text).
-  """
+  """What the lock file of `workdir` says about its holder (while held), or None."""
   try:
     with open(os.path.join(workdir, LOCK_FILE), encoding="utf-8") as f:
       data = json.loads(f.read() or "null")
@@ -87,8 +74,7 @@ def hold(workdir: str) -> None:
 
   Raises:
     errors.WorkdirInUseError: if another process holds it.
-    OSError: if the lock file cannot be created (e.g. a read-only workdir;
-      `cli.run` prints it as one line).
+    OSError: if the lock file cannot be created.
   """
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
@@ -138,10 +124,7 @@ def holds(workdir: str) -> bool:
 
 
 def release(workdir: str) -> None:
-  """Undoes one `hold` of `workdir`; the last one releases the lock.
-
-  A no-op if this process does not hold it.
-  """
+  """Undoes one `hold` of `workdir` (if held); the last one releases it."""
   key = os.path.realpath(workdir)
   held = _HELD.get(key)
   if held is not None:

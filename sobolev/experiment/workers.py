@@ -1,13 +1,10 @@
 """A study's worker processes: `--worker=I/N --stage=<stage>`.
 
 A study with `workers` > 1 trains a stage's missing units in that many
-processes of its own command (`start`), each given `--workdir`, `--stage`
-and `--worker=I/N`. A worker reads the study's settings from the workdir's
-`config.json` (`recorded_config`; written by the study's process, which
-holds the workdir), recomputes the stage's missing units and trains share I
-of their split into N (`balance`: deterministic, so every worker computes
-the same split). The flags are internal (`define_flags`): a user runs the
-study, never a worker.
+processes of its own command (`start`). Each reads the study's settings
+from `config.json` (`recorded_config`), recomputes the missing units and
+trains share I of their deterministic split into N (`balance`). The flags
+are internal: a user runs the study, never a worker.
 """
 
 import os
@@ -77,10 +74,8 @@ def recorded_config(workdir: str) -> Dict[str, Any]:
 
 def balance(items: Sequence[Item], count: int, cost: Callable[[Item], float],
             order: Callable[[Item], Any]) -> List[List[Item]]:
-  """Splits items into `count` lists balanced by cost (deterministic).
-
-  The costliest item first (ties by `order`) goes to the least-loaded list
-  (the first of equals), and so on.
+  """Splits items into `count` lists balanced by cost (deterministic): the
+  costliest first (ties by `order`) goes to the least-loaded list.
 
   Args:
     items: what to split (e.g. units, or groups of units kept together).
