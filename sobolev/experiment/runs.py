@@ -1,18 +1,11 @@
 """Finished units of work, keyed by a hash of every setting behind them.
 
-A unit is one thing an experiment trains and scores (a benchmark model, a
-student, a synthetic-gradients run, a rollout set). Its settings are every
-value that affects its numbers: the relevant config fields, its seed, and
-the identity of its inputs (e.g. a teacher's weights digest). The store
-keeps each finished unit in `runs/<key>/`:
-
-* `settings.json`: the settings the key was computed from;
-* `result.json`: its numbers, written last and atomically (the unit is
-  finished exactly when this file exists);
-* anything else the experiment puts there (`model/` weights, curves).
-
-A result is only ever returned for the same settings, so no run can reuse a
-unit made with other settings.
+A unit is one thing an experiment trains and scores (a model, a student, a
+rollout set); its settings are every value that affects its numbers (config
+fields, seed, inputs' digests). `runs/<key>/` holds `settings.json`,
+`result.json` (written last: the unit is finished when it exists) and
+whatever else the experiment puts there. A result is only returned for the
+same settings.
 """
 
 import os
@@ -34,8 +27,6 @@ class Unit(NamedTuple):
 
 def read_unit(unit_dir: str) -> Optional[Unit]:
   """The finished unit in `unit_dir` (`<workdir>/<subdir>/<key>`), else None.
-
-  None when either file is missing (the unit never finished).
 
   Raises:
     errors.CorruptFileError: if its `result.json` or `settings.json` is

@@ -1,15 +1,10 @@
 """The workdir of a study run: held and recorded, or located to report.
 
-A study (`benchmarks.study`, `benchmarks.architecture_study`,
-`distillation.study`) either works in its workdir (one writer: the lock is
-held for the run, the invocation recorded in `provenance.json`, a
-divergence or Ctrl-C recorded as such) or, with `--report_only`, reads a
-workdir that another process may be writing (no lock, nothing recorded;
-the report goes to `<workdir>/report_only/`).
-
-The three study commands share their flags (`define_flags`), the worker
-share they are started with (`worker_share`) and how they print what they
-made (`show`).
+A study either works in its workdir (locked, recorded in
+`provenance.json`) or, with `--report_only`, reads one another process may
+be writing (no lock, nothing recorded; the report goes to
+`<workdir>/report_only/`). The study commands also share their flags,
+worker share and printed outcome.
 """
 
 import contextlib
@@ -48,9 +43,7 @@ def session(workdir: str, config: Any, *, ignore: Iterable[str] = (),
     The directory (`workdir` or its `sets/<hash>`).
 
   Raises:
-    errors.WorkdirMismatchError: no results of these settings (report-only)
-      or other settings there ('refuse').
-    errors.WorkdirInUseError: another process holds the workdir.
+    As `workdirs.locate_or_raise` (report-only) or `workdirs.open_workdir`.
   """
   compared = config if recorded_config is None else recorded_config
   if report_only:
@@ -70,11 +63,8 @@ def report_dir(directory: str, report_only: bool) -> str:
 
 def define_flags(default_config: str, default_workdir: str, *, what: str,
                  stages: Sequence[str] = ()) -> None:
-  """Defines a study command's flags (absl).
-
-  `--config` (and `--dry_run`), `--workdir`, `--fresh`, `--separate`,
-  `--report_only` and, for a study with worker processes, the internal
-  `--worker` and `--stage` (`workers.define_flags`).
+  """Defines `--config`, the workdir flags, `--report_only` and, with
+  `stages`, the internal `--worker` and `--stage`.
 
   Args:
     default_config: the default config file.

@@ -1,9 +1,7 @@
 """A command that measures one table into its workdir.
 
-The timing commands (`distillation.speed`, `synthetic_gradients.speed`)
-open their workdir for their settings, record provenance, measure rows and
-write them as `<name>.csv` (`results.write`) and `<name>.md`; `measure_into`
-is that pattern once.
+`measure_into`: the timing commands' open-workdir, record-provenance,
+measure, write `<name>.csv` and `<name>.md` pattern, once.
 """
 
 import os
@@ -20,11 +18,7 @@ def measure_into(workdir: str, config: Any,
                  markdown: Callable[[List[Any], Any], str], *,
                  name: str = "speed", ignore: Iterable[str] = ("tf_threads",),
                  if_different: str = "refuse") -> List[Any]:
-  """Measures rows and writes `<name>.csv`, `<name>.md`, `provenance.json`.
-
-  The workdir is opened for `config` (`workdirs.opened`: held while the
-  rows are measured) and the invocation recorded (`provenance.recorded`);
-  the Markdown is also printed.
+  """Measures rows and writes (and prints) `<name>.csv` and `<name>.md`.
 
   Args:
     workdir: the command's workdir.
@@ -39,9 +33,7 @@ def measure_into(workdir: str, config: Any,
     The rows.
 
   Raises:
-    errors.WorkdirMismatchError: the workdir holds other settings
-      ('refuse').
-    errors.WorkdirInUseError: another process holds the workdir.
+    As `workdirs.open_workdir`.
   """
   with workdirs.opened(workdir, config, ignore=ignore,
                        if_different=if_different) as directory, \
