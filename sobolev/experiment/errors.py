@@ -1,9 +1,7 @@
 """Exceptions that the experiment command lines print as one line.
 
-A `UserError` is a mistake in what the user asked for (a bad setting, a
-workdir holding other results) or a run that cannot go on (divergence); the
-CLIs print its message without a traceback (`cli.run`). Bugs keep their
-tracebacks.
+A `UserError` is a mistake in what the user asked for or a run that cannot
+go on (divergence); `cli.run` prints it without a traceback.
 """
 
 

@@ -41,13 +41,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     raise
 
 
-def _read_umask() -> int:
-  umask = os.umask(0o022)  # Read at import (no threads yet), then restored.
-  os.umask(umask)
-  return umask
-
-
-_UMASK = _read_umask()
+UMASK = os.umask(0o022)  # Read at import (no threads yet), then restored.
+os.umask(UMASK)
 
 
 def _file_mode(path: str) -> int:
@@ -55,7 +50,7 @@ def _file_mode(path: str) -> int:
   try:
     return os.stat(path).st_mode & 0o777
   except OSError:
-    return 0o666 & ~_UMASK
+    return 0o666 & ~UMASK
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -1,9 +1,7 @@
 """The public results loader: CSV result tables as typed rows.
 
-Each experiment package defines its row type as a dataclass (e.g.
-`benchmarks.experiment.Row`) and writes `results.csv` with `write`; anyone
-can read it back with `read(path, Row)`, getting ints, floats, bools and
-strings (and None for empty optional fields) instead of strings.
+Each experiment package writes its dataclass rows with `write`; `read(path,
+Row)` reads them back typed (None for empty optional fields).
 """
 
 import dataclasses

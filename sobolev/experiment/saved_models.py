@@ -4,9 +4,8 @@
     f = tf.saved_model.load(path)            # plain TensorFlow
     logits = f(states)                       # or f.signatures["serving_default"]
 
-The module's variables are tracked, the call is traced once for the given
-signature, and the directory is written to a temporary sibling and renamed,
-so a crash never leaves a half-written SavedModel.
+The directory is written to a temporary sibling and renamed, so a crash
+never leaves a half-written SavedModel.
 """
 
 import os
@@ -15,6 +14,8 @@ import tempfile
 from typing import Any, Callable, Sequence
 
 import tensorflow as tf
+
+from sobolev.experiment import files
 
 
 class _Exported(tf.Module):
@@ -66,7 +67,7 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
   tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.")
   old = None
   try:
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700.
+    os.chmod(tmp, 0o777 & ~files.UMASK)  # mkdtemp makes it 0700.
     tf.saved_model.save(exported, tmp,
                         signatures={"serving_default": serving})
     del concrete
@@ -85,9 +86,3 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
     if old is not None:
       shutil.rmtree(old, ignore_errors=True)
   return path
-
-
-def _umask() -> int:
-  umask = os.umask(0o022)
-  os.umask(umask)
-  return umask

@@ -51,10 +51,7 @@ def bootstrap_interval(values: Sequence[float],
                        statistic: Callable[[np.ndarray], float] = np.mean,
                        *, samples: int = 10_000, level: float = 0.95,
                        seed: int = 0) -> Tuple[float, float, float]:
-  """Percentile bootstrap interval `(statistic, low, high)`, seeded.
-
-  `scipy.stats.bootstrap` (percentile method) with `samples` resamples
-  drawn by `np.random.default_rng(seed)`.
+  """Percentile bootstrap interval `(statistic, low, high)` (scipy, seeded).
 
   Args:
     values: the sample.

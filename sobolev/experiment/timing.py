@@ -1,11 +1,9 @@
 """The one timing loop of the speed scripts: warm up, time blocks, interleave.
 
-A *call* runs `steps_per_call` optimisation steps (one compiled call); a
-*block* is `calls` calls, timed with `time.perf_counter` and ended by
-reading the last call's outputs (which waits for asynchronous work). Blocks
-of several variants are interleaved round-robin (`interleave`), so load
-changes on a shared machine hit every variant alike; the reported number is
-the median over blocks (and the minimum, the least disturbed).
+A *block* is `calls` compiled calls of `steps_per_call` steps each, timed
+up to reading the last outputs. Variants' blocks are interleaved
+round-robin, so load changes hit all alike; `summary` gives the median (and
+minimum) over blocks.
 """
 
 import time
@@ -29,8 +27,7 @@ def block_timer(call: Callable[[], Any], *, warmup_calls: int, calls: int,
     call: runs `steps_per_call` steps and returns their outputs (tensors).
     warmup_calls: untimed calls first (tracing, compilation, caches).
     calls: calls per timed block.
-    steps_per_call: steps per call (the block's time is divided by
-      `calls * steps_per_call`).
+    steps_per_call: steps per call.
 
   Returns:
     `block() -> float`, microseconds per step of one timed block.

@@ -6,11 +6,9 @@
         store_path=os.path.join(workdir, "tuning.csv"),
         fixed={"method": "regular", "train_fraction": 0.01, "steps": 1000})
 
-Each trial's key hashes the candidate *and* the `fixed` settings (the split,
-the trial length, ...), so a trial is reused only for exactly the same
-settings. The best candidate is chosen within the current grid only (older
-trials in the store never win), lowest score first (`minimize=True`); a
-non-finite score (a diverged trial) ranks last.
+A trial's key hashes the candidate *and* the `fixed` settings, so a trial
+is reused only for the same settings. The best is chosen within the current
+grid only; a non-finite score (a diverged trial) ranks last.
 """
 
 import math
@@ -31,8 +29,7 @@ def grid_search(candidates: Sequence[Mapping[str, Any]],
   Args:
     candidates: the grid, one dict of settings per trial (same keys each).
     evaluate: candidate -> score (float; NaN/inf for a diverged trial).
-    store_path: CSV file of finished trials (`key`, the candidate's and the
-      fixed settings' fields, `score`), appended atomically after each trial.
+    store_path: CSV file of finished trials (`key`, settings, `score`).
     fixed: settings shared by all trials that a trial's score depends on.
     minimize: lower scores are better (else higher).
     on_trial: called with (candidate, score) after each new trial.
@@ -73,9 +70,7 @@ def grid_search(candidates: Sequence[Mapping[str, Any]],
 
   def rank(trial):
     s = trial["score"]
-    if not math.isfinite(s):
-      return math.inf
-    return s if minimize else -s
+    return (s if minimize else -s) if math.isfinite(s) else math.inf
 
   best = min(trials, key=rank)
   return {k: best[k] for k in fields}, trials
