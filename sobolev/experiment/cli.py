@@ -160,18 +160,14 @@ def if_different(fresh: Optional[bool] = None,
     separate = flags.FLAGS.separate if separate is None else separate
   if fresh and separate:
     raise errors.UserError("Pass at most one of --fresh and --separate.")
-  if fresh:
-    return "fresh"
-  if separate:
-    return "separate"
-  return "refuse"
+  return "fresh" if fresh else "separate" if separate else "refuse"
 
 
 DRY_RUN_PREFIX = "dry run: "
 
 
 def define_dry_run_flag() -> None:
-  """Defines `--dry_run` (read it with `dry_run()`, report with `say_dry_run`)."""
+  """Defines `--dry_run` (read by `dry_run()`, reported by `say_dry_run`)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_bool(
       "dry_run", False,
@@ -323,10 +319,7 @@ def run(main: Callable[[List[str]], Any],
         argv: Optional[List[str]] = None) -> None:
   """Runs a command: defines its flags, parses them, calls `main`.
 
-  Every `python -m` command of the project ends in
-
-      if __name__ == "__main__":
-        cli.run(main, define_flags)
+  Every `python -m` command ends in `cli.run(main, define_flags)`.
 
   Args:
     main: the program, called with the command line left after flag

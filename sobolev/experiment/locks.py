@@ -48,7 +48,7 @@ def _still_there(path: str, identity: Tuple[int, int]) -> bool:
 
 
 def holder(workdir: str) -> Optional[Dict[str, object]]:
-  """What the lock file of `workdir` says about its holder (while held), or None."""
+  """What the lock file of `workdir` says of its holder (if held), or None."""
   try:
     with open(os.path.join(workdir, LOCK_FILE), encoding="utf-8") as f:
       data = json.loads(f.read() or "null")

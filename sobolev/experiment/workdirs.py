@@ -189,7 +189,7 @@ def _aside_name(workdir: str) -> str:
 
 
 def _has_results(workdir: str) -> bool:
-  """Whether `workdir` holds a file other than metadata, hidden files, `sets/`."""
+  """Whether `workdir` holds files other than metadata, hidden ones, `sets/`."""
   for root, dirs, names in os.walk(workdir):
     top = root == workdir
     dirs[:] = [d for d in dirs if not d.startswith(".") and
