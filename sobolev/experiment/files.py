@@ -77,8 +77,7 @@ def read_json(path: str, default: Any = None, *,
     The parsed JSON, or `default`.
 
   Raises:
-    errors.CorruptFileError: (a `ValueError`) if the file exists but is not
-      valid UTF-8 JSON, naming the file and `remedy`.
+    errors.CorruptFileError: (a `ValueError`) if it is not UTF-8 JSON.
   """
   if not os.path.exists(path):
     return default

@@ -198,8 +198,7 @@ def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
 
   Args:
     metrics: name -> value (tensors, numpy or Python numbers).
-    where: what was training, for the message (e.g. 'sobolev seed 2, step
-      300').
+    where: what was training, for the message.
     hint: the likely cause and fix, for the message.
 
   Raises:
@@ -229,24 +228,19 @@ def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
 def finite_result_or_raise(result: Mapping[str, Any], where: str, *,
                            hint: str = DEFAULT_HINT,
                            allow_nan: Sequence[str] = ()) -> Dict[str, Any]:
-  """Returns `result` if every number in it (nested too) is finite; else raises.
-
-  For a unit's `result.json` before it is saved: weights that became NaN in
-  the last update can leave every checked loss finite.
+  """Returns `result` (JSON-like) if every number in it, nested too, is finite.
 
   Args:
-    result: the result (JSON-like: numbers, strings, None, lists, dicts).
-    where: what was trained, for the message (e.g. 'sobolev seed 2').
+    result: a unit's result, before it is saved.
+    where: what was trained, for the message.
     hint: the likely cause and fix, for the message.
-    allow_nan: top-level keys whose values may be NaN (say why where you
-      pass them).
+    allow_nan: top-level keys whose values may be NaN (say why).
 
   Returns:
     `result`, unchanged.
 
   Raises:
-    errors.DivergenceError: naming the first non-finite entry (a path such
-      as `sg_cosine_per_module[1]`).
+    errors.DivergenceError: naming the first non-finite entry (`a[1]`).
   """
   for path, value in _numbers(result, ""):
     if path.split("[")[0].split(".")[0] in allow_nan:
@@ -277,8 +271,7 @@ def check_parameters(variables: Sequence[Any], where: str, *,
 
   Args:
     variables: the parameters (`tf.Variable`s or arrays).
-    where: what is training and when, for the message (e.g. 'sobolev seed
-      2, epoch 3').
+    where: what is training and when, for the message.
     hint: the likely cause and fix, for the message.
 
   Raises:

@@ -37,8 +37,9 @@ class Progress:
     """Advances by `n` units; `postfix` values are shown after the bar."""
     self._done += n
     if postfix:
-      self._bar.set_postfix({k: _short(v) for k, v in postfix.items()},
-                            refresh=False)
+      self._bar.set_postfix(
+          {k: f"{v:.4g}" if isinstance(v, float) else v
+           for k, v in postfix.items()}, refresh=False)
     self._bar.update(n)
 
   def set_description(self, desc: str) -> None:
@@ -57,9 +58,3 @@ class Progress:
 
   def __exit__(self, *exc) -> None:
     self.close()
-
-
-def _short(value: Any) -> Any:
-  if isinstance(value, float):
-    return f"{value:.4g}"
-  return value

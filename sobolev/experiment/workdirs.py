@@ -3,14 +3,11 @@
 `open_workdir(workdir, config)` compares the config with the one the workdir
 was made with (`config.json`):
 
-* equal (up to the `ignore`d fields): the run resumes;
-* different: `if_different='refuse'` (default) raises
-  `WorkdirMismatchError` naming every differing field; `'fresh'` moves the
-  old contents to `<workdir>.old-<time>`; `'separate'` opens
-  `<workdir>/sets/<hash>` the same way.
-
-A workdir holding no results (only metadata and hidden files) is taken by
-any settings, so `config.json` always describes the results next to it.
+equal (up to `ignore`d fields), the run resumes; different,
+`if_different='refuse'` (default) raises `WorkdirMismatchError` naming the
+fields, `'fresh'` moves the old contents to `<workdir>.old-<time>`, and
+`'separate'` opens `<workdir>/sets/<hash>`. A workdir holding no results is
+taken by any settings: `config.json` describes the results next to it.
 
 One workdir, one writer: `open_workdir` holds the workdir's lock
 (`locks.hold`) until `release(workdir)` or the process ends; `opened` is
@@ -43,20 +40,17 @@ def open_workdir(workdir: str, config: Any, *, ignore: Iterable[str] = (),
   Args:
     workdir: the directory (created if missing).
     config: the resolved `ConfigDict` (or mapping) of this run.
-    ignore: dotted config fields that may change between invocations without
-      invalidating finished results (e.g. the number of seeds: finished
-      units are keyed by their own settings, see `runs`).
+    ignore: dotted fields that may change without invalidating finished
+      results (e.g. the number of seeds).
     if_different: 'refuse', 'fresh' or 'separate' (module docstring).
 
   Returns:
-    The directory to use: `workdir`, or `workdir/sets/<hash>` for
-    'separate'.
+    `workdir`, or `workdir/sets/<hash>` for 'separate'.
 
   Raises:
     ValueError: for an empty `workdir` or an unknown `if_different`.
     errors.WorkdirInUseError: another process holds the workdir.
-    errors.WorkdirMismatchError: 'refuse' and the workdir holds results of
-      other settings (or files of unknown settings).
+    errors.WorkdirMismatchError: 'refuse' and other settings' results there.
   """
   if not workdir or not isinstance(workdir, str):
     raise ValueError(f"`workdir` must be a non-empty path, got {workdir!r}.")
