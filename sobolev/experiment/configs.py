@@ -134,13 +134,7 @@ def split_names(name: str, value: Any) -> tuple:
 
   `--config.functions=booth,beale` arrives as `('booth,beale',)`; this gives
   `('booth', 'beale')`. Blanks around names and empty names are dropped.
-
-  Args:
-    name: the field, for the error message.
-    value: a string or a sequence of strings.
-
-  Returns:
-    The names, in order.
+  `name` is the field, for the error message.
 
   Raises:
     errors.ConfigError: naming the field if an item is not a string.
@@ -157,15 +151,8 @@ def split_names(name: str, value: Any) -> tuple:
 
 
 def check_finite(config: Any) -> None:
-  """Raises `ConfigError` naming the first non-finite number in a config.
-
-  Args:
-    config: a `ConfigDict` or mapping; nested values and lists are searched.
-
-  Raises:
-    errors.ConfigError: naming the field, e.g. "`learning_rate` must be
-      finite, got nan." (list items as `grid[1]`).
-  """
+  """Raises `ConfigError` naming the first non-finite number in a config
+  (nested fields and list items, e.g. `grid[1]`, included)."""
   def walk(value, name):
     if isinstance(value, dict):
       for key, sub in value.items():

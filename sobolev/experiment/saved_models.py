@@ -35,8 +35,8 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
     input_signature: one `tf.TensorSpec` per positional input.
     path: the SavedModel directory (replaced if it exists).
     fn: the function to export; default `model`.
-    output_name: the output's name in the serving signature (a dict output
-      keeps its keys; a tuple output is named `<output_name>_<i>`).
+    output_name: the serving signature's output name (`<output_name>_<i>`
+      for a tuple; a dict keeps its keys).
 
   Returns:
     `path`.

@@ -13,8 +13,7 @@ def cosine(base: float, step: Any, total_steps: int,
 
   Args:
     base: the initial learning rate.
-    step: the step: a Python number or a TF tensor (any dtype); the result
-      has the same kind (a float32 tensor for tensors).
+    step: a Python number, or a TF tensor (then a float32 tensor results).
     total_steps: steps of the whole decay (>= 1).
     final_fraction: the last learning rate as a fraction of `base`.
 

@@ -88,13 +88,9 @@ def paired_intervals(differences: Sequence[float], *, samples: int = 10_000
                      ) -> Tuple[float, float, float, float, float]:
   """Mean of paired differences with its 95% t and bootstrap intervals.
 
-  Args:
-    differences: one difference per pair (e.g. per seed).
-    samples: bootstrap resamples.
-
-  Returns:
-    `(mean, t_low, t_high, boot_low, boot_high)`; the intervals are NaN for
-    a single difference.
+  Returns `(mean, t_low, t_high, boot_low, boot_high)` of one difference per
+  pair (e.g. per seed), with `samples` bootstrap resamples; the intervals
+  are NaN for a single difference.
   """
   mean, t_low, t_high = mean_interval(differences)
   if len(_values(differences)) > 1:

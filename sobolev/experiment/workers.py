@@ -110,8 +110,7 @@ def start(module: str, workdir: str, stage: str, count: int, *,
     what: what the study trains, for the error (`'models'`).
 
   Raises:
-    errors.UserError: if a worker failed (its own error is printed above);
-      the workers still running are terminated.
+    errors.UserError: if a worker failed (the others are terminated).
   """
   environ = dict(os.environ, **(env or {}))
   procs = [subprocess.Popen(
