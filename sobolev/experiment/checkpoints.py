@@ -127,11 +127,7 @@ class Manager:
       files.atomic_write_text(index, "\n".join(lines) + "\n")
 
   def restore_or_initialize(self) -> Optional[str]:
-    """Restores the newest intact checkpoint; None if there is none at all.
-
-    Returns:
-      The restored checkpoint's path, or None when the directory holds no
-      checkpoint (a fresh start).
+    """Restores the newest intact checkpoint; returns its path (None: none).
 
     Raises:
       errors.CheckpointError: if checkpoints exist but none is intact.

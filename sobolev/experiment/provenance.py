@@ -153,9 +153,7 @@ def recorded(workdir: str, config: Any, *,
   Args:
     workdir: the workdir (created if missing).
     config: the resolved config (`ConfigDict` or mapping).
-    statuses: exception type -> status, checked in order, e.g.
-      `{errors.DivergenceError: 'diverged', KeyboardInterrupt:
-      'interrupted'}`.
+    statuses: exception type -> status, checked in order.
     argv: the command line (default `sys.argv`).
 
   Yields:

@@ -33,7 +33,7 @@ def block_timer(call: Callable[[], Any], *, warmup_calls: int, calls: int,
     `block() -> float`, microseconds per step of one timed block.
 
   Raises:
-    ValueError: for counts < 1 (`warmup_calls` may be 0).
+    ValueError: for counts below 1 (0 for `warmup_calls`).
   """
   if warmup_calls < 0 or calls < 1 or steps_per_call < 1:
     raise ValueError(f"Need warmup_calls >= 0, calls >= 1 and "
