@@ -666,7 +666,10 @@ def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
                     tb_dir=tb_dir, desc=label, log=say, epoch_lines=False)
     save_model(trainer, run_dir, export=config.export_saved_model)
     store.save(settings, {**out["result"], "history": out["history"]})
-    say(f"{label}: test accuracy {out['result']['test_accuracy'] * 100:.2f}%"
+    # `test_accuracy` is measured on `eval_split` (the validation split when
+    # tuning): say which.
+    say(f"{label}: {config.eval_split} accuracy "
+        f"{out['result']['test_accuracy'] * 100:.2f}%"
         f" ({out['result']['wall_s']:.0f} s, {config.epochs} epochs)")
     write_summary(workdir, config)
   return write_summary(workdir, config)
