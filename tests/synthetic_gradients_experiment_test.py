@@ -25,6 +25,7 @@ from synthetic_gradients import networks
 from synthetic_gradients.configs import cifar10
 from synthetic_gradients.configs import digits
 from synthetic_gradients.configs import fashion_mnist
+from synthetic_gradients.configs import fashion_mnist_converged
 from synthetic_gradients.configs import imagenet2012
 
 
@@ -489,6 +490,14 @@ class DatasetsTest(parameterized.TestCase, tf.test.TestCase):
                        ("fashion_mnist", num_modules))
       self.assertBetween(row.test_accuracy, 0.0, 1.0)
     self.assertTrue(os.path.exists(os.path.join(workdir, "results.md")))
+
+  def test_converged_preset_differs_from_fashion_mnist_only_in_epochs(self):
+    base = fashion_mnist.get_config().to_dict()
+    converged = fashion_mnist_converged.get_config()
+    experiment.check(converged)
+    changed = {k: v for k, v in converged.to_dict().items()
+               if base.get(k) != v}
+    self.assertEqual(changed, {"epochs": 20})
 
   def test_resnet50_split_mock_imagenet_end_to_end(self):
     """The ResNet-50 split code path (4 parts, 3 modules) on mock ImageNet;
