@@ -9,7 +9,8 @@ same settings.
 """
 
 import os
-from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
+from typing import (Any, Dict, Iterator, Mapping, NamedTuple, Optional,
+                    Tuple)
 
 from sobolev.experiment import configs
 from sobolev.experiment import files
@@ -25,6 +26,18 @@ class Unit(NamedTuple):
   result: Dict[str, Any]
 
 
+def _read(unit_dir: str) -> Tuple[Optional[Dict[str, Any]],
+                                  Optional[Dict[str, Any]]]:
+  """`(result, settings)` of `unit_dir`, each None where its file is missing
+  (settings are not read without a result)."""
+  remedy = f"delete {unit_dir} to redo that unit"
+  result = files.read_json(os.path.join(unit_dir, RESULT_FILE), remedy=remedy)
+  if result is None:
+    return None, None
+  return result, files.read_json(os.path.join(unit_dir, SETTINGS_FILE),
+                                 remedy=remedy)
+
+
 def read_unit(unit_dir: str) -> Optional[Unit]:
   """The finished unit in `unit_dir` (`<workdir>/<subdir>/<key>`), else None.
 
@@ -32,13 +45,8 @@ def read_unit(unit_dir: str) -> Optional[Unit]:
     errors.CorruptFileError: if its `result.json` or `settings.json` is
       garbled (naming it; delete the unit's directory to redo it).
   """
-  remedy = f"delete {unit_dir} to redo that unit"
-  result = files.read_json(os.path.join(unit_dir, RESULT_FILE), remedy=remedy)
-  if result is None:
-    return None
-  settings = files.read_json(os.path.join(unit_dir, SETTINGS_FILE),
-                             remedy=remedy)
-  if settings is None:
+  result, settings = _read(unit_dir)
+  if result is None or settings is None:
     return None
   return Unit(os.path.basename(os.path.normpath(unit_dir)), settings, result)
 
@@ -75,12 +83,9 @@ class RunStore:
         garbled (naming it; delete the unit's directory to redo it).
     """
     path = self.unit_dir(settings, create=False)
-    remedy = f"delete {path} to redo that unit"
-    result = files.read_json(os.path.join(path, RESULT_FILE), remedy=remedy)
+    result, recorded = _read(path)
     if result is None:
       return None
-    recorded = files.read_json(os.path.join(path, SETTINGS_FILE),
-                               remedy=remedy)
     if recorded is None or configs.diff(recorded, settings):
       raise ValueError(f"{path} records other settings than its key says; "
                        "delete that directory.")
