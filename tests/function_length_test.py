@@ -30,6 +30,7 @@ def long_functions(root: str = _ROOT, max_lines: int = MAX_LINES):
 
 
 def _walk(node, path, prefix, max_lines):
+  """Every function under `node`, also inside `if`/`with`/`try` blocks."""
   for child in ast.iter_child_nodes(node):
     if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
                           ast.ClassDef)):
@@ -39,6 +40,8 @@ def _walk(node, path, prefix, max_lines):
         if lines > max_lines:
           yield lines, f"{path}:{name}"
       yield from _walk(child, path, name + ".", max_lines)
+    else:
+      yield from _walk(child, path, prefix, max_lines)
 
 
 class FunctionLengthTest(absltest.TestCase):
@@ -59,6 +62,11 @@ class FunctionLengthTest(absltest.TestCase):
     self.assertEqual(long_functions(root),
                      [(MAX_LINES + 1, os.path.join("sobolev", "m.py") +
                        ":C.long")])
+    with open(os.path.join(root, "sobolev", "main.py"), "w") as f:
+      f.write(f"if __name__ == '__main__':\n  def main():\n"
+              f"{body.replace('  x', '    x')}\n")
+    self.assertIn((MAX_LINES + 1, os.path.join("sobolev", "main.py") +
+                   ":main"), long_functions(root))
 
   def test_exemptions_name_existing_long_functions(self):
     current = {where for _, where in long_functions()}
