@@ -31,6 +31,7 @@ numbers of runs made before checkpointing existed are unchanged too.
 """
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -97,6 +98,10 @@ class Row:
   # The split the `test_*` accuracies were measured on ('test' or
   # 'validation', the held-out training examples used for tuning).
   eval_split: str = "test"
+  # 'backprop': the paper's protocol (one learning rate, tuned for
+  # backprop); 'per_method': each method's own tuned rate (`tuning(config)`).
+  tuning: str = "backprop"
+  learning_rate: Optional[float] = None  # This method's peak rate.
 
 
 def methods(config: Any) -> Tuple[str, ...]:
@@ -107,6 +112,65 @@ def methods(config: Any) -> Tuple[str, ...]:
   else:
     items = str(value).split(",")
   return tuple(m.strip() for m in items if m.strip())
+
+
+def method_learning_rates(config: Any) -> Dict[str, float]:
+  """The per-method learning rates of a per-method-tuned preset.
+
+  `config.method_learning_rates` is `'direct=1e-3,vfbn=2e-3'`: a method not
+  named uses `config.learning_rate`. Presets without the field (the paper's
+  protocol: one rate, tuned for backprop) give `{}`.
+
+  Raises:
+    errors.ConfigError: for an item that is not `method=rate`, an unknown
+      or repeated method, or a rate that is not a finite number > 0.
+  """
+  text = config.get("method_learning_rates", None)
+  if text is None:
+    return {}
+  out = {}
+  for item in str(text).split(","):
+    if not item.strip():
+      continue
+    name, sep, value = item.partition("=")
+    name = name.strip()
+    if not sep:
+      raise errors.ConfigError("`method_learning_rates` items must be "
+                               f"method=rate, got {item!r}.")
+    configs.check_choice("method_learning_rates", name, decoupled.METHODS)
+    if name in out:
+      raise errors.ConfigError(f"`method_learning_rates` names {name!r} "
+                               "twice.")
+    try:
+      rate = float(value)
+    except ValueError:
+      raise errors.ConfigError(f"`method_learning_rates`: {name}'s rate must "
+                               f"be a number, got {value!r}.") from None
+    configs.check_number(f"method_learning_rates[{name}]", rate, 0,
+                         low_inclusive=False)
+    out[name] = rate
+  return out
+
+
+def tuning(config: Any) -> str:
+  """'per_method' for a preset with `method_learning_rates`, else
+  'backprop' (the paper's protocol)."""
+  return "per_method" if "method_learning_rates" in config else "backprop"
+
+
+def for_method(config: Any, method: str) -> Any:
+  """The config `method` is trained with: `config` itself, or for a
+  per-method-tuned preset a copy whose `learning_rate` is the method's rate
+  and without `method_learning_rates`, so that a run's settings (and key)
+  are those of a plain preset with that learning rate."""
+  if "method_learning_rates" not in config:
+    return config
+  rate = method_learning_rates(config).get(method, config.learning_rate)
+  out = copy.deepcopy(config)
+  with out.unlocked():
+    del out["method_learning_rates"]
+    out.learning_rate = float(rate)
+  return out
 
 
 def seeds(config: Any) -> range:
@@ -137,24 +201,7 @@ def check(config: Any) -> None:
   configs.check_int("first_seed", config.first_seed, 0)
   configs.check_int("epochs", config.epochs, 1)
   configs.check_int("batch_size", config.batch_size, 1)
-  configs.check_choice("arch", config.arch, ARCHS)
-  configs.check_int("num_modules", config.num_modules, 0)
-  widths = tuple(config.widths)
-  if config.arch == "convnet":
-    if not widths:
-      raise errors.ConfigError("`widths` must not be empty.")
-    for i, w in enumerate(widths):
-      configs.check_int(f"widths[{i}]", w, 1)
-    configs.check_int("num_modules", config.num_modules, 0,
-                      len(widths) - 1)
-  else:
-    configs.check_choice("num_modules", config.num_modules, (0, 1, 3))
-    if len(tuple(config.resnet_blocks)) != 4:
-      raise errors.ConfigError("`resnet_blocks` must be 4 ints >= 1, got "
-                               f"{tuple(config.resnet_blocks)}.")
-    for i, b in enumerate(config.resnet_blocks):
-      configs.check_int(f"resnet_blocks[{i}]", b, 1)
-    configs.check_int("resnet_width_divisor", config.resnet_width_divisor, 1)
+  _check_architecture(config)
   sg = [m for m in ms if m in decoupled.SG_METHODS]
   if sg and config.num_modules < 1:
     raise errors.ConfigError(f"methods {sg} need `num_modules` >= 1, got 0.")
@@ -174,6 +221,7 @@ def check(config: Any) -> None:
   configs.check_choice("optimizer", config.optimizer, OPTIMIZERS)
   configs.check_number("learning_rate", config.learning_rate, 0,
                        low_inclusive=False)
+  method_learning_rates(config)
   configs.check_choice("schedule", config.schedule, SCHEDULES)
   configs.check_number("weight_decay", config.weight_decay, 0)
   configs.check_choice("strategy", config.strategy, STRATEGIES)
@@ -199,8 +247,31 @@ def check(config: Any) -> None:
   configs.check_choice("download", config.download, (True, False))
 
 
+def _check_architecture(config: Any) -> None:
+  """`check` of the network fields (`arch`, `num_modules`, widths, blocks)."""
+  configs.check_choice("arch", config.arch, ARCHS)
+  configs.check_int("num_modules", config.num_modules, 0)
+  widths = tuple(config.widths)
+  if config.arch == "convnet":
+    if not widths:
+      raise errors.ConfigError("`widths` must not be empty.")
+    for i, w in enumerate(widths):
+      configs.check_int(f"widths[{i}]", w, 1)
+    configs.check_int("num_modules", config.num_modules, 0,
+                      len(widths) - 1)
+  else:
+    configs.check_choice("num_modules", config.num_modules, (0, 1, 3))
+    if len(tuple(config.resnet_blocks)) != 4:
+      raise errors.ConfigError("`resnet_blocks` must be 4 ints >= 1, got "
+                               f"{tuple(config.resnet_blocks)}.")
+    for i, b in enumerate(config.resnet_blocks):
+      configs.check_int(f"resnet_blocks[{i}]", b, 1)
+    configs.check_int("resnet_width_divisor", config.resnet_width_divisor, 1)
+
+
 def unit_settings(config: Any, method: str, seed: int) -> Dict[str, Any]:
   """Every setting that affects the numbers of one run (its key's input)."""
+  config = for_method(config, method)
   settings = {k: v for k, v in configs.to_dict(config).items()
               if k not in SWEEP_FIELDS + INFRA_FIELDS}
   settings.update(method=method, seed=int(seed))
@@ -659,10 +730,10 @@ def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
       say(f"{label}: done, skipped")
       continue
     if trainer is None or trainer.method != method:
-      trainer = Trainer(config, method)
+      trainer = Trainer(for_method(config, method), method)
     run_dir = store.unit_dir(settings)
     tb_dir = os.path.join(workdir, "tb", f"{method}_seed{seed}")
-    out = train_one(config, method, seed, run_dir, trainer=trainer,
+    out = train_one(trainer.config, method, seed, run_dir, trainer=trainer,
                     tb_dir=tb_dir, desc=label, log=say, epoch_lines=False)
     save_model(trainer, run_dir, export=config.export_saved_model)
     store.save(settings, {**out["result"], "history": out["history"]})
@@ -678,11 +749,10 @@ def _run_all(config: Any, workdir: str, say: Log) -> List[Row]:
 def finished_runs(workdir: str, config: Any) -> List[runs.Unit]:
   """Every finished run of `config`'s settings in `workdir` (any method and
   seed), in key order."""
-  base = unit_settings(config, "", 0)
-  del base["method"], base["seed"]
   return [u for u in runs.RunStore(workdir).finished()
-          if not configs.diff({k: v for k, v in u.settings.items()
-                               if k not in ("method", "seed")}, base)]
+          if u.settings.get("method") in decoupled.METHODS and
+          not configs.diff(u.settings, unit_settings(
+              config, u.settings["method"], u.settings.get("seed", 0)))]
 
 
 def _row(config: Any, unit: runs.Unit) -> Row:
@@ -693,7 +763,8 @@ def _row(config: Any, unit: runs.Unit) -> Row:
              train_ce=r["train_ce"], epochs=int(config.epochs),
              num_modules=int(config.num_modules), wall_s=r["wall_s"],
              sg_cosine=r.get("sg_cosine"), key=unit.key,
-             eval_split=config.eval_split)
+             eval_split=config.eval_split, tuning=tuning(config),
+             learning_rate=float(unit.settings["learning_rate"]))
 
 
 def write_summary(workdir: str, config: Any) -> List[Row]:

@@ -5,7 +5,7 @@
 """
 
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +33,41 @@ def heading(method: str) -> str:
   return _HEADINGS.get(method, method.capitalize())
 
 
+# A Table 1 setting: (dataset, num_modules, epochs, tuning). Rows without
+# `epochs` (e.g. Proposition 4 rows) have 0; without `tuning`, 'backprop'.
+Setting = Tuple[str, int, int, str]
+
+
+def setting(row: Any) -> Setting:
+  """The setting of a result row (`experiment.Row` or alike)."""
+  return (row.dataset, int(row.num_modules),
+          int(getattr(row, "epochs", 0) or 0),
+          getattr(row, "tuning", None) or "backprop")
+
+
+def settings(rows: Sequence[Any]) -> list:
+  """The settings of `rows`: by dataset, most modules first, then epochs."""
+  return sorted({setting(r) for r in rows},
+                key=lambda s: (s[0], -s[1], s[2], s[3]))
+
+
+def setting_labels(items: Sequence[Setting]) -> Dict[Setting, str]:
+  """Short labels, e.g. 'cifar10, 3 SG modules'; epochs and tuning are named
+  only where `items` differ in them ('..., 20 epochs, per-method lr')."""
+  many_epochs = len({s[2] for s in items}) > 1
+  many_tunings = len({s[3] for s in items}) > 1
+  out = {}
+  for s in items:
+    label = f"{s[0]}, {s[1]} SG modules"
+    if many_epochs:
+      label += f", {s[2]} epochs"
+    if many_tunings:
+      label += (", per-method lr" if s[3] == "per_method" else
+                ", lr tuned for backprop")
+    out[s] = label
+  return out
+
+
 def _mean_std(values: Sequence[float]) -> str:
   """`'mean +- std (n=k)'` in %, sample std (`stats.mean_std`, ddof=1)."""
   mean, std = stats.mean_std([v * 100.0 for v in values])
@@ -52,16 +87,18 @@ def markdown_table(rows: Sequence[Any], title: Optional[str] = None) -> str:
   Returns:
     Markdown text.
   """
-  settings = sorted({(r.dataset, int(r.num_modules)) for r in rows})
+  items = sorted({setting(r) for r in rows})
+  labels = setting_labels(items)
   header = "| setting | " + " | ".join(
       heading(m) for m in decoupled.METHODS) + " |"
   lines = [f"## {title}" if title else "", header,
            "|" + "---|" * (len(decoupled.METHODS) + 1)]
-  for dataset, modules in settings:
+  papers_shown = set()
+  for item in items:
+    dataset, modules = item[:2]
     cells = []
     for m in decoupled.METHODS:
-      sel = [r for r in rows if r.dataset == dataset and
-             int(r.num_modules) == modules and r.method == m]
+      sel = [r for r in rows if setting(r) == item and r.method == m]
       if not sel:
         cells.append("-")
         continue
@@ -70,10 +107,10 @@ def markdown_table(rows: Sequence[Any], title: Optional[str] = None) -> str:
       if dataset == "imagenet2012" and len(top5) == len(sel):
         top1 += " / " + _mean_std([float(t) for t in top5])
       cells.append(top1)
-    lines.append(f"| ours: {dataset}, {modules} SG modules | " +
-                 " | ".join(cells) + " |")
+    lines.append(f"| ours: {labels[item]} | " + " | ".join(cells) + " |")
     paper = PAPER_TABLE1.get((dataset, modules))
-    if paper:
+    if paper and (dataset, modules) not in papers_shown:
+      papers_shown.add((dataset, modules))
       pcells = []
       for m in decoupled.METHODS:
         if m not in paper:

@@ -60,6 +60,10 @@ class SymmetryRow:
   cosine: float  # SG vs true gradient, over the flattened batch.
   num_examples: int
   num_vectors: int
+  # The run's training budget and tuning protocol (`experiment.Row`); 0 and
+  # 'backprop' in files written before the fields existed.
+  epochs: int = 0
+  tuning: str = "backprop"
 
 
 def _true_gradient_fn(parts: List[Any]) -> Callable:
@@ -244,7 +248,8 @@ def _report(config: Any, workdir: str, units: List[Any],
       rows.append(SymmetryRow(
           dataset=config.dataset, num_modules=int(config.num_modules),
           method=method, seed=int(run_seed), num_examples=int(images.shape[0]),
-          num_vectors=int(num_vectors), **r))
+          num_vectors=int(num_vectors), epochs=int(config.epochs),
+          tuning=experiment.tuning(config), **r))
       if log is not None:
         log(f"{method} seed {run_seed} module {r['module']} "
             f"({r['split_shape']}): asymmetry {r['asymmetry_mean']:.3g} "
@@ -283,7 +288,8 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
         f"{cell([r.cosine for r in sel], '.3f')} |")
   first = rows[0]
   lines.append("")
-  lines.append(f"{first.dataset}, {first.num_modules} SG modules; "
+  budget = f", {first.epochs} epochs" if first.epochs else ""
+  lines.append(f"{first.dataset}, {first.num_modules} SG modules{budget}; "
                f"{first.num_examples} test images, {first.num_vectors} "
                "Gaussian probes per module (`symmetry.projected_asymmetry`). "
                "Asymmetry 0 with ‖J‖_F > 0 means a gradient field "

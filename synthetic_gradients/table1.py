@@ -5,9 +5,13 @@ r"""Table 1 from several finished workdirs: accuracies, orderings, time, Prop. 4
         --out=docs --prefix=sg_fashion_mnist
 
 Each workdir is one `synthetic_gradients.run` setting (e.g. 3 and 1 SG
-modules); its `results.csv`, the runs' histories (`runs/<key>/result.json`)
-and, if `synthetic_gradients.symmetry_report` was run on it, `symmetry.csv`
-are read. Nothing is trained. Writes into `--out` (default: the first
+modules) or part of one (some methods or seeds); its `results.csv`, the
+runs' histories (`runs/<key>/result.json`) and, if
+`synthetic_gradients.symmetry_report` was run on it, `symmetry.csv` are
+read. An entry ending in `.csv` is a results table written earlier (e.g.
+`docs/sg_fashion_mnist_results.csv`): its rows join the tables, without
+curves. Settings differ by dataset, SG modules, epochs and tuning
+(`experiment.Row.tuning`), and are never pooled. Nothing is trained. Writes into `--out` (default: the first
 workdir; `--out=docs` regenerates the committed `docs/` files):
 
 * `<prefix>_results.csv`: every run (the rows of the workdirs' CSVs).
@@ -58,7 +62,7 @@ ORDER = (("noprop", "direct", True), ("direct", "vfbn", True),
          ("vfbn", "critic", True), ("critic", "sobolev", False),
          ("sobolev", "backprop", False))
 
-Setting = Tuple[str, int]  # (dataset, num_modules)
+Setting = reporting.Setting  # (dataset, num_modules, epochs, tuning)
 
 
 @dataclasses.dataclass
@@ -75,6 +79,12 @@ class Ordering:
 
 
 def _read(workdir: str) -> List[experiment.Row]:
+  """The rows of a workdir's `results.csv`, or of a results CSV itself (a
+  committed table, e.g. `docs/sg_fashion_mnist_results.csv`)."""
+  if workdir.endswith(".csv"):
+    if not os.path.isfile(workdir):
+      raise errors.ConfigError(f"`workdirs`: no file {workdir!r}.")
+    return results.read(workdir, experiment.Row)
   path = os.path.join(workdir, "results.csv")
   if not os.path.exists(path):
     raise errors.ConfigError(
@@ -86,20 +96,15 @@ def _read(workdir: str) -> List[experiment.Row]:
 def _check_unique(rows: Sequence[experiment.Row]) -> None:
   seen = set()
   for r in rows:
-    k = (r.dataset, int(r.num_modules), r.method, int(r.seed))
+    k = reporting.setting(r) + (r.method, int(r.seed))
     if k in seen:
       raise errors.ConfigError(f"`workdirs`: run {k} appears twice.")
     seen.add(k)
 
 
-def _settings(rows: Sequence[Any]) -> List[Setting]:
-  return sorted({(r.dataset, int(r.num_modules)) for r in rows},
-                key=lambda s: (s[0], -s[1]))
-
-
 def _by_seed(rows, setting: Setting, method: str) -> Dict[int, float]:
   return {int(r.seed): 100.0 * float(r.test_accuracy) for r in rows
-          if (r.dataset, int(r.num_modules)) == setting and r.method == method}
+          if reporting.setting(r) == setting and r.method == method}
 
 
 def _verdict(low: float, high: float) -> str:
@@ -118,7 +123,9 @@ def orderings(rows: Sequence[Any]) -> List[Ordering]:
   paired differences excludes 0.
   """
   out = []
-  for setting in _settings(rows):
+  items = reporting.settings(rows)
+  labels = reporting.setting_labels(items)
+  for setting in items:
     for lower, higher, strict in ORDER:
       a, b = _by_seed(rows, setting, lower), _by_seed(rows, setting, higher)
       common = sorted(set(a) & set(b))
@@ -128,7 +135,7 @@ def orderings(rows: Sequence[Any]) -> List[Ordering]:
       mean, low, high = stats.mean_interval(diffs)
       holding = sum(d > 0 if strict else d >= 0 for d in diffs)
       out.append(Ordering(
-          setting=f"{setting[0]}, {setting[1]} SG modules",
+          setting=labels[setting],
           claim=f"{lower} {'<' if strict else '<='} {higher}",
           mean_difference=mean, low=low, high=high, seeds_holding=holding,
           seeds=len(common), verdict=_verdict(low, high)))
@@ -136,17 +143,20 @@ def orderings(rows: Sequence[Any]) -> List[Ordering]:
 
 
 def gap_widening(rows: Sequence[Any]) -> List[str]:
-  """Lines comparing `backprop - method` between module counts per dataset."""
+  """Lines comparing `backprop - method` between module counts (same
+  dataset, epochs and tuning)."""
   lines = []
-  for dataset in sorted({r.dataset for r in rows}):
-    counts = sorted({int(r.num_modules) for r in rows if r.dataset == dataset})
+  groups = sorted({(s[0], s[2], s[3]) for s in reporting.settings(rows)})
+  for dataset, epochs, tuning in groups:
+    counts = sorted({s[1] for s in reporting.settings(rows)
+                     if (s[0], s[2], s[3]) == (dataset, epochs, tuning)})
     if len(counts) < 2:
       continue
     for method in decoupled.METHODS[:-1]:
       gaps = []
       for n in counts:
-        bp = _by_seed(rows, (dataset, n), "backprop")
-        m = _by_seed(rows, (dataset, n), method)
+        bp = _by_seed(rows, (dataset, n, epochs, tuning), "backprop")
+        m = _by_seed(rows, (dataset, n, epochs, tuning), method)
         if bp and m:
           gaps.append((n, np.mean(list(bp.values())) -
                        np.mean(list(m.values()))))
@@ -162,17 +172,17 @@ def gap_widening(rows: Sequence[Any]) -> List[str]:
 
 def timing_table(rows: Sequence[Any]) -> str:
   """Markdown: training wall time per method (mean +- std s, x backprop)."""
-  settings = _settings(rows)
-  header = "| method | " + " | ".join(
-      f"{d}, {n} SG modules" for d, n in settings) + " |"
+  settings = reporting.settings(rows)
+  labels = reporting.setting_labels(settings)
+  header = "| method | " + " | ".join(labels[s] for s in settings) + " |"
   lines = [header, "|---|" + "---|" * len(settings)]
   for method in decoupled.METHODS:
     cells = []
     for setting in settings:
       t = [float(r.wall_s) for r in rows if r.method == method and
-           (r.dataset, int(r.num_modules)) == setting]
+           reporting.setting(r) == setting]
       bp = [float(r.wall_s) for r in rows if r.method == "backprop" and
-            (r.dataset, int(r.num_modules)) == setting]
+            reporting.setting(r) == setting]
       if not t:
         cells.append("-")
         continue
@@ -221,15 +231,16 @@ def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  settings = _settings(rows)
+  settings = reporting.settings(rows)
+  labels = reporting.setting_labels(settings)
   fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4),
                            squeeze=False)
   for ax, setting in zip(axes[0], settings):
     curves = {}
     for r in rows:
-      if (r.dataset, int(r.num_modules)) == setting and r.key in histories:
+      if reporting.setting(r) == setting and r.key in histories:
         curves.setdefault(r.method, []).append(histories[r.key])
-    reporting.draw_curves(ax, curves, f"{setting[0]}, {setting[1]} SG modules",
+    reporting.draw_curves(ax, curves, labels[setting],
                           marker="o")
   reporting.save_figure(fig, path, dpi=100)
 
@@ -287,6 +298,8 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
   histories = {}
   sym = []
   for w, dir_rows in per_dir:
+    if w.endswith(".csv"):
+      continue  # A results table: rows only (no histories, no symmetry).
     for r in dir_rows:
       unit = runs.RunStore(w).load(r.key)
       if unit is not None:
@@ -310,8 +323,8 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
             timing_table(rows)]
   if sym:
     parts += ["## Proposition 4: Jacobian asymmetry of each SG module\n"]
-    for setting in _settings(sym):
-      sel = [s for s in sym if (s.dataset, int(s.num_modules)) == setting]
+    for setting in reporting.settings(sym):
+      sel = [s for s in sym if reporting.setting(s) == setting]
       parts.append(symmetry_report.markdown_table(sel))
   files.atomic_write_text(os.path.join(out, f"{prefix}_results.md"),
                           "\n".join(parts))

@@ -107,6 +107,17 @@ class WriteTest(tf.test.TestCase):
     self.assertIn("Training wall time per run (2 epochs", text)
     self.assertLen(self.result["symmetry"], 8)  # (3 + 1 modules) x 2 seeds.
 
+  def test_a_results_csv_joins_without_curves(self):
+    out = os.path.join(self.root, "out_csv")
+    csv_path = os.path.join(self.workdirs[1], "results.csv")
+    got = table1.write([self.workdirs[0], csv_path], out, "t2")
+    self.assertLen(got["rows"], 8)
+    self.assertLen(got["symmetry"], 6)  # Only the workdir's (3 x 2 seeds).
+    with open(os.path.join(out, "t2_results.md")) as f:
+      self.assertIn("| ours: digits, 1 SG modules |", f.read())
+    with self.assertRaisesRegex(ValueError, "no file"):
+      table1.write([self.workdirs[0], csv_path + ".missing.csv"], out, "t3")
+
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "workdirs"):
       table1.write([], self.out, "x")
