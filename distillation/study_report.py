@@ -14,7 +14,9 @@ test action-prediction error.
 Outputs (`write`, into the workdir): `distillation_study_results.csv` (one
 `ResultRow` per game, fraction, arm and seed), `distillation_study_gaps.csv`
 (`GapRow`s), `distillation_study_curves.csv` (every evaluation of every
-final student), `teacher_gradients.csv`, `study.md`, and the figures
+final student), `distillation_study_explained.csv` (`ExplainedRow`s: how
+much of the spread in test KL across students the input-gradient error
+accounts for), `teacher_gradients.csv`, `study.md`, and the figures
 `kl_vs_steps_<game>.png` (train and test KL vs steps per fraction, mean and
 95% t band over seeds), `terms_<game>.png` (the two training terms of the
 Sobolev arms, the gradient term weighted) and `paired_gaps.png` (the
@@ -166,6 +168,63 @@ def gaps(rows: Sequence[ResultRow], bootstrap_samples: int = 10_000
   return out
 
 
+@dataclasses.dataclass(frozen=True)
+class ExplainedRow:
+  """How much of the test KL the input-gradient error explains, across the
+  final students of one (game, fraction) and arms (`distillation_study_
+  explained.csv`): the rank correlation and the share of the variance of
+  log test KL that a line in log gradient error explains (R^2)."""
+  game: str
+  train_fraction: float
+  arms: str  # 'all', or one arm's name.
+  students: int
+  spearman_rho: float
+  spearman_p: float
+  r_squared: float  # Of log10(test KL) on log10(gradient error).
+  slope: float  # d log10(test KL) / d log10(gradient error).
+
+
+def explained(rows: Sequence[ResultRow]) -> List[ExplainedRow]:
+  """Test KL (final) against the probe's gradient error (final), per (game,
+  fraction): over all final students, then per arm. The gradient error is
+  what the Sobolev term drives down, so the R^2 bounds how much of the
+  students' spread in KL error it can account for. Groups of fewer than 3
+  students, or with non-positive or non-finite values, are skipped."""
+  from scipy import stats as scipy_stats  # pylint: disable=g-import-not-at-top
+  groups = collections.defaultdict(list)
+  for r in rows:
+    groups[(r.game, r.train_fraction, "all")].append(r)
+    groups[(r.game, r.train_fraction, r.arm)].append(r)
+  out = []
+  for (game, fraction, arms), rs in sorted(groups.items()):
+    x = np.array([r.probe_gradient_error_final for r in rs], dtype=float)
+    y = np.array([r.test_kl_final for r in rs], dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = np.log10(x[ok]), np.log10(y[ok])
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+      continue
+    rho, p = scipy_stats.spearmanr(x, y)
+    fit = scipy_stats.linregress(x, y)
+    out.append(ExplainedRow(game, fraction, arms, int(len(x)), float(rho),
+                            float(p), float(fit.rvalue ** 2),
+                            float(fit.slope)))
+  return out
+
+
+def _explained_lines(items: Sequence[ExplainedRow]) -> List[str]:
+  lines = ["", "## How much of the test KL the gradient error explains", "",
+           "Across final students (final step): Spearman rank correlation of "
+           "test KL with the probe's input-gradient error, and R^2 of "
+           "log10 test KL on log10 gradient error.", "",
+           "| game | fraction | students of | n | Spearman rho | p | R^2 | "
+           "slope |", "|---" * 8 + "|"]
+  for e in items:
+    lines.append(f"| {e.game} | {e.train_fraction:g} | {e.arms} | "
+                 f"{e.students} | {e.spearman_rho:+.2f} | {e.spearman_p:.2g} "
+                 f"| {e.r_squared:.2f} | {e.slope:+.2f} |")
+  return lines
+
+
 def _interval(values: Sequence[float]) -> str:
   mean, low, high = stats.mean_interval(values)
   if math.isnan(low):
@@ -214,6 +273,7 @@ def markdown(rows: Sequence[ResultRow], gap_rows: Sequence[GapRow],
     lines.append(f"| {t.game} | {t.train_fraction:g} | {t.arm} | "
                  f"{t.learning_rate:g} | {t.sobolev_weight:g} | "
                  f"{f'**{score}**' if t.chosen else score} | {t.best_step} |")
+  lines += _explained_lines(explained(rows))
   if diagnostics:
     lines += ["", "## The teacher's input gradients", "",
               "| game | A | states | mean norm of J_t^T v | sd over v | cv over v"
@@ -356,10 +416,11 @@ def write(workdir: str, finished, trials, diagnostics, times,
   gap_rows = gaps(rows, bootstrap_samples)
   paths = {name: os.path.join(workdir, name) for name in (
       "distillation_study_results.csv", "distillation_study_gaps.csv",
-      "distillation_study_curves.csv", "teacher_gradients.csv", "study.md",
-      "paired_gaps.png")}
+      "distillation_study_curves.csv", "distillation_study_explained.csv",
+      "teacher_gradients.csv", "study.md", "paired_gaps.png")}
   results.write(paths["distillation_study_results.csv"], rows)
   results.write(paths["distillation_study_gaps.csv"], gap_rows)
+  results.write(paths["distillation_study_explained.csv"], explained(rows))
   curve_rows = []
   for unit, _, result in finished:
     for h in result["history"]:

@@ -216,6 +216,30 @@ class StudyTest(tf.test.TestCase):
                         [diffs.mean() - half, diffs.mean() + half], rtol=1e-4)
     self.assertLessEqual(gap.bootstrap_low, gap.mean_gap)
 
+  def test_explained_by_hand(self):
+    def row(arm, seed, grad_error, kl):
+      return study_report.ResultRow(
+          "G", 0.1, arm, "x", "-", False, seed, 1e-3, 0.0, 4, 2, kl, 0.1,
+          kl, kl, 0.1, kl, kl, kl, kl, grad_error, 0.01, "u")
+    # KL = 0.1 * error^2 exactly for 'regular'; 'exact' is reversed in rank.
+    rows = [row("regular", s, e, 0.1 * e ** 2)
+            for s, e in enumerate((1.0, 2.0, 4.0, 8.0))]
+    rows += [row("exact", s, e, k) for s, (e, k) in
+             enumerate(((1.0, 0.4), (2.0, 0.3), (3.0, 0.2)))]
+    rows.append(row("exact", 9, float("nan"), 0.1))  # Skipped: not finite.
+    got = {e.arms: e for e in study_report.explained(rows)}
+    self.assertCountEqual(got, ["all", "regular", "exact"])
+    self.assertAllClose([got["regular"].r_squared, got["regular"].slope,
+                         got["regular"].spearman_rho], [1.0, 2.0, 1.0])
+    self.assertEqual((got["regular"].students, got["all"].students), (4, 7))
+    self.assertAllClose(got["exact"].spearman_rho, -1.0)
+    x = np.log10([1.0, 2.0, 3.0])
+    y = np.log10([0.4, 0.3, 0.2])
+    self.assertAllClose(got["exact"].r_squared,
+                        np.corrcoef(x, y)[0, 1] ** 2)
+    md = study_report.markdown(rows, [], [], [], [], "cost")
+    self.assertIn("| G | 0.1 | regular | 4 | +1.00 |", md)
+
 
 if __name__ == "__main__":
   tf.test.main()
