@@ -8,7 +8,8 @@ import hashlib
 import json
 import math
 import numbers
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterable, Iterator, List,
+                    Mapping, Optional, Sequence)
 
 from sobolev.experiment import errors
 
@@ -150,21 +151,36 @@ def split_names(name: str, value: Any) -> tuple:
   return tuple(out)
 
 
+def leaves(value: Any, path: str = "",
+           convert: Callable[[Any], Any] = lambda v: v) -> Iterator[tuple]:
+  """`(path, leaf)` for every leaf of a JSON-like value, depth first.
+
+  Args:
+    value: nested mappings and lists (or tuples).
+    path: the name of `value` (`'a.b'`, `'grid[1]'` below it).
+    convert: applied to every node before it is looked into.
+
+  Yields:
+    `(dotted path, leaf)` pairs.
+  """
+  value = convert(value)
+  if isinstance(value, Mapping):
+    for key, sub in value.items():
+      yield from leaves(sub, f"{path}.{key}" if path else str(key), convert)
+  elif isinstance(value, (list, tuple)):
+    for i, sub in enumerate(value):
+      yield from leaves(sub, f"{path}[{i}]", convert)
+  else:
+    yield path, value
+
+
 def check_finite(config: Any) -> None:
   """Raises `ConfigError` naming the first non-finite number in a config
   (nested fields and list items, e.g. `grid[1]`, included)."""
-  def walk(value, name):
-    if isinstance(value, dict):
-      for key, sub in value.items():
-        walk(sub, f"{name}.{key}" if name else key)
-    elif isinstance(value, list):
-      for i, sub in enumerate(value):
-        walk(sub, f"{name}[{i}]")
-    elif (isinstance(value, numbers.Real) and not isinstance(value, bool) and
-          not math.isfinite(float(value))):
+  for name, value in leaves(to_dict(config)):
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and
+        not math.isfinite(float(value))):
       raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
-
-  walk(to_dict(config), "")
 
 
 def check_int(name: str, value: Any, low: Optional[int] = None,

@@ -10,14 +10,16 @@ raise `errors.DivergenceError` on NaN or infinity (unless declared
 """
 
 import hashlib
+import io
 import math
 import numbers
 import os
-import tempfile
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
+import numpy as np
+
+from sobolev.experiment import configs
 from sobolev.experiment import errors
-
 from sobolev.experiment import files
 
 
@@ -84,12 +86,10 @@ class MetricWriter:
     row = {k: _plain(v) for k, v in data.items()}
     step = int(row[self._step_key])
     for name, value in row.items():
-      if (name not in self._allow_nan and _is_number(value) and
-          not math.isfinite(float(value))):
+      if name not in self._allow_nan and _not_finite(value):
         where = f"{self._where}, " if self._where else ""
-        raise errors.DivergenceError(
-            f"Training diverged ({where}{self._step_key} {step}): {name} = "
-            f"{value}. No result was written; {self._hint}.")
+        raise _diverged(f"{where}{self._step_key} {step}",
+                        f"{name} = {value}", self._hint)
     if self.csv_path is not None:
       files.append_csv(self.csv_path, [row])
     if self._tb is not None:
@@ -152,31 +152,18 @@ def truncate_events(logdir: str, step: int) -> int:
     if "tfevents" not in name or not os.path.isfile(path):
       continue
     records = list(event_file_loader.RawEventFileLoader(path).Load())
-    kept = []
-    for raw in records:
-      event = event_pb2.Event.FromString(raw)
-      if event.HasField("summary") and event.step > step:
-        continue
-      kept.append(raw)
-    size = os.path.getsize(path)
+    events = [event_pb2.Event.FromString(raw) for raw in records]
+    kept = [raw for raw, event in zip(records, events)
+            if not (event.HasField("summary") and event.step > step)]
     written = sum(len(r) + 16 for r in records)  # 16 bytes of framing each.
-    if len(kept) == len(records) and written == size:
+    if len(kept) == len(records) and written == os.path.getsize(path):
       continue
     dropped += len(records) - len(kept)
-    fd, tmp = tempfile.mkstemp(dir=logdir, prefix=".truncating-")
-    try:
-      with os.fdopen(fd, "wb") as f:
-        writer = record_writer.RecordWriter(f)
-        for raw in kept:
-          writer.write(raw)
-        f.flush()
-        os.fsync(f.fileno())
-      os.chmod(tmp, os.stat(path).st_mode & 0o777)
-      os.replace(tmp, path)
-    except BaseException:
-      if os.path.exists(tmp):
-        os.remove(tmp)
-      raise
+    buf = io.BytesIO()
+    writer = record_writer.RecordWriter(buf)
+    for raw in kept:
+      writer.write(raw)
+    files.atomic_write_bytes(path, buf.getvalue())  # Keeps the file's mode.
   return dropped
 
 
@@ -192,6 +179,21 @@ def _is_number(value: Any) -> bool:
   return (isinstance(value, numbers.Real) and not isinstance(value, bool))
 
 
+def _not_finite(value: Any) -> bool:
+  """Whether a plain number is NaN or infinite."""
+  return _is_number(value) and not math.isfinite(float(value))
+
+
+def _has_non_finite(values: np.ndarray) -> bool:
+  return values.dtype.kind in "fc" and not np.all(np.isfinite(values))
+
+
+def _diverged(where: str, what: str, hint: str) -> errors.DivergenceError:
+  """The one message of every divergence check."""
+  return errors.DivergenceError(f"Training diverged ({where}): {what}. No "
+                                f"result was written; {hint}.")
+
+
 def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
                     hint: str = DEFAULT_HINT) -> Dict[str, Any]:
   """Returns plain-number metrics; raises `DivergenceError` on NaN/inf.
@@ -204,23 +206,17 @@ def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
   Raises:
     errors.DivergenceError: naming the first non-finite metric.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   out = {}
   for name, value in metrics.items():
     if hasattr(value, "numpy"):
       value = value.numpy()
     if isinstance(value, np.ndarray) and value.size != 1:
-      if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
-        raise errors.DivergenceError(
-            f"Training diverged ({where}): {name} has non-finite values. No "
-            f"result was written; {hint}.")
-      out[name] = value
-      continue
-    value = _plain(value)
-    if _is_number(value) and not math.isfinite(float(value)):
-      raise errors.DivergenceError(
-          f"Training diverged ({where}): {name} = {value}. No result was "
-          f"written; {hint}.")
+      if _has_non_finite(value):
+        raise _diverged(where, f"{name} has non-finite values", hint)
+    else:
+      value = _plain(value)
+      if _not_finite(value):
+        raise _diverged(where, f"{name} = {value}", hint)
     out[name] = value
   return out
 
@@ -242,27 +238,11 @@ def finite_result_or_raise(result: Mapping[str, Any], where: str, *,
   Raises:
     errors.DivergenceError: naming the first non-finite entry (`a[1]`).
   """
-  for path, value in _numbers(result, ""):
-    if path.split("[")[0].split(".")[0] in allow_nan:
-      continue
-    if not math.isfinite(value):
-      raise errors.DivergenceError(
-          f"Training diverged ({where}): the result's {path} = {value}. No "
-          f"result was written; {hint}.")
+  for path, value in configs.leaves(result, convert=_plain):
+    if (path.split("[")[0].split(".")[0] not in allow_nan and
+        _not_finite(value)):
+      raise _diverged(where, f"the result's {path} = {float(value)}", hint)
   return result
-
-
-def _numbers(value: Any, path: str) -> Iterable:
-  """`(path, float)` for every number in a JSON-like value."""
-  value = _plain(value)
-  if isinstance(value, Mapping):
-    for k, v in value.items():
-      yield from _numbers(v, f"{path}.{k}" if path else str(k))
-  elif isinstance(value, (list, tuple)):
-    for i, v in enumerate(value):
-      yield from _numbers(v, f"{path}[{i}]")
-  elif _is_number(value):
-    yield path, float(value)
 
 
 def check_parameters(variables: Sequence[Any], where: str, *,
@@ -277,14 +257,10 @@ def check_parameters(variables: Sequence[Any], where: str, *,
   Raises:
     errors.DivergenceError: naming the first non-finite parameter.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   for v in variables:
-    values = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
-    if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+    if _has_non_finite(np.asarray(v.numpy() if hasattr(v, "numpy") else v)):
       name = getattr(v, "name", "a parameter")
-      raise errors.DivergenceError(
-          f"Training diverged ({where}): parameter {name} has non-finite "
-          f"values. No result was written; {hint}.")
+      raise _diverged(where, f"parameter {name} has non-finite values", hint)
 
 
 def fingerprint(variables: Sequence[Any]) -> str:
@@ -296,7 +272,6 @@ def fingerprint(variables: Sequence[Any]) -> str:
   Returns:
     A hex SHA-256 of their dtypes, shapes and bytes.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   digest = hashlib.sha256()
   for v in variables:
     values = np.ascontiguousarray(v.numpy() if hasattr(v, "numpy") else v)
@@ -358,16 +333,19 @@ class StallDetector:
     if self.patience == 0:
       return
     for name, value in signals.items():
-      value = _comparable(value)
-      if name in self._last and value == self._last[name]:
+      value = _plain(value)
+      bits = _bits(value)
+      if name in self._last and bits == self._last[name]:
         self._count[name] += 1
       else:
         self._count[name] = 0
         self._since[name] = step
-      self._last[name] = value
+      self._last[name] = bits
       if self._count[name] >= self.patience:
+        shown = ("the same array" if isinstance(value, np.ndarray) else
+                 repr(value))
         what = ("the parameters did not change" if name == "parameters" else
-                f"{name} stayed exactly {_show(value)}")
+                f"{name} stayed exactly {shown}")
         raise errors.DivergenceError(
             f"Training stalled ({self._where}): {what} from {self._unit} "
             f"{self._since[name]} to {self._unit} {step} "
@@ -376,21 +354,10 @@ class StallDetector:
             "check off).")
 
 
-def _comparable(value: Any) -> Any:
-  """A value compared bit for bit: floats and arrays become bytes."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  value = _plain(value)
+def _bits(value: Any) -> Any:
+  """A plain value compared bit for bit: floats and arrays become bytes."""
   if isinstance(value, float):
     return ("float", np.float64(value).tobytes())
   if isinstance(value, np.ndarray):
     return ("array", value.dtype.str, value.shape, value.tobytes())
   return value
-
-
-def _show(value: Any) -> str:
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  if isinstance(value, tuple) and value and value[0] == "float":
-    return repr(float(np.frombuffer(value[1], np.float64)[0]))
-  if isinstance(value, tuple) and value and value[0] == "array":
-    return "the same array"
-  return repr(value)
