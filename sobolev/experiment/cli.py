@@ -116,18 +116,17 @@ def _install_flag_error_hook() -> None:
   sys.excepthook = hook
 
 
-def define_workdir_flags(default: Optional[str] = None,
-                         help_text: str = "Directory for the results, "
-                         "checkpoints, TensorBoard events and provenance."
-                         ) -> None:
+def define_workdir_flags(default: Optional[str] = None) -> None:
   """Defines `--workdir`, `--fresh` and `--separate` (absl flags).
 
   Args:
     default: the default workdir (None: `--workdir` is required).
-    help_text: the help of `--workdir`.
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("workdir", default, help_text)
+  flags.DEFINE_string(
+      "workdir", default,
+      "Directory for the results, checkpoints, TensorBoard events and "
+      "provenance.")
   flags.DEFINE_bool(
       "fresh", False,
       "If the workdir holds results of other settings, move them aside to "
@@ -140,24 +139,15 @@ def define_workdir_flags(default: Optional[str] = None,
     flags.mark_flag_as_required("workdir")
 
 
-def if_different(fresh: Optional[bool] = None,
-                 separate: Optional[bool] = None) -> str:
-  """The `workdirs.open_workdir(if_different=...)` policy the flags ask for.
-
-  Args:
-    fresh: `--fresh` (default: the parsed flag).
-    separate: `--separate` (default: the parsed flag).
-
-  Returns:
-    'fresh', 'separate' or 'refuse'.
+def if_different() -> str:
+  """The `workdirs.open_workdir(if_different=...)` policy that `--fresh` and
+  `--separate` ask for: 'fresh', 'separate' or 'refuse'.
 
   Raises:
     errors.UserError: if both are set.
   """
-  if fresh is None or separate is None:
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    fresh = flags.FLAGS.fresh if fresh is None else fresh
-    separate = flags.FLAGS.separate if separate is None else separate
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fresh, separate = flags.FLAGS.fresh, flags.FLAGS.separate
   if fresh and separate:
     raise errors.UserError("Pass at most one of --fresh and --separate.")
   return "fresh" if fresh else "separate" if separate else "refuse"
