@@ -17,6 +17,8 @@ from typing import Optional, Union
 import numpy as np
 import tensorflow as tf
 
+from sobolev import sampling
+
 Rng = Union[np.random.Generator, tf.random.Generator]
 
 
@@ -124,10 +126,7 @@ class ActionSampler:
     if not isinstance(greedy, (bool, np.bool_)):
       raise TypeError(f"`greedy` must be a bool, got {greedy!r}.")
     if rng is None:
-      if isinstance(seed, (bool, np.bool_)) or not isinstance(
-          seed, (int, np.integer, type(None))):
-        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
-      rng = np.random.default_rng(seed)
+      rng = np.random.default_rng(sampling.check_seed(seed))
     elif not isinstance(rng, (np.random.Generator, tf.random.Generator)):
       raise TypeError("`rng` must be a np.random.Generator or a "
                       f"tf.random.Generator, got {type(rng).__name__}.")

@@ -169,10 +169,6 @@ class Transition:
   finished: List[Episode]
 
 
-def _to_numpy(value) -> np.ndarray:
-  return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
-
-
 def get_autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
   """`mode` ('NextStep' or 'SameStep'), or `env.metadata['autoreset_mode']`.
 
@@ -298,12 +294,12 @@ class Player:
         raise TypeError("`policy` must return logits [B, A] or (logits, "
                         "extras) with extras a mapping of name to array.")
       out, extras = out
-    outputs = _to_numpy(out).astype(np.float32)
+    outputs = np.asarray(out).astype(np.float32)  # Eager tensors too.
     b = observations.shape[0]
     if outputs.ndim != 2 or outputs.shape[0] != b:
       raise ValueError(f"`policy` must return logits [B={b}, A], got shape "
                        f"{outputs.shape}.")
-    extras = {name: _to_numpy(v) for name, v in extras.items()}
+    extras = {name: np.asarray(v) for name, v in extras.items()}
     for name, value in extras.items():
       if value.ndim < 1 or value.shape[0] != b:
         raise ValueError(f"The policy's extra output {name!r} must have "
@@ -442,16 +438,6 @@ def _remove_stale_builds(directory: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _write_shard(directory: str, index: int,
-                 arrays: Dict[str, np.ndarray], generation: int = 0) -> str:
-  name = (f"shard-g{generation}-{index:05d}.npz" if generation else
-          f"shard-{index:05d}.npz")
-  buf = io.BytesIO()
-  np.savez_compressed(buf, **arrays)
-  _atomic_write(os.path.join(directory, name), buf.getvalue())
-  return name
-
-
 def collect(env: Any, policy: Policy, directory: str, num_states: int,
             seed: int = 0, shard_size: int = 10_000,
             output_key: str = "logits",
@@ -546,9 +532,12 @@ def _record(player: "Player", directory: str, num_states: int, seed: int,
   def flush(count: int) -> None:
     """Writes the first `count` buffered states as one shard."""
     arrays = {k: np.concatenate(buffers[k], axis=0) for k in keys}
-    shards.append(_write_shard(directory, len(shards),
-                               {k: v[:count] for k, v in arrays.items()},
-                               generation))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: v[:count] for k, v in arrays.items()})
+    index = len(shards)
+    shards.append(f"shard-g{generation}-{index:05d}.npz" if generation else
+                  f"shard-{index:05d}.npz")
+    _atomic_write(os.path.join(directory, shards[-1]), buf.getvalue())
     for k, v in arrays.items():
       buffers[k] = [v[count:]]
 
@@ -692,21 +681,15 @@ def split_by_episodes(episode_ids: np.ndarray,
              int(round(validation_fraction * n))]
   unique = np.unique(episode_ids)
   order = np.random.default_rng(seed).permutation(unique)
-  sides: List[List[np.ndarray]] = [[], [], []]
-  side = 0
-  filled = 0
-  for ep in order:
-    idx = np.flatnonzero(episode_ids == ep)
-    while side < 2 and filled >= targets[side]:
-      side, filled = side + 1, 0
-    if side < 2:
-      need = targets[side] - filled
-      sides[side].append(idx[:need])  # idx is in time order.
-      filled += min(need, idx.size)
-    else:
-      sides[2].append(idx)
-  out = [np.sort(np.concatenate(s)) if s else np.zeros([0], np.int64)
-         for s in sides]
+  # The states of the shuffled episodes in a row, each episode in time order.
+  parts = [np.flatnonzero(episode_ids == ep) for ep in order]
+  stream = np.concatenate(parts)
+  starts = np.cumsum([0] + [p.size for p in parts])  # Episode starts, and N.
+  out, begin = [], 0
+  for target in targets:
+    out.append(np.sort(stream[begin:begin + target]))
+    begin = starts[np.searchsorted(starts, min(begin + target, n))]
+  out.append(np.sort(stream[begin:]))
   if out[2].size == 0:
     raise ValueError(
         f"No episode is left for the test set ({unique.size} episodes, "
