@@ -360,7 +360,7 @@ def _check_targets(opts: Options, targets, x, mask_list, projected,
       raise ValueError(f"`{name}` must have rank 2 ([B, O]), got shape "
                        f"{t.shape}.")
     if j >= 1 and projected:
-      t = _check_projected_target(t, name, x)
+      t = _check_like_x(t, f"`{name}`", x)
       t = derivatives.assert_batch(
           t, p * batch, name, what=f"num_projections * batch (P = {p})")
     else:
@@ -378,15 +378,16 @@ def _check_targets(opts: Options, targets, x, mask_list, projected,
   return out
 
 
-def _check_projected_target(t, name, x) -> tf.Tensor:
-  """A projected derivative target must be shaped `[P*B] + x.shape[1:]`."""
+def _check_like_x(t, name: str, x) -> tf.Tensor:
+  """`t` (projected targets, v2) checked to be `[P*B] + x.shape[1:]`;
+  `name` is quoted for the message."""
   example = list(x.shape[1:])
   described = f"[P*B] + {example} (shaped like x)"
   if t.shape.rank != len(example) + 1:
-    raise ValueError(f"`{name}` must have rank {len(example) + 1} "
+    raise ValueError(f"{name} must have rank {len(example) + 1} "
                      f"({described}), got shape {t.shape}.")
   if not t.shape[1:].is_compatible_with(example):
-    raise ValueError(f"`{name}` must have shape {described}, got "
+    raise ValueError(f"{name} must have shape {described}, got shape "
                      f"{t.shape}.")
   return t
 
@@ -429,12 +430,13 @@ def _check_vectors(opts: Options, vectors, x, rows):
   v1, v2 = vectors
   if v1 is None:
     raise ValueError("`vectors` must give v1 [P*B, O].")
-  v1 = derivatives.as_dtype(v1, x.dtype, "vectors[0] (v1)")
+  name = "vectors[0] (v1)"
+  v1 = derivatives.as_dtype(v1, x.dtype, name)
   if v1.shape.rank != 2:
     raise ValueError(f"`vectors[0]` (v1) must have shape [P*B, O] "
                      f"(P = num_projections = {opts.num_projections}), "
                      f"got shape {v1.shape}.")
-  v1 = derivatives.assert_batch(v1, rows, "vectors[0] (v1)", what=what)
+  v1 = derivatives.assert_batch(v1, rows, name, what=what)
   if opts.order < 2:
     if v2 is not None:
       raise ValueError("`vectors[1]` (v2) is for order 2; give None for "
@@ -442,14 +444,10 @@ def _check_vectors(opts: Options, vectors, x, rows):
     return v1, None
   if v2 is None:
     raise ValueError("`vectors` must give v2 for order 2.")
-  v2 = derivatives.as_dtype(v2, x.dtype, "vectors[1] (v2)")
-  want = [None] + list(x.shape[1:])
-  if (v2.shape.rank != len(want) or
-      not v2.shape.is_compatible_with(want)):
-    raise ValueError(f"`vectors[1]` (v2) must have shape [P*B] + "
-                     f"{list(x.shape[1:])} (shaped like x), got shape "
-                     f"{v2.shape}.")
-  return v1, derivatives.assert_batch(v2, rows, "vectors[1] (v2)", what=what)
+  name = "vectors[1] (v2)"
+  v2 = _check_like_x(derivatives.as_dtype(v2, x.dtype, name),
+                     "`vectors[1]` (v2)", x)
+  return v1, derivatives.assert_batch(v2, rows, name, what=what)
 
 
 def check_loss_value(value: tf.Tensor, pred: tf.Tensor, j: int,
