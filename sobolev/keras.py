@@ -63,11 +63,23 @@ _REPLACED = ("loss", "loss_weights", "metrics", "weighted_metrics")
 
 
 def _as_tuple(y) -> tuple:
-  if y is None:
-    return ()
-  if isinstance(y, (list, tuple)):
-    return tuple(y)
-  return (y,)
+  """`y` (None, one array or a tuple of arrays) as a tuple of arrays.
+
+  Raises:
+    TypeError: for a dict or nested structures (naming what was given).
+  """
+  entries = (() if y is None else
+             tuple(y) if isinstance(y, (list, tuple)) else (y,))
+  for entry in entries:
+    if isinstance(entry, (Mapping, list, tuple)):
+      kind = (f"a dict with keys {sorted(entry)}"
+              if isinstance(entry, Mapping) else
+              f"a nested {type(entry).__name__}")
+      raise TypeError(
+          "SobolevModel takes `y` as the values [B, O] (or [B]) or a tuple "
+          "(values, jacobians[, hessians]) of arrays, in that order; got "
+          f"{kind}. Give e.g. `(y['values'], y['jacobians'])`.")
+  return entries
 
 
 @keras.saving.register_keras_serializable(package="sobolev")
@@ -131,7 +143,6 @@ class SobolevModel(keras.Model):
     # wrapped model's dtype (see `input_dtype`).
     self._dtype_given = kwargs.get("dtype") is not None
     self._input_dtype = None
-    self._order = order
     self._loss_options = dict(loss_options)
     self._target_fn = target_fn
     # A Sonnet module, not a Keras layer: Keras does not track it (it has no
@@ -208,11 +219,11 @@ class SobolevModel(keras.Model):
 
   def _check_arrays(self, x, y) -> None:
     """Overflow checks on NumPy data before Keras rounds it to `floatx`."""
-    _check_y(y)
+    targets = _as_tuple(y)
     dtypes = [tf.as_dtype(keras.config.floatx()), tf.as_dtype(self.input_dtype)]
     narrowest = min(dtypes, key=lambda d: d.max)
     named = [("x", x)] + [(f"y[{j}]" if isinstance(y, (list, tuple)) else "y",
-                           t) for j, t in enumerate(_as_tuple(y))]
+                           t) for j, t in enumerate(targets)]
     for name, array in named:
       if isinstance(array, np.ndarray) and array.dtype.kind == "f":
         derivatives.check_overflow(
@@ -270,11 +281,10 @@ class SobolevModel(keras.Model):
       config.pop("dtype", None)
     config.update({
         "model": keras.saving.serialize_keras_object(self.model),
-        "order": self._order,
+        "order": self.order,
         "loss_options": {k: keras.saving.serialize_keras_object(v)
                          for k, v in self._loss_options.items()},
-        "target_fn": (None if self._target_fn is None else
-                      keras.saving.serialize_keras_object(self._target_fn)),
+        "target_fn": keras.saving.serialize_keras_object(self._target_fn),
     })
     return config
 
@@ -286,10 +296,8 @@ class SobolevModel(keras.Model):
     options = {k: keras.saving.deserialize_keras_object(
         v, custom_objects=custom_objects)
                for k, v in config.pop("loss_options", {}).items()}
-    target = config.pop("target_fn", None)
-    if target is not None:
-      target = keras.saving.deserialize_keras_object(
-          target, custom_objects=custom_objects)
+    target = keras.saving.deserialize_keras_object(
+        config.pop("target_fn", None), custom_objects=custom_objects)
     return cls(model, loss_options=options, target_fn=target, **config)
 
   # Internals.
@@ -301,7 +309,7 @@ class SobolevModel(keras.Model):
       raise TypeError(
           "SobolevModel needs one input tensor `x` [B, ...] (derivatives are "
           f"taken with respect to it), got a {type(x).__name__}.")
-    _check_y(y)
+    y = _as_tuple(y)
     dtype = self.input_dtype
     if self._dtype_given:
       wrapped = _wrapped_dtype(self.model, self.variable_dtype)
@@ -313,7 +321,7 @@ class SobolevModel(keras.Model):
             f"build the model in {dtype}.")
     x = _cast(x, dtype, "x")
     targets = tuple(_cast(t, dtype, f"y[{j}]")
-                    for j, t in enumerate(_as_tuple(y)))
+                    for j, t in enumerate(y))
     if sample_weight is not None:
       sample_weight = tf.nest.map_structure(
           lambda w: tf.cast(w, dtype), sample_weight)
@@ -347,17 +355,13 @@ class SobolevModel(keras.Model):
     return lambda z: self(z, training=training)
 
   def _loss(self, x, targets, sample_weight, training: bool):
-    model_fn = self._model_fn(training)
     if isinstance(sample_weight, list):
       sample_weight = sample_weight[:self.order + 1]
-    if self._target_fn is not None:
-      out = self.loss_module(model_fn, x, target_fn=self._target_fn,
-                             sample_weights=sample_weight)
-    else:
-      out = self.loss_module(model_fn, x, targets=targets[:self.order + 1],
-                             sample_weights=sample_weight)
-    total, terms = out[:2]
-    return total, terms
+    given = ({"targets": targets[:self.order + 1]} if self._target_fn is None
+             else {"target_fn": self._target_fn})
+    out = self.loss_module(self._model_fn(training), x,
+                           sample_weights=sample_weight, **given)
+    return out[0], out[1]  # The total and the per-order terms.
 
   def _update_loss_metrics(self, x, total, terms, sample_weight):
     # Batch means, weighted by the batch's total example weight (per order),
@@ -427,20 +431,6 @@ def _wrapped_dtype(model: keras.layers.Layer,
     # Not built yet: a Sequential model outputs its last layer's dtype.
     return _wrapped_dtype(model.layers[-1], variable_dtype)
   return None
-
-
-def _check_y(y) -> None:
-  """Raises a `TypeError` unless `y` is None, one array or a tuple of them."""
-  entries = y if isinstance(y, (list, tuple)) else (y,)
-  for entry in entries:
-    if isinstance(entry, (Mapping, list, tuple)):
-      kind = (f"a dict with keys {sorted(entry)}"
-              if isinstance(entry, Mapping) else
-              f"a nested {type(entry).__name__}")
-      raise TypeError(
-          "SobolevModel takes `y` as the values [B, O] (or [B]) or a tuple "
-          "(values, jacobians[, hessians]) of arrays, in that order; got "
-          f"{kind}. Give e.g. `(y['values'], y['jacobians'])`.")
 
 
 def _cast(t, dtype: str, name: str) -> tf.Tensor:
