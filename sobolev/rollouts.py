@@ -150,7 +150,6 @@ class Transition:
       step of the 'NextStep' autoreset mode, whose action was ignored).
     episode_ids: `[B]` int32, the episode of each state.
     steps: `[B]` int32, index of each state within its episode.
-    next_observations: `[B, ...]` what the environment returned.
     info: the environment's info dict of this step.
     finished: the episodes that ended in this step.
   """
@@ -164,7 +163,6 @@ class Transition:
   valid: np.ndarray
   episode_ids: np.ndarray
   steps: np.ndarray
-  next_observations: np.ndarray
   info: Dict[str, Any]
   finished: List[Episode]
 
@@ -354,7 +352,7 @@ class Player:
         observations=obs, outputs=outputs, extras=extras, actions=actions,
         rewards=rewards, terminated=terminated, truncated=truncated,
         valid=valid, episode_ids=transition_ids, steps=transition_steps,
-        next_observations=next_obs, info=dict(info or {}), finished=finished)
+        info=dict(info or {}), finished=finished)
 
 
 def check_count(name: str, value: Any) -> int:
