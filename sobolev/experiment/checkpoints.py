@@ -97,10 +97,6 @@ class Manager:
         checkpoint, directory, max_to_keep=max_to_keep,
         checkpoint_name=checkpoint_name)
 
-  @property
-  def directory(self) -> str:
-    return self._directory
-
   def _repair_index(self) -> None:
     index = os.path.join(self._directory, "checkpoint")
     if not os.path.exists(index):
