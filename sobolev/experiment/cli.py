@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 import traceback
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, NoReturn, Optional, Sequence
 
 from sobolev.experiment import errors
 
@@ -269,9 +269,14 @@ def _parse_flags(argv: Sequence[str]) -> List[str]:
     if not _from_config_flags(e.__traceback__):
       raise
     line = config_flag_error(e)
+  _exit(line)
+
+
+def _exit(line: str, status: int = 2) -> NoReturn:
+  """Prints `line` on stderr, after what stdout holds, and exits."""
   sys.stdout.flush()
   print(line, file=sys.stderr)
-  sys.exit(2)
+  sys.exit(status)
 
 
 # Packages whose flags a command's `--help` lists (a TensorFlow module that
@@ -337,19 +342,13 @@ def run(main: Callable[[List[str]], Any],
         raise errors.UserError(f"Unexpected arguments: {args[1:]}")
       return main(args)
     except errors.UserError as e:
-      sys.stdout.flush()
-      print(f"error: {one_line(e)}", file=sys.stderr)
-      sys.exit(2)
+      _exit(f"error: {one_line(e)}")
     except KeyboardInterrupt:
-      sys.stdout.flush()
-      print("interrupted.", file=sys.stderr)
-      sys.exit(130)
+      _exit("interrupted.", 130)
     except Exception as e:  # pylint: disable=broad-except
       line = file_error(e)
       if line is None:
         raise
-      sys.stdout.flush()
-      print(line, file=sys.stderr)
-      sys.exit(2)
+      _exit(line)
 
   app.run(guarded, argv=argv, flags_parser=_parse_flags)
