@@ -225,8 +225,7 @@ def check_call(opts: Options, model, x, targets, target_fn, vectors,
   weights = _check_sample_weights(opts, sample_weights, x, batch)
   mask_list = _check_masks(opts.order, masks, batch)
   if targets is not None:
-    targets = _check_targets(opts, targets, x, mask_list, projected,
-                             model_width=lambda: _output_width(fn, x))
+    targets = _check_targets(opts, targets, fn, x, mask_list, projected)
   if vectors is not None:
     vectors = _check_vectors(opts, vectors, x,
                              opts.num_projections * batch)
@@ -331,12 +330,12 @@ def _batch_vector(t: tf.Tensor, batch, name: str) -> tf.Tensor:
   return derivatives.assert_batch(t, batch, name)
 
 
-def _check_targets(opts: Options, targets, x, mask_list, projected,
-                   model_width) -> List[tf.Tensor]:
+def _check_targets(opts: Options, targets, fn, x, mask_list,
+                   projected) -> List[tf.Tensor]:
   """The targets checked, as `[B, O]`, `[B, O, ...]`, ... (or `[P*B, ...]`).
 
-  Masked-out targets become 0 (they may hold anything, e.g. NaN);
-  `model_width()` (O, or None) is only called to word a width error.
+  Masked-out targets become 0 (they may hold anything, e.g. NaN); the model
+  `fn` only runs to word a width error.
   """
   if tf.is_tensor(targets) or isinstance(targets, np.ndarray):
     targets = (targets,)
@@ -365,7 +364,7 @@ def _check_targets(opts: Options, targets, x, mask_list, projected,
           t, p * batch, name, what=f"num_projections * batch (P = {p})")
     else:
       if j >= 1:
-        t = _check_full_target(t, j, name, x, out[0], model_width)
+        t = _check_full_target(t, j, name, fn, x, out[0])
       t = derivatives.assert_batch(t, batch, name)
     mask = mask_list[j]
     if mask is not None:
@@ -392,7 +391,7 @@ def _check_like_x(t, name: str, x) -> tf.Tensor:
   return t
 
 
-def _check_full_target(t, j, name, x, values, model_width) -> tf.Tensor:
+def _check_full_target(t, j, name, fn, x, values) -> tf.Tensor:
   """An order-j target `[B, O] + x.shape[1:] * j` (O = 1 may be left out)."""
   example = list(x.shape[1:])
   want = 2 + len(example) * j
@@ -401,14 +400,15 @@ def _check_full_target(t, j, name, x, values, model_width) -> tf.Tensor:
   if t.shape.rank == want - 1 and out_dim == 1:
     t = t[:, None]  # Scalar-output shorthand: [B, ...] -> [B, 1, ...].
   if t.shape.rank != want:
-    if t.shape.rank == want - 1 and out_dim is not None and model_width() == 1:
+    if (t.shape.rank == want - 1 and out_dim is not None and
+        _output_width(fn, x) == 1):
       # `t` is the scalar-output shorthand of a model with O = 1; the
       # values are the wrong width.
       raise _width_error(values, 1)
     raise ValueError(f"`{name}` must have rank {want} ({described}), got "
                      f"shape {t.shape}.")
   if out_dim is not None and t.shape[1] not in (None, out_dim):
-    if model_width() == t.shape[1]:
+    if _output_width(fn, x) == t.shape[1]:
       raise _width_error(values, t.shape[1])
     raise ValueError(f"`{name}` has output dimension {t.shape[1]} but "
                      f"`targets[0]` has {out_dim}.")
