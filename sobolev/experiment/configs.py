@@ -67,18 +67,7 @@ def _normalise_numbers(value: Any) -> Any:
 
 def flatten(settings: Any) -> Dict[str, Any]:
   """`{'a': {'b': 1}}` -> `{'a.b': 1}` (lists stay values)."""
-  out = {}
-
-  def walk(value, prefix):
-    for key, sub in value.items():
-      name = f"{prefix}{key}"
-      if isinstance(sub, dict):
-        walk(sub, f"{name}.")
-      else:
-        out[name] = sub
-
-  walk(to_dict(settings), "")
-  return out
+  return dict(leaves(to_dict(settings), into_lists=False))
 
 
 def diff(old: Any, new: Any, ignore: Iterable[str] = ()) -> List[str]:
@@ -152,13 +141,15 @@ def split_names(name: str, value: Any) -> tuple:
 
 
 def leaves(value: Any, path: str = "",
-           convert: Callable[[Any], Any] = lambda v: v) -> Iterator[tuple]:
+           convert: Callable[[Any], Any] = lambda v: v,
+           into_lists: bool = True) -> Iterator[tuple]:
   """`(path, leaf)` for every leaf of a JSON-like value, depth first.
 
   Args:
     value: nested mappings and lists (or tuples).
     path: the name of `value` (`'a.b'`, `'grid[1]'` below it).
     convert: applied to every node before it is looked into.
+    into_lists: whether list items are leaves (else a list is one).
 
   Yields:
     `(dotted path, leaf)` pairs.
@@ -166,8 +157,9 @@ def leaves(value: Any, path: str = "",
   value = convert(value)
   if isinstance(value, Mapping):
     for key, sub in value.items():
-      yield from leaves(sub, f"{path}.{key}" if path else str(key), convert)
-  elif isinstance(value, (list, tuple)):
+      yield from leaves(sub, f"{path}.{key}" if path else str(key), convert,
+                        into_lists)
+  elif into_lists and isinstance(value, (list, tuple)):
     for i, sub in enumerate(value):
       yield from leaves(sub, f"{path}[{i}]", convert)
   else:
