@@ -623,17 +623,16 @@ def load(directory: str, keys: Optional[Sequence[str]] = None
   return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 
-def check_fraction(train_fraction: Any, name: str = "train_fraction"
-                   ) -> float:
-  """`train_fraction` as a float; a `ValueError` naming `name` unless in
-  (0, 1)."""
+def check_fraction(train_fraction: Any) -> float:
+  """`train_fraction` as a float; a `ValueError` naming it unless in (0, 1)."""
   try:
     value = float(train_fraction)
   except (TypeError, ValueError):
-    raise ValueError(f"`{name}` must be a number in (0, 1), got "
+    raise ValueError("`train_fraction` must be a number in (0, 1), got "
                      f"{train_fraction!r}.") from None
   if not 0.0 < value < 1.0:
-    raise ValueError(f"`{name}` must be in (0, 1), got {train_fraction!r}.")
+    raise ValueError(f"`train_fraction` must be in (0, 1), got "
+                     f"{train_fraction!r}.")
   return value
 
 
