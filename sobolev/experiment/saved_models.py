@@ -50,7 +50,6 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
                     f"tf.TensorSpec, got {input_signature!r}.")
   call = fn if fn is not None else model
   exported = _Exported(model, call, signature)
-  concrete = exported.__call__.get_concrete_function()
 
   @tf.function(input_signature=signature)
   def serving(*args):
@@ -70,7 +69,6 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
     os.chmod(tmp, 0o777 & ~files.UMASK)  # mkdtemp makes it 0700.
     tf.saved_model.save(exported, tmp,
                         signatures={"serving_default": serving})
-    del concrete
     if os.path.exists(path):
       # Move the old export aside first: a crash leaves it, never nothing.
       old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}"
