@@ -53,10 +53,11 @@ def _activation_grad(activation) -> Callable[[tf.Tensor, tf.Tensor],
 
 def supports(model, allow_subclasses: bool = False) -> bool:
   """Whether `mlp_value_and_gradient` can take `model` (see module doc)."""
+  # pylint: disable=protected-access
   if not forward_mode.supports(model, allow_subclasses=allow_subclasses):
     return False
-  return (_activation_grad(model._activation) is not None and  # pylint: disable=protected-access
-          not model._activate_final and  # pylint: disable=protected-access
+  return (_activation_grad(model._activation) is not None and
+          not model._activate_final and
           forward_mode.output_size(model) == 1)
 
 
@@ -94,8 +95,9 @@ def mlp_value_and_gradient(mlp: snt.nets.MLP, x: tf.Tensor,
     params.append(tf.convert_to_tensor(layer.w))
     if bias:
       params.append(tf.convert_to_tensor(layer.b))
-  act_grad = _activation_grad(mlp._activation)  # pylint: disable=protected-access
-  return _fused(mlp._activation, act_grad, biased)(x, *params)  # pylint: disable=protected-access
+  activation = mlp._activation  # pylint: disable=protected-access
+  fused = _fused(activation, _activation_grad(activation), biased)
+  return fused(x, *params)
 
 
 def _fused(activation, act_grad, biased: List[bool]):
