@@ -91,7 +91,8 @@ def make_call(batch: Dict[str, Any], order: int, steps_per_call: int,
     learning_rate: Adam's.
 
   Returns:
-    `call() -> loss` (the state is carried between calls).
+    `call() -> loss` (the state is carried between calls); `call.hlo()` is
+    the optimised HLO text of the compiled call (`benchmarks.speed_hlo`).
   """
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -126,6 +127,7 @@ def make_call(batch: Dict[str, Any], order: int, steps_per_call: int,
     state["s"], value = run(state["s"])
     return value
 
+  call.hlo = lambda: run.lower(state["s"]).compile().as_text()
   return call
 
 

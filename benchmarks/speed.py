@@ -6,7 +6,9 @@ measures, in one process and after warm-up, the time of one optimisation step
 (microseconds; median and min over `repeats` timed blocks) of:
 
   * `mlp_order1`: `regular` (L2 on values) vs `sobolev` (L2 on values and
-    input gradients) on the paper's 2x256 ReLU MLP, D = 2, batch 100 and 1000;
+    input gradients) on the paper's 2x256 ReLU MLP, D = 2, batch 100 and 1000
+    (and, if `mlp_order1_variants` names it, `sobolev_fused`: the same loss
+    with `SobolevLoss(jacobian_mode='fused')`, `sobolev.fused_mlp`);
   * `mlp_order2`: order-2 Sobolev, `exact` (full Hessians) vs `stochastic`
     (one Hessian-vector projection) on a 2x256 softplus MLP, batch 100;
   * `multi_output`: order-1 `exact` Jacobian matching vs `stochastic`
@@ -60,6 +62,9 @@ from sobolev.experiment import timing
 CSV_COLUMNS = ("case", "variant", "framework", "batch", "out_dim",
                "median_us", "min_us", "vs_jax")
 CASES = ("mlp_order1", "mlp_order2", "multi_output")
+MLP_ORDER1_VARIANTS = ("regular", "sobolev", "sobolev_fused")
+# The JAX step a TF variant is compared with (`vs_jax`), where not its own.
+JAX_VARIANT = {"sobolev_fused": "sobolev"}
 MULTI_OUTPUT_IN_DIM = 16
 
 
@@ -71,8 +76,15 @@ def check(config: Any) -> ml_collections.ConfigDict:
   """
   config = ml_collections.ConfigDict(configs.to_dict(config))
   configs.check_finite(config)
-  for field in ("cases", "compile_modes"):
+  config.mlp_order1_variants = config.get("mlp_order1_variants",
+                                          ("regular", "sobolev"))
+  for field in ("cases", "compile_modes", "mlp_order1_variants"):
     config[field] = configs.split_names(field, config[field])
+  if not config.mlp_order1_variants or any(
+      v not in MLP_ORDER1_VARIANTS for v in config.mlp_order1_variants):
+    raise errors.ConfigError(
+        "`mlp_order1_variants` must be a non-empty subset of "
+        f"{MLP_ORDER1_VARIANTS}, got {config.mlp_order1_variants}.")
   if not config.cases:
     raise errors.ConfigError("`cases` must name at least one case.")
   for case in config.cases:
@@ -150,11 +162,13 @@ def time_variant(variant: Variant, config: Any,
 
 
 def mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
-                   mode: str, activation, seed: int) -> tuple:
+                   mode: str, activation, seed: int,
+                   jacobian_mode: Optional[str] = None) -> tuple:
   """A 2x256 MLP, a `SobolevLoss` and a batch with exact targets.
 
   Targets (values and derivatives up to `order`) come from a fixed smooth
   tanh teacher MLP; returns `(model, loss, {'x', 'targets'})`.
+  `jacobian_mode` is the loss's (exact order 1 only; None: its default).
   """
   rng = np.random.RandomState(seed)
   x = tf.constant(rng.uniform(-1, 1, (batch, in_dim)), tf.float32)
@@ -166,6 +180,8 @@ def mlp_regression(batch: int, in_dim: int, out_dim: int, order: int,
   model = snt.nets.MLP([256, 256, out_dim], activation=activation)
   # A seed only where projections are drawn (exact mode takes none).
   kwargs = {"seed": seed} if mode == "stochastic" else {}
+  if jacobian_mode is not None:
+    kwargs["jacobian_mode"] = jacobian_mode
   loss = sobolev_loss.SobolevLoss(order=order, mode=mode,
                                   validate_targets=False, **kwargs)
   return model, loss, {"x": x, "targets": tuple(targets)}
@@ -177,11 +193,13 @@ def variants(config: Any) -> List[Variant]:
   out = []
   if "mlp_order1" in config.cases:
     for batch in config.mlp_batches:
-      for name, order in (("regular", 0), ("sobolev", 1)):
+      for name in config.mlp_order1_variants:
+        order = 0 if name == "regular" else 1
+        jacobian_mode = "fused" if name == "sobolev_fused" else None
         out.append(Variant(
             "mlp_order1", name, batch, 1,
-            lambda b=batch, o=order: mlp_regression(
-                b, 2, 1, o, "exact", tf.nn.relu, seed)))
+            lambda b=batch, o=order, j=jacobian_mode: mlp_regression(
+                b, 2, 1, o, "exact", tf.nn.relu, seed, jacobian_mode=j)))
   if "mlp_order2" in config.cases:
     for mode in ("exact", "stochastic"):
       out.append(Variant(
@@ -222,7 +240,8 @@ def _markdown(rows: List[Dict], config: Any) -> str:
   lines.append("`ratio`: median over the first variant of the same case, "
                "framework, batch and out_dim. `vs JAX`: median over the "
                "hand-written JAX step of the same case, variant and batch "
-               "(`benchmarks/jax_baseline.py`).")
+               "(`benchmarks/jax_baseline.py`; `sobolev_fused` against "
+               "JAX's `sobolev`).")
   return "\n".join(lines) + "\n"
 
 
@@ -286,15 +305,16 @@ def _measure(config: Any, workdir: str,
            "min_us": float(np.min(times)), "compiled": mode}
     rows.append(row)
     if log:
-      log(f"{variant.case:14s} {variant.variant:11s} "
-          f"batch={variant.batch:<5d} out_dim={variant.out_dim:<4d} "
+      log(f"{case:14s} {name:13s} {framework:3s} "
+          f"batch={batch:<5d} out_dim={out_dim:<4d} "
           f"median={row['median_us']:9.0f}us min={row['min_us']:9.0f}us "
           f"({mode})")
   jax_us = {(r["case"], r["variant"], r["batch"], r["out_dim"]):
             r["median_us"] for r in rows if r["framework"] == "jax"}
   for row in rows:
-    base = jax_us.get((row["case"], row["variant"], row["batch"],
-                       row["out_dim"]))
+    base = jax_us.get((row["case"], JAX_VARIANT.get(row["variant"],
+                                                    row["variant"]),
+                       row["batch"], row["out_dim"]))
     row["vs_jax"] = row["median_us"] / base if base else float("nan")
   files.write_csv(
       os.path.join(workdir, "speed.csv"),
@@ -313,7 +333,8 @@ def _jax_timers(config: Any, todo: Sequence[Variant],
   """`(label, block)` of the JAX reference of each `mlp_order1` variant
   (`benchmarks.jax_baseline`); none without the `bench` extra (one line
   says how to get them)."""
-  wanted = [v for v in todo if v.case == "mlp_order1"]
+  wanted = [v for v in todo
+            if v.case == "mlp_order1" and v.variant not in JAX_VARIANT]
   if not (config.get("jax_baseline", False) and wanted):
     return []
   if not jax_baseline.available():

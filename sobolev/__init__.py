@@ -10,6 +10,8 @@ Modules:
     `loss_checks` (every argument and input check, in front of it).
   finite_differences: target derivatives of black-box (numpy) functions.
   forward_mode: fused forward-mode Jacobians of `snt.nets.MLP` (few inputs).
+  fused_mlp: the fused order-1 pass of a scalar-output ReLU `snt.nets.MLP`
+    (values, input gradients and one parameter-gradient pass for both).
   strided_conv: `Conv2D`, an `snt.Conv2D` with a fast input gradient for
     strided VALID layers (conv networks under Sobolev losses).
   training: `make_train_step`, a compiled (optionally distributed) step.
@@ -25,10 +27,10 @@ Modules:
 
 import importlib
 
-_MODULES = ("derivatives", "finite_differences", "forward_mode", "losses",
-            "loss_checks", "sampling", "sobolev_loss", "strided_conv",
-            "terms", "training", "experiment", "keras", "policies",
-            "rollouts")
+_MODULES = ("derivatives", "finite_differences", "forward_mode", "fused_mlp",
+            "losses", "loss_checks", "sampling", "sobolev_loss",
+            "strided_conv", "terms", "training", "experiment", "keras",
+            "policies", "rollouts")
 
 
 def __getattr__(name):

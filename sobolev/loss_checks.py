@@ -16,13 +16,14 @@ import tensorflow as tf
 
 from sobolev import derivatives
 from sobolev import forward_mode
+from sobolev import fused_mlp
 from sobolev import losses
 from sobolev import sampling
 from sobolev import terms
 
 MAX_ORDER = 2
 MODES = ("exact", "stochastic")
-JACOBIAN_MODES = ("auto", "reverse", "forward")
+JACOBIAN_MODES = ("auto", "reverse", "forward", "fused")
 
 
 class Options(NamedTuple):
@@ -480,6 +481,8 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   """
   if jacobian_mode == "reverse":
     return False
+  if jacobian_mode == "fused":  # For a target_fn; the model is fused.
+    jacobian_mode = "auto"
   static_d = x.shape.rank == 2 and x.shape[1] is not None
   if jacobian_mode == "forward":
     if forward_mode.overrides_call(fn):
@@ -498,6 +501,31 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   if not forward_mode.supports(fn) or not static_d:
     return False
   return x.shape[1] < forward_mode.output_size(fn)
+
+
+def use_fused(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
+  """Whether the model's order-1 pass is `sobolev.fused_mlp`'s.
+
+  Raises:
+    ValueError: for `jacobian_mode='fused'` with a model or input that the
+      fused pass cannot take.
+  """
+  if jacobian_mode != "fused":
+    return False
+  if forward_mode.overrides_call(fn):
+    raise ValueError(
+        "jacobian_mode='fused': this subclass of snt.nets.MLP "
+        f"({type(fn).__name__}) overrides __call__, so its layers alone "
+        "are not the model; use jacobian_mode='reverse' or 'auto'.")
+  if not fused_mlp.supports(fn, allow_subclasses=True):
+    raise ValueError(
+        "jacobian_mode='fused' needs an snt.nets.MLP with activation relu "
+        "or leaky_relu, no dropout, activate_final=False and one output; "
+        "use 'auto' or 'reverse'.")
+  if x.shape.rank != 2 or x.shape[1] is None:
+    raise ValueError("jacobian_mode='fused' needs inputs [B, D] with a "
+                     f"static D, got shape {x.shape}.")
+  return True
 
 
 def _output_width(fn, x: tf.Tensor) -> Optional[int]:

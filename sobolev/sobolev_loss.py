@@ -121,7 +121,13 @@ class SobolevLoss(snt.Module):
         does not override `__call__`; see `sobolev.forward_mode`) or `'auto'`
         (default): forward for exactly `snt.nets.MLP` (supported activation,
         no dropout) with fewer inputs than outputs. Same numbers up to
-        rounding.
+        rounding. Or `'fused'` (opt-in): for an `snt.nets.MLP` with one
+        output and a relu or leaky_relu activation, values, input
+        gradients and the parameter gradient of both terms in one
+        hand-written pass, without the value term's own backward pass
+        (`sobolev.fused_mlp`; 4 instead of 6 large matmuls for two hidden
+        layers). Same values and input gradients, parameter gradients
+        equal up to float rounding; differentiable once only.
       name: module name.
 
     Raises:
@@ -260,8 +266,10 @@ class SobolevLoss(snt.Module):
                               bind(target_fn, tiled))
     forward = lambda f: opts.order == 1 and loss_checks.use_forward_mode(
         opts.jacobian_mode, f, inputs.x)
+    fused = opts.order == 1 and loss_checks.use_fused(
+        opts.jacobian_mode, inputs.fn, inputs.x)
     preds = terms.exact_derivatives(inputs.fn, inputs.x, opts.order,
-                                    forward(inputs.fn))
+                                    not fused and forward(inputs.fn), fused)
     tgts = inputs.targets
     if target_fn is not None:
       target = bind(target_fn, x)

@@ -62,6 +62,7 @@ import tensorflow as tf
 
 from sobolev import derivatives
 from sobolev import forward_mode
+from sobolev import fused_mlp
 from sobolev import losses
 from sobolev import sampling
 
@@ -71,7 +72,8 @@ Model = Callable[[tf.Tensor], tf.Tensor]
 
 
 def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
-                      forward: bool = False) -> List[tf.Tensor]:
+                      forward: bool = False,
+                      fused: bool = False) -> List[tf.Tensor]:
   """`[m(x), D m(x), D^2 m(x)][:order + 1]`.
 
   Args:
@@ -80,6 +82,8 @@ def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
     order: K, 0 to 2.
     forward: order 1 only: compute the Jacobians in forward mode (an
       `snt.nets.MLP`; see `sobolev.forward_mode`) instead of with tapes.
+    fused: order 1 only: values and gradients of a scalar-output ReLU MLP
+      with the fused parameter gradient (`sobolev.fused_mlp`).
 
   Returns:
     Values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
@@ -88,6 +92,9 @@ def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
   if order == 0:
     return [derivatives.as_2d_output(fn(x), x)]
   if order == 1:
+    if fused:
+      y, g = fused_mlp.mlp_value_and_gradient(fn, x, allow_subclasses=True)
+      return [y, tf.expand_dims(g, 1)]
     if forward:
       return list(forward_mode.mlp_value_and_jacobian(
           fn, x, allow_subclasses=True))

@@ -74,8 +74,26 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(rows[1]["vs_jax"],
                         rows[1]["median_us"] / rows[3]["median_us"])
 
+  def test_fused_variant_is_compared_with_jax_sobolev(self):
+    workdir = self.create_tempdir().full_path
+    config = _config(speed_config, cases=("mlp_order1",), repeats=1,
+                     calls=1, steps_per_call=2, warmup_calls=1,
+                     compile_modes=("graph",), mlp_batches=(8,),
+                     mlp_order1_variants=("sobolev,sobolev_fused",))
+    rows = speed.run(config, workdir, log=None)
+    tf_rows = [(r["variant"], r["framework"]) for r in rows]
+    self.assertEqual(tf_rows[:2], [("sobolev", "tf"),
+                                   ("sobolev_fused", "tf")])
+    if not jax_baseline.available():
+      self.assertLen(rows, 2)
+      return
+    self.assertEqual(tf_rows[2:], [("sobolev", "jax")])
+    self.assertAllClose(rows[1]["vs_jax"],
+                        rows[1]["median_us"] / rows[2]["median_us"])
+
   @parameterized.parameters(
       ({"cases": ("gpu",)}, "unknown case 'gpu'"),
+      ({"mlp_order1_variants": ("fast",)}, "`mlp_order1_variants` must be"),
       # The Atari student case moved to `distillation.speed`.
       ({"cases": ("atari_student",)}, "unknown case 'atari_student'"),
       ({"repeats": 0}, "`repeats` must be >= 1"),

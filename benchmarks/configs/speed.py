@@ -22,6 +22,9 @@ def get_config() -> ml_collections.ConfigDict:
     compile_modes: compilers to try per variant ('graph', 'xla'); the faster
       on a pilot block is reported.
     mlp_batches: batch sizes of the `mlp_order1` case.
+    mlp_order1_variants: the `mlp_order1` steps: some of 'regular',
+      'sobolev' and 'sobolev_fused' (`SobolevLoss(jacobian_mode='fused')`,
+      opt-in in the library: parameter gradients differ by float rounding).
     multi_output_dims: output dimensions O of the `multi_output` case.
     seed: seed of the inputs, teachers and models.
   """
@@ -33,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.warmup_calls = 3
   config.compile_modes = ("graph", "xla")
   config.mlp_batches = (100, 1000)
+  config.mlp_order1_variants = ("regular", "sobolev")
   config.multi_output_dims = (1, 6, 18, 100)
   config.seed = 0
   # Also time the hand-written JAX step of `mlp_order1` (needs the `bench`
