@@ -485,18 +485,10 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
     jacobian_mode = "auto"
   static_d = x.shape.rank == 2 and x.shape[1] is not None
   if jacobian_mode == "forward":
-    if forward_mode.overrides_call(fn):
-      raise ValueError(
-          "jacobian_mode='forward': this subclass of snt.nets.MLP "
-          f"({type(fn).__name__}) overrides __call__, so its layers alone "
-          "are not the model; use jacobian_mode='reverse' or 'auto'.")
-    if not forward_mode.supports(fn, allow_subclasses=True):
-      raise ValueError(
-          "jacobian_mode='forward' needs an snt.nets.MLP without dropout "
-          "and with a supported activation; use 'auto' or 'reverse'.")
-    if not static_d:
-      raise ValueError("jacobian_mode='forward' needs inputs [B, D] with a "
-                       f"static D, got shape {x.shape}.")
+    _check_mlp_mode("forward", fn, x,
+                    forward_mode.supports(fn, allow_subclasses=True),
+                    "an snt.nets.MLP without dropout and with a supported "
+                    "activation")
     return True
   if not forward_mode.supports(fn) or not static_d:
     return False
@@ -512,20 +504,28 @@ def use_fused(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   """
   if jacobian_mode != "fused":
     return False
+  _check_mlp_mode("fused", fn, x, fused_mlp.supports(fn, allow_subclasses=True),
+                  "an snt.nets.MLP with activation relu or leaky_relu, no "
+                  "dropout, activate_final=False and one output")
+  return True
+
+
+def _check_mlp_mode(mode: str, fn, x: tf.Tensor, supported: bool,
+                    needs: str) -> None:
+  """Raises `ValueError` if `jacobian_mode=mode` cannot take the MLP `fn`
+  (`supported`: the mode's own test; `needs`: what it needs, for the
+  message) or inputs `x` that are not `[B, D]` with a static D."""
   if forward_mode.overrides_call(fn):
     raise ValueError(
-        "jacobian_mode='fused': this subclass of snt.nets.MLP "
+        f"jacobian_mode='{mode}': this subclass of snt.nets.MLP "
         f"({type(fn).__name__}) overrides __call__, so its layers alone "
         "are not the model; use jacobian_mode='reverse' or 'auto'.")
-  if not fused_mlp.supports(fn, allow_subclasses=True):
-    raise ValueError(
-        "jacobian_mode='fused' needs an snt.nets.MLP with activation relu "
-        "or leaky_relu, no dropout, activate_final=False and one output; "
-        "use 'auto' or 'reverse'.")
+  if not supported:
+    raise ValueError(f"jacobian_mode='{mode}' needs {needs}; use 'auto' or "
+                     "'reverse'.")
   if x.shape.rank != 2 or x.shape[1] is None:
-    raise ValueError("jacobian_mode='fused' needs inputs [B, D] with a "
+    raise ValueError(f"jacobian_mode='{mode}' needs inputs [B, D] with a "
                      f"static D, got shape {x.shape}.")
-  return True
 
 
 def _output_width(fn, x: tf.Tensor) -> Optional[int]:
