@@ -47,7 +47,7 @@ from synthetic_gradients import decoupled
 from synthetic_gradients import experiment
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-Log = Optional[Any]
+Log = Optional[experiment.Log]
 
 
 def methods(config: Any) -> tuple:
@@ -81,7 +81,9 @@ def check(config: Any) -> None:
   if "method_learning_rates" in config.model:
     raise errors.ConfigError("`model` must be a preset with one "
                              "`learning_rate` (no `method_learning_rates`).")
-  experiment.check(trial_config(config, names[0], grid[0]))
+  # Every method at once: a setting one method cannot take (e.g. an SG
+  # method without modules) is refused before any trial runs.
+  experiment.check(trial_config(config, ",".join(names), grid[0]))
 
 
 def trial_config(config: Any, method: str, rate: float) -> Any:

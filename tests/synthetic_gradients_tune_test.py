@@ -113,6 +113,10 @@ class TuneTest(tf.test.TestCase):
         (dict(seed=-1), "seed")):
       with self.assertRaisesRegex(errors.ConfigError, pattern):
         tune.check(_tuning(**overrides))
+    config = _tuning()  # Backprop trains without modules, direct cannot.
+    config.model.num_modules = 0
+    with self.assertRaisesRegex(errors.ConfigError, "num_modules"):
+      tune.check(config)
     config = _tuning()
     config.model.eval_split = "test"
     with self.assertRaisesRegex(errors.ConfigError, "never looks at the test"):
