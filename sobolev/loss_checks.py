@@ -495,6 +495,19 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   return x.shape[1] < forward_mode.output_size(fn)
 
 
+def jacobian_pass(jacobian_mode: str, fn, x: tf.Tensor, *,
+                  target: bool = False) -> str:
+  """How the order-1 pass of `fn` is computed: 'fused' (the model only;
+  `use_fused`), 'forward' (`use_forward_mode`) or 'tape'.
+
+  Raises:
+    ValueError: as `use_fused` and `use_forward_mode`.
+  """
+  if not target and use_fused(jacobian_mode, fn, x):
+    return "fused"
+  return "forward" if use_forward_mode(jacobian_mode, fn, x) else "tape"
+
+
 def use_fused(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   """Whether the model's order-1 pass is `sobolev.fused_mlp`'s.
 

@@ -264,17 +264,16 @@ class SobolevLoss(snt.Module):
                terms.tile_structure(x, opts.num_projections))
       return self._stochastic(inputs, bind(model, tiled),
                               bind(target_fn, tiled))
-    forward = lambda f: opts.order == 1 and loss_checks.use_forward_mode(
-        opts.jacobian_mode, f, inputs.x)
-    fused = opts.order == 1 and loss_checks.use_fused(
-        opts.jacobian_mode, inputs.fn, inputs.x)
+    jacobian = lambda f, target=False: (
+        "tape" if opts.order != 1 else loss_checks.jacobian_pass(
+            opts.jacobian_mode, f, inputs.x, target=target))
     preds = terms.exact_derivatives(inputs.fn, inputs.x, opts.order,
-                                    not fused and forward(inputs.fn), fused)
+                                    jacobian(inputs.fn))
     tgts = inputs.targets
     if target_fn is not None:
       target = bind(target_fn, x)
       tgts = [tf.stop_gradient(t) for t in terms.exact_derivatives(
-          target, inputs.x, opts.order, forward(target))]
+          target, inputs.x, opts.order, jacobian(target, target=True))]
     loss_checks.check_output_dims(preds[0], tgts[0],
                                   from_fn=target_fn is not None)
     return preds, tgts

@@ -72,18 +72,18 @@ Model = Callable[[tf.Tensor], tf.Tensor]
 
 
 def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
-                      forward: bool = False,
-                      fused: bool = False) -> List[tf.Tensor]:
+                      jacobian: str = "tape") -> List[tf.Tensor]:
   """`[m(x), D m(x), D^2 m(x)][:order + 1]`.
 
   Args:
     fn: the model, `[B, ...] -> [B, O]`.
     x: inputs `[B, ...]`.
     order: K, 0 to 2.
-    forward: order 1 only: compute the Jacobians in forward mode (an
-      `snt.nets.MLP`; see `sobolev.forward_mode`) instead of with tapes.
-    fused: order 1 only: values and gradients of a scalar-output ReLU MLP
-      with the fused parameter gradient (`sobolev.fused_mlp`).
+    jacobian: order 1 only: how the Jacobians are computed: 'tape'
+      (reverse mode), 'forward' (forward mode, an `snt.nets.MLP`; see
+      `sobolev.forward_mode`) or 'fused' (values and gradients of a
+      scalar-output ReLU MLP with the fused parameter gradient,
+      `sobolev.fused_mlp`); `loss_checks.jacobian_pass` chooses.
 
   Returns:
     Values `[B, O]`, Jacobians `[B, O, ...]` and Hessians
@@ -92,10 +92,10 @@ def exact_derivatives(fn: Model, x: tf.Tensor, order: int,
   if order == 0:
     return [derivatives.as_2d_output(fn(x), x)]
   if order == 1:
-    if fused:
+    if jacobian == "fused":
       y, g = fused_mlp.mlp_value_and_gradient(fn, x, allow_subclasses=True)
       return [y, tf.expand_dims(g, 1)]
-    if forward:
+    if jacobian == "forward":
       return list(forward_mode.mlp_value_and_jacobian(
           fn, x, allow_subclasses=True))
     return list(derivatives.value_and_jacobian(fn, x))
