@@ -165,11 +165,9 @@ def _replace(node, path, z):
     return z
   key, rest = path[0], path[1:]
   if isinstance(node, Mapping):
-    replaced = dict(node)
-    replaced[key] = _replace(node[key], rest, z)
-    if type(node) is dict:  # pylint: disable=unidiomatic-typecheck
-      return replaced
-    return type(node)(replaced)
+    replaced = {**node, key: _replace(node[key], rest, z)}
+    is_dict = type(node) is dict  # pylint: disable=unidiomatic-typecheck
+    return replaced if is_dict else type(node)(replaced)
   items = list(node)
   items[key] = _replace(node[key], rest, z)
   if hasattr(type(node), "_fields"):  # A namedtuple.
@@ -245,11 +243,11 @@ def model_dtype(model: Any) -> Optional[tf.DType]:
       outputs = getattr(model, "outputs", None)  # Keras functional models.
       if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
         dtype = tf.as_dtype(outputs[0].dtype)
-        return dtype if dtype.is_floating else None
-      if not getattr(model, "_layers", None):
+      elif not getattr(model, "_layers", None):
         dtype = tf.as_dtype(model.compute_dtype)
-        return dtype if dtype.is_floating else None
-      return None
+      else:
+        return None
+      return dtype if dtype.is_floating else None
     if isinstance(model, tf.Module):
       dtypes = {v.dtype for v in model.variables if v.dtype.is_floating}
       return dtypes.pop() if len(dtypes) == 1 else None
@@ -361,14 +359,11 @@ def _check_vector(v: tf.Tensor, shape: list, batch, dtype: tf.DType,
   rank = len(shape)
   described = "[" + ", ".join(str(d) if isinstance(d, int) else "?"
                               for d in shape) + "]"
-  if v.shape.rank not in (rank, rank + 1):
+  if v.shape.rank not in (rank, rank + 1) or any(
+      got is not None and isinstance(want, int) and got != want
+      for got, want in zip(v.shape[v.shape.rank - rank:], shape)):
     raise ValueError(f"`{name}` must have shape {described} or "
                      f"[batch] + {described}, got shape {v.shape}.")
-  tail = v.shape[v.shape.rank - rank:]
-  for got, want in zip(tail, shape):
-    if got is not None and isinstance(want, int) and got != want:
-      raise ValueError(f"`{name}` must have shape {described} or "
-                       f"[batch] + {described}, got shape {v.shape}.")
   if v.shape.rank == rank:
     return tf.broadcast_to(v[None], tf.concat([[batch], tf.shape(v)], 0))
   return assert_batch(v, batch, name)
@@ -442,21 +437,18 @@ def value_and_jacobian(model: Model,
     tape.watch(x)
     y = as_2d_output(model(x), x)
     out_dim = y.shape[1]
-    rows = ([y[:, o] for o in range(out_dim)]
-            if out_dim != 1 and _unroll(unroll, out_dim) else None)
-  # One backward pass: the whole Jacobian when O = 1, otherwise a
-  # connectivity check (`batch_jacobian` returns zeros, not None, for an
+    unrolled = out_dim != 1 and _unroll(unroll, out_dim)
+    rows = [y[:, o] for o in range(out_dim)] if unrolled else [y]
+  # A pass per output when unrolled; else one: the Jacobian when O = 1, else
+  # a connectivity check (`batch_jacobian` returns zeros, not None, for an
   # unconnected output inside tf.function; there the unused pass is pruned).
-  if rows is not None:
-    grads = [tape.gradient(row, x) for row in rows]
-    if grads[0] is None:
-      raise not_connected_error("the Jacobian")
-    return y, tf.stack(grads, axis=1)
-  g = tape.gradient(y, x)
-  if g is None:
+  grads = [tape.gradient(row, x) for row in rows]
+  if grads[0] is None:
     raise not_connected_error("the Jacobian")
+  if unrolled:
+    return y, tf.stack(grads, axis=1)
   if out_dim == 1:
-    return y, g[:, None]
+    return y, grads[0][:, None]
   return y, tape.batch_jacobian(y, x)
 
 
@@ -508,8 +500,7 @@ def value_and_hessian(
     hess = outer.batch_jacobian(flat, x, unconnected_gradients=zero)
   o_dim = out_dim if out_dim is not None else tf.shape(jac)[1]
   shape = example_shape(x)
-  hess = tf.reshape(hess, [batch, o_dim] + shape + shape)
-  return y, jac, hess
+  return y, jac, tf.reshape(hess, [batch, o_dim] + shape + shape)
 
 
 def value_and_vjp(model: Model, x: tf.Tensor, v1: Vector,
