@@ -44,10 +44,8 @@ def _derivative(activation) -> Optional[Callable[[tf.Tensor, tf.Tensor],
       tf.nn.tanh: lambda pre, post: 1.0 - tf.square(post),
       tf.nn.sigmoid: lambda pre, post: post * (1.0 - post),
   }
-  for fn, deriv in table.items():
-    if activation is fn:
-      return deriv
-  return None
+  return next((deriv for fn, deriv in table.items() if activation is fn),
+              None)
 
 
 def supports(model, allow_subclasses: bool = False) -> bool:
@@ -61,12 +59,10 @@ def supports(model, allow_subclasses: bool = False) -> bool:
   Returns:
     True for a supported MLP (no dropout, a supported activation).
   """
-  mlp = snt.nets.MLP
   if allow_subclasses:
-    exact = (isinstance(model, mlp) and
-             getattr(type(model), "__call__", None) is mlp.__call__)
+    exact = isinstance(model, snt.nets.MLP) and not overrides_call(model)
   else:
-    exact = type(model) is mlp  # pylint: disable=unidiomatic-typecheck
+    exact = type(model) is snt.nets.MLP  # pylint: disable=unidiomatic-typecheck
   return (exact and
           not getattr(model, "_dropout_rate", None) and
           _derivative(getattr(model, "_activation", None)) is not None)

@@ -42,8 +42,7 @@ def _activation_grad(activation) -> Callable[[tf.Tensor, tf.Tensor],
                                              tf.Tensor]:
   """`(grad, pre) -> grad * act'(pre)` for relu/leaky_relu, else None."""
   if activation is tf.nn.relu:
-    return lambda grad, pre: tf.raw_ops.ReluGrad(gradients=grad,
-                                                 features=pre)
+    return lambda grad, pre: tf.raw_ops.ReluGrad(gradients=grad, features=pre)
   if activation is tf.nn.leaky_relu:
     # The tape's gradient of tf.nn.leaky_relu (default alpha 0.2).
     return lambda grad, pre: tf.raw_ops.LeakyReluGrad(
@@ -96,8 +95,7 @@ def mlp_value_and_gradient(mlp: snt.nets.MLP, x: tf.Tensor,
     if bias:
       params.append(tf.convert_to_tensor(layer.b))
   activation = mlp._activation  # pylint: disable=protected-access
-  fused = _fused(activation, _activation_grad(activation), biased)
-  return fused(x, *params)
+  return _fused(activation, _activation_grad(activation), biased)(x, *params)
 
 
 def _fused(activation, act_grad, biased: List[bool]):

@@ -31,10 +31,8 @@ def stateless_seed(seed: Seed, name: str = "seed") -> tf.Tensor:
     TypeError: for a non-integer seed (e.g. a string, a float or a bool).
     ValueError: for an integer seed of the wrong shape.
   """
-  if isinstance(seed, (bool, np.bool_)):
-    raise TypeError(f"`{name}` must be an int or a shape [2] integer seed, "
-                    f"got {seed!r}.")
-  if isinstance(seed, (int, np.integer)):
+  if (isinstance(seed, (int, np.integer)) and
+      not isinstance(seed, (bool, np.bool_))):  # Bools fail below.
     return tf.constant([int(seed), 0], tf.int64)
   if tf.is_tensor(seed):
     if not seed.dtype.is_integer:

@@ -314,8 +314,7 @@ class SobolevLoss(snt.Module):
       if opts.scale[j]:
         value *= terms.projection_scale(j, preds[0], x)
       values.append(value)
-    total, terms_, weighted, per_example, per_example_terms = terms.combine(
-        values, opts.weights, weights, inputs.masks, preds[0].dtype)
-    return LossOutput(total=total, terms=terms_, weighted_terms=weighted,
-                      per_example=per_example,
-                      per_example_terms=per_example_terms, values=preds[0])
+    # `combine` returns the first five fields, in order.
+    return LossOutput(*terms.combine(values, opts.weights, weights,
+                                     inputs.masks, preds[0].dtype),
+                      values=preds[0])

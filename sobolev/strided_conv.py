@@ -87,8 +87,7 @@ def conv2d(x: tf.Tensor, w: tf.Tensor, stride: int) -> tf.Tensor:
   Raises:
     ValueError: for shapes or a stride the fast path does not support.
   """
-  x = tf.convert_to_tensor(x)
-  w = tf.convert_to_tensor(w)
+  x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w)
   _check(x, w, stride)
   k = int(w.shape[0])
   h_out = (x.shape[1] - k) // stride + 1

@@ -124,10 +124,9 @@ def random_directions(rng: tf.random.Generator, x: tf.Tensor, rows,
   """
   v2 = None
   if order >= 2:
-    in_dim = derivatives.example_size(x)
-    v2 = tf.reshape(
-        sampling.unit_sphere([rows], in_dim, dtype=x.dtype, rng=rng),
-        [rows] + derivatives.example_shape(x))
+    v2 = tf.reshape(sampling.unit_sphere([rows], derivatives.example_size(x),
+                                         dtype=x.dtype, rng=rng),
+                    [rows] + derivatives.example_shape(x))
   v1 = lambda out_dim: sampling.unit_sphere([rows], out_dim, dtype=x.dtype,
                                             rng=rng)
   return v1, v2
@@ -191,24 +190,23 @@ def project_targets(targets: List[tf.Tensor], v1: tf.Tensor,
 
 def projection_scale(j: int, values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
   """The unbiased scaling: O for order 1, O * D for order 2 (a scalar)."""
-  out_dim = (values.shape[1] if values.shape[1] is not None else
-             tf.cast(tf.shape(values)[1], values.dtype))
+  out_dim = values.shape[1]
+  scale = tf.cast(tf.shape(values)[1] if out_dim is None else out_dim,
+                  values.dtype)
   if j == 1:
-    return tf.cast(out_dim, values.dtype)
-  in_dim = derivatives.example_size(x)
-  return tf.cast(out_dim, values.dtype) * tf.cast(in_dim, values.dtype)
+    return scale
+  return scale * tf.cast(derivatives.example_size(x), values.dtype)
 
 
 def tile(t, times: int):
   """Repeats a batch `[B, ...]` `times` times on axis 0 (projection-major)."""
-  if times == 1:
+  if times == 1 or not (tf.is_tensor(t) or
+                        isinstance(t, (np.ndarray, tf.Variable))):
     return t
-  if tf.is_tensor(t) or isinstance(t, (np.ndarray, tf.Variable)):
-    t = tf.convert_to_tensor(t)
-    if t.shape.rank == 0:
-      return t
-    return tf.tile(t, [times] + [1] * (t.shape.rank - 1))
-  return t
+  t = tf.convert_to_tensor(t)
+  if t.shape.rank == 0:
+    return t
+  return tf.tile(t, [times] + [1] * (t.shape.rank - 1))
 
 
 def tile_structure(structure, times: int):

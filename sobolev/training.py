@@ -436,9 +436,7 @@ def _distributed(body: Callable[[Batch], Dict[str, tf.Tensor]],
 
   def distributed_step(batch):
     per_replica = strategy.run(body, args=(batch,))
-    return {
-        k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-        for k, v in per_replica.items()
-    }
+    return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in per_replica.items()}
 
   return distributed_step
