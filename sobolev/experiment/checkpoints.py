@@ -99,18 +99,15 @@ class Manager:
 
   def _repair_index(self) -> None:
     index = os.path.join(self._directory, "checkpoint")
-    if not os.path.exists(index):
-      paths = _on_disk(self._directory, self._prefix)
-      if not paths:
-        return
-    else:
+    has_index = os.path.exists(index)
+    if has_index:
       try:
-        state = tf.train.get_checkpoint_state(self._directory)
-        if state is not None:
+        if tf.train.get_checkpoint_state(self._directory) is not None:
           return
       except Exception:  # pylint: disable=broad-except  # Garbled text proto.
         pass
-      paths = _on_disk(self._directory, self._prefix)
+    paths = _on_disk(self._directory, self._prefix)
+    if has_index:  # Garbled: set aside and rebuilt.
       os.replace(index, index + ".corrupt")
       logging.warning("%s was unreadable (kept as checkpoint.corrupt); "
                       "rebuilt it from %d checkpoint files.", index,
@@ -129,9 +126,8 @@ class Manager:
       errors.CheckpointError: if checkpoints exist but none is intact.
     """
     candidates = list(reversed(self._manager.checkpoints))
-    for path in _on_disk(self._directory, self._prefix):
-      if path not in candidates:
-        candidates.append(path)
+    candidates += [p for p in _on_disk(self._directory, self._prefix)
+                   if p not in candidates]
     if not candidates:
       return None
     skipped = []

@@ -204,11 +204,10 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 def _check_range(name, value, low, high, low_inclusive=True,
                  high_inclusive=True):
-  if low is not None and (value < low or (value == low and
-                                          not low_inclusive)):
+  if low is not None and (value < low if low_inclusive else value <= low):
     op = ">=" if low_inclusive else ">"
     raise errors.ConfigError(f"`{name}` must be {op} {low}, got {value!r}.")
-  if high is not None and (value > high or (value == high and
-                                            not high_inclusive)):
+  if high is not None and (value > high if high_inclusive else
+                            value >= high):
     op = "<=" if high_inclusive else "<"
     raise errors.ConfigError(f"`{name}` must be {op} {high}, got {value!r}.")

@@ -132,8 +132,7 @@ def finish(workdir: str, record: Dict[str, Any],
   for entry in reversed(data["invocations"]):
     if entry.get("start") == record["start"] and entry.get(
         "argv") == record["argv"]:
-      entry["end"] = _now()
-      entry["status"] = status
+      entry.update(end=_now(), status=status)
       break
   files.write_json(path, data)
 
@@ -151,10 +150,8 @@ def recorded(workdir: str, config: Any, *,
   string or a function of the exception), else 'failed'.
 
   Args:
-    workdir: the workdir (created if missing).
-    config: the resolved config (`ConfigDict` or mapping).
+    workdir, config, argv: as for `start`.
     statuses: exception type -> status, checked in order.
-    argv: the command line (default `sys.argv`).
 
   Yields:
     The record.

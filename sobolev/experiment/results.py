@@ -70,9 +70,7 @@ def _convert(text: str, kind: Any) -> Any:
   origin = typing.get_origin(kind)
   if origin is typing.Union or origin is types.UnionType:  # `int | None` too.
     args = [a for a in typing.get_args(kind) if a is not type(None)]
-    if text == "":
-      return None
-    return _convert(text, args[0])
+    return None if text == "" else _convert(text, args[0])
   if kind is bool:
     if text in ("True", "true", "1"):
       return True

@@ -79,8 +79,7 @@ class RunStore:
     Raises:
       ValueError: if the unit's directory records other settings (a hash
         collision or a hand-edited file).
-      errors.CorruptFileError: if its `result.json` or `settings.json` is
-        garbled (naming it; delete the unit's directory to redo it).
+      errors.CorruptFileError: as `read_unit`.
     """
     path = self.unit_dir(settings, create=False)
     result, recorded = _read(path)

@@ -48,8 +48,7 @@ def export(model: Any, input_signature: Sequence[tf.TensorSpec], path: str,
   if not signature or not all(isinstance(s, tf.TensorSpec) for s in signature):
     raise TypeError("`input_signature` must be a non-empty list of "
                     f"tf.TensorSpec, got {input_signature!r}.")
-  call = fn if fn is not None else model
-  exported = _Exported(model, call, signature)
+  exported = _Exported(model, fn if fn is not None else model, signature)
 
   @tf.function(input_signature=signature)
   def serving(*args):

@@ -87,7 +87,6 @@ def _problem(workdir: str, new: Any, ignore: Iterable[str]) -> Optional[str]:
     try:
       differences = configs.diff(files.read_json(path), new, ignore)
     except (ValueError, TypeError) as e:  # Garbled or not a JSON object.
-      differences = None
       problem = f"has an unreadable {CONFIG_FILE} ({e})"
     else:
       if not differences:
