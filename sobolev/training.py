@@ -347,15 +347,11 @@ def _counter(strategy: Optional[tf.distribute.Strategy]) -> tf.Variable:
 def _hook_metrics(on_step: Optional[StepHook],
                   counter: tf.Variable) -> Dict[str, tf.Tensor]:
   """Runs `on_step(counter)`; returns its metrics (a dict, maybe empty)."""
-  if on_step is None:
-    return {}
-  out = on_step(counter.read_value())
-  if out is None:
-    return {}
-  if not isinstance(out, Mapping):
+  out = None if on_step is None else on_step(counter.read_value())
+  if out is not None and not isinstance(out, Mapping):
     raise TypeError("`on_step` must return None or a mapping of "
                     f"scalar metrics, got {type(out)}.")
-  return dict(out)
+  return {} if out is None else dict(out)
 
 
 def _merged(metrics: Dict[str, tf.Tensor],
