@@ -136,10 +136,8 @@ def write_csv(path: str, rows: Sequence[Mapping[str, Any]],
   Raises:
     ValueError: if a row has a key that is not in `fields`.
   """
-  if fields is None:
-    fields = []
-    for row in rows:
-      fields.extend(k for k in row if k not in fields)
+  if fields is None:  # The keys in order of first appearance.
+    fields = list(dict.fromkeys(k for row in rows for k in row))
   atomic_write_text(path, _csv_text(fields, rows))
 
 
