@@ -144,8 +144,7 @@ class Transition:
     extras: the policy's extra outputs, name -> `[B, ...]` array.
     actions: `[B]` int32, the actions sent to the environment.
     rewards: `[B]` float, the rewards of this step (environment's values).
-    terminated: `[B]` bool.
-    truncated: `[B]` bool.
+    terminated, truncated: `[B]` bool.
     valid: `[B]` bool; False where the row was not a decision (the reset
       step of the 'NextStep' autoreset mode, whose action was ignored).
     episode_ids: `[B]` int32, the episode of each state.
@@ -174,8 +173,7 @@ def get_autoreset_mode(env: Any, mode: Optional[str] = None) -> str:
     ValueError: if the mode is missing, 'Disabled' or unknown.
   """
   if mode is None:
-    metadata = getattr(env, "metadata", None) or {}
-    mode = metadata.get("autoreset_mode")
+    mode = (getattr(env, "metadata", None) or {}).get("autoreset_mode")
     if mode is None:
       raise ValueError(
           "The environment has no metadata['autoreset_mode']; pass "
@@ -204,9 +202,7 @@ class Player:
         print(episode.episode_return)
 
   Attributes:
-    env: the environment.
-    policy: the policy.
-    sampler: the `policies.ActionSampler`.
+    env, policy, sampler: as given to `__init__` (`sampler` defaulted).
     autoreset_mode: 'NextStep' or 'SameStep'.
     observations: `[B, ...]` the current observations (after `reset`).
     episode_ids: `[B]` int32, the episode each sub-environment is in.
@@ -219,8 +215,7 @@ class Player:
     """Creates a player (call `reset` before `step`).
 
     Args:
-      env: a vector environment (see the module docstring).
-      policy: `observations -> logits [B, A]` or `-> (logits, extras)`.
+      env, policy: a vector environment and a policy (module docstring).
       sampler: chooses the actions (default `ActionSampler(seed=0)`).
       autoreset_mode: see `get_autoreset_mode` (default: the env's).
 
@@ -427,13 +422,11 @@ def _remove_stale_builds(directory: str) -> None:
     if m is None:
       continue
     try:
-      os.kill(int(m.group(1)), 0)
-      continue  # That process still runs.
+      os.kill(int(m.group(1)), 0)  # Succeeds while that process runs.
     except ProcessLookupError:
-      pass
+      shutil.rmtree(path, ignore_errors=True)
     except PermissionError:
-      continue  # Another user's live process.
-    shutil.rmtree(path, ignore_errors=True)
+      pass  # Another user's live process.
 
 
 def collect(env: Any, policy: Policy, directory: str, num_states: int,
