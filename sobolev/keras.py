@@ -131,8 +131,7 @@ class SobolevModel(keras.Model):
     if target_fn is not None and not callable(target_fn):
       raise TypeError(
           f"`target_fn` must be callable, got {type(target_fn).__name__}.")
-    if loss_options is None:
-      loss_options = {}
+    loss_options = {} if loss_options is None else loss_options
     if not isinstance(loss_options, Mapping):
       raise TypeError("`loss_options` must be a mapping of SobolevLoss "
                       f"arguments, got {type(loss_options).__name__}.")
@@ -279,25 +278,23 @@ class SobolevModel(keras.Model):
     if not self._dtype_given:
       # Not saved, so that a loaded model again takes the wrapped model's.
       config.pop("dtype", None)
+    save = keras.saving.serialize_keras_object
     config.update({
-        "model": keras.saving.serialize_keras_object(self.model),
+        "model": save(self.model),
         "order": self.order,
-        "loss_options": {k: keras.saving.serialize_keras_object(v)
-                         for k, v in self._loss_options.items()},
-        "target_fn": keras.saving.serialize_keras_object(self._target_fn),
+        "loss_options": {k: save(v) for k, v in self._loss_options.items()},
+        "target_fn": save(self._target_fn),
     })
     return config
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
     config = dict(config)
-    model = keras.saving.deserialize_keras_object(
-        config.pop("model"), custom_objects=custom_objects)
-    options = {k: keras.saving.deserialize_keras_object(
-        v, custom_objects=custom_objects)
-               for k, v in config.pop("loss_options", {}).items()}
-    target = keras.saving.deserialize_keras_object(
-        config.pop("target_fn", None), custom_objects=custom_objects)
+    load = lambda c: keras.saving.deserialize_keras_object(
+        c, custom_objects=custom_objects)
+    model = load(config.pop("model"))
+    options = {k: load(v) for k, v in config.pop("loss_options", {}).items()}
+    target = load(config.pop("target_fn", None))
     return cls(model, loss_options=options, target_fn=target, **config)
 
   # Internals.
@@ -320,8 +317,7 @@ class SobolevModel(keras.Model):
             "`dtype=` (SobolevModel then takes the wrapped model's dtype) or "
             f"build the model in {dtype}.")
     x = _cast(x, dtype, "x")
-    targets = tuple(_cast(t, dtype, f"y[{j}]")
-                    for j, t in enumerate(y))
+    targets = tuple(_cast(t, dtype, f"y[{j}]") for j, t in enumerate(y))
     if sample_weight is not None:
       sample_weight = tf.nest.map_structure(
           lambda w: tf.cast(w, dtype), sample_weight)
@@ -467,6 +463,4 @@ def _non_finite_message(x: tf.Tensor) -> str:
 
 def _weight_of(sample_weight, j: int):
   """The `[B]` weights of target j: one tensor for all, or one per target."""
-  if isinstance(sample_weight, list):
-    return sample_weight[j]
-  return sample_weight
+  return sample_weight[j] if isinstance(sample_weight, list) else sample_weight
