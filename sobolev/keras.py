@@ -179,12 +179,8 @@ class SobolevModel(keras.Model):
     return self.model(inputs, training=training)
 
   def compile(self, optimizer="rmsprop", **kwargs):
-    """`keras.Model.compile`; the loss and metrics are the Sobolev ones.
-
-    Args:
-      optimizer: a Keras optimiser or its name.
-      **kwargs: other `keras.Model.compile` arguments (`jit_compile`,
-        `steps_per_execution`, ...).
+    """`keras.Model.compile` (an optimiser or its name, `jit_compile`, ...);
+    the loss and metrics are the Sobolev ones.
 
     Raises:
       ValueError: if `loss`, `loss_weights`, `metrics` or `weighted_metrics`
@@ -392,10 +388,9 @@ class SobolevModel(keras.Model):
 
   def _results(self, error_count: int) -> Dict[str, tf.Tensor]:
     """Tracker results; the first `error_count` error trackers (static)."""
-    out = {"loss": self._loss_tracker.result()}
-    for tracker in self._term_trackers + self._error_trackers[:error_count]:
-      out[tracker.name] = tracker.result()
-    return out
+    trackers = ([self._loss_tracker] + self._term_trackers +
+                self._error_trackers[:error_count])
+    return {tracker.name: tracker.result() for tracker in trackers}
 
 
 def _wrapped_dtype(model: keras.layers.Layer,

@@ -231,8 +231,7 @@ class Player:
     if not callable(policy):
       raise TypeError(f"`policy` must be callable, got "
                       f"{type(policy).__name__}.")
-    if sampler is None:
-      sampler = policies.ActionSampler(seed=0)
+    sampler = policies.ActionSampler(seed=0) if sampler is None else sampler
     if not isinstance(sampler, policies.ActionSampler):
       raise TypeError("`sampler` must be a policies.ActionSampler, got "
                       f"{type(sampler).__name__}.")
