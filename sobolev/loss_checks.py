@@ -228,8 +228,7 @@ def check_call(opts: Options, model, x, targets, target_fn, vectors,
   if targets is not None:
     targets = _check_targets(opts, targets, fn, x, mask_list, projected)
   if vectors is not None:
-    vectors = _check_vectors(opts, vectors, x,
-                             opts.num_projections * batch)
+    vectors = _check_vectors(opts, vectors, x, opts.num_projections * batch)
   return Inputs(fn=fn, x=x, targets=targets, sample_weights=weights,
                 masks=mask_list, vectors=vectors or (None, None),
                 projected=projected)
@@ -270,21 +269,15 @@ def _check_sample_weights(opts: Options, sample_weights, x,
                           batch) -> List[Optional[tf.Tensor]]:
   """Per-order sample weights `[B]` (or None), checked."""
   count = opts.order + 1
-  per_order = False
-  if sample_weights is None:
-    weight_list = [None] * count
-  elif isinstance(sample_weights, (list, tuple)) and any(
+  per_order = isinstance(sample_weights, (list, tuple)) and any(
       w is None or tf.is_tensor(w) or
-      isinstance(w, (np.ndarray, list, tuple)) for w in sample_weights):
-    if len(sample_weights) != count:
-      raise ValueError(
-          f"`sample_weights` given per order must have {count} entries "
-          f"(orders 0..{opts.order}), got {len(sample_weights)}; or give "
-          "one [B] tensor for every order.")
-    weight_list = list(sample_weights)
-    per_order = True
-  else:
-    weight_list = [sample_weights] * count
+      isinstance(w, (np.ndarray, list, tuple)) for w in sample_weights)
+  if per_order and len(sample_weights) != count:
+    raise ValueError(
+        f"`sample_weights` given per order must have {count} entries "
+        f"(orders 0..{opts.order}), got {len(sample_weights)}; or give "
+        "one [B] tensor for every order.")
+  weight_list = list(sample_weights) if per_order else [sample_weights] * count
   checked = {}
   for j, w in enumerate(weight_list):
     if w is None:
@@ -310,17 +303,15 @@ def _check_masks(order: int, masks, batch) -> List[Optional[tf.Tensor]]:
   if len(masks) != count:
     raise ValueError(f"`masks` must have {count} entries (orders "
                      f"0..{order}), got {len(masks)}.")
-  mask_list = []
+  mask_list = list(masks)
   for j, m in enumerate(masks):
-    if m is None:
-      mask_list.append(None)
-      continue
-    name = f"masks[{j}]"
-    t = tf.convert_to_tensor(m)
-    if t.dtype != tf.bool:
-      raise TypeError(f"`{name}` must be a bool tensor [B], got dtype "
-                      f"{t.dtype.name}.")
-    mask_list.append(_batch_vector(t, batch, name))
+    if m is not None:
+      name = f"masks[{j}]"
+      t = tf.convert_to_tensor(m)
+      if t.dtype != tf.bool:
+        raise TypeError(f"`{name}` must be a bool tensor [B], got dtype "
+                        f"{t.dtype.name}.")
+      mask_list[j] = _batch_vector(t, batch, name)
   return mask_list
 
 
@@ -481,8 +472,6 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
   """
   if jacobian_mode == "reverse":
     return False
-  if jacobian_mode == "fused":  # For a target_fn; the model is fused.
-    jacobian_mode = "auto"
   static_d = x.shape.rank == 2 and x.shape[1] is not None
   if jacobian_mode == "forward":
     _check_mlp_mode("forward", fn, x,
@@ -490,6 +479,7 @@ def use_forward_mode(jacobian_mode: str, fn, x: tf.Tensor) -> bool:
                     "an snt.nets.MLP without dropout and with a supported "
                     "activation")
     return True
+  # 'auto', or 'fused' (for a target_fn; the model is fused) as 'auto'.
   if not forward_mode.supports(fn) or not static_d:
     return False
   return x.shape[1] < forward_mode.output_size(fn)
