@@ -314,8 +314,6 @@ def run(main: Callable[[List[str]], Any],
         argv: Optional[List[str]] = None) -> None:
   """Runs a command: defines its flags, parses them, calls `main`.
 
-  Every `python -m` command ends in `cli.run(main, define_flags)`.
-
   Args:
     main: the program, called with the command line left after flag
       parsing (only the program's name: positional arguments are refused).

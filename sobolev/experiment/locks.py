@@ -14,6 +14,7 @@ stays after release (deleting it would race); without `flock` support the
 run goes on unlocked, with a warning.
 """
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -67,10 +68,7 @@ def _describe(info: Optional[Dict[str, object]]) -> str:
 
 
 def hold(workdir: str) -> None:
-  """Takes the exclusive lock of `workdir` (created if missing).
-
-  Args:
-    workdir: the directory.
+  """Takes the exclusive lock of the directory `workdir` (created if missing).
 
   Raises:
     errors.WorkdirInUseError: if another process holds it.
@@ -138,8 +136,6 @@ def _close(key: str) -> None:
   if held is None:
     return
   fd = held[0]
-  try:
+  with contextlib.suppress(OSError):
     os.ftruncate(fd, 0)  # No holder any more.
-  except OSError:
-    pass
   os.close(fd)  # Closing the descriptor releases the flock.

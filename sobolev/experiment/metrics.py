@@ -200,8 +200,8 @@ def finite_or_raise(metrics: Mapping[str, Any], where: str, *,
 
   Args:
     metrics: name -> value (tensors, numpy or Python numbers).
-    where: what was training, for the message.
-    hint: the likely cause and fix, for the message.
+    where, hint: what was training, and the likely cause and fix (as for
+      `MetricWriter`).
 
   Raises:
     errors.DivergenceError: naming the first non-finite metric.
@@ -228,12 +228,9 @@ def finite_result_or_raise(result: Mapping[str, Any], where: str, *,
 
   Args:
     result: a unit's result, before it is saved.
-    where: what was trained, for the message.
-    hint: the likely cause and fix, for the message.
+    where, hint: what was trained, and the likely cause and fix (as
+      `finite_or_raise`).
     allow_nan: top-level keys whose values may be NaN (say why).
-
-  Returns:
-    `result`, unchanged.
 
   Raises:
     errors.DivergenceError: naming the first non-finite entry (`a[1]`).
@@ -251,8 +248,8 @@ def check_parameters(variables: Sequence[Any], where: str, *,
 
   Args:
     variables: the parameters (`tf.Variable`s or arrays).
-    where: what is training and when, for the message.
-    hint: the likely cause and fix, for the message.
+    where, hint: what is training and when, and the likely cause and fix
+      (as `finite_or_raise`).
 
   Raises:
     errors.DivergenceError: naming the first non-finite parameter.

@@ -18,7 +18,7 @@ def measure_into(workdir: str, config: Any,
                  markdown: Callable[[List[Any], Any], str], *,
                  name: str = "speed", ignore: Iterable[str] = ("tf_threads",),
                  if_different: str = "refuse") -> List[Any]:
-  """Measures rows and writes (and prints) `<name>.csv` and `<name>.md`.
+  """Measures and returns rows; writes (and prints) `<name>.csv`, `<name>.md`.
 
   Args:
     workdir: the command's workdir.
@@ -28,9 +28,6 @@ def measure_into(workdir: str, config: Any,
     name: the files' name.
     ignore: fields that may change between invocations (`workdirs`).
     if_different: 'refuse', 'fresh' or 'separate' (`workdirs`).
-
-  Returns:
-    The rows.
 
   Raises:
     As `workdirs.open_workdir`.

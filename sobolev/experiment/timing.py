@@ -21,16 +21,14 @@ def _wait(out: Any) -> None:
 
 def block_timer(call: Callable[[], Any], *, warmup_calls: int, calls: int,
                 steps_per_call: int = 1) -> Callable[[], float]:
-  """Warms `call` up; returns a timer of one block in microseconds per step.
+  """Warms `call` up; returns `block() -> float`, the microseconds per step
+  of one timed block.
 
   Args:
     call: runs `steps_per_call` steps and returns their outputs (tensors).
     warmup_calls: untimed calls first (tracing, compilation, caches).
     calls: calls per timed block.
     steps_per_call: steps per call.
-
-  Returns:
-    `block() -> float`, microseconds per step of one timed block.
 
   Raises:
     ValueError: for counts below 1 (0 for `warmup_calls`).

@@ -82,9 +82,6 @@ def balance(items: Sequence[Item], count: int, cost: Callable[[Item], float],
     count: the number of lists.
     cost: an item's estimated cost.
     order: a sort key that breaks ties of cost.
-
-  Returns:
-    `count` lists of items.
   """
   ordered = sorted(items, key=lambda item: (-cost(item), order(item)))
   loads = [0.0] * count
