@@ -26,6 +26,7 @@ from synthetic_gradients.configs import cifar10
 from synthetic_gradients.configs import digits
 from synthetic_gradients.configs import fashion_mnist
 from synthetic_gradients.configs import fashion_mnist_converged
+from synthetic_gradients.configs import fashion_mnist_tuned
 from synthetic_gradients.configs import imagenet2012
 
 
@@ -498,6 +499,26 @@ class DatasetsTest(parameterized.TestCase, tf.test.TestCase):
     changed = {k: v for k, v in converged.to_dict().items()
                if base.get(k) != v}
     self.assertEqual(changed, {"epochs": 20})
+
+  def test_tuned_preset_is_fashion_mnist_at_the_recorded_rates(self):
+    """The per-method preset differs from the Fashion-MNIST one only in
+    `method_learning_rates`, which is the committed tuning's choice."""
+    base = fashion_mnist.get_config().to_dict()
+    tuned = fashion_mnist_tuned.get_config()
+    experiment.check(tuned)
+    changed = {k: v for k, v in tuned.to_dict().items()
+               if base.get(k) != v}
+    with open(os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "docs",
+                           "sg_fashion_mnist_tuning_per_method.json")) as f:
+      recorded = json.load(f)
+    self.assertEqual(changed, {"method_learning_rates":
+                               recorded["method_learning_rates"]})
+    rates = experiment.method_learning_rates(tuned)
+    self.assertCountEqual(rates, digits.ALL_METHODS.split(","))
+    self.assertEqual(rates, {m: float(r) for m, r in
+                             recorded["best"].items()})
+    self.assertEqual(experiment.tuning(tuned), "per_method")
 
   def test_resnet50_split_mock_imagenet_end_to_end(self):
     """The ResNet-50 split code path (4 parts, 3 modules) on mock ImageNet;
