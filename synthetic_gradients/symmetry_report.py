@@ -289,6 +289,8 @@ def markdown_table(rows: List[SymmetryRow]) -> str:
   first = rows[0]
   lines.append("")
   budget = f", {first.epochs} epochs" if first.epochs else ""
+  if first.tuning == "per_method":
+    budget += ", per-method lr"
   lines.append(f"{first.dataset}, {first.num_modules} SG modules{budget}; "
                f"{first.num_examples} test images, {first.num_vectors} "
                "Gaussian probes per module (`symmetry.projected_asymmetry`). "

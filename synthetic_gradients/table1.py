@@ -226,20 +226,27 @@ def paper_rows() -> str:
   return "\n".join(lines) + "\n"
 
 
-def plot(rows: Sequence[Any], histories: Dict[str, Any], path: str) -> None:
-  """Test accuracy per epoch (mean line, min-max band), a panel per setting."""
+def plot(rows: Sequence[Any], histories: Dict[Tuple[Setting, str], Any],
+         path: str) -> None:
+  """Test accuracy per epoch (mean line, min-max band), a panel per setting
+  with histories (`histories`: `{(setting, run key): accuracies}`); no file
+  if no run has one."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  settings = reporting.settings(rows)
-  labels = reporting.setting_labels(settings)
+  # Settings read from results tables only (no histories) get no panel.
+  settings = [s for s in reporting.settings(rows)
+              if any(key[0] == s for key in histories)]
+  labels = reporting.setting_labels(reporting.settings(rows))
+  if not settings:
+    return
   fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4),
                            squeeze=False)
   for ax, setting in zip(axes[0], settings):
     curves = {}
     for r in rows:
-      if reporting.setting(r) == setting and r.key in histories:
-        curves.setdefault(r.method, []).append(histories[r.key])
+      if reporting.setting(r) == setting and (setting, r.key) in histories:
+        curves.setdefault(r.method, []).append(histories[(setting, r.key)])
     reporting.draw_curves(ax, curves, labels[setting],
                           marker="o")
   reporting.save_figure(fig, path, dpi=100)
@@ -303,7 +310,10 @@ def write(workdirs: Sequence[str], out: str, prefix: str) -> Dict[str, Any]:
     for r in dir_rows:
       unit = runs.RunStore(w).load(r.key)
       if unit is not None:
-        histories[r.key] = unit.result["history"]["test_accuracy"]
+        # By setting too: a per-method run at the backprop-tuned rate has
+        # the same key as the paper-protocol run of that rate.
+        histories[(reporting.setting(r), r.key)] = (
+            unit.result["history"]["test_accuracy"])
     sym_path = os.path.join(w, "symmetry.csv")
     if os.path.exists(sym_path):
       sym.extend(results.read(sym_path, symmetry_report.SymmetryRow))

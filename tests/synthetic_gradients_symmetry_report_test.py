@@ -1,5 +1,6 @@
 """Proposition 4 on trained runs: `synthetic_gradients.symmetry_report`."""
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -65,6 +66,10 @@ class SymmetryReportTest(tf.test.TestCase):
       text = f.read()
     self.assertIn("| critic | 0 (", text)
     self.assertIn("| direct | 2 (", text)
+    self.assertIn("3 SG modules, 1 epochs;", text)  # Paper protocol.
+    tuned = [dataclasses.replace(r, tuning="per_method") for r in rows]
+    self.assertIn("3 SG modules, 1 epochs, per-method lr;",
+                  symmetry_report.markdown_table(tuned))
 
   def test_settings_come_from_the_workdirs_config_json(self):
     # The preset's defaults differ from the runs' settings: config.json wins;

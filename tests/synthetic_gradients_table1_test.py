@@ -1,14 +1,17 @@
 """`synthetic_gradients.table1`: orderings by hand, and files from real runs."""
 
+import dataclasses
 import os
 import shutil
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 from sobolev.experiment import results
 from synthetic_gradients import experiment
+from synthetic_gradients import reporting
 from synthetic_gradients import symmetry_report
 from synthetic_gradients import table1
 from synthetic_gradients.configs import digits
@@ -62,6 +65,32 @@ class OrderingsTest(tf.test.TestCase):
     self.assertIn("wider with 3 modules", lines[0])
     text = table1.timing_table(rows)
     self.assertIn("| noprop | 10 s (0.5x) | 5 s (0.5x) |", text)
+
+
+class PlotTest(tf.test.TestCase):
+
+  def test_panels_and_curves_follow_the_setting_not_the_key(self):
+    """A per-method run at the backprop-tuned rate shares its key with the
+    paper-protocol run; its curve must not appear in the protocol panel,
+    and a setting without histories (a results table) gets no panel."""
+    protocol = [dataclasses.replace(_row("vfbn", s, 0.9), key=f"k{s}")
+                for s in range(2)]
+    tuned = [dataclasses.replace(r, tuning="per_method") for r in protocol]
+    table_only = [dataclasses.replace(_row("vfbn", 0, 0.8, modules=1),
+                                      key="m1")]
+    histories = {(reporting.setting(r), r.key): [0.5, 0.9] for r in tuned}
+    drawn = []
+    path = os.path.join(self.get_temp_dir(), "c.png")
+    with mock.patch.object(reporting, "draw_curves",
+                           lambda ax, curves, label, **_: drawn.append(
+                               (label, {m: len(c) for m, c in
+                                        curves.items()}))):
+      table1.plot(protocol + tuned + table_only, histories, path)
+    self.assertEqual(drawn, [("d, 3 SG modules, per-method lr", {"vfbn": 2})])
+    self.assertTrue(os.path.exists(path))
+    os.remove(path)
+    table1.plot(protocol, {}, path)  # Nothing to draw: no file.
+    self.assertFalse(os.path.exists(path))
 
 
 class WriteTest(tf.test.TestCase):
