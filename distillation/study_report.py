@@ -269,10 +269,13 @@ def markdown(rows: Sequence[ResultRow], gap_rows: Sequence[GapRow],
             "| game | fraction | arm | lr | lambda | best validation KL | "
             "at step |", "|---" * 7 + "|"]
   for t in trials:
-    score = f"{t.best_validation_kl:.4f}"
+    # A trial without a result (still to run) has best_step -1.
+    score = (f"{t.best_validation_kl:.4f}" if t.best_step >= 0 else
+             "not run yet")
+    step = t.best_step if t.best_step >= 0 else "-"
     lines.append(f"| {t.game} | {t.train_fraction:g} | {t.arm} | "
                  f"{t.learning_rate:g} | {t.sobolev_weight:g} | "
-                 f"{f'**{score}**' if t.chosen else score} | {t.best_step} |")
+                 f"{f'**{score}**' if t.chosen else score} | {step} |")
   lines += _explained_lines(explained(rows))
   if diagnostics:
     lines += ["", "## The teacher's input gradients", "",

@@ -240,6 +240,16 @@ class StudyTest(tf.test.TestCase):
     md = study_report.markdown(rows, [], [], [], [], "cost")
     self.assertIn("| G | 0.1 | regular | 4 | +1.00 |", md)
 
+  def test_tuning_table_marks_trials_not_run_yet(self):
+    done = study_runner.TuneRow("G", 0.05, "regular", 1e-3, 0.0, 3000, 1000,
+                                0.0782, 3000, 0.08, True, "k1")
+    todo = study_runner.TuneRow("G", 0.05, "regular", 3e-3, 0.0, 3000, 1000,
+                                float("nan"), -1, float("nan"), False, "k2")
+    md = study_report.markdown([], [], [done, todo], [], [], "cost")
+    self.assertIn("| G | 0.05 | regular | 0.001 | 0 | **0.0782** | 3000 |",
+                  md)
+    self.assertIn("| G | 0.05 | regular | 0.003 | 0 | not run yet | - |", md)
+
 
 if __name__ == "__main__":
   tf.test.main()
