@@ -249,6 +249,7 @@ def plot(rows: Sequence[Any], histories: Dict[Tuple[Setting, str], Any],
         curves.setdefault(r.method, []).append(histories[(setting, r.key)])
     reporting.draw_curves(ax, curves, labels[setting],
                           marker="o")
+    ax.title.set_fontsize(9)  # Labels naming epochs and tuning are long.
   reporting.save_figure(fig, path, dpi=100)
 
 
