@@ -229,17 +229,17 @@ def paper_rows() -> str:
 def plot(rows: Sequence[Any], histories: Dict[Tuple[Setting, str], Any],
          path: str) -> None:
   """Test accuracy per epoch (mean line, min-max band), a panel per setting
-  with histories (`histories`: `{(setting, run key): accuracies}`); no file
-  if no run has one."""
+  with histories (`histories`: `{(setting, run key): accuracies}`); empty
+  panels of every setting if no run has one (the file is always rewritten,
+  so no stale figure is left beside new tables)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  every = reporting.settings(rows)
+  labels = reporting.setting_labels(every)
   # Settings read from results tables only (no histories) get no panel.
-  settings = [s for s in reporting.settings(rows)
-              if any(key[0] == s for key in histories)]
-  labels = reporting.setting_labels(reporting.settings(rows))
-  if not settings:
-    return
+  drawn = {key[0] for key in histories}
+  settings = [s for s in every if s in drawn] or every
   fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4),
                            squeeze=False)
   for ax, setting in zip(axes[0], settings):

@@ -89,8 +89,13 @@ class PlotTest(tf.test.TestCase):
     self.assertEqual(drawn, [("d, 3 SG modules, per-method lr", {"vfbn": 2})])
     self.assertTrue(os.path.exists(path))
     os.remove(path)
-    table1.plot(protocol, {}, path)  # Nothing to draw: no file.
-    self.assertFalse(os.path.exists(path))
+    drawn.clear()
+    with mock.patch.object(reporting, "draw_curves",
+                           lambda ax, curves, label, **_: drawn.append(
+                               (label, dict(curves)))):
+      table1.plot(protocol, {}, path)  # No histories: empty panels, a file.
+    self.assertEqual(drawn, [("d, 3 SG modules", {})])
+    self.assertTrue(os.path.exists(path))
 
 
 class WriteTest(tf.test.TestCase):
