@@ -57,6 +57,7 @@ from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
 from sobolev.experiment import timing
+from sobolev.experiment import workdirs
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "variant", "framework", "batch", "out_dim",
@@ -246,15 +247,18 @@ def _markdown(rows: List[Dict], config: Any) -> str:
 
 
 def run(config: Any, workdir: str,
-        log: Optional[Callable[[str], None]] = print) -> List[Dict]:
+        log: Optional[Callable[[str], None]] = print,
+        if_different: str = "refuse") -> List[Dict]:
   """Measures every variant and writes `speed.csv` and `speed.md`.
 
   Also records the invocation in `provenance.json` (versions, machine).
 
   Args:
     config: what to measure (`configs/speed.py`).
-    workdir: output directory (created).
+    workdir: output directory (created; a workdir of other settings is
+      refused, or handled as `if_different` says: `workdirs`).
     log: progress printer (None for silence).
+    if_different: 'refuse', 'fresh' or 'separate'.
 
   Returns:
     One dict per variant with the CSV columns plus `compiled`.
@@ -263,9 +267,9 @@ def run(config: Any, workdir: str,
     errors.ConfigError: for invalid settings (before any work).
   """
   config = check(config)
-  os.makedirs(workdir, exist_ok=True)
-  with provenance.recorded(workdir, config):
-    return _measure(config, workdir, log)
+  with workdirs.opened(workdir, config, if_different=if_different) as (
+      directory), provenance.recorded(directory, config):
+    return _measure(config, directory, log)
 
 
 def _measure(config: Any, workdir: str,
@@ -362,7 +366,7 @@ def define_flags() -> None:
   """Defines this program's flags (only when it runs as a program: the CLIs
   share flag names, so importing the module must not define them)."""
   cli.define_config_flag(_DEFAULT_CONFIG, "What to measure.")
-  flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
+  cli.define_workdir_flags(default="./results/speed")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -374,7 +378,7 @@ def main(argv: Sequence[str]) -> None:
         f"({', '.join(config.cases)}; {config.repeats} timed blocks each) "
         f"and write speed.csv and speed.md to {FLAGS.workdir}.")
     return
-  run(FLAGS.config, FLAGS.workdir)
+  run(FLAGS.config, FLAGS.workdir, if_different=cli.if_different())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 r"""Where the time of a Sobolev step goes: a per-part profile.
 
-    python -m benchmarks.speed_profile --workdir=./results/speed
+    python -m benchmarks.speed_profile --workdir=./results/speed_profile
 
 complements `benchmarks.speed` for the multi-output case, whose goal depends
 on more than the derivative code:
@@ -45,6 +45,7 @@ from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
 from sobolev.experiment import timing
+from sobolev.experiment import workdirs
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
 CSV_COLUMNS = ("case", "part", "batch", "out_dim", "median_us", "min_us")
@@ -138,15 +139,18 @@ def _markdown(rows: List[Dict], config: Any) -> str:
 
 
 def run(config: Any, workdir: str,
-        log: Optional[Callable[[str], None]] = print) -> List[Dict]:
+        log: Optional[Callable[[str], None]] = print,
+        if_different: str = "refuse") -> List[Dict]:
   """Profiles the requested cases; writes `profile.csv` and `profile.md`.
 
   Also records the invocation in `provenance.json` (versions, machine).
 
   Args:
     config: what to profile (`configs/speed_profile.py`).
-    workdir: output directory (created).
+    workdir: output directory (created; a workdir of other settings is
+      refused, or handled as `if_different` says: `workdirs`).
     log: progress printer (None for silence).
+    if_different: 'refuse', 'fresh' or 'separate'.
 
   Returns:
     One dict per part with the CSV columns.
@@ -155,9 +159,9 @@ def run(config: Any, workdir: str,
     errors.ConfigError: for invalid settings (before any work).
   """
   config = check(config)
-  os.makedirs(workdir, exist_ok=True)
-  with provenance.recorded(workdir, config):
-    return _profile(config, workdir, log)
+  with workdirs.opened(workdir, config, if_different=if_different) as (
+      directory), provenance.recorded(directory, config):
+    return _profile(config, directory, log)
 
 
 def _profile(config: Any, workdir: str,
@@ -189,7 +193,7 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Defines this program's flags (only when run as a program)."""
   cli.define_config_flag(_DEFAULT_CONFIG, "What to profile.")
-  flags.DEFINE_string("workdir", "./results/speed", "Output directory.")
+  cli.define_workdir_flags(default="./results/speed_profile")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -201,7 +205,7 @@ def main(argv: Sequence[str]) -> None:
         f"; {config.repeats} timed blocks each) and write profile.csv and "
         f"profile.md to {FLAGS.workdir}.")
     return
-  run(FLAGS.config, FLAGS.workdir)
+  run(FLAGS.config, FLAGS.workdir, if_different=cli.if_different())
 
 
 if __name__ == "__main__":

@@ -123,6 +123,17 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     for r in table:
       self.assertGreater(float(r["min_us"]), 0.0)
     self.assertTrue(os.path.exists(os.path.join(workdir, "provenance.json")))
+    # Other settings are refused before any work (`--fresh`/`--separate`
+    # are the ways out), as in every other command's workdir.
+    other = _config(profile_config, repeats=2, calls=1, steps_per_call=2,
+                    warmup_calls=1, multi_output_dims=(1, 3))
+    with self.assertRaisesRegex(errors.WorkdirMismatchError, "repeats"):
+      speed_profile.run(other, workdir, log=None)
+    with self.assertRaises(errors.WorkdirMismatchError):
+      speed.run(_config(speed_config, cases=("multi_output",), repeats=1),
+                workdir, log=None)
+    self.assertLen(files.read_json(os.path.join(
+        workdir, "provenance.json"))["invocations"], 1)
     for cases in (("x",), ("atari_student",)):
       with self.assertRaisesRegex(errors.ConfigError, "unknown case"):
         speed_profile.check(_config(profile_config, cases=cases))

@@ -1,6 +1,6 @@
 """The step-time profile (`python -m benchmarks.speed_profile`).
 
-    python -m benchmarks.speed_profile --workdir=./results/speed
+    python -m benchmarks.speed_profile --workdir=./results/speed_profile
 
 Every field can be overridden as `--config.<field>=<value>`.
 """
