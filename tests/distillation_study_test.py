@@ -64,7 +64,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     config = study_runner.resolve(study_config.get_config())
     study_runner.check(config)
     self.assertEqual(config.games, ("Breakout", "SpaceInvaders"))
-    self.assertEqual(tuple(config.train_fractions), (0.01, 0.05, 0.1))
+    self.assertEqual(tuple(config.train_fractions), (0.01, 0.05))
     self.assertGreaterEqual(config.seeds, 5)
     self.assertLen(config.sobolev_grid, len(config.regular_lrs))
     self.assertEqual(min(w for _, w in config.sobolev_grid), 1e-3)

@@ -6,7 +6,7 @@
 
 Every field can be overridden as `--config.<field>=<value>`, e.g.
 `--config.games=Breakout,SpaceInvaders,Pong` or
-`--config.train_fractions=0.01,0.05`. See `distillation.study_runner`.
+`--config.train_fractions=0.01,0.05,0.1`. See `distillation.study_runner`.
 """
 
 import ml_collections
@@ -35,7 +35,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.collect_envs = 8
   config.rollouts_from = ()
   # Splits by whole games; evaluation-set sizes (fixed random subsets).
-  config.train_fractions = (0.01, 0.05, 0.1)
+  # 1% and 5%: the issue's ~6 CPU-h budget does not reach 10% as well (its
+  # rule: keep the seeds and both games, drop Pong or the 10% fraction);
+  # add it with `--config.train_fractions=0.01,0.05,0.1`.
+  config.train_fractions = (0.01, 0.05)
   config.validation_fraction = 0.1
   config.test_states = 5000
   config.validation_states = 2000
