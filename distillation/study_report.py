@@ -140,16 +140,38 @@ def _baseline(arm: str) -> str:
   return "regular (published)" if arm.endswith("(published)") else "regular"
 
 
+def same_students(rows: Sequence[ResultRow]) -> Dict[Tuple[str, float, str],
+                                                      str]:
+  """`(game, fraction, arm) -> arm`: the arm (first by name) whose students
+  are exactly this arm's. A published arm whose settings are also the tuned
+  ones shares their students (`study_runner`); it is named, not counted or
+  drawn twice."""
+  units = collections.defaultdict(set)
+  for r in rows:
+    units[(r.game, r.train_fraction, r.arm)].add(r.unit)
+  out, first = {}, {}
+  for key in sorted(units):
+    ident = (key[0], key[1], frozenset(units[key]))
+    if ident in first:
+      out[key] = first[ident]
+    else:
+      first[ident] = key[2]
+  return out
+
+
 def gaps(rows: Sequence[ResultRow], bootstrap_samples: int = 10_000
         ) -> List[GapRow]:
   """Paired gaps of every Sobolev arm against its regular baseline."""
   by = collections.defaultdict(dict)
   for r in rows:
     by[(r.game, r.train_fraction, r.arm)][r.seed] = r
+  same = same_students(rows)
   out = []
   for (game, fraction, arm), seeds in sorted(by.items()):
-    if arm.startswith("regular"):
-      continue
+    if arm.startswith("regular") or (
+        (game, fraction, arm) in same and
+        (game, fraction, _baseline(arm)) in same):
+      continue  # (Both sides shared: the same gap as the tuned arms'.)
     base = by.get((game, fraction, _baseline(arm)), {})
     common = sorted(set(seeds) & set(base))
     if not common:
@@ -191,12 +213,15 @@ def explained(rows: Sequence[ResultRow]) -> List[ExplainedRow]:
   students' spread in KL error it can account for. Groups of fewer than 3
   students, or with non-positive or non-finite values, are skipped."""
   from scipy import stats as scipy_stats  # pylint: disable=g-import-not-at-top
-  groups = collections.defaultdict(list)
+  same = same_students(rows)
+  groups = collections.defaultdict(dict)  # Each student once per group.
   for r in rows:
-    groups[(r.game, r.train_fraction, "all")].append(r)
-    groups[(r.game, r.train_fraction, r.arm)].append(r)
+    groups[(r.game, r.train_fraction, "all")][r.unit] = r
+    if (r.game, r.train_fraction, r.arm) not in same:
+      groups[(r.game, r.train_fraction, r.arm)][r.unit] = r
   out = []
-  for (game, fraction, arms), rs in sorted(groups.items()):
+  for (game, fraction, arms), by_unit in sorted(groups.items()):
+    rs = list(by_unit.values())
     x = np.array([r.probe_gradient_error_final for r in rs], dtype=float)
     y = np.array([r.test_kl_final for r in rs], dtype=float)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -246,7 +271,10 @@ def markdown(rows: Sequence[ResultRow], gap_rows: Sequence[GapRow],
   groups = collections.defaultdict(list)
   for r in rows:
     groups[(r.game, r.train_fraction, r.arm)].append(r)
+  same = same_students(rows)
   for (game, fraction, arm), rs in sorted(groups.items()):
+    if (game, fraction, arm) in same:
+      arm = f"{arm}: the {same[(game, fraction, arm)]} students"
     lines.append(
         f"| {game} | {fraction:g} | {arm} | {rs[0].learning_rate:g} | "
         f"{rs[0].sobolev_weight:g} | {len(rs)} | "
@@ -311,10 +339,14 @@ def _band(ax, steps, values, label, color, style="-"):
 
 
 def _curves(finished) -> Dict:
-  """(game, fraction, arm) -> list of histories (seeds)."""
+  """(game, fraction, arm) -> list of histories (seeds); an arm that shares
+  another's students (`same_students`) is left out."""
+  same = same_students(result_rows(finished))
   out = collections.defaultdict(list)
   for unit, _, result in finished:
-    out[(unit.game, unit.fraction, unit.arm.name)].append(result["history"])
+    key = (unit.game, unit.fraction, unit.arm.name)
+    if key not in same:
+      out[key].append(result["history"])
   return out
 
 

@@ -201,10 +201,10 @@ class StudyTest(tf.test.TestCase):
                        show_progress=False)
 
   def test_gaps_are_paired_by_seed(self):
-    def row(arm, seed, kl):
+    def row(arm, seed, kl, unit=None):
       return study_report.ResultRow(
           "G", 0.1, arm, "x", "-", False, seed, 1e-3, 0.0, 4, 2, kl, 0.1,
-          kl, kl, 0.1, kl, kl, kl, kl, kl, 0.01, "u")
+          kl, kl, 0.1, kl, kl, kl, kl, kl, 0.01, unit or f"{arm}{seed}")
     rows = [row("regular", s, k) for s, k in ((0, 0.5), (1, 0.7), (2, 0.6))]
     rows += [row("exact", s, k) for s, k in ((0, 0.4), (1, 0.5), (2, 0.6))]
     gap = [g for g in study_report.gaps(rows, 200)
@@ -215,12 +215,25 @@ class StudyTest(tf.test.TestCase):
     self.assertAllClose([gap.t_low, gap.t_high],
                         [diffs.mean() - half, diffs.mean() + half], rtol=1e-4)
     self.assertLessEqual(gap.bootstrap_low, gap.mean_gap)
+    # Published arms that share both sides' students add no second gap; one
+    # with students of its own is compared with the published regular.
+    shared = rows + [row(f"{r.arm} (published)", r.seed, r.test_kl_early,
+                         r.unit) for r in rows]
+    self.assertEqual({g.arm for g in study_report.gaps(shared, 200)},
+                     {"exact"})
+    shared[-1] = row("exact (published)", 2, 0.9)
+    published = [g for g in study_report.gaps(shared, 200)
+                 if g.arm == "exact (published)"
+                 and (g.metric, g.at) == ("test_kl", "early")]
+    self.assertEqual(published[0].baseline, "regular (published)")
+    self.assertAllClose(published[0].mean_gap, np.mean([-0.1, -0.2, 0.3]))
 
   def test_explained_by_hand(self):
-    def row(arm, seed, grad_error, kl):
+    def row(arm, seed, grad_error, kl, unit=None):
       return study_report.ResultRow(
           "G", 0.1, arm, "x", "-", False, seed, 1e-3, 0.0, 4, 2, kl, 0.1,
-          kl, kl, 0.1, kl, kl, kl, kl, grad_error, 0.01, "u")
+          kl, kl, 0.1, kl, kl, kl, kl, grad_error, 0.01,
+          unit or f"{arm}{seed}")
     # KL = 0.1 * error^2 exactly for 'regular'; 'exact' is reversed in rank.
     rows = [row("regular", s, e, 0.1 * e ** 2)
             for s, e in enumerate((1.0, 2.0, 4.0, 8.0))]
@@ -239,6 +252,18 @@ class StudyTest(tf.test.TestCase):
                         np.corrcoef(x, y)[0, 1] ** 2)
     md = study_report.markdown(rows, [], [], [], [], "cost")
     self.assertIn("| G | 0.1 | regular | 4 | +1.00 |", md)
+    # A published arm that shares the regular students (same settings) is
+    # named as such, and neither counted again in 'all' nor given a row.
+    rows += [row("regular (published)", r.seed, r.probe_gradient_error_final,
+                 r.test_kl_final, r.unit) for r in rows[:4]]
+    self.assertEqual(study_report.same_students(rows),
+                     {("G", 0.1, "regular (published)"): "regular"})
+    again = {e.arms: e for e in study_report.explained(rows)}
+    self.assertCountEqual(again, ["all", "regular", "exact"])
+    self.assertEqual(again["all"], got["all"])
+    md = study_report.markdown(rows, [], [], [], [], "cost")
+    self.assertIn("| G | 0.1 | regular (published): the regular students |",
+                  md)
 
   def test_tuning_table_marks_trials_not_run_yet(self):
     done = study_runner.TuneRow("G", 0.05, "regular", 1e-3, 0.0, 3000, 1000,
