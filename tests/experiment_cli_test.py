@@ -9,6 +9,8 @@ import sys
 from absl.testing import parameterized
 import tensorflow as tf
 
+from sobolev.experiment import files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Imports TensorFlow (and Sonnet) and runs an op, after `cli.quiet()` when
@@ -49,6 +51,13 @@ def main(argv):
     raise RuntimeError("a bug keeps its traceback")
   if FLAGS.do == "interrupt":
     raise KeyboardInterrupt
+  if FLAGS.do == "sigterm":  # As `kill` would, mid-record.
+    import os, signal, time
+    from sobolev.experiment import provenance
+    with provenance.recorded(FLAGS.workdir, {"a": FLAGS.a},
+                             statuses={KeyboardInterrupt: "interrupted"}):
+      os.kill(os.getpid(), signal.SIGTERM)
+      time.sleep(60)
   if FLAGS.do == "log":
     logging.info("an info line")
     logging.warning("a warning line")
@@ -186,6 +195,15 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     out = _run(_CLI_SCRIPT, "--workdir=/w", "--do=interrupt")
     self.assertEqual(out.returncode, 130)
     self.assertEqual(out.stderr, "interrupted.\n")
+
+  def test_sigterm_unwinds_and_closes_the_record(self):
+    workdir = self.create_tempdir().full_path
+    out = _run(_CLI_SCRIPT, f"--workdir={workdir}", "--do=sigterm")
+    self.assertEqual(out.returncode, 143, msg=out.stderr)
+    self.assertEqual(out.stderr, "terminated.\n")
+    record = files.read_json(os.path.join(
+        workdir, "provenance.json"))["invocations"][-1]
+    self.assertEqual(record["status"], "interrupted")
 
   @parameterized.parameters(([], "refuse"), (["--fresh"], "fresh"),
                             (["--separate"], "separate"),

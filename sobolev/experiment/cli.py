@@ -11,6 +11,7 @@ the command's flags and none of TensorFlow's, and a user mistake (a
 
 import errno
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -309,6 +310,18 @@ def define(define_flags: Callable[[], None]) -> List[str]:
   return names
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (`kill`, or a parent stopping its workers), raised in the main
+  thread so that it unwinds like Ctrl-C: provenance records close (as
+  'interrupted' where a command maps KeyboardInterrupt so) and workdir
+  locks are released, instead of the process vanishing mid-record."""
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+  del signum, frame
+  raise Terminated()
+
+
 def run(main: Callable[[List[str]], Any],
         define_flags: Optional[Callable[[], None]] = None,
         argv: Optional[List[str]] = None) -> None:
@@ -321,8 +334,9 @@ def run(main: Callable[[List[str]], Any],
       them); None if they are defined already.
     argv: the command line (default `sys.argv`).
 
-  User mistakes exit 2 with one line (module docstring), Ctrl-C 130; bugs
-  keep their tracebacks. absl logs warnings and up unless `--verbosity`.
+  User mistakes exit 2 with one line (module docstring), Ctrl-C 130,
+  SIGTERM 143 (both unwind: `Terminated`); bugs keep their tracebacks. absl
+  logs warnings and up unless `--verbosity`.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   if define_flags is not None:
@@ -335,12 +349,15 @@ def run(main: Callable[[List[str]], Any],
       # absl apps log INFO to stderr by default (e.g. TensorFlow's
       # "Sharding callback duration" on every checkpoint write).
       logging.set_verbosity(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
       if len(args) > 1:
         raise errors.UserError(f"Unexpected arguments: {args[1:]}")
       return main(args)
     except errors.UserError as e:
       _exit(f"error: {one_line(e)}")
+    except Terminated:
+      _exit("terminated.", 143)
     except KeyboardInterrupt:
       _exit("interrupted.", 130)
     except Exception as e:  # pylint: disable=broad-except
