@@ -422,18 +422,23 @@ def plot_gaps(gap_rows: Sequence[GapRow], path: str) -> None:
                            figsize=(6 * max(len(games), 1), 4))
   for ax, game in zip(axes[0], games):
     series = sorted({(g.arm, g.at) for g in kl if g.game == game})
+    # One slot per fraction of the game: an arm run at some fractions only
+    # (a variant screened at 5%) sits at its own fractions.
+    slots = {f: i for i, f in enumerate(sorted(
+        {g.train_fraction for g in kl if g.game == game}))}
     for i, (arm, at) in enumerate(series):
       pts = sorted((g.train_fraction, g) for g in kl
                    if (g.game, g.arm, g.at) == (game, arm, at))
-      x = np.arange(len(pts)) + 0.08 * (i - len(series) / 2)
+      x = (np.array([slots[f] for f, _ in pts], dtype=float) +
+           0.08 * (i - len(series) / 2))
       y = np.array([g.mean_gap for _, g in pts])
       low = np.array([g.t_low for _, g in pts])
       high = np.array([g.t_high for _, g in pts])
       err = np.nan_to_num(np.stack([y - low, high - y]))
       ax.errorbar(x, y, yerr=err, fmt="o" if at == "early" else "s",
                   capsize=3, label=f"{arm} ({at})")
-      ax.set_xticks(np.arange(len(pts)))
-      ax.set_xticklabels([f"{f:g}" for f, _ in pts])
+    ax.set_xticks(np.arange(len(slots)))
+    ax.set_xticklabels([f"{f:g}" for f in slots])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_title(f"{game}: test KL, Sobolev minus regular (95% t)")
     ax.set_xlabel("train fraction")
