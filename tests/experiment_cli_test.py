@@ -119,6 +119,24 @@ if __name__ == "__main__":
 """
 
 
+# `cli.run` handles SIGTERM during `main` only (a process that runs several
+# commands gets its own handling back).
+_RESTORE_SCRIPT = """
+import signal
+from sobolev.experiment import cli
+
+def main(argv):
+  del argv
+  print("inside", signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+
+try:
+  cli.run(main)
+except SystemExit:
+  pass
+print("after", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+"""
+
+
 def _run(script, *args, env=None):
   env = dict(os.environ if env is None else env,
              PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -195,6 +213,11 @@ class RunTest(parameterized.TestCase, tf.test.TestCase):
     out = _run(_CLI_SCRIPT, "--workdir=/w", "--do=interrupt")
     self.assertEqual(out.returncode, 130)
     self.assertEqual(out.stderr, "interrupted.\n")
+
+  def test_sigterm_handler_is_restored_after_main(self):
+    out = _run(_RESTORE_SCRIPT)
+    self.assertEqual(out.returncode, 0, msg=out.stderr)
+    self.assertEqual(out.stdout, "inside True\nafter True\n")
 
   def test_sigterm_unwinds_and_closes_the_record(self):
     workdir = self.create_tempdir().full_path

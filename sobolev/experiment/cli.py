@@ -349,7 +349,9 @@ def run(main: Callable[[List[str]], Any],
       # absl apps log INFO to stderr by default (e.g. TensorFlow's
       # "Sharding callback duration" on every checkpoint write).
       logging.set_verbosity(logging.WARNING)
-    signal.signal(signal.SIGTERM, _terminate)
+    # For `main` only: a process that runs several commands (the README
+    # test's driver) gets its own SIGTERM handling back after each.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
       if len(args) > 1:
         raise errors.UserError(f"Unexpected arguments: {args[1:]}")
@@ -365,5 +367,7 @@ def run(main: Callable[[List[str]], Any],
       if line is None:
         raise
       _exit(line)
+    finally:
+      signal.signal(signal.SIGTERM, previous)
 
   app.run(guarded, argv=argv, flags_parser=_parse_flags)
