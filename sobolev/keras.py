@@ -144,9 +144,8 @@ class SobolevModel(keras.Model):
     self._input_dtype = None
     self._loss_options = dict(loss_options)
     self._target_fn = target_fn
-    # A Sonnet module, not a Keras layer: Keras does not track it (it has no
-    # trainable variables; in stochastic mode its random generator state is
-    # not saved).
+    # A Sonnet module, untracked by Keras (no trainable variables; in
+    # stochastic mode its random generator state is not saved).
     self.loss_module = sobolev_loss.SobolevLoss(order=order,
                                                 **self._loss_options)
     self._loss_tracker = keras.metrics.Mean(name="loss")
@@ -168,12 +167,9 @@ class SobolevModel(keras.Model):
     Keras casts a layer's floating inputs to it in `__call__`."""
     if self._dtype_given:
       return self.compute_dtype
-    if self._input_dtype is None:
-      dtype = _wrapped_dtype(self.model, self.variable_dtype)
-      if dtype is None:
-        return self.compute_dtype
-      self._input_dtype = dtype  # Known once the wrapped model is built.
-    return self._input_dtype
+    if self._input_dtype is None:  # Known once the wrapped model is built.
+      self._input_dtype = _wrapped_dtype(self.model, self.variable_dtype)
+    return self._input_dtype or self.compute_dtype
 
   def call(self, inputs, training=None):
     return self.model(inputs, training=training)
@@ -235,9 +231,8 @@ class SobolevModel(keras.Model):
 
   @property
   def metrics(self):
-    # Listed so that Keras resets them at the start of every epoch and of
-    # `evaluate`. Error trackers that received no update report nothing (see
-    # `_results`).
+    # Listed so that Keras resets them every epoch and `evaluate`; error
+    # trackers that received no update report nothing (see `_results`).
     return [self._loss_tracker] + self._term_trackers + self._error_trackers
 
   # Keras hooks.
@@ -371,14 +366,11 @@ class SobolevModel(keras.Model):
 
   def _update_error_metrics(self, x, targets, sample_weight) -> int:
     """Exact value/Jacobian/Hessian errors; returns how many (static)."""
-    model_fn = self._model_fn(False)
-    if self._target_fn is not None:
+    truth, count = targets, len(targets)
+    if self._target_fn is not None:  # Then there are no `targets`.
       count = max(self.order, 1) + 1
       truth = terms.exact_derivatives(self._target_fn, x, count - 1)
-    else:
-      count = len(targets)
-      truth = list(targets)
-    preds = terms.exact_derivatives(model_fn, x, max(count, 1) - 1)
+    preds = terms.exact_derivatives(self._model_fn(False), x, count - 1)
     for j in range(count):
       target = tf.reshape(truth[j], tf.shape(preds[j]))
       self._error_trackers[j].update_state(

@@ -7,8 +7,8 @@ Environments: any vector environment with the gymnasium 1.x API,
 `reset(seed=) -> (obs [B, ...], info)` and `step(actions [B]) -> (obs,
 rewards [B], terminated [B], truncated [B], info)`, that resets finished
 sub-environments itself (e.g. `gymnasium.vector.SyncVectorEnv`, ale-py's
-`AtariVectorEnv`), in either autoreset mode (`env.metadata['autoreset_mode']`,
-or given):
+`AtariVectorEnv`; neither is imported here), in either autoreset mode
+(`env.metadata['autoreset_mode']`, or given):
 
 * 'NextStep' (gymnasium's default): after an episode ends, the next `step`
   ignores its action and returns the first observation of a new episode.
@@ -43,8 +43,6 @@ hidden sibling folder (`.<name>.collecting-<pid>-*`) and moved in when
 complete, so a complete collection stays until its replacement is complete
 (`overwrite=True`). An unreadable shard is a `CorruptShardError` naming it.
 `split_by_episodes` splits states into sets that share no episode.
-
-Neither gymnasium nor ale-py is imported here: the environment is given.
 """
 
 import dataclasses
@@ -81,11 +79,8 @@ class CorruptShardError(OSError):
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-  """Writes `data` to `path` atomically (temp file + fsync + rename).
-
-  (`sobolev.experiment.files` has the harness's copy; neither imports the
-  other.)
-  """
+  """Writes `data` to `path` atomically (temp file + fsync + rename); the
+  harness has its own copy (`sobolev.experiment.files`)."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory,
@@ -437,10 +432,9 @@ def collect(env: Any, policy: Policy, directory: str, num_states: int,
             overwrite: bool = False) -> Dict[str, Any]:
   """Records the first `num_states` decision states of `policy` in `env`.
 
-  Keeps the valid rows of a `Player`'s transitions (arrays and build folder
-  as in the module docstring). An interrupted collection leaves `directory`
-  as it was; once the new `meta.json` is in place, the replaced and stale
-  shards are removed. Other files in `directory` are kept.
+  Keeps the valid rows of a `Player`'s transitions (arrays and build folder:
+  module docstring); once the new `meta.json` is in place, the replaced and
+  stale shards are removed (other files in `directory` are kept).
 
   Args:
     env, policy, autoreset_mode: as for `Player`.
@@ -524,9 +518,8 @@ def _record(player: "Player", directory: str, num_states: int, seed: int,
     arrays = {k: np.concatenate(buffers[k], axis=0) for k in keys}
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: v[:count] for k, v in arrays.items()})
-    index = len(shards)
-    shards.append(f"shard-g{generation}-{index:05d}.npz" if generation else
-                  f"shard-{index:05d}.npz")
+    prefix = f"shard-g{generation}-" if generation else "shard-"
+    shards.append(f"{prefix}{len(shards):05d}.npz")
     _atomic_write(os.path.join(directory, shards[-1]), buf.getvalue())
     for k, v in arrays.items():
       buffers[k] = [v[count:]]

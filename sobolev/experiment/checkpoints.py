@@ -8,6 +8,7 @@ than starting afresh if none can. `read` reads saved weights, turning a bad
 file into one `CorruptFileError` line.
 """
 
+import contextlib
 import glob
 import os
 import re
@@ -40,9 +41,7 @@ def is_intact(path: str) -> bool:
       reader.get_tensor(name)
     return True
   except (tf.errors.OpError, ValueError, OSError, IndexError):
-    # (A truncated data file raises IndexError "Read less bytes than
-    # requested" from the reader in TF 2.21.)
-    return False
+    return False  # IndexError: a truncated data file (TF 2.21's reader).
 
 
 def read(checkpoint: tf.train.Checkpoint, path: str, *,
@@ -101,11 +100,9 @@ class Manager:
     index = os.path.join(self._directory, "checkpoint")
     has_index = os.path.exists(index)
     if has_index:
-      try:
+      with contextlib.suppress(Exception):  # A garbled text proto raises.
         if tf.train.get_checkpoint_state(self._directory) is not None:
           return
-      except Exception:  # pylint: disable=broad-except  # Garbled text proto.
-        pass
     paths = _on_disk(self._directory, self._prefix)
     if has_index:  # Garbled: set aside and rebuilt.
       os.replace(index, index + ".corrupt")
@@ -130,18 +127,16 @@ class Manager:
                    if p not in candidates]
     if not candidates:
       return None
-    skipped = []
+    newest = candidates[0]
     for path in candidates:
       if not is_intact(path):
-        skipped.append(path)
         logging.warning("Checkpoint %s is unreadable; trying an older one.",
                         path)
         continue
       self._checkpoint.read(path).assert_existing_objects_matched()
-      if skipped:
-        logging.warning("Restored %s instead of the newest, %s.", path,
-                        skipped[0])
-        print(f"warning: checkpoint {skipped[0]} is unreadable; resumed from "
+      if path != newest:
+        logging.warning("Restored %s instead of the newest, %s.", path, newest)
+        print(f"warning: checkpoint {newest} is unreadable; resumed from "
               f"the older {path}.")
       return path
     raise errors.CheckpointError(

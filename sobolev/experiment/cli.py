@@ -1,12 +1,10 @@
 """What every experiment command line shares.
 
-`quiet()` silences TensorFlow's start-up chatter (call it first);
-`define_workdir_flags()` (`--workdir`, `--fresh`, `--separate`) and
-`if_different()`; `define_config_flag()` (`--config`, `--dry_run`);
-`run(main, define_flags)`, the entry point of every command: `--help` lists
-the command's flags and none of TensorFlow's, and a user mistake (a
-`UserError`, a file-system fault, a flag or `--config` error) is one
-`error: ...` line on stderr with exit status 2 instead of a traceback.
+`quiet()` (call it first) silences TensorFlow's start-up chatter. `run(main,
+define_flags)` is the entry point of every command: `--help` lists the
+command's flags and none of TensorFlow's, and a user mistake (a `UserError`,
+a file-system fault, a flag or `--config` error) is one `error: ...` line on
+stderr with exit status 2 instead of a traceback.
 """
 
 import errno
@@ -32,11 +30,9 @@ def quiet() -> None:
   if "--verbose_tf" in sys.argv:
     sys.argv.remove("--verbose_tf")
     return
-  if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("0", "1"):
-    return  # The user asked for TensorFlow's INFO/WARNING lines.
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  if "tensorflow" in sys.modules:
-    return
+  level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  if level in ("0", "1") or "tensorflow" in sys.modules:
+    return  # The user asked for TF's INFO/WARNING lines, or it is loaded.
   sys.stderr.flush()
   saved = os.dup(2)
   with tempfile.TemporaryFile() as log:
@@ -65,12 +61,10 @@ def config_flag_error(error: BaseException) -> str:
   """`error: ...` for what ml_collections raised about a `--config.<field>`
   override, naming it and, for an unknown field, the closest fields."""
   config, field = None, None
-  tb = error.__traceback__
-  while tb is not None:  # The innermost ml_collections frame that has them.
-    local = tb.tb_frame.f_locals
+  for frame, _ in traceback.walk_tb(error.__traceback__):  # Innermost wins.
+    local = frame.f_locals
     if "field_path" in local and "config" in local:
       config, field = local["config"], local["field_path"]
-    tb = tb.tb_next
   if field is not None and isinstance(error, (AttributeError, KeyError)):
     known = _fields(config)
     import difflib  # pylint: disable=g-import-not-at-top
@@ -78,10 +72,8 @@ def config_flag_error(error: BaseException) -> str:
     hint = (f"; did you mean {', '.join('--config.' + c for c in close)}?"
             if close else f"; its fields are {', '.join(sorted(known))}.")
     return f"error: --config.{field}: the config has no such field{hint}"
-  text = one_line(error)
-  if field is not None and not isinstance(error, OSError):
-    return f"error: --config.{field}: {text}"
-  return f"error: --config: {text}"
+  where = "" if field is None or isinstance(error, OSError) else f".{field}"
+  return f"error: --config{where}: {one_line(error)}"
 
 
 def _fields(config: Any, prefix: str = "") -> List[str]:
@@ -280,8 +272,7 @@ def _exit(line: str, status: int = 2) -> NoReturn:
   sys.exit(status)
 
 
-# Packages whose flags a command's `--help` lists (a TensorFlow module that
-# defines flags when first imported is not among them).
+# Packages whose flags a command's `--help` lists (not TensorFlow's).
 _OWN_PACKAGES = ("sobolev", "benchmarks", "distillation", "synthetic_gradients",
                  "ml_collections")
 

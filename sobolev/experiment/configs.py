@@ -170,9 +170,8 @@ def check_finite(config: Any) -> None:
   """Raises `ConfigError` naming the first non-finite number in a config
   (nested fields and list items, e.g. `grid[1]`, included)."""
   for name, value in leaves(to_dict(config)):
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and
-        not math.isfinite(float(value))):
-      raise errors.ConfigError(f"`{name}` must be finite, got {value!r}.")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+      check_number(name, value)  # Unbounded: only the finiteness check.
 
 
 def check_int(name: str, value: Any, low: Optional[int] = None,

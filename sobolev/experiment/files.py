@@ -105,8 +105,7 @@ def _json_default(obj: Any) -> Any:
 
 def _csv_text(fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
   buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n",
-                          extrasaction="raise", restval="")
+  writer = csv.DictWriter(buf, list(fields), lineterminator="\n")
   writer.writeheader()
   for row in rows:
     writer.writerow({k: _csv_value(v) for k, v in row.items()})

@@ -1,17 +1,15 @@
 """One workdir, one writer: an exclusive lock held for the whole run.
 
 `hold(workdir)` takes an exclusive `fcntl.flock` lock on `<workdir>/.lock`
-until `release(workdir)` or the end of the process; another process gets
-`errors.WorkdirInUseError` naming the holder (pid, host, start time, written
-into the lock file).
+(re-entrant within a process) until `release(workdir)` or the end of the
+process; another process gets `errors.WorkdirInUseError` naming the holder
+(pid, host, start time, written into the lock file). The lock file stays
+after release (deleting it would race); without `flock` support the run
+goes on unlocked, with a warning.
 
 Why `flock` rather than a lock package: the kernel drops it when its process
 dies (`kill -9` too), so a stale lock file is simply taken over, and the
 holder's details live in the locked file itself.
-
-`hold` is re-entrant within a process (it counts `release`s). The lock file
-stays after release (deleting it would race); without `flock` support the
-run goes on unlocked, with a warning.
 """
 
 import contextlib
@@ -77,11 +75,10 @@ def hold(workdir: str) -> None:
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
   path = os.path.join(key, LOCK_FILE)
-  held = _HELD.get(key)
-  if held is not None:
-    if _still_there(path, held[1]):
-      held[2] += 1  # Re-entrant: this process holds it already.
-      return
+  if holds(workdir):
+    _HELD[key][2] += 1  # Re-entrant: this process holds it already.
+    return
+  if key in _HELD:
     _close(key)  # The workdir was moved (`--fresh`) or replaced.
   for _ in range(10):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -132,10 +129,7 @@ def release(workdir: str) -> None:
 
 
 def _close(key: str) -> None:
-  held = _HELD.pop(key, None)
-  if held is None:
-    return
-  fd = held[0]
+  fd = _HELD.pop(key)[0]
   with contextlib.suppress(OSError):
     os.ftruncate(fd, 0)  # No holder any more.
   os.close(fd)  # Closing the descriptor releases the flock.

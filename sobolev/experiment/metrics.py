@@ -1,12 +1,10 @@
 """One metric writer for every experiment: CSV rows and TensorBoard scalars.
 
-As acme's `Logger.write(data)`: each call writes one row (the step and the
-metrics) to a CSV file and every number as a TensorBoard scalar.
-
-No silent divergence: `MetricWriter.write`, `finite_or_raise` (step
-metrics), `finite_result_or_raise` (a unit's result) and `check_parameters`
-raise `errors.DivergenceError` on NaN or infinity (unless declared
-`allow_nan`, saying why); `StallDetector` stops a run that stops changing.
+`MetricWriter.write(data)` writes one row (as acme's `Logger.write`). No
+silent divergence: it, `finite_or_raise` (step metrics),
+`finite_result_or_raise` (a unit's result) and `check_parameters` raise
+`errors.DivergenceError` on NaN or infinity (unless declared `allow_nan`,
+saying why); `StallDetector` stops a run that stops changing.
 """
 
 import hashlib
@@ -94,9 +92,8 @@ class MetricWriter:
       files.append_csv(self.csv_path, [row])
     if self._tb is not None:
       for name, value in row.items():
-        if name == self._step_key or not _is_number(value):
-          continue
-        self._tb.add_scalar(name, float(value), step)
+        if name != self._step_key and _is_number(value):
+          self._tb.add_scalar(name, float(value), step)
       self._tb.flush()
 
   def truncate_after(self, step: int) -> None:
@@ -176,7 +173,7 @@ def _plain(value: Any) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-  return (isinstance(value, numbers.Real) and not isinstance(value, bool))
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _not_finite(value: Any) -> bool:

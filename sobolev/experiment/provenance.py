@@ -59,14 +59,12 @@ def git_state(path: Optional[str] = None) -> Dict[str, Any]:
 def machine() -> Dict[str, Any]:
   """CPU model, core count, platform and host name."""
   cpu = platform.processor() or None
-  try:
+  with contextlib.suppress(OSError):
     with open("/proc/cpuinfo", encoding="utf-8") as f:
       for line in f:
         if line.startswith("model name"):
           cpu = line.split(":", 1)[1].strip()
           break
-  except OSError:
-    pass
   return {"cpu": cpu, "cores": os.cpu_count(),
           "platform": platform.platform(), "machine": platform.machine(),
           "hostname": socket.gethostname()}
@@ -130,8 +128,7 @@ def finish(workdir: str, record: Dict[str, Any],
   path = os.path.join(workdir, FILE)
   data = files.read_json(path, default={"invocations": []}, remedy=_REMEDY)
   for entry in reversed(data["invocations"]):
-    if entry.get("start") == record["start"] and entry.get(
-        "argv") == record["argv"]:
+    if all(entry.get(k) == record[k] for k in ("start", "argv")):
       entry.update(end=_now(), status=status)
       break
   files.write_json(path, data)

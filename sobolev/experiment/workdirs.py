@@ -1,13 +1,12 @@
 """Opening a workdir for a config: the same settings resume, others are refused.
 
 `open_workdir(workdir, config)` compares the config with the one the workdir
-was made with (`config.json`):
-
-equal (up to `ignore`d fields), the run resumes; different,
-`if_different='refuse'` (default) raises `WorkdirMismatchError` naming the
-fields, `'fresh'` moves the old contents to `<workdir>.old-<time>`, and
-`'separate'` opens `<workdir>/sets/<hash>`. A workdir holding no results is
-taken by any settings: `config.json` describes the results next to it.
+was made with (`config.json`): equal (up to `ignore`d fields), the run
+resumes; different, `if_different='refuse'` (default) raises
+`WorkdirMismatchError` naming the fields, `'fresh'` moves the old contents
+to `<workdir>.old-<time>`, and `'separate'` opens `<workdir>/sets/<hash>`. A
+workdir holding no results is taken by any settings: `config.json`
+describes the results next to it.
 
 One workdir, one writer: `open_workdir` holds the workdir's lock
 (`locks.hold`) until `release(workdir)` or the process ends; `opened` is
@@ -131,9 +130,7 @@ def locate(workdir: str, config: Any, *,
   """Where `config`'s results are in `workdir`; writes and locks nothing.
 
   Args:
-    workdir: the directory.
-    config: the resolved config.
-    ignore: as for `open_workdir`.
+    workdir, config, ignore: as for `open_workdir`.
 
   Returns:
     `workdir` if its `config.json` matches `config` (up to `ignore`), else
