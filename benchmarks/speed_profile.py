@@ -160,7 +160,8 @@ def run(config: Any, workdir: str,
   """
   config = check(config)
   with workdirs.opened(workdir, config, if_different=if_different) as (
-      directory), provenance.recorded(directory, config):
+      directory), provenance.recorded(
+          directory, config, statuses={KeyboardInterrupt: "interrupted"}):
     return _profile(config, directory, log)
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import os
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -106,6 +107,23 @@ class SpeedBenchmarkTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(errors.ConfigError, message):
       speed.run(_config(speed_config, **overrides), workdir, log=None)
     self.assertFalse(os.path.exists(workdir))
+
+  @parameterized.parameters(("speed", "_measure"),
+                            ("speed_profile", "_profile"))
+  def test_ctrl_c_is_recorded_as_interrupted(self, name, inner):
+    module = {"speed": speed, "speed_profile": speed_profile}[name]
+    config_module = {"speed": speed_config, "speed_profile": profile_config}
+    workdir = self.create_tempdir().full_path
+
+    def interrupt(*unused_args):
+      raise KeyboardInterrupt
+
+    with mock.patch.object(module, inner, interrupt):
+      with self.assertRaises(KeyboardInterrupt):
+        module.run(config_module[name].get_config(), workdir, log=None)
+    record = files.read_json(os.path.join(
+        workdir, "provenance.json"))["invocations"][-1]
+    self.assertEqual(record["status"], "interrupted")
 
   def test_profile_smoke_run_writes_every_part(self):
     workdir = self.create_tempdir().full_path
