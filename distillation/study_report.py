@@ -27,7 +27,7 @@ import collections
 import dataclasses
 import math
 import os
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import matplotlib
 matplotlib.use("Agg")
@@ -338,10 +338,9 @@ def _band(ax, steps, values, label, color, style="-"):
     ax.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
 
 
-def _curves(finished) -> Dict:
+def _curves(finished, same: Mapping[Tuple[str, float, str], str]) -> Dict:
   """(game, fraction, arm) -> list of histories (seeds); an arm that shares
-  another's students (`same_students`) is left out."""
-  same = same_students(result_rows(finished))
+  another's students (`same`, from `same_students`) is left out."""
   out = collections.defaultdict(list)
   for unit, _, result in finished:
     key = (unit.game, unit.fraction, unit.arm.name)
@@ -350,9 +349,11 @@ def _curves(finished) -> Dict:
   return out
 
 
-def plot_kl(finished, game: str, path: str) -> None:
-  """Train (dashed) and test (solid) KL vs steps, one panel per fraction."""
-  curves = {k: v for k, v in _curves(finished).items() if k[0] == game}
+def plot_kl(finished, same: Mapping[Tuple[str, float, str], str], game: str,
+            path: str) -> None:
+  """Train (dashed) and test (solid) KL vs steps, one panel per fraction
+  (`same`: as for `_curves`)."""
+  curves = {k: v for k, v in _curves(finished, same).items() if k[0] == game}
   fractions = sorted({k[1] for k in curves})
   arms = sorted({k[2] for k in curves})
   colors = dict(zip(arms, plt.cm.tab10.colors))
@@ -379,9 +380,11 @@ def plot_kl(finished, game: str, path: str) -> None:
   plt.close(fig)
 
 
-def plot_terms(finished, game: str, path: str) -> None:
-  """The Sobolev arms' training terms: KL and lambda x gradient term."""
-  curves = {k: v for k, v in _curves(finished).items()
+def plot_terms(finished, same: Mapping[Tuple[str, float, str], str],
+               game: str, path: str) -> None:
+  """The Sobolev arms' training terms: KL and lambda x gradient term
+  (`same`: as for `_curves`)."""
+  curves = {k: v for k, v in _curves(finished, same).items()
             if k[0] == game and not k[2].startswith("regular")}
   weights = {(u.game, u.fraction, u.arm.name): u.sobolev_weight
              for u, _, _ in finished}
@@ -476,9 +479,10 @@ def write(workdir: str, finished, trials, diagnostics, times,
       rows, gap_rows, trials, diagnostics, times, cost))
   outputs = list(paths.values())
   plot_gaps(gap_rows, paths["paired_gaps.png"])
+  same = same_students(rows)
   for game in sorted({u.game for u, _, _ in finished}):
     for name, plot in (("kl_vs_steps", plot_kl), ("terms", plot_terms)):
       path = os.path.join(workdir, f"{name}_{game}.png")
-      plot(finished, game, path)
+      plot(finished, same, game, path)
       outputs.append(path)
   return outputs
