@@ -108,9 +108,8 @@ def train_and_evaluate(config: Any, workdir: str, *,
   with workdirs.opened(workdir, settings.recorded(config),
                        ignore=settings.SWEEP_EXTENT,
                        if_different=if_different) as workdir, \
-      provenance.recorded(workdir, config, statuses={
-          errors.DivergenceError: "diverged",
-          KeyboardInterrupt: "interrupted"}):
+      provenance.recorded(workdir, config,
+                          statuses={errors.DivergenceError: "diverged"}):
     return _sweep(config, workdir, show_progress)
 
 

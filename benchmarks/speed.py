@@ -268,8 +268,7 @@ def run(config: Any, workdir: str,
   """
   config = check(config)
   with workdirs.opened(workdir, config, if_different=if_different) as (
-      directory), provenance.recorded(
-          directory, config, statuses={KeyboardInterrupt: "interrupted"}):
+      directory), provenance.recorded(directory, config):
     return _measure(config, directory, log)
 
 

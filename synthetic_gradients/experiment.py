@@ -708,7 +708,6 @@ def train_and_evaluate(config: Any, workdir: str, *,
     if os.path.normpath(opened) != os.path.normpath(workdir):
       say(f"These settings are kept as a separate run set in {opened}")
     with provenance.recorded(opened, config, statuses={
-        KeyboardInterrupt: "interrupted",
         errors.UserError: lambda e: f"failed: {e}"}):
       return _run_all(config, opened, say)
 

@@ -148,7 +148,6 @@ def tune(config: Any, workdir: str, *, if_different: str = "refuse",
   with workdirs.opened(workdir, config, ignore=("methods", "learning_rates"),
                        if_different=if_different) as opened, \
       provenance.recorded(opened, config, statuses={
-          KeyboardInterrupt: "interrupted",
           errors.UserError: lambda e: f"failed: {e}"}):
     best, trials = {}, {}
     for method in methods(config):

@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from sobolev.experiment import cli
 from sobolev.experiment import errors
 from sobolev.experiment import files
 from sobolev.experiment import provenance
@@ -138,6 +139,21 @@ class ProvenanceTest(tf.test.TestCase):
                      ["finished", "diverged", "interrupted",
                       "failed: bad steps", "failed", "failed"])
     self.assertTrue(all(e["end"] for e in entries))
+
+  def test_ctrl_c_and_sigterm_are_interrupted_without_statuses(self):
+    statuses = {errors.UserError: lambda e: f"failed: {e}"}
+    for exc, given in ((KeyboardInterrupt(), None),
+                       (cli.Terminated(), None),
+                       (KeyboardInterrupt(), statuses),
+                       (KeyboardInterrupt(), {KeyboardInterrupt: "stopped"})):
+      with self.assertRaises(KeyboardInterrupt):
+        with provenance.recorded(self.workdir, self.config, statuses=given,
+                                 argv=["run"]):
+          raise exc
+    entries = files.read_json(os.path.join(
+        self.workdir, "provenance.json"))["invocations"]
+    self.assertEqual([e["status"] for e in entries],
+                     ["interrupted", "interrupted", "interrupted", "stopped"])
 
   def test_versions_of_missing_packages_are_none(self):
     self.assertEqual(

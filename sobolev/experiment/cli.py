@@ -303,9 +303,9 @@ def define(define_flags: Callable[[], None]) -> List[str]:
 
 class Terminated(KeyboardInterrupt):
   """SIGTERM (`kill`, or a parent stopping its workers), raised in the main
-  thread so that it unwinds like Ctrl-C: provenance records close (as
-  'interrupted' where a command maps KeyboardInterrupt so) and workdir
-  locks are released, instead of the process vanishing mid-record."""
+  thread so that it unwinds like Ctrl-C: provenance records close as
+  'interrupted' and workdir locks are released, instead of the process
+  vanishing mid-record."""
 
 
 def _terminate(signum: int, frame: Any) -> NoReturn:

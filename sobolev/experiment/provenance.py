@@ -144,7 +144,9 @@ def recorded(workdir: str, config: Any, *,
              ) -> Iterator[Dict[str, Any]]:
   """`start`s a record and `finish`es it 'finished', or, when an exception
   leaves the block (re-raised), with the first matching `statuses` entry (a
-  string or a function of the exception), else 'failed'.
+  string or a function of the exception), else 'interrupted' for a
+  `KeyboardInterrupt` (Ctrl-C, or SIGTERM as `cli.Terminated`), else
+  'failed'.
 
   Args:
     workdir, config, argv: as for `start`.
@@ -163,6 +165,9 @@ def recorded(workdir: str, config: Any, *,
       if isinstance(e, kind):
         status = value(e) if callable(value) else value
         break
+    else:
+      if isinstance(e, KeyboardInterrupt):
+        status = "interrupted"
     raise
   finally:
     finish(workdir, record, status)

@@ -20,8 +20,7 @@ from sobolev.experiment import workers
 #: Where a `--report_only` report goes, inside the workdir.
 REPORT_ONLY_DIR = "report_only"
 #: How a study's end is recorded in `provenance.json`, by exception.
-STATUSES = {errors.DivergenceError: "diverged",
-            KeyboardInterrupt: "interrupted"}
+STATUSES = {errors.DivergenceError: "diverged"}
 
 
 @contextlib.contextmanager
